@@ -1,0 +1,28 @@
+"""The ``planner`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from planner.cli import network_cmd, run_cmd
+
+app = typer.Typer(
+    help="15-minute living-circle planner: walk networks, coverage, gaps and new sites.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """15-minute living-circle planner (一刻钟便民生活圈)."""
+
+
+network_cmd.register(app)
+run_cmd.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``planner`` script."""
+    app()

@@ -1,0 +1,201 @@
+"""Walk-network sources: osmnx online, OSM XML, OSM PBF and GIS line layers.
+
+Every source turns its input into one table of OSM ways (LineStrings in WGS-84 with
+``highway``, ``foot``, ``access``, ``sidewalk``, ``osm_id`` and ``name`` columns) and hands it to
+:func:`planner.network.build_network`, so all sources share one filter and one noding step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from planner.errors import InputError
+from planner.network import WalkNetwork, build_network
+
+#: OSM way tags the network needs from every source.
+WAY_TAGS = ("highway", "foot", "access", "sidewalk", "name", "area")
+XML_SUFFIXES = (".osm", ".osm.xml", ".xml", ".osm.bz2", ".xml.bz2")
+PBF_SUFFIXES = (".pbf",)
+LAYER_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".parquet", ".geoparquet")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for s in XML_SUFFIXES + PBF_SUFFIXES + LAYER_SUFFIXES:
+        if name.endswith(s):
+            return s
+    return path.suffix.lower()
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"File {path} does not exist. Check the path (relative to {Path.cwd()}).")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give the OSM or line-layer file inside it.")
+    return path
+
+
+def read_ways(source: str | Path, **kwargs: Any) -> gpd.GeoDataFrame:
+    """Read OSM ways from a local file, choosing the reader by its extension."""
+    path = _existing(source)
+    suffix = _suffix(path)
+    if suffix in XML_SUFFIXES:
+        return ways_from_xml(path)
+    if suffix in PBF_SUFFIXES:
+        return ways_from_pbf(path, **kwargs)
+    if suffix in LAYER_SUFFIXES:
+        return ways_from_layer(path, **kwargs)
+    raise InputError(
+        f"Cannot tell the format of {path.name}. Use .osm/.osm.xml/.osm.bz2 (OSM XML), "
+        f".osm.pbf, or a line layer ({', '.join(LAYER_SUFFIXES)})."
+    )
+
+
+def load_network(
+    source: str | Path,
+    *,
+    crs: object | None = None,
+    tolerance_m: float = 0.0,
+    keep: str = "largest",
+    **kwargs: Any,
+) -> WalkNetwork:
+    """Build a WalkNetwork from a local file (.osm, .osm.bz2, .pbf, GeoJSON/GPKG/SHP lines)
+    or from a directory written by ``WalkNetwork.save``."""
+    path = Path(source)
+    if path.is_dir() and (path / "network.npz").exists():
+        return WalkNetwork.load(path)
+    ways = read_ways(path, **kwargs)
+    return build_network(ways, crs=crs, tolerance_m=tolerance_m, keep=keep)
+
+
+# --- GIS line layers (ogr2ogr "lines" exports and the like) ---------------------------------
+
+
+def parse_other_tags(other_tags: pd.Series, keys: tuple[str, ...]) -> pd.DataFrame:
+    """Extract keys from GDAL's hstore ``other_tags`` text ('"foot"=>"yes","lit"=>"no"')."""
+    text = other_tags.astype("string").fillna("")
+    return pd.DataFrame(
+        {k: text.str.extract(rf'"{k}"=>"((?:[^"\\]|\\.)*)"', expand=False) for k in keys},
+        index=other_tags.index,
+    )
+
+
+def ways_from_layer(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read a GeoJSON / GeoPackage / Shapefile / GeoParquet line layer of OSM ways."""
+    path = _existing(path)
+    try:
+        if _suffix(path) in (".parquet", ".geoparquet"):
+            gdf = gpd.read_parquet(path)
+        else:
+            gdf = gpd.read_file(path, layer=layer)
+    except Exception as exc:  # pyogrio/arrow raise many types for unreadable files
+        raise InputError(f"Cannot read {path} as a GIS layer: {exc}. Is it a valid file?") from exc
+    if "other_tags" in gdf.columns:
+        missing = tuple(k for k in WAY_TAGS if k not in gdf.columns)
+        gdf = gdf.join(parse_other_tags(gdf["other_tags"], missing))
+    return gdf
+
+
+# --- OSM XML via osmnx ----------------------------------------------------------------------
+
+
+def _osmnx_settings():
+    import osmnx as ox
+
+    wanted = list(dict.fromkeys([*ox.settings.useful_tags_way, *WAY_TAGS]))
+    return ox, wanted
+
+
+def ways_from_osmnx_graph(graph) -> gpd.GeoDataFrame:
+    """Turn an unsimplified osmnx graph into a ways table (one row per OSM segment)."""
+    import osmnx as ox
+
+    if graph.number_of_edges() == 0:
+        raise InputError("The OSM data holds no ways; check the file or the area asked for.")
+    edges = ox.convert.graph_to_gdfs(graph, nodes=False, fill_edge_geometry=True)
+    edges = edges.reset_index().rename(columns={"osmid": "osm_id"})
+    for key in WAY_TAGS:
+        if key not in edges.columns:
+            edges[key] = None
+        else:  # osmnx keeps a list when merged ways disagree; take the first value
+            edges[key] = edges[key].map(lambda x: x[0] if isinstance(x, list) else x)
+    edges["osm_id"] = edges["osm_id"].map(lambda x: x[0] if isinstance(x, list) else x)
+    return edges[["osm_id", *WAY_TAGS, "geometry"]].set_crs(4326, allow_override=True)
+
+
+def ways_from_xml(path: str | Path) -> gpd.GeoDataFrame:
+    """Read OSM XML (.osm, .osm.xml, .osm.bz2) with osmnx ``graph_from_xml``."""
+    path = _existing(path)
+    ox, wanted = _osmnx_settings()
+    saved = ox.settings.useful_tags_way
+    ox.settings.useful_tags_way = wanted
+    try:
+        graph = ox.graph.graph_from_xml(path, bidirectional=True, simplify=False, retain_all=True)
+    except Exception as exc:  # osmnx/xml raise ParseError, KeyError, ValueError, ...
+        raise InputError(f"Cannot read {path} as OSM XML: {exc}. Is it a valid .osm file?") from exc
+    finally:
+        ox.settings.useful_tags_way = saved
+    return ways_from_osmnx_graph(graph)
+
+
+def network_from_osmnx(
+    place: str | None = None,
+    *,
+    bbox: tuple[float, float, float, float] | None = None,
+    polygon: shapely.Geometry | None = None,
+    crs: object | None = None,
+    keep: str = "largest",
+) -> WalkNetwork:
+    """Download a walk network with osmnx (needs internet) by place name, bbox
+    (west, south, east, north in degrees) or polygon (WGS-84), then build it exactly as the
+    XML reader does."""
+    ox, wanted = _osmnx_settings()
+    if sum(x is not None for x in (place, bbox, polygon)) != 1:
+        raise InputError("Give exactly one of place, bbox or polygon to download a network.")
+    saved = ox.settings.useful_tags_way
+    ox.settings.useful_tags_way = wanted
+    opts = dict(network_type="walk", simplify=False, retain_all=True)
+    try:
+        if place is not None:
+            graph = ox.graph.graph_from_place(place, **opts)
+        elif bbox is not None:
+            graph = ox.graph.graph_from_bbox(bbox, **opts)
+        else:
+            graph = ox.graph.graph_from_polygon(polygon, **opts)
+    except (ox._errors.InsufficientResponseError, TypeError, ValueError) as exc:
+        what = f"place {place!r}" if place else "area"
+        raise InputError(
+            f"OpenStreetMap returned nothing for the {what}: {exc}. Check the spelling "
+            "(e.g. '迎泽区, 太原市, 山西省, 中国'), or give a bbox/polygon, or a local file."
+        ) from exc
+    finally:
+        ox.settings.useful_tags_way = saved
+    return build_network(ways_from_osmnx_graph(graph), crs=crs, keep=keep)
+
+
+# --- OSM PBF via pyrosm ---------------------------------------------------------------------
+
+
+def ways_from_pbf(path: str | Path, bounding_box: list[float] | None = None) -> gpd.GeoDataFrame:
+    """Read every way with a highway tag from an .osm.pbf file with pyrosm."""
+    import pyrosm
+
+    path = _existing(path)
+    try:
+        osm = pyrosm.OSM(str(path), bounding_box=bounding_box)
+        ways = osm.get_network(network_type="all", extra_attributes=["area"])
+    except Exception as exc:  # pyrosm raises plain Exceptions for corrupt files
+        raise InputError(f"Cannot read {path} as OSM PBF: {exc}. Is it a valid .osm.pbf?") from exc
+    if ways is None or len(ways) == 0:
+        raise InputError(f"{path} holds no ways with a highway tag; check the extract's area.")
+    ways = ways.rename(columns={"id": "osm_id"})
+    for key in WAY_TAGS:
+        if key not in ways.columns:
+            ways[key] = None
+    return ways[["osm_id", *WAY_TAGS, "geometry"]]
