@@ -13,7 +13,7 @@ from rich.table import Table
 from planner.errors import PlannerError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,7 @@ def network(
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory to save to.")],
     online: Annotated[bool, typer.Option(help="Treat SOURCE as a place name for osmnx.")] = False,
-    crs: Annotated[Optional[str], typer.Option(help="Projected CRS (default: UTM zone).")] = None,
+    crs: Annotated[str | None, typer.Option(help="Projected CRS (default: UTM zone).")] = None,
     tolerance: Annotated[
         float, typer.Option(help="Merge vertices closer than this many metres.")
     ] = 0.0,
