@@ -1,0 +1,201 @@
+"""Service categories, walking speeds and facility keywords read from data/standards."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.errors import InputError, UnknownCategoryError
+from planner.standards import (
+    CATEGORIES_FILE,
+    GROUPS,
+    KEYWORDS_FILE,
+    OVERRIDE_SOURCE,
+    SPEEDS_FILE,
+    get_category,
+    load_categories,
+    load_keywords,
+    load_speeds,
+)
+
+REQUIRED_KEYS = {
+    "elderly_day_care", "elderly_home", "childcare", "kindergarten", "convenience",
+    "fresh_market", "supermarket", "pharmacy", "clinic", "health_centre", "breakfast",
+    "primary_school", "middle_school",
+}
+LEVEL_DISTANCE = {5: 300.0, 10: 500.0, 15: 1000.0}
+
+
+@pytest.fixture(scope="module")
+def cats():
+    return load_categories()
+
+
+def test_bundled_categories_cover_the_issue(cats):
+    assert REQUIRED_KEYS <= set(cats)
+    for key, c in cats.items():
+        assert c.key == key
+        assert c.name_zh and c.name_en and c.source
+        assert c.level_min in (5, 10, 15)
+        assert c.distance_m == LEVEL_DISTANCE[c.level_min]  # GB 50180 table 3.0.4
+        assert c.group in GROUPS
+        assert c.osm_tags, f"{key} has no OSM tag rules"
+        assert c.time_s == 60 * c.level_min
+
+
+def test_groups_and_thresholds_follow_standards(cats):
+    assert cats["elderly_home"].group == "age_60_plus"
+    assert cats["elderly_day_care"].group == "age_60_plus"
+    assert cats["childcare"].group == "age_0_2"
+    assert cats["kindergarten"].group == "age_3_5"
+    assert cats["convenience"].distance_m == 300
+    assert cats["fresh_market"].distance_m == 500
+    assert cats["pharmacy"].distance_m == 500
+    assert cats["health_centre"].distance_m == 1000
+    assert cats["primary_school"].distance_m == 500
+    assert cats["middle_school"].distance_m == 1000
+
+
+def test_capacity_norms(cats):
+    home, child, kinder = cats["elderly_home"], cats["childcare"], cats["kindergarten"]
+    assert home.capacity_unit == "beds" and home.demand_per_1000 == 40
+    assert home.demand_group == "age_60_plus" and 200 <= home.capacity_per_site <= 500
+    assert child.capacity_unit == "places" and child.capacity_per_site % 25 == 0  # 25 per class
+    assert child.demand_per_1000 == 4.5 and child.demand_group == "total"
+    assert kinder.capacity_per_site % 30 == 0  # 30 per class
+    assert kinder.demand_per_1000 == 900 and kinder.demand_group == "age_3_5"
+    for c in (home, child, kinder):
+        assert c.capacitated and c.capacity_norm
+    assert not cats["convenience"].capacitated
+    assert cats["convenience"].capacity_per_site is None
+
+
+def test_every_number_in_the_files_carries_source_and_verified():
+    doc = tomllib.loads(CATEGORIES_FILE.read_text(encoding="utf-8"))
+    for key, spec in doc["categories"].items():
+        for field, raw in spec.items():
+            if isinstance(raw, int | float) and not isinstance(raw, bool):
+                pytest.fail(f"{key}.{field} is a bare number without source")
+            if isinstance(raw, dict) and ("value" in raw or "text" in raw):
+                assert raw["source"].strip(), f"{key}.{field}"
+                assert isinstance(raw["verified"], bool), f"{key}.{field}"
+    speeds = tomllib.loads(SPEEDS_FILE.read_text(encoding="utf-8"))["speeds"]
+    for group, raw in speeds.items():
+        assert raw["source"].strip() and isinstance(raw["verified"], bool), group
+
+
+def test_unverified_values_are_flagged(cats):
+    # [R] in STANDARDS.md: kindergarten 300 m, clinic 300 m, the 5-minute elderly day-care distance
+    for key in ("kindergarten", "clinic", "elderly_day_care"):
+        prov = {p.field: p for p in cats[key].provenance}
+        assert prov["distance_m"].verified is False
+        assert cats[key].verified is False
+    prov = {p.field: p for p in cats["elderly_home"].provenance}
+    assert prov["demand_per_1000"].verified is True  # GB 50437 3.2.1 [Q]
+    assert prov["capacity_per_site"].verified is False  # GB 50180 App. C [R]
+
+
+def test_speeds():
+    assert load_speeds() == {
+        "total": 1.2, "age_60_plus": 0.8, "age_65_plus": 0.8, "age_0_2": 0.9, "age_3_5": 0.9,
+    }
+    assert load_speeds(overrides={"age_60_plus": 0.64})["age_60_plus"] == 0.64
+    with pytest.raises(InputError, match="km/h"):
+        load_speeds(overrides={"total": 4.3})
+    with pytest.raises(InputError, match="population group"):
+        load_speeds(overrides={"teenagers": 1.3})
+
+
+def test_time_mode_distance(cats):
+    assert math.isclose(cats["convenience"].walk_distance_m(0.8), 240.0)
+    assert math.isclose(cats["supermarket"].walk_distance_m(1.2), 1080.0)
+
+
+def test_get_category_lists_known_keys(cats):
+    assert get_category(cats, "pharmacy").name_zh == "药店"
+    with pytest.raises(UnknownCategoryError) as info:
+        get_category(cats, "pharmacies")
+    msg = str(info.value)
+    assert "pharmacies" in msg and "pharmacy" in msg and "kindergarten" in msg
+    assert isinstance(info.value, KeyError)
+
+
+def test_overrides_replace_and_add():
+    cats = load_categories(overrides={
+        "kindergarten": {"distance_m": 500},
+        "canteen": {
+            "name_zh": "社区食堂", "name_en": "Community canteen", "group": "age_60_plus",
+            "level_min": 10, "distance_m": {"value": 500, "source": "Taiyuan 2025 plan",
+                                              "verified": True},
+            "osm_tags": [{"amenity": "canteen"}],
+        },
+    })
+    k = cats["kindergarten"]
+    assert k.distance_m == 500 and k.capacity_per_site == 270  # other fields kept
+    prov = {p.field: p for p in k.provenance}
+    assert prov["distance_m"].source == OVERRIDE_SOURCE and not prov["distance_m"].verified
+    assert cats["canteen"].osm_tags == ((("amenity", ("canteen",)),),)
+    canteen = {p.field: p for p in cats["canteen"].provenance}
+    assert canteen["distance_m"].verified and canteen["distance_m"].source == "Taiyuan 2025 plan"
+    assert not canteen["level_min"].verified and not cats["canteen"].verified
+
+
+@settings(max_examples=25, deadline=None)
+@given(d=st.floats(min_value=1.0, max_value=5000.0), level=st.sampled_from([5, 10, 15]))
+def test_override_roundtrip(d, level):
+    c = load_categories(overrides={"pharmacy": {"distance_m": d, "level_min": level}})["pharmacy"]
+    assert c.distance_m == d and c.level_min == level
+
+
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"level_min": 7}, "level_min"),
+        ({"distance_m": -300}, "positive"),
+        ({"distance_m": "300m"}, "not a number"),
+        ({"group": "children"}, "population group"),
+        ({"radius": 300}, "unknown field"),
+        ({"osm_tags": {"amenity": "pharmacy"}}, "list of tables"),
+        ({"osm_tags": [{"name": "~(unclosed"}]}, "regular expression"),
+        ({"capacity_per_site": 10}, "capacity_unit"),
+    ],
+)
+def test_bad_overrides(fields, match):
+    with pytest.raises(InputError, match=match):
+        load_categories(overrides={"pharmacy": fields})
+
+
+def test_incomplete_new_category():
+    with pytest.raises(InputError, match="lacks"):
+        load_categories(overrides={"canteen": {"name_zh": "社区食堂"}})
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_categories(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[categories\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not valid"):
+        load_categories(bad)
+    empty = tmp_path / "empty.toml"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="no \\[categories"):
+        load_categories(empty)
+
+
+def test_keywords_point_at_known_categories(cats):
+    words = load_keywords()
+    assert words["幼儿园"] == ("kindergarten",)
+    assert words["高级中学"] == ()
+    for word, keys in words.items():
+        assert set(keys) <= set(cats), word
+    for word in ("托育", "养老院", "日间照料", "便利店", "菜市场", "药店", "卫生服务站"):
+        assert word in words
+    assert load_keywords(overrides={"社区食堂": "canteen"})["社区食堂"] == ("canteen",)
+    with pytest.raises(InputError, match="keyword"):
+        load_keywords(overrides={"": "pharmacy"})
+    assert KEYWORDS_FILE.exists()
