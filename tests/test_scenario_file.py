@@ -1,0 +1,52 @@
+"""Scenario files: the sample validates; mistakes get named, with close matches."""
+
+from pathlib import Path
+
+import pytest
+
+from planner.errors import InputError
+from planner.scenario_file import SAMPLE_SCENARIO, load_scenario, parse_scenario
+
+
+def test_sample_scenario_loads():
+    s = load_scenario()
+    assert s.network.source == "sample:helsinki"
+    assert s.base_dir == SAMPLE_SCENARIO.parent
+    assert {c for o in s.optimize for c in o.categories} == {"elderly_day_care", "kindergarten"}
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"network": {"sorce": "x.pbf"}}, "unknown key 'network.sorce' — did you mean 'source'"),
+        ({"network": {"source": "x"}, "populaton": {}}, "did you mean 'population'"),
+        ({"network": {"source": "x"}, "optimize": [{"categories": ["a"], "new_site": 3}]},
+         "'optimize.0.new_site' — did you mean 'new_sites'"),
+        ({"network": {"source": "x", "place": "y"}}, "exactly one of network.source"),
+        ({"network": {"source": "x"}, "population": {"cell_m": 5}}, "population.cell_m"),
+        ({"network": {"source": "x"}, "analysis": {"mode": "fast"}}, "analysis.mode"),
+    ],
+)
+def test_mistakes_are_named(doc, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        parse_scenario(doc, Path("."))
+
+
+def test_missing_scenario_file(tmp_path):
+    with pytest.raises(InputError, match="does not exist. Copy"):
+        load_scenario(tmp_path / "nope.toml")
+
+
+def test_invalid_toml(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = ")
+    with pytest.raises(InputError, match="not valid TOML"):
+        load_scenario(bad)
+
+
+def test_relative_paths_resolve_from_the_scenario_folder(tmp_path):
+    (tmp_path / "streets.osm").write_text("<osm/>")
+    s = parse_scenario({"network": {"source": "streets.osm"}}, tmp_path)
+    assert s.path("streets.osm") == tmp_path / "streets.osm"
+    with pytest.raises(InputError, match="'missing.csv', which does not exist"):
+        s.path("missing.csv")
