@@ -1,0 +1,58 @@
+"""Tables to CSV + one workbook; layers to GeoPackage + GeoParquet, read back unchanged."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+from openpyxl import load_workbook
+
+from planner.errors import InputError
+from planner.outputs import sheet_names, write_layers, write_tables
+from tests.test_coverage import grid
+
+
+def test_tables_csv_and_workbook(tmp_path):
+    cov = pd.DataFrame({"category": ["pharmacy", "childcare"], "name_zh": ["药店", "托儿所/托育点"], "coverage_pct": [75.5, np.nan]})
+    gaps = pd.DataFrame({"rank": [1, 2], "people": [42.0, 20.0]})
+    paths = write_tables({"coverage": cov, "gap_areas": gaps}, tmp_path)
+    assert [p.name for p in paths] == ["coverage.csv", "gap_areas.csv", "coverage.xlsx"]
+    back = pd.read_csv(tmp_path / "coverage.csv", encoding="utf-8-sig")
+    assert back["name_zh"].tolist() == ["药店", "托儿所/托育点"]
+    assert (tmp_path / "coverage.csv").read_bytes()[:3] == b"\xef\xbb\xbf"
+    book = load_workbook(tmp_path / "coverage.xlsx")
+    assert book.sheetnames == ["coverage", "gap_areas"]
+    ws = book["coverage"]
+    assert [c.value for c in ws[1]] == ["category", "name_zh", "coverage_pct"]
+    assert ws["B3"].value == "托儿所/托育点" and ws["C2"].value == 75.5 and ws["C3"].value is None
+    assert ws.freeze_panes == "A2" and ws["A1"].font.bold
+
+
+def test_sheet_names_are_excel_safe():
+    names = sheet_names(["a/b", "x" * 40, "x" * 40, "A/B"])
+    assert names[0] == "a_b" and all(len(n) <= 31 for n in names)
+    assert len({n.lower() for n in names}) == 4
+
+
+def test_layers_geopackage_and_geoparquet(tmp_path):
+    cells = grid(3, 1, total=[1.0, 2.0, 3.0])
+    gaps = cells.iloc[:0]
+    paths = write_layers({"cells": cells, "gap areas": gaps}, tmp_path)
+    assert [p.name for p in paths] == ["layers.gpkg", "cells.parquet", "gap_areas.parquet"]
+    assert sorted(pyogrio.list_layers(tmp_path / "layers.gpkg")[:, 0]) == ["cells", "gap_areas"]
+    back = gpd.read_file(tmp_path / "layers.gpkg", layer="cells")
+    assert back.crs == cells.crs and back["total"].tolist() == [1.0, 2.0, 3.0]
+    pq = gpd.read_parquet(tmp_path / "cells.parquet")
+    assert pq.geom_equals(cells.geometry).all()
+    # writing again replaces the GeoPackage instead of appending
+    write_layers({"cells": cells}, tmp_path)
+    assert list(pyogrio.list_layers(tmp_path / "layers.gpkg")[:, 0]) == ["cells"]
+
+
+def test_bad_outputs(tmp_path):
+    with pytest.raises(InputError, match="CRS"):
+        write_layers({"x": gpd.GeoDataFrame({"a": [1]}, geometry=gpd.points_from_xy([0], [0]))}, tmp_path)
+    with pytest.raises(InputError):
+        write_tables({}, tmp_path)
