@@ -1,0 +1,662 @@
+"""The location models: MCLP, LSCP, capacitated MCLP and joint multi-category MCLP.
+
+Each takes a coverage matrix (sites × demand cells, walking metres on the covered pairs), the
+people per cell and the site table (``status`` existing|candidate|required|closable, optional
+``capacity`` and ``cost``), and returns an :class:`~planner.optimize.result.OptimizeResult`.
+
+Budget semantics (count budget ``p`` or money ``budget``): required sites are new sites forced
+in and paid from the budget; existing sites stay open for free; a closable site is kept at its
+cost (1 under a count budget) and closing it frees that cost for new sites.
+
+Tie-break: lexicographic. After the first stage (most people covered, or fewest sites), a
+second MILP fixes that optimum as a constraint and minimises the people-weighted walking
+distance of the newly covered people to their nearest chosen site. The second answer is kept
+only if it re-checks as at least as good on the first objective.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from planner.errors import InputError
+from planner.optimize import milp as models_milp
+from planner.optimize.greedy import GreedyPicks, funding_order, greedy_cover
+from planner.optimize.problem import (
+    CoverInstance,
+    Inputs,
+    SiteTable,
+    budget_costs,
+    check_inputs,
+    covered_by,
+    effective_budget,
+    merge_cells,
+    reduce_cover,
+    structure,
+)
+from planner.optimize.result import (
+    OptimizeResult,
+    cells_table,
+    coverage_totals,
+    relative_gap,
+    site_rows,
+)
+
+#: Largest number of covered pairs the distance tie-break stage will model.
+TIE_BREAK_MAX_PAIRS = 200_000
+_E = 1.0 - 1.0 / np.e
+
+
+def nearest_distance(coverage: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """Walking distance (metres) from each cell to its nearest site among ``rows``
+    (``inf`` where none covers it)."""
+    out = np.full(coverage.shape[1], np.inf)
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows):
+        sub = coverage[rows].tocoo()
+        np.minimum.at(out, sub.col, sub.data)
+    return out
+
+
+@dataclass
+class _Solved:
+    chosen: np.ndarray  # rows of the instance matrix
+    value: float  # objective on the reduced instance
+    bound: float
+    status: str
+    time_limit_reached: bool
+    greedy_value: float
+
+
+def _cover_value(A: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray) -> float:
+    return float(w[covered_by(A, chosen)].sum())
+
+
+def _greedy_max(inst: CoverInstance, budget: float, ratio: bool) -> GreedyPicks:
+    picks = greedy_cover(inst.A, inst.w, inst.cost, budget, ratio=ratio)
+    if ratio:  # the better of ratio greedy and the best single affordable site
+        single = np.asarray(inst.A @ inst.w).ravel()
+        single[inst.cost > budget + 1e-9] = -np.inf
+        if len(single) and single.max() > picks.value:
+            j = int(np.argmax(single))
+            picks = GreedyPicks(np.array([j]), np.array([single[j]]))
+    return picks
+
+
+def _upper_bound_greedy(inst: CoverInstance, budget: float, picks: GreedyPicks, ratio: bool):
+    """A proven upper bound without MILP: submodularity (top single gains under a count
+    budget) and the greedy guarantee (greedy ≥ (1 − 1/e)·OPT, count budgets only)."""
+    total = float(inst.w.sum())
+    if ratio:
+        return total
+    single = np.sort(np.asarray(inst.A @ inst.w).ravel())[::-1]
+    k = int(np.floor(budget + 1e-9))
+    return min(total, float(single[:k].sum()), picks.value / _E)
+
+
+def _solve_max(
+    inst: CoverInstance, budget: float, ratio: bool, *, solver: str, deadline: float,
+    mip_gap: float,
+) -> _Solved:
+    n = inst.A.shape[0]
+    if n == 0 or inst.A.shape[1] == 0 or budget < 1e-9 and not (inst.cost <= 0).any():
+        return _Solved(np.zeros(0, np.int64), 0.0, 0.0, "trivial", False, 0.0)
+    picks = _greedy_max(inst, budget, ratio)
+    ub = _upper_bound_greedy(inst, budget, picks, ratio)
+    if solver == "greedy":
+        return _Solved(np.sort(picks.order), picks.value, ub, "greedy", False, picks.value)
+    out = models_milp.solve(
+        *models_milp.mclp_model(inst.A, inst.w, inst.cost, budget),
+        time_limit_s=deadline - time.perf_counter(), mip_gap=mip_gap,
+    )
+    chosen, value = np.sort(picks.order), picks.value
+    if out.x is not None:
+        x = np.flatnonzero(out.x[:n] > 0.5)
+        v = _cover_value(inst.A, inst.w, x)
+        if v >= value - 1e-9 * max(1.0, value):
+            chosen, value = x, v
+    bound = ub if out.bound is None else min(ub, -out.bound)
+    bound = max(bound, value)
+    return _Solved(chosen, value, bound, out.status if out.status != "infeasible" else "error",
+                   out.status == "time_limit", picks.value)
+
+
+def _tie_break_max(
+    inputs: Inputs, inst: CoverInstance, decision_rows: np.ndarray, cost: np.ndarray,
+    budget: float, solved: _Solved, deadline: float,
+) -> tuple[np.ndarray, str]:
+    """Second stage for MCLP/joint: returns (chosen original rows, description)."""
+    chosen_rows = inst.site[solved.chosen]
+    cells = np.flatnonzero(inst.group_of_cell >= 0)
+    if len(chosen_rows) == 0 or len(cells) == 0:
+        return chosen_rows, "not needed (nothing to choose)"
+    rows = decision_rows[np.diff(structure(inputs.coverage, decision_rows, cells).indptr) > 0]
+    pairs = inputs.coverage[rows][:, cells]
+    if pairs.nnz > TIE_BREAK_MAX_PAIRS:
+        return chosen_rows, (f"skipped: {pairs.nnz} covered pairs exceed the "
+                             f"{TIE_BREAK_MAX_PAIRS} the distance stage models")
+    left = deadline - time.perf_counter()
+    if left <= 0.05:
+        return chosen_rows, "skipped: no time left"
+    w = inputs.weights[cells]
+    first = solved.value
+    out = models_milp.solve(
+        *models_milp.distance_model(pairs, w, cost[rows], budget,
+                                    first - 1e-9 * max(1.0, first), None),
+        time_limit_s=left, mip_gap=1e-6,
+    )
+    if out.x is None:
+        return chosen_rows, f"stage 2 found no answer ({out.status}); first-stage answer kept"
+    cand = rows[out.x[: len(rows)] > 0.5]
+    value_new = float(w[covered_by(inputs.coverage[:, cells], cand)].sum())
+    if value_new < first - 1e-9 * max(1.0, first):
+        return chosen_rows, "stage 2 answer covered fewer people; first-stage answer kept"
+
+    def dist(r):
+        d = nearest_distance(inputs.coverage[:, cells], r)
+        ok = np.isfinite(d)
+        return float((w[ok] * d[ok]).sum())
+
+    if dist(cand) <= dist(chosen_rows) + 1e-9:
+        return np.sort(cand), ("lexicographic: least people-weighted walking distance of the "
+                               f"newly covered among optimal answers ({out.status})")
+    return chosen_rows, "lexicographic stage did not shorten walks; first-stage answer kept"
+
+
+def _reopen_closable(table: SiteTable, cost: np.ndarray, budget_left: float, open_mask):
+    """Closable sites not chosen stay open while the budget has room (no needless closures)."""
+    for j in np.flatnonzero((table.status == "closable") & ~open_mask):
+        if cost[j] <= budget_left + 1e-9:
+            open_mask[j] = True
+            budget_left -= cost[j]
+    return open_mask
+
+
+def _assemble_cover_result(
+    model: str, inputs: Inputs, table: SiteTable, cost: np.ndarray, budget_eff: float,
+    open_mask: np.ndarray, objective: float, bound: float, status: str, tlr: bool,
+    greedy_objective: float, t0: float, inst: CoverInstance, tie: str, ratio: bool,
+    demand_xy: np.ndarray | None, blocks: np.ndarray | None = None,
+    block_names: Sequence[str] | None = None, n_cells_block: int | None = None,
+    block_people: np.ndarray | None = None,
+) -> OptimizeResult:
+    cov, w = inputs.coverage, inputs.weights
+    current = np.isin(table.status, ("existing", "closable"))
+    existing_open = current & open_mask
+    required = np.flatnonzero(table.status == "required")
+    new_rows = np.flatnonzero((table.status == "candidate") & open_mask)
+    base = covered_by(cov, np.flatnonzero(existing_open))
+    struct_all = structure(cov, np.arange(cov.shape[0]), np.arange(cov.shape[1]))
+    o_req = funding_order(struct_all, w, required, base)
+    base2 = base | covered_by(cov, required)
+    o_new = funding_order(struct_all, w, new_rows, base2, cost[new_rows] if ratio else None)
+    rows = np.concatenate([required[o_req.order], new_rows[o_new.order]])
+    gains = np.concatenate([o_req.gains, o_new.gains])
+    extra_cols: dict[str, np.ndarray] = {}
+    if blocks is not None:
+        covered = base.copy()
+        per = np.zeros((len(rows), len(block_names)))
+        for i, r in enumerate(rows):
+            cells = cov.indices[cov.indptr[r] : cov.indptr[r + 1]]
+            new = cells[~covered[cells]]
+            covered[new] = True
+            per[i] = np.bincount(blocks[new], weights=block_people[new],
+                                 minlength=len(block_names))
+        for k, name in enumerate(block_names):
+            extra_cols[f"people_{name}"] = per[:, k]
+    sites = site_rows(
+        table.frame, rows,
+        {"order": np.arange(1, len(rows) + 1), "marginal_people": gains,
+         "cumulative_people": np.cumsum(gains),
+         "status": table.status[rows], **extra_cols},
+    )
+    closed = site_rows(table.frame, np.flatnonzero(current & ~open_mask), {})
+    before = covered_by(cov, np.flatnonzero(current))
+    after = covered_by(cov, np.flatnonzero(open_mask))
+    dist = nearest_distance(cov, np.flatnonzero(open_mask))
+    if blocks is None:
+        cells = cells_table(inputs.cell_ids, w, before, after, dist)
+        if demand_xy is not None:
+            cells["x"], cells["y"] = demand_xy[:, 0], demand_xy[:, 1]
+        totals = coverage_totals(w, before, after)
+    else:
+        cells = cells_table(np.tile(inputs.cell_ids[:n_cells_block], len(block_names)), w,
+                            before, after, dist)
+        cells.insert(0, "category", np.asarray(block_names, dtype=object)[blocks])
+        totals = coverage_totals(w, before, after)
+    unc = inst.uncoverable
+    uncoverable = pd.DataFrame({"cell_id": cells["cell_id"].to_numpy()[unc], "people": w[unc]})
+    if "category" in cells.columns:
+        uncoverable.insert(0, "category", cells["category"].to_numpy()[unc])
+    if demand_xy is not None and blocks is None:
+        uncoverable["x"], uncoverable["y"] = demand_xy[unc, 0], demand_xy[unc, 1]
+    gap = relative_gap(objective, bound)
+    if status == "time_limit":
+        msg = (f"Time limit reached: best answer found is within {100 * gap:.3g} % of the "
+               "optimum (proven bound); raise time_limit_s to close the gap.")
+    elif status == "greedy":
+        msg = f"Greedy answer, proven within {100 * gap:.3g} % of the optimum."
+    else:
+        msg = f"Proven optimal (gap {100 * gap:.3g} %)."
+    return OptimizeResult(
+        model=model, status=status, objective=objective, bound=bound, gap=gap,
+        time_limit_reached=tlr, solve_seconds=time.perf_counter() - t0,
+        greedy_objective=greedy_objective, sites=sites, closed=closed, cells=cells,
+        coverage=totals, reduction=inst.reduction, uncoverable=uncoverable, tie_break=tie,
+        message=msg,
+    )
+
+
+def _run_mclp(
+    model: str, inputs: Inputs, *, p, budget, time_limit_s, mip_gap, tie_break, solver,
+    demand_xy=None, blocks=None, block_names=None, n_cells_block=None, block_people=None,
+) -> OptimizeResult:
+    t0 = time.perf_counter()
+    deadline = t0 + float(time_limit_s)
+    table = inputs.sites
+    cost, b = budget_costs(table, p, budget)
+    b_eff = effective_budget(table, cost, b)
+    ratio = budget is not None
+    inst = reduce_cover(inputs, cost, fixed_open=table.fixed_open, decision=table.decision)
+    solved = _solve_max(inst, b_eff, ratio, solver=solver, deadline=deadline, mip_gap=mip_gap)
+    chosen_rows = inst.site[solved.chosen]
+    tie = "off"
+    if tie_break and solver == "milp" and solved.status in ("optimal", "time_limit"):
+        chosen_rows, tie = _tie_break_max(inputs, inst, np.flatnonzero(table.decision), cost,
+                                          b_eff, solved, deadline)
+    open_mask = table.fixed_open.copy()
+    open_mask[chosen_rows] = True
+    spent = float(cost[chosen_rows].sum())
+    open_mask = _reopen_closable(table, cost, b_eff - spent, open_mask)
+    objective = float(inputs.weights[covered_by(inputs.coverage, np.flatnonzero(open_mask))].sum())
+    bound = max(inst.constant + solved.bound, objective)
+    return _assemble_cover_result(
+        model, inputs, table, cost, b_eff, open_mask, objective, bound, solved.status,
+        solved.time_limit_reached, inst.constant + solved.greedy_value, t0, inst, tie, ratio,
+        demand_xy, blocks, block_names, n_cells_block, block_people,
+    )
+
+
+def mclp(
+    coverage: sp.csr_matrix,
+    demand: np.ndarray | pd.Series,
+    sites: pd.DataFrame,
+    *,
+    p: int | None = None,
+    budget: float | None = None,
+    required: Sequence[object] = (),
+    time_limit_s: float = 60.0,
+    mip_gap: float = 0.0,
+    tie_break: bool = True,
+    solver: str = "milp",
+    demand_xy: np.ndarray | None = None,
+) -> OptimizeResult:
+    """Maximal covering: open ``p`` new sites (or spend at most ``budget``) covering the most
+    people within the threshold built into ``coverage``.
+
+    Args:
+        coverage: sites × cells CSR; structure = covered pairs, data = walking metres.
+        demand: people per cell (array, or Series whose index is the cell id).
+        sites: site table, one row per coverage row, with ``status`` and optional ``id``,
+            ``capacity`` (people), ``cost``.
+        p: number of new sites (count budget), or ``budget``: total cost (``cost`` column).
+        required: ids of candidate sites that must be opened (they use up budget).
+        time_limit_s: wall-clock limit in seconds for the whole call.
+        mip_gap: relative gap at which the MILP may stop (0 = prove optimality).
+        tie_break: among optimal answers, minimise walking distance of the newly covered.
+        solver: ``"milp"`` (exact, greedy warm start) or ``"greedy"`` (greedy with its bound).
+        demand_xy: optional (n, 2) cell centres in metres, copied into the cell tables.
+    """
+    _check_solver(solver)
+    inputs = check_inputs(coverage, demand, sites, required=required)
+    return _run_mclp("mclp", inputs, p=p, budget=budget, time_limit_s=time_limit_s,
+                     mip_gap=mip_gap, tie_break=tie_break, solver=solver, demand_xy=demand_xy)
+
+
+def _check_solver(solver: str) -> None:
+    if solver not in ("milp", "greedy"):
+        raise InputError(f"solver must be 'milp' or 'greedy', not {solver!r}.")
+
+
+def lscp(
+    coverage: sp.csr_matrix,
+    demand: np.ndarray | pd.Series,
+    sites: pd.DataFrame,
+    *,
+    use_cost: bool = False,
+    required: Sequence[object] = (),
+    time_limit_s: float = 60.0,
+    mip_gap: float = 0.0,
+    tie_break: bool = True,
+    demand_xy: np.ndarray | None = None,
+) -> OptimizeResult:
+    """Set covering: the fewest new sites (or least total ``cost`` with ``use_cost``) so every
+    coverable person is within the threshold.
+
+    Demand no site can reach is not an error: it is listed in ``result.uncoverable`` (cell id,
+    people, and x/y when ``demand_xy`` is given) and left out of the model. Existing sites stay
+    open; required sites are forced in; closable sites are kept only when needed (a kept
+    closable site counts in the objective like a new one). The objective is the number (or
+    cost) of new plus kept closable sites.
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + float(time_limit_s)
+    inputs = check_inputs(coverage, demand, sites, required=required)
+    table = inputs.sites
+    if use_cost:
+        cost, _ = budget_costs(table, None, float(np.nansum(table.cost)))
+    else:
+        cost = np.ones(len(table.status))
+    inst = reduce_cover(inputs, cost, fixed_open=table.fixed_open, decision=table.decision)
+    n = inst.A.shape[0]
+    req_cost = float(cost[table.status == "required"].sum())
+    tie = "off"
+    if n == 0 or inst.A.shape[1] == 0:
+        chosen_rows, status, value, bound, gval, tlr = np.zeros(0, np.int64), "trivial", 0, 0, 0, False
+    else:
+        big = float(inst.cost.sum()) + 1.0
+        picks = greedy_cover(inst.A, inst.w, inst.cost, big, ratio=True, stop_when_covered=True)
+        gval = float(inst.cost[picks.order].sum())
+        out = models_milp.solve(*models_milp.lscp_model(inst.A, inst.cost),
+                                time_limit_s=deadline - time.perf_counter(), mip_gap=mip_gap)
+        chosen, value = np.sort(picks.order), gval
+        if out.x is not None:
+            x = np.flatnonzero(out.x[:n] > 0.5)
+            if float(inst.cost[x].sum()) <= value + 1e-9:
+                chosen, value = x, float(inst.cost[x].sum())
+        bound = 0.0 if out.bound is None else min(out.bound, value)
+        status, tlr = out.status, out.status == "time_limit"
+        chosen_rows = inst.site[chosen]
+        if tie_break:
+            chosen_rows, tie = _tie_break_min(inputs, inst, table, cost, chosen_rows, value,
+                                              deadline)
+    open_mask = table.fixed_open.copy()
+    open_mask[chosen_rows] = True
+    return _assemble_cover_result(
+        "lscp", inputs, table, cost, float("inf"), open_mask, req_cost + value,
+        req_cost + bound, status, tlr, req_cost + gval, t0, inst, tie, use_cost, demand_xy,
+    )
+
+
+def _tie_break_min(inputs, inst, table, cost, chosen_rows, value, deadline):
+    cells = np.flatnonzero(inst.group_of_cell >= 0)
+    dec = np.flatnonzero(table.decision)
+    rows = dec[np.diff(structure(inputs.coverage, dec, cells).indptr) > 0]
+    pairs = inputs.coverage[rows][:, cells]
+    if pairs.nnz > TIE_BREAK_MAX_PAIRS:
+        return chosen_rows, (f"skipped: {pairs.nnz} covered pairs exceed the "
+                             f"{TIE_BREAK_MAX_PAIRS} the distance stage models")
+    left = deadline - time.perf_counter()
+    if left <= 0.05:
+        return chosen_rows, "skipped: no time left"
+    w = inputs.weights[cells]
+    out = models_milp.solve(
+        *models_milp.distance_model(pairs, w, cost[rows], np.inf, None, value + 1e-9),
+        time_limit_s=left, mip_gap=1e-6,
+    )
+    if out.x is None:
+        return chosen_rows, f"stage 2 found no answer ({out.status}); first-stage answer kept"
+    cand = rows[out.x[: len(rows)] > 0.5]
+    sub = inputs.coverage[:, cells]
+    if float(cost[cand].sum()) > value + 1e-9 or not covered_by(sub, cand).all():
+        return chosen_rows, "stage 2 answer was not a cheapest cover; first-stage answer kept"
+    d_new, d_old = nearest_distance(sub, cand), nearest_distance(sub, chosen_rows)
+    if float((w * d_new).sum()) <= float((w * d_old).sum()) + 1e-9:
+        return np.sort(cand), ("lexicographic: least people-weighted walking distance among "
+                               f"cheapest covers ({out.status})")
+    return chosen_rows, "lexicographic stage did not shorten walks; first-stage answer kept"
+
+
+@dataclass(frozen=True)
+class JointCategory:
+    """One category of a joint siting run.
+
+    ``coverage`` is sites × cells (rows = the shared site table; an empty row means the site
+    cannot host or does not reach), ``demand`` people per cell of the group the category serves,
+    ``weight`` the value of covering one person of it.
+    """
+
+    coverage: sp.csr_matrix
+    demand: np.ndarray | pd.Series
+    weight: float = 1.0
+
+
+def joint_mclp(
+    categories: Mapping[str, JointCategory],
+    sites: pd.DataFrame,
+    *,
+    p: int | None = None,
+    budget: float | None = None,
+    required: Sequence[object] = (),
+    time_limit_s: float = 60.0,
+    mip_gap: float = 0.0,
+    tie_break: bool = True,
+    solver: str = "milp",
+) -> OptimizeResult:
+    """Joint siting: each new site (e.g. a community centre) hosts every category it can, and
+    one shared budget (``p`` sites or a ``cost`` budget) buys the sites. Maximises
+    Σ_category weight × people covered.
+
+    Existing sites serve only their own category when the site table has a ``category``
+    column (otherwise every category). Closable sites are not supported here. Each proposed
+    site lists the people it newly covers per category (``people_<key>``).
+    """
+    _check_solver(solver)
+    if not categories:
+        raise InputError("joint_mclp needs at least one category (key → JointCategory).")
+    if "status" in sites.columns and (sites["status"].astype(str).str.lower() == "closable").any():
+        raise InputError(
+            "The joint model does not close sites: mark closable sites 'existing', or run "
+            "mclp per category to study closures."
+        )
+    names = list(categories)
+    mats, weights, people, ids, blocks = [], [], [], None, []
+    n_sites = len(sites)
+    has_cat = "category" in sites.columns
+    status = sites["status"].astype(str).str.lower().to_numpy() if "status" in sites.columns \
+        else None
+    for k, name in enumerate(names):
+        cat = categories[name]
+        if cat.weight < 0 or not np.isfinite(cat.weight):
+            raise InputError(f"Category {name!r} has weight {cat.weight}; use a finite weight ≥ 0.")
+        one = check_inputs(cat.coverage, cat.demand, sites)
+        cov = one.coverage
+        if has_cat and status is not None:
+            other = (status == "existing") & (sites["category"].astype(str).to_numpy() != name)
+            keep = np.repeat(~other, np.diff(cov.indptr))
+            cov = sp.csr_matrix((cov.data[keep], cov.indices[keep],
+                                 np.concatenate([[0], np.cumsum(np.bincount(
+                                     np.repeat(np.arange(n_sites), np.diff(cov.indptr))[keep],
+                                     minlength=n_sites))])), shape=cov.shape)
+        if ids is None:
+            ids, n_cells = one.cell_ids, cov.shape[1]
+        elif cov.shape[1] != n_cells:
+            raise InputError(
+                f"Category {name!r} has {cov.shape[1]} demand cells, the first has {n_cells}. "
+                "Give every category the same demand grid (its own population column)."
+            )
+        mats.append(cov)
+        weights.append(one.weights * float(cat.weight))
+        people.append(one.weights)
+        blocks.append(np.full(cov.shape[1], k))
+    stacked = sp.csr_matrix(sp.hstack(mats, format="csr"))
+    w = np.concatenate(weights)
+    inputs = check_inputs(stacked, w, sites, required=required)
+    inputs = Inputs(inputs.coverage, inputs.weights, np.tile(ids, len(names)), inputs.sites)
+    return _run_mclp("joint_mclp", inputs, p=p, budget=budget, time_limit_s=time_limit_s,
+                     mip_gap=mip_gap, tie_break=tie_break, solver=solver,
+                     blocks=np.concatenate(blocks), block_names=names, n_cells_block=n_cells,
+                     block_people=np.concatenate(people))
+
+
+def capacitated_mclp(
+    coverage: sp.csr_matrix,
+    demand: np.ndarray | pd.Series,
+    sites: pd.DataFrame,
+    *,
+    p: int | None = None,
+    budget: float | None = None,
+    default_capacity: float | None = None,
+    required: Sequence[object] = (),
+    time_limit_s: float = 60.0,
+    mip_gap: float = 0.0,
+) -> OptimizeResult:
+    """Capacitated maximal covering: open ``p`` new sites (or within ``budget``) to serve the
+    most people, each person served only by an open site within the threshold and no site
+    serving more people than its ``capacity``.
+
+    Capacity comes from the site table (people; NaN = unknown), else ``default_capacity``
+    (e.g. the category's norm per site); unknown capacities raise an InputError. Sites in
+    ``result.sites`` carry ``served_people`` and ``capacity``; ``result.extra["loads"]`` lists
+    the load of every open site. ``marginal_people`` is the people a site serves in the
+    optimal assignment (sites ordered by it).
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + float(time_limit_s)
+    inputs = check_inputs(coverage, demand, sites, required=required)
+    table = inputs.sites
+    cost, b = budget_costs(table, p, budget)
+    b_eff = effective_budget(table, cost, b)
+    cap = table.capacity.copy()
+    if default_capacity is not None:
+        if not np.isfinite(default_capacity) or default_capacity < 0:
+            raise InputError(f"default_capacity must be people ≥ 0, not {default_capacity!r}.")
+        cap = np.where(np.isfinite(cap), cap, float(default_capacity))
+    missing = ~np.isfinite(cap)
+    if missing.any():
+        raise InputError(
+            f"{int(missing.sum())} sites have no capacity (e.g. {list(table.ids[missing][:5])}); "
+            "the capacitated model needs every site's capacity in people. Fill the 'capacity' "
+            "column or pass default_capacity (the category's norm per site)."
+        )
+    if (cap < 0).any():
+        raise InputError("Capacities must be people ≥ 0; found negative values.")
+    cov, w = inputs.coverage, inputs.weights
+    fixed = table.fixed_open
+    cells = np.flatnonzero((w > 0) & covered_by(cov, np.arange(cov.shape[0])))
+    rows_all = np.arange(cov.shape[0])
+    sub = structure(cov, rows_all, cells)
+    group, n_groups = merge_cells(sub)
+    gw = np.bincount(group, weights=w[cells], minlength=n_groups)
+    site_idx = np.flatnonzero((np.diff(sub.indptr) > 0) | fixed)
+    A = sp.csr_matrix(
+        (np.ones(sub.nnz), (np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr)),
+                            group[sub.indices])), shape=(sub.shape[0], n_groups))
+    A.data[:] = 1.0
+    A = sp.csr_matrix(A[site_idx])
+    A.sort_indices()
+    fx = fixed[site_idx]
+    dec_cost = np.where(fx, 0.0, cost[site_idx])
+    model = models_milp.capacitated_model(A, gw, cap[site_idx], dec_cost, b_eff, fx)
+
+    def served(open_local: np.ndarray):
+        c, rows, rlo, rhi, lo, hi, integer = model
+        lo, hi = lo.copy(), hi.copy()
+        lo[: len(site_idx)] = hi[: len(site_idx)] = open_local.astype(np.float64)
+        out = models_milp.solve(c, rows, rlo, rhi, lo, hi, np.zeros_like(integer),
+                                time_limit_s=60.0, mip_gap=0.0)
+        return out.x[len(site_idx):], abs(float(out.fun))
+
+    # greedy: open the site adding most servable people until the budget is spent
+    open_local = fx.copy()
+    residual = gw.copy()
+    left = b_eff
+    while True:
+        cand = ~open_local & (dec_cost <= left + 1e-9)
+        if not cand.any():
+            break
+        reach = np.asarray(A @ residual).ravel()
+        gain = np.where(cand, np.minimum(cap[site_idx], reach), -np.inf)
+        if budget is not None:
+            gain = np.where(cand, gain / np.maximum(dec_cost, 1e-12), -np.inf)
+        j = int(np.argmax(gain))
+        if not np.isfinite(gain[j]) or gain[j] <= 1e-9:
+            break
+        open_local[j] = True
+        left -= dec_cost[j]
+        row = A.indices[A.indptr[j] : A.indptr[j + 1]]
+        frac = min(1.0, cap[site_idx][j] / max(reach[j], 1e-12))
+        residual[row] *= 1.0 - frac
+    z_g, greedy_value = served(open_local)
+    out = models_milp.solve(*model, time_limit_s=deadline - time.perf_counter(), mip_gap=mip_gap)
+    best_open, value, z = open_local, greedy_value, z_g
+    if out.x is not None:
+        x = out.x[: len(site_idx)] > 0.5
+        z_m, v = served(x)
+        if v >= value - 1e-9 * max(1.0, value):
+            best_open, value, z = x, v, z_m
+    open_mask = _reopen_closable(
+        table, cost, b_eff - float(dec_cost[best_open].sum()),
+        _to_rows(site_idx, best_open, cov.shape[0]) | fixed)
+    if (open_mask[site_idx] & ~best_open).any():
+        best_open = open_mask[site_idx]
+        z, value = served(best_open)
+    bound = max(value, -out.bound) if out.bound is not None else max(
+        value, min(float(gw.sum()), float(np.sort(cap[site_idx])[::-1].sum())))
+    status = out.status if out.x is not None else ("time_limit" if out.status == "time_limit"
+                                                   else "error")
+    # loads per site and served people per cell
+    site_of = np.repeat(np.arange(len(site_idx)), np.diff(A.indptr))
+    load = np.bincount(site_of, weights=z, minlength=len(site_idx))
+    served_group = np.bincount(A.indices, weights=z, minlength=n_groups)
+    share = np.divide(served_group, gw, out=np.zeros(n_groups), where=gw > 0)
+    served_cell = np.zeros(len(w))
+    served_cell[cells] = w[cells] * share[group]
+    current = np.isin(table.status, ("existing", "closable"))
+    cur_local = current[site_idx]
+    _, before_served = served(cur_local)
+    new_local = np.flatnonzero(best_open & np.isin(table.status[site_idx], ("candidate", "required")))
+    order = new_local[np.argsort(-load[new_local], kind="stable")]
+    rows = site_idx[order]
+    sites_out = site_rows(
+        table.frame, rows,
+        {"order": np.arange(1, len(rows) + 1), "marginal_people": load[order],
+         "cumulative_people": np.cumsum(load[order]), "served_people": load[order],
+         "capacity": cap[rows], "status": table.status[rows]},
+    )
+    open_idx = np.flatnonzero(best_open)
+    loads = site_rows(table.frame, site_idx[open_idx],
+                      {"served_people": load[open_idx], "capacity": cap[site_idx[open_idx]],
+                       "status": table.status[site_idx[open_idx]]})
+    closed = site_rows(table.frame, np.flatnonzero(current & ~open_mask), {})
+    before = covered_by(cov, np.flatnonzero(current))
+    after = covered_by(cov, np.flatnonzero(open_mask))
+    cells_df = cells_table(inputs.cell_ids, w, before, after,
+                           nearest_distance(cov, np.flatnonzero(open_mask)))
+    cells_df["served_people"] = served_cell
+    total = float(w.sum())
+    totals = {
+        "people_total": total,
+        "people_served_before": before_served,
+        "people_served_after": value,
+        "people_newly_served": value - before_served,
+        "share_served_before": before_served / total,
+        "share_served_after": value / total,
+        **{k: v for k, v in coverage_totals(w, before, after).items() if k != "people_total"},
+    }
+    gap = relative_gap(value, bound)
+    msg = (f"Time limit reached: within {100 * gap:.3g} % of the optimum (proven bound)."
+           if status == "time_limit" else f"Proven optimal (gap {100 * gap:.3g} %).")
+    unreached = (w > 0) & ~covered_by(cov, np.arange(cov.shape[0]))
+    return OptimizeResult(
+        model="capacitated_mclp", status=status, objective=value, bound=bound, gap=gap,
+        time_limit_reached=status == "time_limit", solve_seconds=time.perf_counter() - t0,
+        greedy_objective=greedy_value, sites=sites_out, closed=closed, cells=cells_df,
+        coverage=totals, reduction=None,
+        uncoverable=pd.DataFrame({"cell_id": inputs.cell_ids[unreached],
+                                  "people": w[unreached]}),
+        tie_break="off", message=msg,
+        extra={"loads": loads, "cell_groups": n_groups, "cells_kept": len(cells),
+               "sites_kept": len(site_idx)},
+    )
+
+
+def _to_rows(site_idx: np.ndarray, local: np.ndarray, n_rows: int) -> np.ndarray:
+    mask = np.zeros(n_rows, dtype=bool)
+    mask[site_idx[local]] = True
+    return mask
