@@ -292,12 +292,14 @@ def geometry_cell_areas(
     """Exact overlap area (m²) of each (multi)polygon with each grid cell it touches.
 
     Cells wholly inside a polygon count the full cell area without clipping; only boundary
-    cells are intersected (shapely, vectorised).
+    cells are intersected (shapely, vectorised). Invalid polygons are repaired first.
 
     Returns:
         (geometry index, ix, iy, area_m2) per overlapping pair.
     """
-    geoms = np.asarray(geoms, dtype=object)
+    geoms = np.array(geoms, dtype=object)
+    invalid = ~shapely.is_valid(geoms)
+    geoms[invalid] = shapely.make_valid(geoms[invalid])
     shapely.prepare(geoms)
     bounds = shapely.bounds(geoms)
     lo = np.floor(bounds[:, :2] / cell_m).astype(np.int64)

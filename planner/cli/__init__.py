@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from planner.cli import network_cmd, run_cmd
+from planner.cli import network_cmd, population_cmd, run_cmd
 
 app = typer.Typer(
     help="15-minute living-circle planner: walk networks, coverage, gaps and new sites.",
@@ -20,6 +20,7 @@ def _root() -> None:
 
 
 network_cmd.register(app)
+population_cmd.register(app)
 run_cmd.register(app)
 
 
