@@ -1,0 +1,237 @@
+"""MCLP and joint siting against brute-force enumeration, plus hand-built status cases."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.optimize import JointCategory, joint_mclp, mclp
+
+STATUSES = ["candidate", "candidate", "candidate", "existing", "required", "closable"]
+
+
+def coverage_from(dist: np.ndarray) -> sp.csr_matrix:
+    """CSR with explicit entries where dist is finite (zeros kept as real zero metres)."""
+    rows, cols = np.nonzero(np.isfinite(dist))
+    return sp.csr_matrix((dist[rows, cols], (rows, cols)), shape=dist.shape)
+
+
+@st.composite
+def instances(draw, max_sites=7, max_cells=9, statuses=True):
+    n_sites = draw(st.integers(1, max_sites))
+    n_cells = draw(st.integers(1, max_cells))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    density = draw(st.sampled_from([0.2, 0.4, 0.7]))
+    reach = rng.random((n_sites, n_cells)) < density
+    dist = np.where(reach, rng.integers(0, 4, (n_sites, n_cells)) * 100.0, np.inf)
+    w = rng.integers(0, 6, n_cells).astype(float)
+    if w.sum() == 0:
+        w[0] = 1.0
+    status = (rng.choice(STATUSES, n_sites) if statuses else np.array(["candidate"] * n_sites))
+    if not np.isin(status, ["candidate", "required"]).any():
+        status[0] = "candidate"
+    cost = rng.integers(1, 4, n_sites).astype(float)
+    return dist, w, status, cost
+
+
+def brute_mclp(dist, w, status, cost, budget):
+    """Most people covered: new sites (candidate, required) paid from the budget, existing free,
+    each closable site either kept at its cost or closed (its cost freed)."""
+    reach = np.isfinite(dist)
+    cand = np.flatnonzero(status == "candidate")
+    clos = np.flatnonzero(status == "closable")
+    base = np.isin(status, ["existing", "required"])
+    spend0 = cost[status == "required"].sum()
+    best, best_sets = -1.0, []
+    for k in range(len(cand) + 1):
+        for s in itertools.combinations(cand, k):
+            for m in range(len(clos) + 1):
+                for kept in itertools.combinations(clos, m):
+                    closed_cost = cost[clos].sum() - cost[list(kept)].sum()
+                    if spend0 + cost[list(s)].sum() > budget + closed_cost + 1e-9:
+                        continue
+                    open_ = base.copy()
+                    open_[list(s)] = True
+                    open_[list(kept)] = True
+                    v = w[reach[open_].any(axis=0)].sum()
+                    if v > best + 1e-9:
+                        best, best_sets = v, [open_]
+                    elif abs(v - best) <= 1e-9:
+                        best_sets.append(open_)
+    return best, best_sets
+
+
+def frame(status, cost=None):
+    df = pd.DataFrame({"id": [f"s{i}" for i in range(len(status))], "status": status})
+    if cost is not None:
+        df["cost"] = cost
+    return df
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.data())
+def test_mclp_count_budget_matches_brute_force(inst, data):
+    dist, w, status, cost = inst
+    n_new = int(np.isin(status, ["candidate", "required"]).sum())
+    n_req = int((status == "required").sum())
+    p = data.draw(st.integers(n_req, n_new))
+    res = mclp(coverage_from(dist), w, frame(status), p=p)
+    best, _ = brute_mclp(dist, w, status, np.ones(len(status)), p)
+    assert res.objective == pytest.approx(best)
+    assert res.bound >= res.objective - 1e-9
+    assert res.greedy_objective <= best + 1e-9
+    assert res.proven_optimal and res.gap == pytest.approx(0.0, abs=1e-9)
+    assert len(res.sites) <= p + len(res.closed)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.integers(0, 8))
+def test_mclp_cost_budget_matches_brute_force(inst, budget):
+    dist, w, status, cost = inst
+    if cost[status == "required"].sum() > budget:
+        return
+    res = mclp(coverage_from(dist), w, frame(status, cost), budget=float(budget))
+    best, _ = brute_mclp(dist, w, status, cost, budget)
+    assert res.objective == pytest.approx(best)
+    assert res.greedy_objective <= best + 1e-9
+    spent = res.sites["cost"].sum() - res.closed["cost"].sum() if len(res.sites) else 0.0
+    assert spent <= budget + 1e-9 or res.closed["cost"].sum() > 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(statuses=False), st.integers(1, 3))
+def test_tie_break_picks_shortest_walks_among_optima(inst, p):
+    dist, w, status, _ = inst
+    p = min(p, len(status))
+    res = mclp(coverage_from(dist), w, frame(status), p=p)
+    best, sets = brute_mclp(dist, w, status, np.ones(len(status)), p)
+    d = np.where(np.isfinite(dist), dist, np.inf)
+
+    def walk(open_):
+        near = d[open_].min(axis=0) if open_.any() else np.full(d.shape[1], np.inf)
+        ok = np.isfinite(near)
+        return float((w[ok] * near[ok]).sum())
+
+    shortest = min(walk(s) for s in sets)
+    got = np.zeros(len(status), bool)
+    got[res.sites["site_row"].to_numpy()] = True
+    assert res.objective == pytest.approx(best)
+    assert walk(got) == pytest.approx(shortest)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_sites=6, max_cells=6, statuses=False), st.integers(0, 2**31 - 1),
+       st.integers(1, 3))
+def test_joint_matches_brute_force(inst, seed, p):
+    dist_a, w_a, status, cost = inst
+    rng = np.random.default_rng(seed)
+    n_sites, n_cells = dist_a.shape
+    dist_b = np.where(rng.random((n_sites, n_cells)) < 0.4, 50.0, np.inf)
+    w_b = rng.integers(0, 5, n_cells).astype(float) + 1
+    p = min(p, n_sites)
+    res = joint_mclp(
+        {"elderly": JointCategory(coverage_from(dist_a), w_a, 1.0),
+         "child": JointCategory(coverage_from(dist_b), w_b, 2.5)},
+        frame(status), p=p,
+    )
+    best = -1.0
+    for s in itertools.combinations(range(n_sites), p):
+        s = list(s)
+        v = (w_a[np.isfinite(dist_a[s]).any(0)].sum()
+             + 2.5 * w_b[np.isfinite(dist_b[s]).any(0)].sum())
+        best = max(best, v)
+    assert res.objective == pytest.approx(best)
+    assert res.greedy_objective <= best + 1e-9
+    total = res.sites["people_elderly"].sum() + 2.5 * res.sites["people_child"].sum()
+    assert total == pytest.approx(best)
+
+
+def test_existing_sites_count_and_stay():
+    # cell 0 is covered by the existing site; new site 1 covers 0 and 1, new site 2 covers 2, 3
+    dist = np.array([[0.0, np.inf, np.inf, np.inf],
+                     [100, 100, np.inf, np.inf],
+                     [np.inf, np.inf, 50, 50]])
+    w = np.array([10.0, 3, 2, 2])
+    res = mclp(coverage_from(dist), w, frame(["existing", "candidate", "candidate"]), p=1)
+    assert list(res.sites["id"]) == ["s2"]
+    assert res.objective == 14
+    assert res.coverage["people_covered_before"] == 10
+    assert res.reduction.cells_covered_by_fixed == 1
+    assert res.sites["marginal_people"].tolist() == [4]
+
+
+def test_required_site_is_forced_and_uses_budget():
+    dist = np.array([[0, 0, np.inf], [np.inf, np.inf, 0], [np.inf, 0, np.inf]], dtype=float)
+    w = np.array([5.0, 5, 1])
+    res = mclp(coverage_from(dist), w, frame(["candidate"] * 3), p=1, required=["s1"])
+    assert list(res.sites["id"]) == ["s1"]
+    assert res.objective == 1
+    res2 = mclp(coverage_from(dist), w, frame(["candidate"] * 3), p=2, required=["s1"])
+    assert list(res2.sites["id"]) == ["s1", "s0"] or set(res2.sites["id"]) == {"s0", "s1"}
+    assert res2.objective == 11
+
+
+def test_closable_site_relocates_when_it_pays():
+    # the closable site covers few people; closing it frees one slot for a better site
+    dist = np.array([[0, np.inf, np.inf], [np.inf, 0, np.inf], [np.inf, np.inf, 0]], float)
+    w = np.array([1.0, 50, 40])
+    res = mclp(coverage_from(dist), w, frame(["closable", "candidate", "candidate"]), p=1)
+    assert list(res.closed["id"]) == ["s0"]
+    assert set(res.sites["id"]) == {"s1", "s2"}
+    assert res.objective == 90
+
+
+def test_closable_site_kept_when_budget_allows():
+    dist = np.array([[0, np.inf], [np.inf, 0]], float)
+    w = np.array([1.0, 5])
+    res = mclp(coverage_from(dist), w, frame(["closable", "candidate"]), p=1)
+    assert len(res.closed) == 0 and res.objective == 6
+
+
+def test_explicit_zero_distances_count_as_covered():
+    cov = sp.csr_matrix((np.array([0.0, 0.0]), np.array([0, 1]), np.array([0, 2])), shape=(1, 2))
+    assert cov.nnz == 2
+    res = mclp(cov, np.array([3.0, 4.0]), frame(["candidate"]), p=1)
+    assert res.objective == 7
+
+
+def test_deterministic():
+    rng = np.random.default_rng(5)
+    dist = np.where(rng.random((30, 80)) < 0.15, rng.random((30, 80)) * 300, np.inf)
+    w = rng.integers(0, 50, 80).astype(float)
+    a = mclp(coverage_from(dist), w, frame(["candidate"] * 30), p=4)
+    b = mclp(coverage_from(dist), w, frame(["candidate"] * 30), p=4)
+    assert a.sites["id"].tolist() == b.sites["id"].tolist()
+    assert a.objective == b.objective and a.bound == b.bound
+
+
+def test_time_limit_returns_best_with_gap():
+    rng = np.random.default_rng(0)
+    xy_d, xy_s = rng.random((4000, 2)) * 5000, rng.random((400, 2)) * 5000
+    from scipy.spatial import cKDTree
+
+    cov = cKDTree(xy_s).sparse_distance_matrix(cKDTree(xy_d), 600, output_type="coo_matrix")
+    w = rng.integers(1, 100, 4000).astype(float)
+    res = mclp(cov.tocsr(), w, frame(["candidate"] * 400), p=15, time_limit_s=0.05,
+               tie_break=False)
+    assert res.time_limit_reached and res.status == "time_limit"
+    assert len(res.sites) == 15
+    assert res.bound >= res.objective >= res.greedy_objective
+    assert np.isfinite(res.gap) and "Time limit" in res.message
+
+
+def test_greedy_solver_reports_bound():
+    rng = np.random.default_rng(2)
+    dist = np.where(rng.random((40, 200)) < 0.1, 10.0, np.inf)
+    w = rng.integers(0, 9, 200).astype(float)
+    exact = mclp(coverage_from(dist), w, frame(["candidate"] * 40), p=5)
+    fast = mclp(coverage_from(dist), w, frame(["candidate"] * 40), p=5, solver="greedy")
+    assert fast.status == "greedy"
+    assert fast.objective <= exact.objective <= fast.bound + 1e-9
