@@ -1,0 +1,264 @@
+"""Compiled shortest-path kernels on the CSR walk graph (distances in metres).
+
+Both kernels run Dijkstra with a binary heap and lazy deletion, stop at a distance bound and
+never touch more of the graph than the bound reaches:
+
+- :func:`multi_source_dijkstra` — one search from many seeded nodes at once (each seed carries
+  an initial distance, e.g. the walk from a facility to the ends of its edge); returns the
+  distance to, and the seed label of, the nearest seed for every node.
+- :func:`coverage_kernel` — one bounded search per site, written straight into sparse rows of
+  (demand point, distance) pairs. Scratch arrays are allocated once and reset only where a search
+  wrote, so the cost of a site is proportional to its catchment, not to the network.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+from numba import njit
+
+from planner.network import WalkNetwork
+
+_GRAPHS: weakref.WeakKeyDictionary[WalkNetwork, tuple] = weakref.WeakKeyDictionary()
+
+
+def graph_arrays(network: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays (indptr, indices, weights in m) typed for the kernels, cached per network."""
+    arrays = _GRAPHS.get(network)
+    if arrays is None:
+        arrays = (
+            np.ascontiguousarray(network.indptr, dtype=np.int64),
+            np.ascontiguousarray(network.indices, dtype=np.int64),
+            np.ascontiguousarray(network.weights, dtype=np.float64),
+        )
+        _GRAPHS[network] = arrays
+    return arrays
+
+
+@njit(cache=True, nogil=True)
+def _push(hkey, hnode, size, key, node):
+    """Insert (key, node) into the binary min-heap of ``size`` items; return the new size."""
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        if hkey[parent] <= key:
+            break
+        hkey[i] = hkey[parent]
+        hnode[i] = hnode[parent]
+        i = parent
+    hkey[i] = key
+    hnode[i] = node
+    return size + 1
+
+
+@njit(cache=True, nogil=True)
+def _pop(hkey, hnode, size):
+    """Remove the smallest item; return (key, node, new size)."""
+    key = hkey[0]
+    node = hnode[0]
+    size -= 1
+    last_key = hkey[size]
+    last_node = hnode[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and hkey[child + 1] < hkey[child]:
+            child += 1
+        if last_key <= hkey[child]:
+            break
+        hkey[i] = hkey[child]
+        hnode[i] = hnode[child]
+        i = child
+    if size > 0:
+        hkey[i] = last_key
+        hnode[i] = last_node
+    return key, node, size
+
+
+@njit(cache=True, nogil=True)
+def multi_source_dijkstra(indptr, indices, weights, seed_node, seed_dist, seed_label, bound):
+    """Distance (m) from the nearest seed to every node, searching no farther than ``bound``.
+
+    Args:
+        indptr, indices, weights: CSR adjacency (both directions), lengths in metres.
+        seed_node, seed_dist, seed_label: start nodes, their initial distances (m) and a label
+            each (e.g. the facility index); a node may appear several times.
+        bound: largest distance of interest (m); nodes farther stay at ``inf``.
+
+    Returns:
+        (dist, label): float64 distances (``inf`` beyond the bound or unreachable) and the label
+        of the seed each node is nearest to (-1 where unreached).
+    """
+    n = indptr.shape[0] - 1
+    dist = np.full(n, np.inf)
+    label = np.full(n, -1, dtype=np.int64)
+    cap = indices.shape[0] + seed_node.shape[0] + 1
+    hkey = np.empty(cap, dtype=np.float64)
+    hnode = np.empty(cap, dtype=np.int64)
+    size = 0
+    for i in range(seed_node.shape[0]):
+        node = seed_node[i]
+        d = seed_dist[i]
+        if d <= bound and d < dist[node]:
+            dist[node] = d
+            label[node] = seed_label[i]
+            size = _push(hkey, hnode, size, d, node)
+    while size > 0:
+        d, node, size = _pop(hkey, hnode, size)
+        if d > dist[node]:
+            continue
+        lab = label[node]
+        for k in range(indptr[node], indptr[node + 1]):
+            nb = indices[k]
+            nd = d + weights[k]
+            if nd < dist[nb] and nd <= bound:
+                dist[nb] = nd
+                label[nb] = lab
+                size = _push(hkey, hnode, size, nd, nb)
+    return dist, label
+
+
+@njit(cache=True, nogil=True)
+def same_edge_nearest(point_edge, point_off, fac_ptr, fac_off, fac_dist0):
+    """For every point, the best walk to a facility on the *same* edge (m), else ``inf``.
+
+    ``fac_ptr`` is a CSR over edges: facilities of edge ``e`` are ``fac_ptr[e]:fac_ptr[e+1]``
+    with their offsets ``fac_off`` (m from ``edge_u``) and access legs ``fac_dist0`` (m).
+    Returns (distance along the edge plus the facility's access leg, facility position in the
+    CSR order, -1 where none).
+    """
+    n = point_edge.shape[0]
+    best = np.full(n, np.inf)
+    which = np.full(n, -1, dtype=np.int64)
+    for i in range(n):
+        e = point_edge[i]
+        if e < 0:
+            continue
+        for k in range(fac_ptr[e], fac_ptr[e + 1]):
+            d = fac_dist0[k] + abs(fac_off[k] - point_off[i])
+            if d < best[i]:
+                best[i] = d
+                which[i] = k
+    return best, which
+
+
+@njit(cache=True, nogil=True)
+def coverage_kernel(
+    indptr,
+    indices,
+    weights,
+    site_u,
+    site_v,
+    site_du,
+    site_dv,
+    site_edge,
+    site_off,
+    site_acc,
+    node_pt_ptr,
+    node_pt,
+    node_pt_leg,
+    edge_pt_ptr,
+    edge_pt,
+    edge_pt_off,
+    edge_pt_acc,
+    n_points,
+    bound,
+):
+    """Bounded search from every site; sparse rows of covered points and distances (m).
+
+    Args:
+        indptr, indices, weights: CSR adjacency, metres.
+        site_u, site_v, site_du, site_dv: per site the two end nodes of its edge and the walk
+            (access leg + along-edge part, m) from the site to each.
+        site_edge, site_off, site_acc: per site its edge, offset (m from ``edge_u``) and access
+            leg (m), for points on the same edge.
+        node_pt_ptr, node_pt, node_pt_leg: CSR node → demand points on incident edges, with
+            the walk (m) from the node to the point (along-edge part + access leg).
+        edge_pt_ptr, edge_pt, edge_pt_off, edge_pt_acc: CSR edge → demand points on it, with
+            their offsets and access legs (m).
+        n_points: number of demand points.
+        bound: largest walking distance (m) counted as covered.
+
+    Returns:
+        (row_ptr, cols, vals): CSR arrays, one row per site, columns sorted.
+    """
+    n = indptr.shape[0] - 1
+    n_sites = site_u.shape[0]
+    dist = np.full(n, np.inf)
+    best = np.full(n_points, np.inf)
+    touched_nodes = np.empty(n, dtype=np.int64)
+    touched_pts = np.empty(n_points, dtype=np.int64)
+    cap = indices.shape[0] + 3
+    hkey = np.empty(cap, dtype=np.float64)
+    hnode = np.empty(cap, dtype=np.int64)
+    row_ptr = np.zeros(n_sites + 1, dtype=np.int64)
+    out_cap = max(1024, 16 * n_sites)
+    cols = np.empty(out_cap, dtype=np.int64)
+    vals = np.empty(out_cap, dtype=np.float64)
+    nnz = 0
+    for s in range(n_sites):
+        n_touched = 0
+        n_pts = 0
+        size = 0
+        if site_edge[s] >= 0:
+            e = site_edge[s]
+            for k in range(edge_pt_ptr[e], edge_pt_ptr[e + 1]):
+                d = site_acc[s] + abs(edge_pt_off[k] - site_off[s]) + edge_pt_acc[k]
+                p = edge_pt[k]
+                if d <= bound and d < best[p]:
+                    if best[p] == np.inf:
+                        touched_pts[n_pts] = p
+                        n_pts += 1
+                    best[p] = d
+            for j in range(2):
+                node = site_u[s] if j == 0 else site_v[s]
+                d = site_du[s] if j == 0 else site_dv[s]
+                if d <= bound and d < dist[node]:
+                    if dist[node] == np.inf:
+                        touched_nodes[n_touched] = node
+                        n_touched += 1
+                    dist[node] = d
+                    size = _push(hkey, hnode, size, d, node)
+        while size > 0:
+            d, node, size = _pop(hkey, hnode, size)
+            if d > dist[node]:
+                continue
+            for k in range(node_pt_ptr[node], node_pt_ptr[node + 1]):
+                c = d + node_pt_leg[k]
+                p = node_pt[k]
+                if c <= bound and c < best[p]:
+                    if best[p] == np.inf:
+                        touched_pts[n_pts] = p
+                        n_pts += 1
+                    best[p] = c
+            for k in range(indptr[node], indptr[node + 1]):
+                nb = indices[k]
+                nd = d + weights[k]
+                if nd < dist[nb] and nd <= bound:
+                    if dist[nb] == np.inf:
+                        touched_nodes[n_touched] = nb
+                        n_touched += 1
+                    dist[nb] = nd
+                    size = _push(hkey, hnode, size, nd, nb)
+        if nnz + n_pts > out_cap:
+            out_cap = max(2 * out_cap, nnz + n_pts)
+            new_cols = np.empty(out_cap, dtype=np.int64)
+            new_vals = np.empty(out_cap, dtype=np.float64)
+            new_cols[:nnz] = cols[:nnz]
+            new_vals[:nnz] = vals[:nnz]
+            cols = new_cols
+            vals = new_vals
+        pts = np.sort(touched_pts[:n_pts])
+        for j in range(n_pts):
+            p = pts[j]
+            cols[nnz + j] = p
+            vals[nnz + j] = best[p]
+            best[p] = np.inf
+        nnz += n_pts
+        row_ptr[s + 1] = nnz
+        for j in range(n_touched):
+            dist[touched_nodes[j]] = np.inf
+    return row_ptr, cols[:nnz].copy(), vals[:nnz].copy()
