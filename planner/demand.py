@@ -16,7 +16,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pyproj
 import shapely
@@ -139,7 +138,8 @@ class DemandGrid:
         """Write the grid as GeoParquet; cell size and ``meta`` go into the file metadata."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        table = pa.table(self.cells.to_arrow(index=False))
+        self.cells.to_parquet(path, index=False)
+        table = pq.read_table(path)
         extra = {"cell_size_m": self.cell_size_m, "meta": self.meta}
         metadata = {**(table.schema.metadata or {}), _META_KEY: json.dumps(extra).encode()}
         pq.write_table(table.replace_schema_metadata(metadata), path)
@@ -314,7 +314,8 @@ def geometry_cell_areas(
         base = ends[first - 1] if first else 0
         last = max(int(np.searchsorted(ends, base + max_pairs, side="right")), first + 1)
         gi = np.repeat(np.arange(first, last), count[first:last])
-        k = np.arange(len(gi)) - np.repeat(ends[first:last] - count[first:last], count[first:last])
+        starts = np.repeat(ends[first:last] - count[first:last], count[first:last])
+        k = np.arange(len(gi)) + base - starts  # position of each cell within its geometry
         ix = lo[gi, 0] + k % n[gi, 0]
         iy = lo[gi, 1] + k // n[gi, 0]
         boxes = cell_boxes(ix, iy, cell_m)
