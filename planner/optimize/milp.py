@@ -45,6 +45,8 @@ def solve(
     Status is ``"optimal"`` (within ``mip_gap``), ``"time_limit"`` or ``"infeasible"``.
     """
     t0 = time.perf_counter()
+    if len(c) == 0:
+        return MilpOutcome(np.zeros(0), 0.0, 0.0, "optimal", 0.0, 0)
     res = milp(
         c,
         integrality=integer.astype(np.uint8),

@@ -356,6 +356,12 @@ def dominated_sites(A: sp.csr_matrix, cost: np.ndarray) -> np.ndarray | None:
     dom = (cost[k] <= cost[j]) & (larger | cheaper | tie)
     mask = np.zeros(n, dtype=bool)
     mask[j[dom]] = True
+    # an empty row is a subset of every row: dominated unless it is the first cheapest row
+    empty = np.flatnonzero(deg == 0)
+    if len(empty):
+        nonempty_min = cost[deg > 0].min() if (deg > 0).any() else np.inf
+        first_cheapest = empty[np.argmin(cost[empty])]
+        mask[empty] = (cost[empty] >= nonempty_min) | (empty != first_cheapest)
     return mask
 
 

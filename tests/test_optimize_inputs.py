@@ -1,0 +1,137 @@
+"""Bad inputs, the reductions, and candidate generation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.errors import InfeasibleError, InputError
+from planner.optimize import mclp, network_candidates
+from planner.optimize.problem import dominated_sites, merge_cells
+
+
+def cov(reach):
+    r, c = np.nonzero(np.asarray(reach, bool))
+    return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=np.shape(reach))
+
+
+def frame(status, **cols):
+    return pd.DataFrame({"id": [f"s{i}" for i in range(len(status))], "status": status, **cols})
+
+
+REACH = [[1, 0, 1], [0, 1, 1]]
+
+
+def test_p_larger_than_candidates():
+    with pytest.raises(InputError, match="only 2 candidate sites"):
+        mclp(cov(REACH), [1.0, 1, 1], frame(["candidate", "candidate"]), p=3)
+
+
+def test_required_site_must_be_a_candidate():
+    with pytest.raises(InputError, match="not candidates"):
+        mclp(cov(REACH), [1.0, 1, 1], frame(["existing", "candidate"]), p=1, required=["s0"])
+    with pytest.raises(InputError, match="not in the site table"):
+        mclp(cov(REACH), [1.0, 1, 1], frame(["candidate", "candidate"]), p=1, required=["x"])
+
+
+def test_required_sites_over_budget():
+    with pytest.raises(InfeasibleError, match="required"):
+        mclp(cov(REACH), [1.0, 1, 1], frame(["candidate", "candidate"]), p=1,
+             required=["s0", "s1"])
+
+
+def test_zero_demand():
+    with pytest.raises(InputError, match="demand is zero"):
+        mclp(cov(REACH), [0.0, 0, 0], frame(["candidate", "candidate"]), p=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"demand": [1.0, 1]}, "demand has 2 cells"),
+        ({"demand": [1.0, -1, 1]}, "≥ 0"),
+        ({"sites": frame(["candidate"])}, "1 rows"),
+        ({"sites": frame(["candidate", "planned"])}, "Unknown site status"),
+        ({"sites": pd.DataFrame({"x": [1, 2]})}, "no 'status' column"),
+        ({"coverage": np.ones((2, 3))}, "scipy.sparse"),
+    ],
+)
+def test_bad_inputs_name_the_fix(kwargs, match):
+    args = {"coverage": cov(REACH), "demand": [1.0, 1, 1],
+            "sites": frame(["candidate", "candidate"])}
+    args.update(kwargs)
+    with pytest.raises(InputError, match=match):
+        mclp(args["coverage"], args["demand"], args["sites"], p=1)
+
+
+def test_cost_budget_needs_costs():
+    with pytest.raises(InputError, match="cost"):
+        mclp(cov(REACH), [1.0, 1, 1], frame(["candidate", "candidate"]), budget=2.0)
+
+
+def test_budget_given_twice_or_never():
+    with pytest.raises(InputError, match="exactly one budget"):
+        mclp(cov(REACH), [1.0, 1, 1], frame(["candidate", "candidate"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 30), st.integers(0, 2**31 - 1))
+def test_merge_cells_groups_exactly_identical_sets(n_sites, n_cells, seed):
+    rng = np.random.default_rng(seed)
+    reach = rng.random((n_sites, n_cells)) < 0.3
+    group, n_groups = merge_cells(cov(reach))
+    keys = [tuple(np.flatnonzero(reach[:, i])) for i in range(n_cells)]
+    assert n_groups == len(set(keys))
+    for i in range(n_cells):
+        for k in range(n_cells):
+            assert (group[i] == group[k]) == (keys[i] == keys[k])
+    first = [int(np.flatnonzero(group == g)[0]) for g in range(n_groups)]
+    assert first == sorted(first)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 12), st.integers(0, 2**31 - 1))
+def test_dominated_sites_against_pairwise_check(n_sites, n_cells, seed):
+    rng = np.random.default_rng(seed)
+    reach = rng.random((n_sites, n_cells)) < 0.4
+    cost = rng.integers(1, 3, n_sites).astype(float)
+    mask = dominated_sites(cov(reach), cost)
+    for j in range(n_sites):
+        expect = False
+        for k in range(n_sites):
+            if k == j or cost[k] > cost[j]:
+                continue
+            subset = not (reach[j] & ~reach[k]).any()
+            bigger = reach[k].sum() > reach[j].sum()
+            if subset and (bigger or cost[k] < cost[j] or k < j):
+                expect = True
+        assert mask[j] == expect
+    # every dominated site has an undominated dominator, so the optimum is unchanged
+    assert (~mask).any()
+
+
+def test_network_candidates_spacing_and_study_area():
+    from planner.network import _assemble
+
+    node_xy = np.array([[0.0, 0], [1000, 0], [1000, 500]])
+    import pyproj
+
+    net = _assemble(pyproj.CRS("EPSG:32650"), node_xy, np.array([0, 1]), np.array([1, 2]),
+                    np.array([1000.0, 500.0]), np.array([0, 0]),
+                    pd.DataFrame({"osm_id": ["1"], "highway": ["footway"], "name": [None]}),
+                    None)
+    pts = network_candidates(net, spacing_m=100)
+    assert len(pts) == 15
+    xy = shapely.get_coordinates(pts.geometry.values)
+    assert np.allclose(xy[:10, 0], np.arange(50, 1000, 100)) and np.allclose(xy[:10, 1], 0)
+    assert np.allclose(xy[10:, 0], 1000) and np.allclose(xy[10:, 1], np.arange(50, 500, 100))
+    area = shapely.box(-1, -1, 600, 1)
+    inside = network_candidates(net, spacing_m=100, study_area=area)
+    assert len(inside) == 6 and (inside["status"] == "candidate").all()
+    with pytest.raises(InputError, match="spacing_m"):
+        network_candidates(net, spacing_m=0)
