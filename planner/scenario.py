@@ -1,0 +1,484 @@
+"""Run a scenario end to end: inputs → catchments → coverage and gaps → optimisation → outputs.
+
+The CLI, the API and notebooks all call :func:`run_scenario`. Parsed inputs (network, demand
+grid) are cached by a fingerprint of their sources and settings, so a rerun that changes only
+the analysis or the optimisation does not parse the city again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from planner import coverage as cov
+from planner.catchment import coverage_matrix, nearest_by_category
+from planner.demand import DemandGrid
+from planner.errors import InputError
+from planner.gaps import gap_areas, gap_cells
+from planner.io.facilities import load_facilities
+from planner.io.osm import load_network, network_from_osmnx
+from planner.io.population import load_population, read_area
+from planner.network import WalkNetwork
+from planner.optimize import (
+    JointCategory,
+    OptimizeResult,
+    candidate_sites,
+    capacitated_mclp,
+    joint_mclp,
+    lscp,
+    mclp,
+)
+from planner.sample import helsinki_pbf
+from planner.scenario_file import SAMPLE_SOURCE, OptimizeSpec, Scenario
+from planner.standards import Category, get_category, load_categories, load_speeds
+from planner.walkable import WALK_FILTER_FILE
+
+Progress = Callable[[str, float], None]
+CACHE_VERSION = "1"
+
+
+@dataclass
+class ScenarioResult:
+    """Everything a scenario run produced (GeoDataFrames in the network's metric CRS)."""
+
+    scenario: Scenario
+    network: WalkNetwork
+    facilities: gpd.GeoDataFrame
+    demand: DemandGrid
+    categories: dict[str, Category]
+    distances: pd.DataFrame
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    optimizations: list[OptimizeResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    complete: cov.CompleteCircle | None = None
+    output_dir: Path | None = None
+    map_path: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers, JSON-serialisable."""
+        headline = self.tables.get("headline")
+        return {
+            "scenario": self.scenario.name,
+            "network": self.network.summary(),
+            "people": {k: round(v, 1) for k, v in self.demand.totals().items()},
+            "cells": len(self.demand),
+            "facilities": self.facilities["category"].value_counts().to_dict(),
+            "headline": [] if headline is None else json.loads(headline.to_json(orient="records")),
+            "optimizations": [
+                {
+                    "model": r.model,
+                    "categories": spec.categories,
+                    "status": r.status,
+                    "objective": r.objective,
+                    "bound": r.bound,
+                    "gap": r.gap,
+                    "new_sites": len(r.sites),
+                    "message": r.message,
+                }
+                for spec, r in zip(self.scenario.optimize, self.optimizations, strict=True)
+            ],
+            "notes": self.notes,
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+            "map": str(self.map_path) if self.map_path else None,
+        }
+
+    def gap_map(self, *, lang: str = "zh", basemap: str = "none"):
+        """The Folium gap map of this result (see :func:`maps.gap_map`)."""
+        from maps import gap_map
+
+        speeds = load_speeds(overrides=self.scenario.speeds or None)
+        keys = list(self.distances.columns)
+        return gap_map(
+            self.demand.cells,
+            {k: self.distances[k].to_numpy() for k in keys},
+            {k: self.categories[k] for k in keys},
+            speeds=speeds,
+            facilities=self.facilities,
+            gaps=self.layers.get("gap_areas"),
+            complete=self.complete,
+            proposed=self.layers.get("proposals"),
+            network=self.network,
+            basemap=basemap,
+            lang=lang,
+            title=self.scenario.name,
+        )
+
+    def save_map(self, path: str | Path, **options: Any) -> Path:
+        """Write the gap map as one self-contained HTML file that opens offline."""
+        from maps import save_gap_map
+
+        return save_gap_map(self.gap_map(**options), path)
+
+    def write(self, output_dir: str | Path) -> dict[str, Path]:
+        """Tables (CSV + one .xlsx), layers (GeoPackage + GeoParquet), the gap map and a JSON
+        summary, all under ``output_dir``."""
+        from planner.outputs import write_layers, write_tables
+
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {p.name: p for p in write_tables(self.tables, out / "tables")}
+        paths.update({p.name: p for p in write_layers(self.layers, out / "layers")})
+        self.map_path = self.save_map(out / "gap_map.html")
+        paths["gap_map.html"] = self.map_path
+        self.output_dir = out
+        summary = out / "summary.json"
+        summary.write_text(json.dumps(self.summary(), indent=1, ensure_ascii=False, default=str))
+        paths["summary.json"] = summary
+        return paths
+
+
+# --- fingerprints and caching -----------------------------------------------------------------
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(f.name.encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(*parts: object) -> str:
+    """A short, stable hash of input files (their bytes) and settings."""
+    h = hashlib.sha256(CACHE_VERSION.encode())
+    for part in parts:
+        h.update(_file_digest(part).encode() if isinstance(part, Path) else repr(part).encode())
+    return h.hexdigest()[:16]
+
+
+def _cached(cache_dir: Path | None, key: str, build: Callable[[], Any], save, load) -> Any:
+    if cache_dir is None:
+        return build()
+    path = cache_dir / key
+    if path.exists():
+        try:
+            return load(path)
+        except (InputError, OSError, ValueError):
+            pass  # an unreadable cache entry is rebuilt
+    value = build()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    save(value, path)
+    return value
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+
+def osm_source(scenario: Scenario) -> Path | None:
+    """The OSM file behind the scenario's network (None for a place name or saved network)."""
+    src = scenario.network.source
+    if src is None:
+        return None
+    if src == SAMPLE_SOURCE:
+        return helsinki_pbf()
+    path = scenario.path(src)
+    if path.is_dir():
+        original = sorted(path.glob("source.*"))
+        return original[0] if original else None
+    return path
+
+
+def build_network_step(scenario: Scenario, cache_dir: Path | None) -> WalkNetwork:
+    spec = scenario.network
+    if spec.place is not None:
+        key = "network-" + fingerprint(spec.place, spec.crs, Path(WALK_FILTER_FILE))
+        build = lambda: network_from_osmnx(spec.place, crs=spec.crs)  # noqa: E731
+    else:
+        src = helsinki_pbf() if spec.source == SAMPLE_SOURCE else scenario.path(spec.source)
+        if src.is_dir():
+            return load_network(src)
+        key = "network-" + fingerprint(src, spec.crs, spec.tolerance_m, Path(WALK_FILTER_FILE))
+        build = lambda: load_network(src, crs=spec.crs, tolerance_m=spec.tolerance_m)  # noqa: E731
+    return _cached(cache_dir, key, build, lambda net, p: net.save(p), WalkNetwork.load)
+
+
+def _study_area(scenario: Scenario, crs) -> object:
+    area = scenario.study_area
+    if area is None:
+        return None
+    if area.file is not None:
+        return read_area(scenario.path(area.file), crs)
+    import shapely
+
+    box = gpd.GeoSeries([shapely.box(*area.bbox)], crs=4326)
+    return read_area(box, crs)
+
+
+def load_facilities_step(
+    scenario: Scenario, network: WalkNetwork, categories: dict[str, Category], area, notes
+) -> gpd.GeoDataFrame:
+    frames = []
+    for spec in scenario.facilities:
+        if spec.source == "osm":
+            src = osm_source(scenario)
+            if src is None and scenario.network.place is not None:
+                fac = load_facilities(scenario.network.place, online=True, to_crs=network.crs,
+                                      categories=categories, study_area=area)
+            elif src is None:
+                raise InputError(
+                    "facilities source 'osm' needs the network's OSM file, but the network is a "
+                    "saved network without its source. Name a facilities file instead."
+                )
+            else:
+                fac = load_facilities(src, to_crs=network.crs, categories=categories,
+                                      study_area=area)
+        else:
+            fac = load_facilities(
+                scenario.path(spec.source), to_crs=network.crs, categories=categories,
+                crs=spec.coords, category=spec.category, category_column=spec.category_column,
+                lon_column=spec.lon, lat_column=spec.lat, name_column=spec.name_column,
+                capacity_column=spec.capacity_column, status=spec.status, encoding=spec.encoding,
+                study_area=area,
+            )
+        report = fac.attrs.get("report")
+        if report is not None:
+            notes.extend(report.lines())
+        frames.append(fac)
+    out = pd.concat(frames, ignore_index=True) if frames else None
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=network.crs)
+
+
+def _online_buildings(place: str) -> gpd.GeoDataFrame:
+    """Building footprints of a place from OpenStreetMap via osmnx (needs internet)."""
+    import osmnx as ox
+
+    try:
+        return ox.features.features_from_place(place, tags={"building": True})
+    except (ox._errors.InsufficientResponseError, ValueError, TypeError) as exc:
+        raise InputError(
+            f"OpenStreetMap returned no buildings for {place!r}: {exc}. Give a population "
+            "raster or census layer in the scenario instead."
+        ) from exc
+
+
+def build_demand_step(scenario: Scenario, network: WalkNetwork, area, cache_dir) -> DemandGrid:
+    spec = scenario.population
+    if spec.source == "buildings" and scenario.network.place is not None:
+        src = _online_buildings(scenario.network.place)
+    elif spec.source == "buildings":
+        src = osm_source(scenario)
+        if src is None:
+            raise InputError(
+                "population source 'buildings' needs the network's OSM file (.osm.pbf); name a "
+                "population raster, census layer or building file instead."
+            )
+    else:
+        src = scenario.path(spec.source)
+    area_key = scenario.study_area.model_dump() if scenario.study_area else None
+    if isinstance(src, gpd.GeoDataFrame):
+        return load_population(src, crs=network.crs, cell_m=spec.cell_m, area=area,
+                               age_shares=spec.age_shares)
+    key = "demand-" + fingerprint(src, spec.model_dump(), network.crs.to_wkt(), area_key) + ".parquet"
+    return _cached(
+        cache_dir,
+        key,
+        lambda: load_population(src, crs=network.crs, cell_m=spec.cell_m, area=area,
+                                age_shares=spec.age_shares, column=spec.population_column),
+        lambda grid, p: grid.save(p),
+        DemandGrid.load,
+    )
+
+
+def _analysed_categories(scenario: Scenario, categories: dict[str, Category]) -> list[str]:
+    keys = scenario.analysis.categories or list(categories)
+    for key in keys:
+        get_category(categories, key)
+    for spec in scenario.optimize:
+        for key in spec.categories:
+            get_category(categories, key)
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, float]) -> None:
+    cells = result.demand.cells
+    dist = {k: result.distances[k].to_numpy() for k in keys}
+    cats = {k: result.categories[k] for k in keys}
+    levels = result.scenario.analysis.levels_min
+    table = cov.coverage_table(dist, cells, cats, speeds, facilities=result.facilities,
+                               levels=levels)
+    mode = result.scenario.analysis.mode
+    if mode != "both":
+        table = table[table["mode"] == mode].reset_index(drop=True)
+    result.tables["coverage"] = table
+    result.tables["headline"] = cov.headline_table(table)
+    result.tables["equity"] = cov.equity_table(dist, cells, cats, speeds)
+    basic = result.scenario.analysis.basic_categories
+    circle = cov.complete_circle(dist, cells, cats, keys=basic)
+    result.complete = circle
+    result.tables["complete_circle"] = circle.table
+    result.notes.append(
+        f"Complete living circle ({', '.join(circle.keys)}): {circle.index:.1%} of people reach "
+        "every one within its compliance distance."
+        + (f" Not in the data: {', '.join(circle.missing)}." if circle.missing else "")
+    )
+    gaps = gap_cells(dist, cells, cats)
+    areas = gap_areas(gaps, cats)
+    result.tables["gap_areas"] = pd.DataFrame(areas.drop(columns="geometry"))
+    result.layers["gap_cells"] = gaps
+    result.layers["gap_areas"] = areas
+    layer = cells.copy()
+    layer["categories_reached"] = circle.reached
+    layer["complete_circle"] = circle.complete
+    for k in keys:
+        layer[f"dist_{k}"] = np.where(np.isfinite(dist[k]), dist[k], np.nan)
+    result.layers["cells"] = layer
+    result.layers["facilities"] = result.facilities
+
+
+def _site_table(result: ScenarioResult, spec: OptimizeSpec, key: str | None, area) -> gpd.GeoDataFrame:
+    user = None
+    if spec.candidates is not None:
+        user = load_facilities(result.scenario.path(spec.candidates), to_crs=result.network.crs,
+                               category=key or spec.categories[0], status="candidate")
+    return candidate_sites(
+        network=result.network if user is None else None,
+        user_sites=user,
+        facilities=result.facilities,
+        category=key,
+        spacing_m=spec.candidate_spacing_m,
+        study_area=area,
+    )
+
+
+def _demand_of(result: ScenarioResult, cat: Category) -> pd.Series:
+    cells = result.demand.cells
+    group = cat.group if cat.group in cells.columns else "total"
+    return pd.Series(cells[group].to_numpy(dtype=float), index=cells["cell_id"].to_numpy())
+
+
+def optimize_step(result: ScenarioResult, spec: OptimizeSpec, area, progress) -> OptimizeResult:
+    cats = [result.categories[k] for k in spec.categories]
+    demand_xy = result.demand.points()
+    if spec.model == "joint":
+        sites = _site_table(result, spec, None, area)
+        sites = sites[sites["status"] == "candidate"].reset_index(drop=True)
+        site_xy = np.column_stack([sites.geometry.x, sites.geometry.y])
+        joint = {}
+        for cat in cats:
+            matrix = coverage_matrix(result.network, site_xy, demand_xy, cat.distance_m,
+                                     max_access_m=result.scenario.analysis.max_access_m)
+            existing = result.facilities[result.facilities["category"] == cat.key]
+            covered = np.isfinite(result.distances[cat.key].to_numpy()) & (
+                result.distances[cat.key].to_numpy() <= cat.distance_m
+            )
+            demand = _demand_of(result, cat).where(~covered, 0.0) if len(existing) else _demand_of(result, cat)
+            weight = (spec.weights or {}).get(cat.key, 1.0)
+            joint[cat.key] = JointCategory(matrix, demand, weight)
+        return joint_mclp(joint, sites, p=spec.new_sites, budget=spec.budget,
+                          time_limit_s=spec.time_limit_s)
+    if len(cats) != 1:
+        raise InputError(
+            f"The {spec.model} model sites one category at a time, but the request names "
+            f"{spec.categories}. Use model = \"joint\" to site several categories together."
+        )
+    cat = cats[0]
+    sites = _site_table(result, spec, cat.key, area)
+    site_xy = np.column_stack([sites.geometry.x, sites.geometry.y])
+    matrix = coverage_matrix(result.network, site_xy, demand_xy, cat.distance_m,
+                             max_access_m=result.scenario.analysis.max_access_m,
+                             progress=lambda f: progress(f"catchments of {cat.key} sites", f))
+    demand = _demand_of(result, cat)
+    opts = dict(time_limit_s=spec.time_limit_s)
+    if spec.model == "mclp":
+        return mclp(matrix, demand, sites, p=spec.new_sites, budget=spec.budget,
+                    demand_xy=demand_xy, **opts)
+    if spec.model == "lscp":
+        return lscp(matrix, demand, sites, use_cost=spec.budget is not None,
+                    demand_xy=demand_xy, **opts)
+    return capacitated_mclp(matrix, demand, sites, p=spec.new_sites, budget=spec.budget,
+                            default_capacity=cat.capacity_per_site, **opts)
+
+
+def _record_optimization(result: ScenarioResult, i: int, spec: OptimizeSpec, res: OptimizeResult) -> None:
+    name = f"optimize_{i + 1}_{spec.model}_{'_'.join(spec.categories)}"
+    sites = res.sites
+    result.tables[f"{name}_sites"] = pd.DataFrame(sites.drop(columns="geometry", errors="ignore"))
+    result.tables[f"{name}_coverage"] = pd.DataFrame([{**res.coverage, "status": res.status,
+                                                       "objective": res.objective,
+                                                       "bound": res.bound, "gap": res.gap,
+                                                       "seconds": res.solve_seconds}])
+    if isinstance(sites, gpd.GeoDataFrame) and len(sites):
+        proposals = sites.copy()
+        proposals["request"] = name
+        proposals["categories"] = ",".join(spec.categories)
+        proposals["category"] = spec.categories[0]
+        prev = result.layers.get("proposals")
+        result.layers["proposals"] = (
+            proposals if prev is None
+            else gpd.GeoDataFrame(pd.concat([prev, proposals], ignore_index=True), crs=prev.crs)
+        )
+    result.notes.append(f"{name}: {res.message}")
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    output_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> ScenarioResult:
+    """Run every step of a scenario; write the outputs when ``output_dir`` is given.
+
+    Args:
+        scenario: a validated scenario (:func:`planner.scenario_file.load_scenario`).
+        output_dir: where tables, layers, the gap map and summary.json go (None: not written).
+        cache_dir: where parsed networks and demand grids are kept between runs (default
+            ``<output_dir>/.cache``; None without an output directory).
+        progress: called with (step name, finished fraction 0–1).
+    """
+    report = progress or (lambda step, fraction: None)
+    out = Path(output_dir) if output_dir is not None else None
+    cache = Path(cache_dir) if cache_dir is not None else (out / ".cache" if out else None)
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+
+    def timed(name: str, func: Callable[[], Any]) -> Any:
+        report(name, 0.0)
+        t0 = time.perf_counter()
+        value = func()
+        timings[name] = time.perf_counter() - t0
+        report(name, 1.0)
+        return value
+
+    categories = load_categories(overrides=scenario.categories or None)
+    speeds = load_speeds(overrides=scenario.speeds or None)
+    keys = _analysed_categories(scenario, categories)
+    network = timed("network", lambda: build_network_step(scenario, cache))
+    area = _study_area(scenario, network.crs)
+    facilities = timed("facilities", lambda: load_facilities_step(
+        scenario, network, categories, area, notes))
+    demand = timed("population", lambda: build_demand_step(scenario, network, area, cache))
+    notes.extend(demand.notes)
+    cats = {k: categories[k] for k in keys}
+    bounds = {k: cov.required_distance_m({k: c}, speeds, scenario.analysis.levels_min)
+              for k, c in cats.items()}
+    distances = timed("catchments", lambda: nearest_by_category(
+        network, demand.points(), facilities, bounds,
+        max_access_m=scenario.analysis.max_access_m,
+        progress=lambda f: report("catchments", f)))
+    result = ScenarioResult(scenario, network, facilities, demand, categories, distances,
+                            notes=notes, timings=timings)
+    timed("coverage", lambda: coverage_step(result, keys, speeds))
+    for i, spec in enumerate(scenario.optimize):
+        res = timed(f"optimize_{i + 1}", lambda spec=spec: optimize_step(result, spec, area, report))
+        result.optimizations.append(res)
+        _record_optimization(result, i, spec, res)
+    if out is not None:
+        timed("outputs", lambda: result.write(out))
+    return result
