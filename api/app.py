@@ -1,0 +1,123 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.deps import require_api_key
+from api.jobs import JobManager
+from api.middleware import BodyLimit
+from api.models import ErrorOut
+from api.routes import jobs, meta, networks, results, scenarios, uploads
+from api.settings import Settings
+from api.store import Store
+from planner.errors import PlannerError
+
+log = logging.getLogger("planner.api")
+
+_HTTP_ERRORS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+                405: "MethodNotAllowed", 409: "Conflict", 413: "PayloadTooLarge",
+                415: "UnsupportedMediaType", 422: "ValidationError"}
+_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422)}
+
+DESCRIPTION = """
+15-minute living-circle (一刻钟便民生活圈) planning as a service: upload a walk network, describe
+a scenario (facilities, population, categories), run coverage analyses and site optimisations
+as jobs, and fetch the results as GeoJSON (WGS-84), CSV/XLSX tables and an HTML map.
+
+Typical session: `POST /v1/networks` (upload .osm.pbf) → poll `GET /v1/networks/{id}` →
+`POST /v1/scenarios` → `POST /v1/scenarios/{id}/coverage` or `…/optimize` → poll
+`GET /v1/jobs/{id}` → `GET /v1/jobs/{id}/result`, `…/layers/{name}.geojson`, `…/map.html`.
+
+Errors are JSON `{"error": kind, "detail": what is wrong and how to fix it}`. When the server
+sets `PLANNER_API_KEY`, send it in the `X-API-Key` header.
+"""
+
+
+def _error(status: int, kind: str, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": kind, "detail": detail},
+                        headers=headers)
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "The request is not valid — " + "; ".join(parts[:20]) + (
+        f" (and {len(parts) - 20} more)" if len(parts) > 20 else "")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PlannerError)
+    async def planner_error(_: Request, exc: PlannerError) -> JSONResponse:
+        return _error(400, type(exc).__name__, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, "ValidationError", _validation_detail(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = _HTTP_ERRORS.get(exc.status_code, "HTTPError")
+        detail = str(exc.detail)
+        if exc.status_code in (404, 405) and detail in ("Not Found", "Method Not Allowed"):
+            detail = (f"There is no endpoint {request.method} {request.url.path}; the API lives "
+                      "under /v1 and is described at /docs.")
+        return _error(exc.status_code, kind, detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "InternalError",
+                      f"Unexpected server error ({type(exc).__name__}); the request was not "
+                      "completed. Report it with the time of the request.")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service on one data directory.
+
+    Creating the app opens (or creates) the registry and marks jobs left queued or running by a
+    previous server as interrupted; the job workers start with the app's lifespan.
+    """
+    settings = settings or Settings()
+    store = Store(settings.data_dir)
+    interrupted = store.initialise()
+    if interrupted:
+        log.warning("%d job(s) of a previous server run were marked interrupted", interrupted)
+    manager = JobManager(store, settings.workers)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        manager.start()
+        try:
+            yield
+        finally:
+            manager.shutdown()
+
+    app = FastAPI(
+        title="15-minute living-circle planner API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    app.state.settings, app.state.store, app.state.jobs = settings, store, manager
+    _install_error_handlers(app)
+    app.include_router(meta.router, prefix="/v1")
+    protected = [Depends(require_api_key)]
+    for module in (uploads, networks, scenarios, jobs, results):
+        app.include_router(module.router, prefix="/v1", dependencies=protected)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    return app

@@ -1,0 +1,98 @@
+"""Results of finished jobs: summary, GeoJSON layers, tables and the map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+
+from api.deps import ResourceId, StoreDep, fetch
+from api.export import NAME_PATTERN
+from api.models import LayerLink, ResultOut, TableLinks
+from api.store import Store
+
+router = APIRouter(tags=["results"])
+Name = Annotated[str, PathParam(pattern=NAME_PATTERN, description="a name listed by …/result")]
+
+
+def _done_job(store: Store, job_id: str) -> dict[str, Any]:
+    job = fetch(store, "jobs", job_id)
+    if job["status"] in ("queued", "running"):
+        raise HTTPException(409, detail=f"Job {job_id} is {job['status']} "
+                                        f"({job['progress']:.0%}); poll GET /v1/jobs/{job_id} "
+                                        "until its status is done.")
+    if job["status"] != "done":
+        raise HTTPException(409, detail=f"Job {job_id} has no result: it is {job['status']}. "
+                                        f"{job['error'] or ''}".strip())
+    return job
+
+
+def _file(store: Store, job_id: str, kind: str, name: str, suffix: str) -> Path:
+    job = _done_job(store, job_id)
+    outputs = job["outputs"] or {}
+    names = ([x["name"] for x in outputs.get("layers", [])] if kind == "layers"
+             else outputs.get("tables", []))
+    if name not in names:
+        raise HTTPException(404, detail=f"Job {job_id} has no {kind[:-1]} {name!r}; it has: "
+                                        f"{', '.join(names) or 'none'}.")
+    return store.path("jobs", job_id) / kind / f"{name}{suffix}"
+
+
+@router.get("/jobs/{job_id}/result", response_model=ResultOut, summary="A finished job's result")
+def get_result(job_id: ResourceId, store: StoreDep) -> ResultOut:
+    """Headline numbers (coverage shares, people covered, new sites…) and links to the layers
+    (GeoJSON, WGS-84), tables (CSV, XLSX) and the map (HTML)."""
+    job = _done_job(store, job_id)
+    outputs = job["outputs"] or {}
+    base = f"/v1/jobs/{job_id}"
+    return ResultOut(
+        job_id=job_id, kind=job["kind"], target_id=job["target_id"],
+        summary=job["summary"] or {}, timings=job["timings"],
+        layers=[LayerLink(name=x["name"], features=x["features"],
+                          url=f"{base}/layers/{x['name']}.geojson")
+                for x in outputs.get("layers", [])],
+        tables=[TableLinks(name=t, csv=f"{base}/tables/{t}.csv", xlsx=f"{base}/tables/{t}.xlsx")
+                for t in outputs.get("tables", [])],
+        map_url=f"{base}/map.html" if outputs.get("map") else None,
+    )
+
+
+@router.get("/jobs/{job_id}/layers/{name}.geojson", summary="A result layer as GeoJSON",
+            response_class=FileResponse,
+            responses={200: {"content": {"application/geo+json": {}}}})
+def get_layer(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
+    """A FeatureCollection in WGS-84 (longitude, latitude): facilities, proposals, gap cells…"""
+    path = _file(store, job_id, "layers", name, ".geojson")
+    return FileResponse(path, media_type="application/geo+json", filename=path.name)
+
+
+@router.get("/jobs/{job_id}/tables/{name}.csv", summary="A result table as CSV",
+            response_class=FileResponse, responses={200: {"content": {"text/csv": {}}}})
+def get_table_csv(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
+    """UTF-8 with a byte-order mark, so Excel shows Chinese text."""
+    path = _file(store, job_id, "tables", name, ".csv")
+    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name)
+
+
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/jobs/{job_id}/tables/{name}.xlsx", summary="A result table as Excel",
+            response_class=FileResponse, responses={200: {"content": {_XLSX: {}}}})
+def get_table_xlsx(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
+    path = _file(store, job_id, "tables", name, ".xlsx")
+    return FileResponse(path, media_type=_XLSX, filename=path.name)
+
+
+@router.get("/jobs/{job_id}/map.html", summary="The result map", response_class=FileResponse,
+            responses={200: {"content": {"text/html": {}}}})
+def get_map(job_id: ResourceId, store: StoreDep) -> FileResponse:
+    """The interactive gap map (HTML) of a coverage or optimisation job."""
+    job = _done_job(store, job_id)
+    if not (job["outputs"] or {}).get("map"):
+        raise HTTPException(404, detail=f"Job {job_id} made no map (a {job['kind']} job); "
+                                        "fetch the map of a coverage or optimize job.")
+    return FileResponse(store.path("jobs", job_id) / "map.html", media_type="text/html")

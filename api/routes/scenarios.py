@@ -1,0 +1,79 @@
+"""Scenarios and the coverage / optimisation jobs run on them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import JobsDep, ResourceId, StoreDep, fetch
+from api.models import JobOut, OptimizeIn, ScenarioIn, ScenarioOut
+from api.routes.jobs import job_out
+from api.scenario_doc import (
+    create_scenario_files,
+    load_stored_scenario,
+    optimize_spec,
+)
+from api.store import new_id
+
+router = APIRouter(tags=["scenarios"])
+
+
+def scenario_out(row: dict[str, Any]) -> ScenarioOut:
+    doc = row["request"]
+    return ScenarioOut(
+        id=row["id"], name=row["name"], network_id=row["network_id"], created=row["created"],
+        categories=doc["analysis"].get("categories"),
+        facilities=[f["source"] for f in doc["facilities"]],
+        population=doc["population"]["source"],
+    )
+
+
+@router.post("/scenarios", response_model=ScenarioOut, status_code=201,
+             summary="Create a scenario")
+def create_scenario(body: ScenarioIn, store: StoreDep) -> ScenarioOut:
+    """A scenario names a ready network, facility sources (the network's OSM data, a GeoJSON
+    FeatureCollection in the body, or uploads with their coordinate system), the population
+    source and the categories and modes to measure."""
+    network = fetch(store, "networks", body.network_id)
+    network_job = fetch(store, "jobs", network["job_id"])
+    scenario_id = new_id()
+    doc = create_scenario_files(store, body, network, network_job, scenario_id)
+    row = store.insert("scenarios", {"id": scenario_id, "name": body.name,
+                                     "network_id": body.network_id, "created": time.time(),
+                                     "request": doc})
+    return scenario_out(row)
+
+
+@router.get("/scenarios", response_model=list[ScenarioOut], summary="Scenarios")
+def list_scenarios(store: StoreDep) -> list[ScenarioOut]:
+    return [scenario_out(r) for r in store.list("scenarios")]
+
+
+@router.get("/scenarios/{scenario_id}", response_model=ScenarioOut, summary="A scenario")
+def get_scenario(scenario_id: ResourceId, store: StoreDep) -> ScenarioOut:
+    return scenario_out(fetch(store, "scenarios", scenario_id))
+
+
+@router.post("/scenarios/{scenario_id}/coverage", response_model=JobOut, status_code=202,
+             summary="Start a coverage analysis")
+def start_coverage(scenario_id: ResourceId, store: StoreDep, jobs: JobsDep) -> JobOut:
+    """Coverage, gaps and the gap map of every category of the scenario (a job)."""
+    fetch(store, "scenarios", scenario_id)
+    params: dict[str, Any] = {"optimize": [], "categories": {}}
+    load_stored_scenario(store, scenario_id, params)
+    return job_out(jobs.submit("coverage", scenario_id, params))
+
+
+@router.post("/scenarios/{scenario_id}/optimize", response_model=JobOut, status_code=202,
+             summary="Start a site optimisation")
+def start_optimize(scenario_id: ResourceId, body: OptimizeIn, store: StoreDep,
+                   jobs: JobsDep) -> JobOut:
+    """Choose new sites (model, categories, number of sites or budget, capacities, time limit)
+    on top of the coverage analysis (a job)."""
+    fetch(store, "scenarios", scenario_id)
+    spec, overrides = optimize_spec(body)
+    params = {"optimize": [spec.model_dump(exclude_none=True)], "categories": overrides}
+    load_stored_scenario(store, scenario_id, params)
+    return job_out(jobs.submit("optimize", scenario_id, params))
