@@ -89,7 +89,8 @@ def _fill_sheet(ws, frame: pd.DataFrame) -> None:
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     ws.freeze_panes = "A2"
     for i, col in enumerate(columns, start=1):
-        sample = frame.iloc[:200, i - 1].astype(str).str.len().max() if len(frame) else 0
+        lengths = frame.iloc[:200, i - 1].astype(str).str.len().fillna(0)
+        sample = lengths.max() if len(frame) else 0
         ws.column_dimensions[get_column_letter(i)].width = min(max(len(col), int(sample or 0)) + 2, 60)
 
 
