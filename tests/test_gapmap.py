@@ -1,0 +1,152 @@
+"""The gap map: offline page, layers, labels in both languages, GCJ-02 shift, small files."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from maps import gap_map, save_gap_map
+from maps.offline import OfflineAssetError, inline_assets
+from planner.catchment import nearest_by_category
+from planner.coverage import complete_circle, district_coverage, required_distance_m
+from planner.errors import InputError
+from planner.gaps import gap_areas, gap_cells
+from planner.io.coords import wgs84_to_gcj02
+from planner.isochrones import isochrones
+from planner.standards import load_categories, load_speeds
+from planner.synthetic import street_network
+
+KEYS = ("convenience", "fresh_market", "pharmacy", "elderly_day_care", "childcare")
+EXTERNAL = re.compile(r'<(?:script|link)\b[^>]*(?:src|href)="(?:https?:)?//', re.I)
+PAIR = re.compile(r"\[(-?\d+\.\d+),(-?\d+\.\d+)\]")
+
+
+def build_case(seed: int = 3) -> dict:
+    """A synthetic town: street network, 100 m demand cells, facilities (none for childcare),
+    distances from the catchment engine, gaps, complete circle, two districts, isochrones."""
+    cats, speeds = load_categories(), load_speeds()
+    net = street_network(400, seed=seed, spacing_m=80.0)
+    rng = np.random.default_rng(seed)
+    x0, y0 = np.floor(net.node_xy.min(axis=0) / 100) * 100
+    x1, y1 = np.ceil(net.node_xy.max(axis=0) / 100) * 100
+    ix, iy = np.meshgrid(np.arange(x0, x1, 100.0), np.arange(y0, y1, 100.0))
+    x, y = ix.ravel() + 50, iy.ravel() + 50
+    total = rng.gamma(2.0, 60.0, len(x)).round()
+    cells = gpd.GeoDataFrame(
+        {"cell_id": np.arange(len(x)), "x": x, "y": y, "total": total,
+         "age_60_plus": (total * rng.uniform(0.1, 0.3, len(x))).round(),
+         "age_0_2": (total * 0.03).round()},
+        geometry=shapely.box(x - 50, y - 50, x + 50, y + 50),
+        crs=net.crs,
+    )
+    rows = []
+    for k in KEYS[:-1]:
+        nodes = rng.choice(net.n_nodes, 4, replace=False)
+        for j, n in enumerate(nodes):
+            rows.append({"id": f"{k}-{j}", "name": f"{k} <{j}>", "category": k,
+                         "capacity": np.nan, "geometry": shapely.Point(net.node_xy[n] + 5)})
+    fac = gpd.GeoDataFrame(rows, crs=net.crs)
+    bound = required_distance_m({k: cats[k] for k in KEYS}, speeds)
+    dist_frame = nearest_by_category(net, cells[["x", "y"]].to_numpy(), fac, {k: bound for k in KEYS})
+    dist = {k: dist_frame[k].to_numpy() for k in KEYS}
+    mid = (x0 + x1) / 2
+    districts = gpd.GeoDataFrame(
+        {"name": ["西街道", "东街道"]},
+        geometry=[shapely.box(x0, y0, mid, y1), shapely.box(mid, y0, x1, y1)],
+        crs=net.crs,
+    ).to_crs(4326)
+    pharm = fac[fac["category"] == "pharmacy"]
+    iso = isochrones(net, shapely.get_coordinates(pharm.geometry.values), [300.0, 500.0])
+    iso["category"] = "pharmacy"
+    proposed = gpd.GeoDataFrame(
+        {"category": ["childcare"], "name": ["新托育点"]},
+        geometry=[shapely.Point(net.node_xy[0])], crs=net.crs,
+    )
+    return {
+        "cells": cells, "distances": dist, "categories": cats, "speeds": speeds,
+        "facilities": fac, "gaps": gap_areas(gap_cells(dist, cells, cats), cats),
+        "complete": complete_circle(dist, cells, cats),
+        "districts": districts,
+        "district_table": district_coverage(dist, cells, cats, speeds, districts, facilities=fac),
+        "isochrones": iso, "proposed": proposed, "network": net,
+    }
+
+
+@pytest.fixture(scope="module")
+def case():
+    return build_case()
+
+
+def contains(page: str, label: str) -> bool:
+    """Label in the page as text or as a JSON string (layer names are ASCII-escaped)."""
+    return label in page or json.dumps(label)[1:-1] in page
+
+
+def render(case, tmp_path, name="map.html", **kw):
+    args = {k: v for k, v in case.items() if k not in ("cells", "distances", "categories")}
+    args.update(kw)
+    m = gap_map(case["cells"], case["distances"], case["categories"], **args)
+    path = save_gap_map(m, tmp_path / name)
+    return path.read_text(encoding="utf-8")
+
+
+def test_offline_page_with_all_layers_zh(case, tmp_path):
+    page = render(case, tmp_path, lang="zh", shown="pharmacy")
+    assert not EXTERNAL.search(page)
+    assert "Leaflet 1.9.3" in page and "jquery" not in page.lower()
+    assert "data:image/png;base64," in page  # the layer-control images inlined
+    for label in ("药店", "便利店/小超市", "托儿所/托育点（无设施，覆盖率 0%）", "全部现状设施",
+                  "步行网络", "行政分区（街道/社区）", "完整生活圈指数", "西街道", "缺口 #1",
+                  "步行时间（分钟）", "新托育点"):
+        assert contains(page, label), label
+    assert "&lt;0&gt;" in page  # facility names are escaped
+    assert len(page) < 1_500_000
+
+
+def test_english_labels_and_compliance_classes(case, tmp_path):
+    page = render(case, tmp_path, lang="en", classes="compliance")
+    for label in ("Pharmacy", "Childcare (ages 0–2) (no facilities, 0 % coverage)",
+                  "Compliance distance", "≤ 300 m", "Walk network", "Gap #1"):
+        assert contains(page, label), label
+    assert "药店" not in page
+
+
+def test_coordinates_rounded_and_amap_shifted(case, tmp_path):
+    osm = render(case, tmp_path, "osm.html", basemap="osm", network=None)
+    amap = render(case, tmp_path, "amap.html", basemap="amap", network=None)
+    pairs = PAIR.findall(osm)
+    assert pairs and all(len(a.split(".")[1]) <= 5 and len(b.split(".")[1]) <= 5 for a, b in pairs)
+    assert "tile.openstreetmap.org" in osm and "autonavi.com" in amap
+
+    def bounds(page):
+        found = re.findall(r"\.fitBounds\(\s*(\[\[[-\d.,\s\[\]]*\]\])", page)
+        return np.array(json.loads(found[-1]))
+
+    b_osm, b_amap = bounds(osm), bounds(amap)
+    lon, lat = wgs84_to_gcj02(b_osm[:, 1], b_osm[:, 0])
+    assert np.allclose(b_amap[:, 1], lon, atol=2e-5) and np.allclose(b_amap[:, 0], lat, atol=2e-5)
+    assert 0.003 < (b_amap[0, 1] - b_osm[0, 1]) < 0.01  # ≈ 500 m east in Shanxi
+
+
+def test_bad_arguments(case):
+    c, d, cats = case["cells"], case["distances"], case["categories"]
+    with pytest.raises(InputError, match="lang"):
+        gap_map(c, d, cats, speeds=case["speeds"], lang="fr")
+    with pytest.raises(InputError, match="basemap"):
+        gap_map(c, d, cats, speeds=case["speeds"], basemap="google")
+    with pytest.raises(InputError, match="speeds"):
+        gap_map(c, d, cats)
+    with pytest.raises(InputError, match="shown"):
+        gap_map(c, d, cats, speeds=case["speeds"], shown="clinic")
+
+
+def test_foreign_assets_are_refused():
+    with pytest.raises(OfflineAssetError, match="cdn.example"):
+        inline_assets('<head><script src="https://cdn.example/x.js"></script></head>')
+    with pytest.raises(OfflineAssetError):
+        inline_assets('<link rel="stylesheet" href="//cdn.example/x.css"/>')
