@@ -219,8 +219,11 @@ def _study_area(scenario: Scenario, crs) -> object:
 
 
 def load_facilities_step(
-    scenario: Scenario, network: WalkNetwork, categories: dict[str, Category], area, notes
+    scenario: Scenario, network: WalkNetwork, categories: dict[str, Category], area, notes,
+    dropped: list[pd.DataFrame],
 ) -> gpd.GeoDataFrame:
+    """Every facility source of the scenario in one table (network CRS); what each source
+    dropped, and why, is appended to ``dropped``."""
     frames = []
     for spec in scenario.facilities:
         if spec.source == "osm":
@@ -244,9 +247,10 @@ def load_facilities_step(
                 capacity_column=spec.capacity_column, status=spec.status, encoding=spec.encoding,
                 study_area=area,
             )
-        report = fac.attrs.get("report")
+        report = fac.attrs.pop("report", None)
         if report is not None:
             notes.extend(report.lines())
+            dropped.append(report.dropped.assign(source=report.source))
         frames.append(fac)
     out = pd.concat(frames, ignore_index=True) if frames else None
     return gpd.GeoDataFrame(out, geometry="geometry", crs=network.crs)
@@ -447,6 +451,7 @@ def run_scenario(
     cache = Path(cache_dir) if cache_dir is not None else (out / ".cache" if out else None)
     timings: dict[str, float] = {}
     notes: list[str] = []
+    dropped: list[pd.DataFrame] = []
 
     def timed(name: str, func: Callable[[], Any]) -> Any:
         report(name, 0.0)
@@ -462,7 +467,7 @@ def run_scenario(
     network = timed("network", lambda: build_network_step(scenario, cache))
     area = _study_area(scenario, network.crs)
     facilities = timed("facilities", lambda: load_facilities_step(
-        scenario, network, categories, area, notes))
+        scenario, network, categories, area, notes, dropped))
     demand = timed("population", lambda: build_demand_step(scenario, network, area, cache))
     notes.extend(demand.notes)
     cats = {k: categories[k] for k in keys}
@@ -474,6 +479,9 @@ def run_scenario(
         progress=lambda f: report("catchments", f)))
     result = ScenarioResult(scenario, network, facilities, demand, categories, distances,
                             notes=notes, timings=timings)
+    result.tables["facilities_dropped"] = (
+        pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame()
+    )
     timed("coverage", lambda: coverage_step(result, keys, speeds))
     for i, spec in enumerate(scenario.optimize):
         res = timed(f"optimize_{i + 1}", lambda spec=spec: optimize_step(result, spec, area, report))
