@@ -262,3 +262,88 @@ def coverage_kernel(
         for j in range(n_touched):
             dist[touched_nodes[j]] = np.inf
     return row_ptr, cols[:nnz].copy(), vals[:nnz].copy()
+
+
+@njit(cache=True, nogil=True)
+def build_edge_grid(ax, ay, bx, by, x0, y0, cell, nx, ny):
+    """Bucket segments into a uniform grid: every cell their bounding box overlaps.
+
+    Returns the CSR (cell_ptr, cell_items) over the ``nx * ny`` cells (row-major in y).
+    """
+    m = ax.shape[0]
+    counts = np.zeros(nx * ny + 1, dtype=np.int64)
+    for e in range(m):
+        cx0 = int((min(ax[e], bx[e]) - x0) // cell)
+        cx1 = int((max(ax[e], bx[e]) - x0) // cell)
+        cy0 = int((min(ay[e], by[e]) - y0) // cell)
+        cy1 = int((max(ay[e], by[e]) - y0) // cell)
+        for cy in range(max(cy0, 0), min(cy1, ny - 1) + 1):
+            for cx in range(max(cx0, 0), min(cx1, nx - 1) + 1):
+                counts[cy * nx + cx + 1] += 1
+    cell_ptr = np.cumsum(counts)
+    fill = cell_ptr[:-1].copy()
+    items = np.empty(cell_ptr[-1], dtype=np.int64)
+    for e in range(m):
+        cx0 = int((min(ax[e], bx[e]) - x0) // cell)
+        cx1 = int((max(ax[e], bx[e]) - x0) // cell)
+        cy0 = int((min(ay[e], by[e]) - y0) // cell)
+        cy1 = int((max(ay[e], by[e]) - y0) // cell)
+        for cy in range(max(cy0, 0), min(cy1, ny - 1) + 1):
+            for cx in range(max(cx0, 0), min(cx1, nx - 1) + 1):
+                c = cy * nx + cx
+                items[fill[c]] = e
+                fill[c] += 1
+    return cell_ptr, items
+
+
+@njit(cache=True, nogil=True)
+def _segment_distance(px, py, ax, ay, bx, by):
+    dx = bx - ax
+    dy = by - ay
+    t = ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)
+    t = min(max(t, 0.0), 1.0)
+    return np.hypot(px - (ax + t * dx), py - (ay + t * dy))
+
+
+@njit(cache=True, nogil=True)
+def nearest_segments(px, py, ax, ay, bx, by, cell_ptr, items, x0, y0, cell, nx, ny, limit):
+    """Index of and distance (m) to the nearest segment of every point within ``limit`` m.
+
+    Searches grid rings outward from the point's cell; after ring ``r`` every unvisited
+    segment is at least ``r * cell`` away, so the search stops once the best distance found is
+    no larger (exact), or once ``r * cell`` exceeds ``limit`` (then -1 and ``inf`` are returned
+    unless a segment within ``limit`` was found). Ties are broken deterministically.
+    """
+    n = px.shape[0]
+    best_e = np.full(n, -1, dtype=np.int64)
+    best_d = np.full(n, np.inf)
+    for i in range(n):
+        ix = int(np.floor((px[i] - x0) / cell))
+        iy = int(np.floor((py[i] - y0) / cell))
+        r = 0
+        while True:
+            for cy in range(max(iy - r, 0), min(iy + r, ny - 1) + 1):
+                edge_row = cy == iy - r or cy == iy + r
+                step = 1 if edge_row else 2 * r
+                cx = ix - r
+                while cx <= ix + r:
+                    if 0 <= cx < nx:
+                        c = cy * nx + cx
+                        for k in range(cell_ptr[c], cell_ptr[c + 1]):
+                            e = items[k]
+                            d = _segment_distance(px[i], py[i], ax[e], ay[e], bx[e], by[e])
+                            if d < best_d[i] or (d == best_d[i] and e < best_e[i]):
+                                best_d[i] = d
+                                best_e[i] = e
+                    if step == 0:
+                        break
+                    cx += step
+            if best_d[i] <= r * cell:
+                break
+            if r * cell > limit:
+                if best_d[i] > limit:
+                    best_d[i] = np.inf
+                    best_e[i] = -1
+                break
+            r += 1
+    return best_e, best_d

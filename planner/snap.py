@@ -16,9 +16,8 @@ import numpy as np
 import shapely
 
 from planner.errors import CRSError, InputError
+from planner.kernels import build_edge_grid, nearest_segments
 from planner.network import WalkNetwork
-
-_TREES: weakref.WeakKeyDictionary[WalkNetwork, shapely.STRtree] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,12 +102,63 @@ def points_xy(points: object, network: WalkNetwork, what: str = "points") -> np.
     return xy
 
 
-def edge_tree(network: WalkNetwork) -> shapely.STRtree:
-    """The spatial index of the network's edges (built once per network)."""
+@dataclass(frozen=True, eq=False)
+class EdgeGrid:
+    """A uniform grid over the network's edges for exact nearest-edge queries (metres)."""
+
+    ax: np.ndarray
+    ay: np.ndarray
+    bx: np.ndarray
+    by: np.ndarray
+    cell_ptr: np.ndarray
+    items: np.ndarray
+    x0: float
+    y0: float
+    cell_m: float
+    nx: int
+    ny: int
+
+    def nearest(self, xy: np.ndarray, limit_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest edge index and straight distance (m) for every point (n, 2) that has an
+        edge within ``limit_m``; -1 and ``inf`` for the others."""
+        return nearest_segments(
+            np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]),
+            self.ax, self.ay, self.bx, self.by, self.cell_ptr, self.items,
+            self.x0, self.y0, self.cell_m, self.nx, self.ny, float(limit_m),
+        )  # fmt: skip
+
+
+_GRIDS: weakref.WeakKeyDictionary[WalkNetwork, EdgeGrid] = weakref.WeakKeyDictionary()
+_TREES: weakref.WeakKeyDictionary[WalkNetwork, shapely.STRtree] = weakref.WeakKeyDictionary()
+
+
+def edge_grid(network: WalkNetwork) -> EdgeGrid:
+    """The spatial index of the network's edges (built once per network).
+
+    The cell size is the mean edge length, enlarged if needed so the grid has at most about
+    four cells per edge.
+    """
+    grid = _GRIDS.get(network)
+    if grid is None:
+        a = network.node_xy[network.edge_u]
+        b = network.node_xy[network.edge_v]
+        x0, y0 = network.node_xy.min(axis=0)
+        width, height = network.node_xy.max(axis=0) - (x0, y0)
+        cell = max(float(network.edge_length.mean()), 1.0)
+        cell = max(cell, float(np.sqrt(width * height / (4.0 * network.n_edges + 1000))))
+        nx, ny = int(width // cell) + 1, int(height // cell) + 1
+        cols = [np.ascontiguousarray(c) for c in (a[:, 0], a[:, 1], b[:, 0], b[:, 1])]
+        cell_ptr, items = build_edge_grid(*cols, x0, y0, cell, nx, ny)
+        grid = EdgeGrid(*cols, cell_ptr, items, float(x0), float(y0), cell, nx, ny)
+        _GRIDS[network] = grid
+    return grid
+
+
+def _tree(network: WalkNetwork) -> shapely.STRtree:
+    """An R-tree of the edges, for the distance of points beyond the grid search."""
     tree = _TREES.get(network)
     if tree is None:
-        tree = shapely.STRtree(network.edge_geometries())
-        _TREES[network] = tree
+        tree = _TREES[network] = shapely.STRtree(network.edge_geometries())
     return tree
 
 
@@ -132,16 +182,10 @@ def snap_points(network: WalkNetwork, xy: object, max_access_m: float = 300.0) -
         raise InputError("The walk network has no edges; build it from a walkable street layer.")
     xy = points_xy(xy, network)
     n = len(xy)
-    edge = np.full(n, -1, dtype=np.int64)
-    if n:
-        tree = edge_tree(network)
-        pts = shapely.points(xy)
-        near = tree.query_nearest(pts, max_distance=max_access_m, all_matches=False)
-        edge[near[0]] = near[1]
-        missing = np.flatnonzero(edge < 0)
-        if len(missing):
-            far = tree.query_nearest(pts[missing], all_matches=False)
-            edge[missing[far[0]]] = far[1]
+    edge = edge_grid(network).nearest(xy, max_access_m)[0] if n else np.empty(0, np.int64)
+    far = np.flatnonzero(edge < 0)
+    if len(far):  # how far they are, for the report: a tree query is quick for remote points
+        edge[far] = _tree(network).query_nearest(shapely.points(xy[far]), all_matches=False)[1]
     offset, access = _project(network, xy, edge)
     ok = access <= max_access_m
     offset = np.where(ok, offset, np.nan)
