@@ -682,12 +682,12 @@ def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             raise InputError(f"{path} holds no buildings (no way tagged building=*).")
     else:
         frame = _read_layer(source, "building")
-        if "other_tags" in frame.columns:
-            from planner.io.osm import parse_other_tags
+    if "other_tags" in frame.columns:
+        from planner.io.osm import parse_other_tags
 
-            wanted = tuple(k for k in ("building", "building:levels", "height")
-                           if k not in frame.columns)
-            frame = frame.join(parse_other_tags(frame["other_tags"], wanted))
+        wanted = tuple(k for k in ("building", "building:levels", "height")
+                       if k not in frame.columns)
+        frame = frame.join(parse_other_tags(frame["other_tags"], wanted))
     if "building" not in frame.columns:
         raise InputError(
             f"The building layer has no 'building' column (columns: "
