@@ -31,7 +31,14 @@ from maps.elements import (
     swatch,
     table_html,
 )
-from maps.geo import bounds_latlon, dissolve_by, feature_collection, street_lines, to_map_coords
+from maps.geo import (
+    bounds_latlon,
+    dissolve_by,
+    feature_collection,
+    street_lines,
+    to_map_coords,
+    without_holes,
+)
 from maps.labels import (
     COMPLIANCE_COLOURS,
     DISTRICT_COLOUR,
@@ -127,7 +134,7 @@ def gap_map(
     view = to_map_coords(cells.geometry, gcj02=gcj)
 
     m = offline_map(
-        folium.Map(tiles=None, control_scale=False, zoom_control=True)
+        folium.Map(tiles=None, control_scale=False, zoom_control=True, zoom_snap=0.25)
     )
     if basemap == "osm":
         folium.TileLayer("OpenStreetMap", name=t["basemap_osm"], control=False).add_to(m)
@@ -170,8 +177,8 @@ def gap_map(
         _districts(m, districts, district_table, categories, cells.crs, gcj, lang)
 
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    legend = _legend(dist, categories, styles, classes, speeds, facilities, gaps, complete,
-                     districts, proposed, isochrones, lang)
+    legend = _legend(dist, categories, styles, classes, facilities, gaps, complete,
+                     districts, proposed, isochrones, network is not None, lang)
     subtitle = (
         t["time_note"].format(total=speeds["total"], older=speeds.get("age_60_plus", "–"))
         if classes == "time" else t["compliance_note"]
@@ -283,7 +290,7 @@ def _isochrones(group, iso: gpd.GeoDataFrame, key: str | None, gcj: bool) -> Non
         return
     if len(sel) == 0:
         return
-    geoms = to_map_coords(sel.geometry, gcj02=gcj, simplify_m=SIMPLIFY_M * 2)
+    geoms = to_map_coords(without_holes(sel.geometry), gcj02=gcj, simplify_m=SIMPLIFY_M * 2)
     tips = [f"{d:,.0f} m" for d in sel["distance_m"]]
     _geojson(
         group, geoms, pd.DataFrame({"tip": tips}),
@@ -367,8 +374,8 @@ def _pct(v) -> str:
 # --- legend ------------------------------------------------------------------------------------
 
 
-def _legend(dist, categories, styles, classes, speeds, facilities, gaps, complete, districts,
-            proposed, isochrones, lang: Lang) -> str:
+def _legend(dist, categories, styles, classes, facilities, gaps, complete, districts,
+            proposed, isochrones, streets: bool, lang: Lang) -> str:
     t = text(lang)
     parts = []
     if classes == "time":
@@ -398,4 +405,6 @@ def _legend(dist, categories, styles, classes, speeds, facilities, gaps, complet
             parts.append(swatch(colour, f"{n}/{k}", opacity=0.85))
     if districts is not None:
         parts.append(line_row(DISTRICT_COLOUR, t["districts"]))
+    if streets:
+        parts.append(line_row(STREET_COLOUR, t["streets"]))
     return "".join(parts)

@@ -68,6 +68,15 @@ def street_lines(edge_geoms: np.ndarray, crs: object) -> gpd.GeoSeries:
     return gpd.GeoSeries([merged], crs=crs)
 
 
+def without_holes(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
+    """Polygons with their interior rings dropped (isochrone outlines read better so)."""
+    parts = geoms.explode(index_parts=False)
+    shells = gpd.GeoSeries(
+        shapely.polygons(shapely.get_exterior_ring(parts.values)), index=parts.index, crs=geoms.crs
+    )
+    return shells.groupby(level=0).agg(shapely.union_all).set_crs(geoms.crs, allow_override=True)
+
+
 def bounds_latlon(geoms: np.ndarray) -> list[list[float]]:
     """[[south, west], [north, east]] of lon/lat geometries (Leaflet's fitBounds order)."""
     x0, y0, x1, y1 = shapely.total_bounds(geoms)
