@@ -386,11 +386,6 @@ def optimize_step(result: ScenarioResult, spec: OptimizeSpec, area, progress) ->
             joint[cat.key] = JointCategory(matrix, demand, weight)
         return joint_mclp(joint, sites, p=spec.new_sites, budget=spec.budget,
                           time_limit_s=spec.time_limit_s)
-    if len(cats) != 1:
-        raise InputError(
-            f"The {spec.model} model sites one category at a time, but the request names "
-            f"{spec.categories}. Use model = \"joint\" to site several categories together."
-        )
     cat = cats[0]
     sites = _site_table(result, spec, cat.key, area)
     site_xy = np.column_stack([sites.geometry.x, sites.geometry.y])
@@ -412,7 +407,12 @@ def optimize_step(result: ScenarioResult, spec: OptimizeSpec, area, progress) ->
 def _record_optimization(result: ScenarioResult, i: int, spec: OptimizeSpec, res: OptimizeResult) -> None:
     name = f"optimize_{i + 1}_{spec.model}_{'_'.join(spec.categories)}"
     sites = res.sites
-    result.tables[f"{name}_sites"] = pd.DataFrame(sites.drop(columns="geometry", errors="ignore"))
+    table = pd.DataFrame(sites.drop(columns="geometry", errors="ignore"))
+    if isinstance(sites, gpd.GeoDataFrame) and len(sites):
+        lonlat = sites.geometry.to_crs(4326)
+        table = table.assign(x=sites.geometry.x.round(1), y=sites.geometry.y.round(1),
+                             lon=lonlat.x.round(6), lat=lonlat.y.round(6))
+    result.tables[f"{name}_sites"] = table
     result.tables[f"{name}_coverage"] = pd.DataFrame([{**res.coverage, "status": res.status,
                                                        "objective": res.objective,
                                                        "bound": res.bound, "gap": res.gap,

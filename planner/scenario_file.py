@@ -89,6 +89,19 @@ class OptimizeSpec(_Strict):
     time_limit_s: float = Field(30.0, gt=0)
     weights: dict[str, float] | None = None
 
+    @model_validator(mode="after")
+    def _consistent(self) -> OptimizeSpec:
+        if not self.categories:
+            raise ValueError("name at least one category to site")
+        if self.model != "joint" and len(self.categories) > 1:
+            raise ValueError(
+                f'the {self.model} model sites one category at a time, but the request names '
+                f'{self.categories}; use model = "joint" to site several together'
+            )
+        if self.model != "lscp" and (self.new_sites is None) == (self.budget is None):
+            raise ValueError(f"the {self.model} model needs exactly one of new_sites or budget")
+        return self
+
 
 class Scenario(_Strict):
     """A complete scenario; relative paths are resolved against ``base_dir``."""

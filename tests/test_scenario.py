@@ -1,0 +1,137 @@
+"""Scenario runner: same numbers as the library, every output written, caching, comparison."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from planner import scenario as scenario_mod
+from planner.catchment import nearest_distance
+from planner.cli import app
+from planner.compare import compare
+from planner.coverage import coverage_table, required_distance_m
+from planner.errors import InputError, UnknownCategoryError
+from planner.io.facilities import load_facilities
+from planner.io.osm import load_network
+from planner.io.population import load_population
+from planner.sample import helsinki_pbf
+from planner.scenario import run_scenario
+from planner.scenario_file import load_scenario, parse_scenario
+from planner.standards import load_categories, load_speeds
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample")
+    return run_scenario(load_scenario(), output_dir=out), out
+
+
+def test_same_numbers_as_the_library(sample_run):
+    result, _ = sample_run
+    net = load_network(helsinki_pbf())
+    cats = load_categories()
+    fac = load_facilities(helsinki_pbf(), to_crs=net.crs, categories=cats)
+    grid = load_population(helsinki_pbf(), crs=net.crs, cell_m=100, age_shares="shanxi")
+    speeds = load_speeds(overrides={"total": 1.2, "age_60_plus": 0.8})
+    dist = {}
+    for key, cat in cats.items():
+        xy = fac.loc[fac["category"] == key].geometry.get_coordinates().to_numpy()
+        bound = required_distance_m({key: cat}, speeds)
+        dist[key] = nearest_distance(net, grid.points(), xy, bound) if len(xy) else np.full(len(grid.cells), np.inf)
+    expected = coverage_table(dist, grid.cells, cats, speeds, facilities=fac)
+    got = result.tables["coverage"]
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False
+    )
+    for key in cats:
+        np.testing.assert_allclose(result.distances[key].to_numpy(), dist[key])
+
+
+def test_every_output_file_is_written(sample_run):
+    result, out = sample_run
+    for name in ("gap_map.html", "summary.json", "tables/coverage.xlsx", "tables/coverage.csv",
+                 "tables/headline.csv", "tables/gap_areas.csv", "tables/equity.csv",
+                 "tables/complete_circle.csv", "layers/layers.gpkg", "layers/cells.parquet",
+                 "layers/proposals.parquet", "layers/gap_areas.parquet"):
+        assert (out / name).is_file(), name
+    assert len(result.optimizations) == 2
+    for res in result.optimizations:
+        assert res.gap <= 1e-6 and len(res.sites) == 5
+        assert res.bound >= res.objective - 1e-6
+    html = (out / "gap_map.html").read_text(encoding="utf-8")
+    assert "leaflet" in html.lower() and "https://cdn" not in html
+
+
+def test_rerun_reuses_the_parsed_network(sample_run, monkeypatch):
+    result, out = sample_run
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("the network was parsed again")
+
+    monkeypatch.setattr(scenario_mod, "load_network", no_parsing)
+    s = load_scenario()
+    again = run_scenario(s.model_copy(update={"optimize": s.optimize[:1]}), cache_dir=out / ".cache")
+    assert again.network.n_edges == result.network.n_edges
+    pd.testing.assert_frame_equal(again.tables["coverage"], result.tables["coverage"])
+
+
+def test_comparison_with_itself_shows_no_difference(sample_run):
+    result, _ = sample_run
+    cmp = compare(result, result)
+    assert cmp.same_grid and cmp.identical
+    assert (cmp.cells["people_newly_covered"] == 0).all()
+
+
+def test_comparison_counts_people_newly_covered(sample_run):
+    result, out = sample_run
+    s = load_scenario()
+    doc = s.model_dump(exclude={"base_dir"})
+    doc["categories"] = {"convenience": {"distance_m": 500}}
+    doc["optimize"] = []
+    wider = run_scenario(parse_scenario(doc, s.base_dir), cache_dir=out / ".cache")
+    cmp = compare(result, wider)
+    row = cmp.cells.set_index("category").loc["convenience"]
+    assert row["people_newly_covered"] > 0 and row["people_no_longer_covered"] == 0
+    cells = result.demand.cells
+    d = result.distances["convenience"].to_numpy()
+    gained = np.isfinite(d) & (d > 300) & (d <= 500)
+    assert row["people_newly_covered"] == pytest.approx(cells["total"].to_numpy()[gained].sum())
+
+
+def test_unknown_category_in_an_optimisation_request():
+    s = load_scenario()
+    doc = s.model_dump(exclude={"base_dir"})
+    doc["optimize"] = [{"categories": ["kindergarden"], "new_sites": 3}]
+    with pytest.raises(UnknownCategoryError, match="kindergarten"):
+        run_scenario(parse_scenario(doc, s.base_dir))
+
+
+def test_missing_input_file_is_named(tmp_path):
+    doc = {"network": {"source": "streets.osm.pbf"}}
+    with pytest.raises(InputError, match="'streets.osm.pbf', which does not exist"):
+        run_scenario(parse_scenario(doc, tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        ({"categories": ["kindergarten", "childcare"], "new_sites": 2}, 'model = "joint"'),
+        ({"categories": ["kindergarten"]}, "exactly one of new_sites or budget"),
+        ({"categories": [], "new_sites": 2}, "at least one category"),
+    ],
+)
+def test_inconsistent_optimisation_requests(request_, message):
+    s = load_scenario()
+    doc = s.model_dump(exclude={"base_dir"})
+    doc["optimize"] = [request_]
+    with pytest.raises(InputError, match=message):
+        parse_scenario(doc, s.base_dir)
+
+
+def test_cli_run_and_compare(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["coverage", "-o", str(tmp_path / "cov")])
+    assert res.exit_code == 0, res.output
+    assert "Coverage" in res.output and (tmp_path / "cov" / "gap_map.html").exists()
+    bad = runner.invoke(app, ["run", str(tmp_path / "nope.toml")])
+    assert bad.exit_code == 2 and "does not exist" in bad.output
