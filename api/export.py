@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,5 @@ def export_result(result: Any, job_dir: Path) -> dict[str, Any]:
         safe = safe_name(name)
         write_table(frame, tables_dir, safe)
         tables.append(safe)
-    has_map = result.map_path is not None and Path(result.map_path).is_file()
-    if has_map:
-        shutil.copyfile(result.map_path, job_dir / "map.html")
-    return {"layers": layers, "tables": tables, "map": has_map}
+    result.save_map(job_dir / "map.html")
+    return {"layers": layers, "tables": tables, "map": True}

@@ -13,6 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from api.models import FacilitiesIn, OptimizeIn, ScenarioIn
 from api.store import Store
 from api.uploads import FACILITY_SUFFIXES, POPULATION_SUFFIXES, link_or_copy, suffix_of
@@ -92,19 +95,25 @@ def _check_feature_categories(fac: FacilitiesIn, fc: dict[str, Any], where: str)
         )
 
 
+def _points_table(fc: dict[str, Any]) -> pd.DataFrame:
+    """The points of a FeatureCollection as a table: ``lon``, ``lat`` and every property."""
+    feats = fc["features"]
+    table = pd.DataFrame([f.get("properties") or {} for f in feats])
+    table = table.drop(columns=[c for c in ("lon", "lat") if c in table.columns])
+    xy = np.array([f["geometry"]["coordinates"][:2] for f in feats], dtype=float)
+    return pd.concat([pd.DataFrame({"lon": xy[:, 0], "lat": xy[:, 1]}), table], axis=1)
+
+
 def _facility_entry(fac: FacilitiesIn, source: str) -> dict[str, Any]:
     entry = fac.model_dump(exclude={"geojson", "upload_id"}, exclude_none=True)
     entry["source"] = source
     return entry
 
 
-def network_source(store: Store, network: dict[str, Any], needs_osm: bool) -> Path:
-    """The network input of a scenario: the original OSM file when facilities or population
-    come from it, otherwise the saved network."""
-    base = store.path("networks", network["id"])
-    if needs_osm:
-        return base / "source" / network["source"]
-    return base / "network"
+def network_source(store: Store, network_id: str) -> Path:
+    """The saved network of a scenario (with its OSM file beside it as ``source.<ext>``, where
+    the scenario runner takes OSM facilities and buildings from)."""
+    return store.path("networks", network_id) / "network"
 
 
 def needs_osm_data(doc: dict[str, Any]) -> bool:
@@ -139,8 +148,8 @@ def create_scenario_files(
                 f"Network {network['id']} was downloaded by place name, so it has no OSM file to "
                 "take facilities ('osm') or population ('buildings') from; upload them instead."
             )
-        parse_scenario({**doc, "network": {"source": str(network_source(
-            store, network, needs_osm_data(doc)))}}, folder, f"for network {network['id']}")
+        parse_scenario({**doc, "network": {"source": str(network_source(store, network["id"]))}},
+                       folder, f"for network {network['id']}")
         (folder / "scenario.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1),
                                               encoding="utf-8")
     except BaseException:
@@ -170,9 +179,10 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
             fc = fac.geojson.model_dump(mode="json")
             _check_inside(fc, fac.coords, bbox, where)
             _check_feature_categories(fac, fc, where)
-            name = f"facilities_{i}.geojson"
-            (folder / name).write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
-            facilities.append(_facility_entry(fac, name))
+            name = f"facilities_{i}.csv"
+            _points_table(fc).to_csv(folder / name, index=False, encoding="utf-8")
+            facilities.append({**_facility_entry(fac, name), "lon": "lon", "lat": "lat",
+                               "encoding": "utf-8"})
         else:
             src = _upload_path(store, fac.upload_id, FACILITY_SUFFIXES, where)
             name = f"facilities_{i}_{src.name}"
@@ -216,10 +226,9 @@ def load_stored_scenario(store: Store, scenario_id: str, params: dict[str, Any])
     ``categories`` (category overrides such as site capacities).
     """
     row = store.get("scenarios", scenario_id)
-    network = store.get("networks", row["network_id"])
     folder = store.path("scenarios", scenario_id)
     doc = json.loads((folder / "scenario.json").read_text(encoding="utf-8"))
-    doc["network"] = {"source": str(network_source(store, network, needs_osm_data(doc)))}
+    doc["network"] = {"source": str(network_source(store, row["network_id"]))}
     doc["optimize"] = params.get("optimize", [])
     doc["categories"] = params.get("categories", {})
     return parse_scenario(doc, folder, f"{row['name']} ({scenario_id})")

@@ -11,24 +11,41 @@ from api.scenario_doc import load_stored_scenario
 from api.store import Store
 
 Progress = Callable[[str, float], None]
+#: The scenario runner's steps before any optimisation, in order.
+RUNNER_STEPS = ("network", "facilities", "population", "catchments", "coverage")
+
+
+class StepProgress:
+    """Turns the runner's (step, fraction of that step) reports into the job's overall 0–1
+    progress, counting every step as an equal share; it never goes backwards."""
+
+    def __init__(self, report: Progress, steps: list[str]) -> None:
+        self.report, self.steps, self.done = report, steps, 0.0
+
+    def __call__(self, step: str, fraction: float) -> None:
+        if step in self.steps:
+            share = (self.steps.index(step) + min(max(fraction, 0.0), 1.0)) / len(self.steps)
+            self.done = max(self.done, share)
+        self.report(step, self.done)
 
 
 def build_network(store: Store, job: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """Build and save the walk network of an uploaded file or a place name."""
     from planner.io.osm import load_network, network_from_osmnx
 
-    params, folder = job["params"], store.path("networks", job["target_id"])
+    params = job["params"]
+    folder = store.path("networks", job["target_id"]) / "network"
     t0 = time.perf_counter()
     progress("reading OSM data", 0.05)
-    if params.get("source"):
-        net = load_network(folder / "source" / params["source"], crs=params.get("crs"),
+    if params.get("file"):
+        net = load_network(folder / params["file"], crs=params.get("crs"),
                            tolerance_m=params.get("tolerance_m", 0.0))
     else:
         net = network_from_osmnx(params["place"], crs=params.get("crs"))
     t1 = time.perf_counter()
     progress("saving", 0.9)
-    net.save(folder / "network")
-    timings = {"build_s": t1 - t0, "save_s": time.perf_counter() - t1}
+    net.save(folder)
+    timings = {"build": t1 - t0, "save": time.perf_counter() - t1}
     return {"summary": net.summary(), "timings": timings, "outputs": {}}
 
 
@@ -38,13 +55,17 @@ def run_scenario_job(store: Store, job: dict[str, Any], progress: Progress) -> d
 
     scenario = load_stored_scenario(store, job["target_id"], job["params"])
     job_dir = store.path("jobs", job["id"])
-    result = run_scenario(scenario, output_dir=job_dir / "run", cache_dir=store.data_dir / "cache",
-                          progress=progress)
-    progress("exporting", 0.99)
+    steps = [*RUNNER_STEPS, *(f"optimize_{i + 1}" for i in range(len(scenario.optimize))),
+             "export"]
+    overall = StepProgress(progress, steps)
+    result = run_scenario(scenario, cache_dir=store.data_dir / "cache", progress=overall)
+    overall("export", 0.0)
     t0 = time.perf_counter()
     outputs = export_result(result, job_dir)
-    timings = {**result.timings, "export_s": time.perf_counter() - t0}
-    return {"summary": result.summary(), "timings": timings, "outputs": outputs}
+    timings = {**result.timings, "export": time.perf_counter() - t0}
+    summary = result.summary()
+    summary.pop("map", None)  # a server path; clients use map_url
+    return {"summary": summary, "timings": timings, "outputs": outputs}
 
 
 TASKS: dict[str, Callable[[Store, dict[str, Any], Progress], dict[str, Any]]] = {

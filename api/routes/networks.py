@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from api.deps import JobsDep, ResourceId, StoreDep, fetch
 from api.models import NetworkOut
 from api.store import Store, new_id
-from api.uploads import NETWORK_SUFFIXES, copy_stream, safe_filename
+from api.uploads import NETWORK_SUFFIXES, copy_stream, safe_filename, suffix_of
 from planner.errors import InputError
 from planner.network import metric_crs
 
@@ -64,14 +64,16 @@ def create_network(
                              f"({exc}); give e.g. EPSG:4547 or leave it empty.") from None
     network_id = new_id()
     filename = safe_filename(file.filename, NETWORK_SUFFIXES) if file is not None else None
+    # kept beside the saved network as source.<ext>, where the scenario runner looks for it
+    stored = f"source{suffix_of(filename, NETWORK_SUFFIXES)}" if filename else None
     folder = store.path("networks", network_id)
     try:
         if file is not None:
-            copy_stream(file.file, folder / "source" / filename)
+            copy_stream(file.file, folder / "network" / stored)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    params = {"source": filename, "place": place, "crs": crs, "tolerance_m": tolerance_m}
+    params = {"file": stored, "place": place, "crs": crs, "tolerance_m": tolerance_m}
     job = jobs.submit("network", network_id, params)
     row = store.insert("networks", {
         "id": network_id, "name": name or filename or place, "created": time.time(),

@@ -1,0 +1,155 @@
+"""End to end through the HTTP interface (TestClient): network → scenario → coverage and
+optimisation jobs → GeoJSON, tables and map; and the results surviving a restart."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from api_support import HELSINKI_POINT, built_data_dir, client, feature_collection, wait_job
+
+NEW_SITES = 10
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One scenario with a coverage and an optimisation job, both finished."""
+    data_dir = tmp_path_factory.mktemp("e2e")
+    network_id = built_data_dir(data_dir)
+    with client(data_dir, workers=2) as c:
+        body = {
+            "name": "helsinki kindergartens",
+            "network_id": network_id,
+            "facilities": [
+                {"source": "osm"},
+                {"source": "geojson", "category": "kindergarten",
+                 "geojson": feature_collection([HELSINKI_POINT])},
+            ],
+            "population": {"source": "buildings", "cell_m": 100},
+            "analysis": {"categories": ["kindergarten", "elderly_day_care"]},
+        }
+        r = c.post("/v1/scenarios", json=body)
+        assert r.status_code == 201, r.text
+        scenario = r.json()
+        cov = c.post(f"/v1/scenarios/{scenario['id']}/coverage")
+        opt = c.post(f"/v1/scenarios/{scenario['id']}/optimize", json={
+            "model": "mclp", "categories": ["kindergarten"], "new_sites": NEW_SITES,
+            "time_limit_s": 20})
+        assert cov.status_code == opt.status_code == 202, (cov.text, opt.text)
+        jobs = {k: wait_job(c, r.json()["id"], timeout_s=120) for k, r in
+                (("coverage", cov), ("optimize", opt))}
+        network = c.get(f"/v1/networks/{network_id}").json()
+    return {"dir": data_dir, "network": network, "scenario": scenario, "jobs": jobs}
+
+
+@pytest.fixture()
+def c(run):
+    with client(run["dir"]) as c:
+        yield c
+
+
+def _geojson(c, url: str) -> dict:
+    r = c.get(url)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/geo+json")
+    doc = r.json()
+    assert doc["type"] == "FeatureCollection"
+    return doc
+
+
+def _inside_wgs84_bbox(doc: dict, bbox: list[float], margin_deg: float = 0.01) -> None:
+    import shapely
+
+    geoms = shapely.from_geojson([__import__("json").dumps(f["geometry"]) for f in doc["features"]])
+    xy = shapely.get_coordinates(geoms)
+    w, s, e, n = bbox
+    assert ((xy[:, 0] > w - margin_deg) & (xy[:, 0] < e + margin_deg)).all()
+    assert ((xy[:, 1] > s - margin_deg) & (xy[:, 1] < n + margin_deg)).all()
+
+
+def test_jobs_finish_with_progress_and_timings(run):
+    assert run["network"]["status"] == "ready"
+    assert run["network"]["summary"]["nodes"] > 1000
+    for kind, job in run["jobs"].items():
+        assert job["status"] == "done", job
+        assert job["kind"] == kind and job["progress"] == 1.0
+        assert {"network", "facilities", "catchments", "coverage"} <= set(job["timings"])
+        assert job["result_url"] == f"/v1/jobs/{job['id']}/result"
+    assert "optimize_1" in run["jobs"]["optimize"]["timings"]
+
+
+def test_coverage_result_layers_are_wgs84(run, c):
+    job = run["jobs"]["coverage"]
+    res = c.get(job["result_url"]).json()
+    assert res["kind"] == "coverage" and res["target_id"] == run["scenario"]["id"]
+    headline = {row["category"]: row for row in res["summary"]["headline"]}
+    assert set(headline) == {"kindergarten", "elderly_day_care"}
+    assert 0 <= headline["kindergarten"]["coverage_pct"] <= 100
+    assert "map" not in res["summary"]  # no server paths on the wire
+    layers = {x["name"]: x for x in res["layers"]}
+    assert {"facilities", "cells"} <= set(layers)
+    bbox = run["network"]["summary"]["bbox_lonlat"]
+    for layer in layers.values():
+        doc = _geojson(c, layer["url"])
+        assert len(doc["features"]) == layer["features"]
+        _inside_wgs84_bbox(doc, bbox)
+    # the kindergarten sent as GeoJSON comes back at the same place (metric CRS and back)
+    fac = _geojson(c, layers["facilities"]["url"])
+    kg = np.array([f["geometry"]["coordinates"] for f in fac["features"]
+                   if f["properties"]["category"] == "kindergarten"])
+    assert np.abs(kg - HELSINKI_POINT).sum(axis=1).min() < 1e-6
+    # people in the cells layer add up to the summary's total
+    cells = _geojson(c, layers["cells"]["url"])
+    total = sum(f["properties"]["total"] for f in cells["features"])
+    assert total == pytest.approx(res["summary"]["people"]["total"], abs=0.1)
+
+
+def test_tables_and_map(run, c):
+    res = c.get(run["jobs"]["coverage"]["result_url"]).json()
+    tables = {t["name"]: t for t in res["tables"]}
+    assert "coverage" in tables
+    csv = c.get(tables["coverage"]["csv"])
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    from_csv = pd.read_csv(io.BytesIO(csv.content), encoding="utf-8-sig")
+    xlsx = c.get(tables["coverage"]["xlsx"])
+    assert xlsx.status_code == 200
+    from_xlsx = pd.read_excel(io.BytesIO(xlsx.content))
+    assert list(from_csv.columns) == list(from_xlsx.columns) and len(from_csv) == len(from_xlsx)
+    page = c.get(res["map_url"])
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<html" in page.text.lower() and len(page.text) > 10_000
+
+
+def test_optimize_result_proposes_the_sites(run, c):
+    res = c.get(run["jobs"]["optimize"]["result_url"]).json()
+    opt = res["summary"]["optimizations"]
+    assert len(opt) == 1 and opt[0]["new_sites"] == NEW_SITES and opt[0]["status"] == "optimal"
+    layers = {x["name"]: x for x in res["layers"]}
+    proposals = _geojson(c, layers["proposals"]["url"])
+    assert len(proposals["features"]) == NEW_SITES
+    _inside_wgs84_bbox(proposals, run["network"]["summary"]["bbox_lonlat"])
+
+
+def test_unknown_result_names_are_404(run, c):
+    job = run["jobs"]["coverage"]
+    r = c.get(f"/v1/jobs/{job['id']}/layers/nope.geojson")
+    assert r.status_code == 404 and "facilities" in r.json()["detail"]
+    assert c.get(f"/v1/jobs/{job['id']}/tables/nope.csv").status_code == 404
+    net_job = run["network"]["job_id"]
+    assert c.get(f"/v1/jobs/{net_job}/map.html").status_code == 404
+
+
+def test_results_survive_a_restart(run):
+    job = run["jobs"]["coverage"]
+    with client(run["dir"]) as first:
+        before = first.get(job["result_url"]).json()
+    with client(run["dir"]) as again:  # a new app on the same data directory
+        assert again.get(f"/v1/jobs/{job['id']}").json()["status"] == "done"
+        assert again.get(job["result_url"]).json() == before
+        layer = before["layers"][0]
+        assert len(_geojson(again, layer["url"])["features"]) == layer["features"]
+        assert again.get(before["map_url"]).status_code == 200
+        listed = {j["id"] for j in again.get("/v1/jobs").json()}
+        assert {j["id"] for j in run["jobs"].values()} <= listed
