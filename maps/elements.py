@@ -31,12 +31,17 @@ STYLE = """
 .plc-legend div { display: flex; align-items: center; gap: 6px; margin: 1px 0; }
 .plc-sw { width: 16px; height: 11px; border: 1px solid rgba(0,0,0,.25); flex: none; }
 .plc-line { width: 16px; height: 0; border-top: 2px dashed; flex: none; }
+.plc-line.plc-solid { border-top-style: solid; border-top-width: 1px; }
 .plc-legend .plc-pin { width: 14px; height: 14px; line-height: 14px; font-size: 9px;
   border-width: 1px; flex: none; }
 .plc-north { top: 80px; left: 10px; width: 30px; padding: 2px 0; text-align: center;
   font: bold 12px sans-serif; }
 .plc-north svg { display: block; margin: 0 auto; }
 .plc-source { bottom: 0; right: 0; }
+.leaflet-control-layers-expanded { font-size: 12px; line-height: 1.3; padding: 5px 8px;
+  max-height: calc(100vh - 140px); overflow-y: auto; max-width: 320px; }
+.leaflet-control-layers-expanded label { margin: 1px 0; }
+.leaflet-control-layers-expanded input { margin: 0 4px 0 0; vertical-align: -1px; }
 table.plc-table { border-collapse: collapse; font-size: 11px; }
 table.plc-table th, table.plc-table td { border: 1px solid #ccc; padding: 1px 5px; }
 table.plc-table td.n { text-align: right; }
@@ -156,9 +161,10 @@ def swatch(colour: str, label: str, opacity: float = 0.7) -> str:
     )
 
 
-def line_row(colour: str, label: str) -> str:
-    """A legend row with a dashed line."""
-    return f'<div><span class="plc-line" style="border-color:{colour}"></span>{html.escape(label)}</div>'
+def line_row(colour: str, label: str, dashed: bool = True) -> str:
+    """A legend row with a dashed (or thin solid) line."""
+    cls = "plc-line" if dashed else "plc-line plc-solid"
+    return f'<div><span class="{cls}" style="border-color:{colour}"></span>{html.escape(label)}</div>'
 
 
 def pin_row(colour: str, glyph: str, label: str, proposed: bool = False) -> str:

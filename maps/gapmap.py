@@ -72,6 +72,8 @@ AMAP_TILES = (
 RANKS_SHOWN = 5
 SIMPLIFY_M = 1.0
 STREET_SIMPLIFY_M = 3.0
+#: Streets are drawn this far (m) around the demand cells, not over the whole network.
+STREET_MARGIN_M = 300.0
 
 
 def gap_map(
@@ -113,7 +115,7 @@ def gap_map(
         network: the walk network, drawn as streets (visible when ``basemap="none"``).
         basemap: ``"none"`` (offline), ``"osm"`` or ``"amap"`` (overlays shifted to GCJ-02).
         lang: ``"zh"`` or ``"en"`` labels.
-        shown: category shown when the page opens (default the first).
+        shown: category shown when the page opens (default the first one any cell reaches).
     """
     t = text(lang)
     if basemap not in ("none", "osm", "amap"):
@@ -127,7 +129,7 @@ def gap_map(
         raise InputError("No category distances to draw; compute them with nearest_distance.")
     if shown is not None and shown not in dist:
         raise InputError(f"shown={shown!r} has no distances; choose one of {sorted(dist)}.")
-    shown = shown or next(iter(dist))
+    shown = shown or next((k for k, d in dist.items() if np.isfinite(d).any()), next(iter(dist)))
     gcj = basemap == "amap"
     total = people_matrix(cells, ["total"])[:, 0]
     inhabited = total > 0
@@ -144,7 +146,9 @@ def gap_map(
             max_zoom=18, control=False,
         ).add_to(m)
     if network is not None:
-        _streets(m, network, gcj, t, show=basemap == "none")
+        x0, y0, x1, y1 = cells.to_crs(network.crs).total_bounds
+        pad = STREET_MARGIN_M
+        _streets(m, network, (x0 - pad, y0 - pad, x1 + pad, y1 + pad), gcj, t, show=basemap == "none")
 
     counts = (
         facilities["category"].value_counts() if facilities is not None else pd.Series(dtype=int)
@@ -299,8 +303,8 @@ def _isochrones(group, iso: gpd.GeoDataFrame, key: str | None, gcj: bool) -> Non
     )
 
 
-def _streets(m, network, gcj: bool, t, *, show: bool) -> None:
-    lines = street_lines(network.edge_geometries(), network.crs)
+def _streets(m, network, box, gcj: bool, t, *, show: bool) -> None:
+    lines = street_lines(network.edge_geometries(), network.crs, box)
     geoms = to_map_coords(lines, gcj02=gcj, simplify_m=STREET_SIMPLIFY_M)
     group = folium.FeatureGroup(name=t["streets"], show=show).add_to(m)
     folium.GeoJson(
@@ -406,5 +410,5 @@ def _legend(dist, categories, styles, classes, facilities, gaps, complete, distr
     if districts is not None:
         parts.append(line_row(DISTRICT_COLOUR, t["districts"]))
     if streets:
-        parts.append(line_row(STREET_COLOUR, t["streets"]))
+        parts.append(line_row(STREET_COLOUR, t["streets"], dashed=False))
     return "".join(parts)

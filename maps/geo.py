@@ -62,9 +62,13 @@ def dissolve_by(
     return present, gpd.GeoSeries(geoms, crs=cells.crs), sums
 
 
-def street_lines(edge_geoms: np.ndarray, crs: object) -> gpd.GeoSeries:
-    """Network edges merged into long lines (one feature), for the no-tiles basemap."""
-    merged = shapely.line_merge(shapely.multilinestrings(edge_geoms))
+def street_lines(
+    edge_geoms: np.ndarray, crs: object, box: tuple[float, float, float, float]
+) -> gpd.GeoSeries:
+    """Network edges inside ``box`` (x0, y0, x1, y1 in the network CRS) merged into long lines
+    (one feature), for the no-tiles basemap."""
+    inside = shapely.intersects(edge_geoms, shapely.box(*box))
+    merged = shapely.line_merge(shapely.multilinestrings(edge_geoms[inside]))
     return gpd.GeoSeries([merged], crs=crs)
 
 
