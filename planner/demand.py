@@ -241,9 +241,9 @@ def clipped_area(polys: np.ndarray, size: float) -> np.ndarray:
     d = np.roll(polys, -1, axis=1) - p
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.concatenate([-p / d, (size - p) / d], axis=-1)  # (m, k, 4)
-    t = np.clip(np.where(np.isfinite(t), t, 0.0), 0.0, 1.0)
-    ends = np.broadcast_to(np.array([0.0, 1.0]), (*t.shape[:-1], 2))
-    t = np.sort(np.concatenate([ends, t], axis=-1), axis=-1)  # (m, k, 6)
+    t = np.sort(np.clip(np.where(np.isfinite(t), t, 0.0), 0.0, 1.0), axis=-1)
+    zeros = np.zeros((*t.shape[:-1], 1))
+    t = np.concatenate([zeros, t, zeros + 1.0], axis=-1)  # (m, k, 6), ascending
     pts = np.clip(p[..., None, :] + t[..., None] * d[..., None, :], 0.0, size)
     x, y = pts[..., 0], pts[..., 1]
     return 0.5 * (x[..., :-1] * y[..., 1:] - x[..., 1:] * y[..., :-1]).sum(axis=(-1, -2))

@@ -102,6 +102,12 @@ def test_clip_to_area():
     assert grid.totals()["total"] == pytest.approx(150)
 
 
+def test_overlapping_polygons_are_reported():
+    grid = read_census(census([(10, (0, 0, 200, 100)), (10, (100, 0, 300, 100))]), crs=UTM,
+                       age_shares=None)
+    assert any("overlap (0.010 km²" in n for n in grid.notes)
+
+
 # --- bad input -------------------------------------------------------------------------------------
 
 

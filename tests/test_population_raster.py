@@ -12,6 +12,8 @@ import pyproj
 import pytest
 import rasterio
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
@@ -93,6 +95,22 @@ def test_geographic_raster_matches_shapely_reference(tmp_path):
     assert grid.totals()["total"] == pytest.approx(data.sum(), rel=1e-12)
 
 
+@settings(max_examples=12, deadline=None)
+@given(lon=st.floats(73, 134), lat=st.floats(18, 53), res=st.sampled_from([0.0005, 0.00083333, 0.002]),
+       cell=st.sampled_from([50.0, 100.0, 250.0]), seed=st.integers(0, 1000))
+def test_geographic_regrid_preserves_totals_and_aligns(lon, lat, res, cell, seed):
+    import tempfile
+
+    data = np.random.default_rng(seed).uniform(0, 30, (5, 6)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_raster(Path(tmp) / "r.tif", data, crs="EPSG:4326",
+                            transform=from_origin(lon, lat, res, res))
+        grid = read_raster(path, cell_m=cell)
+    assert grid.totals()["total"] == pytest.approx(float(data.astype(float).sum()), rel=1e-9)
+    assert np.allclose(grid.cells.x % cell, cell / 2) and np.allclose(grid.cells.y % cell, cell / 2)
+    assert grid.crs.is_projected
+
+
 # --- anomalies and bad input -----------------------------------------------------------------------
 
 
@@ -124,7 +142,7 @@ def test_area_outside_raster_names_both_extents(tmp_path):
 def test_nodata_everywhere(tmp_path):
     path = write_raster(tmp_path / "e.tif", np.full((4, 4), -1.0), nodata=-1.0,
                         transform=from_origin(500000, 3400200, 50, 50))
-    with pytest.raises(InputError, match="no people.*16 of 16 cells are nodata"):
+    with pytest.raises(InputError, match="no people.*16 of 16 raster values are nodata"):
         read_raster(path, crs=UTM)
 
 

@@ -47,6 +47,8 @@ WORLDPOP_BAND_STARTS = (0, 1, *range(5, 85, 5))
 #: Filename patterns tried for an age/sex stack: ``{age}`` and ``{sex}`` mark the fields,
 #: ``*`` matches anything (WorldPop's ``chn_f_60_2020.tif`` and the ``pop_60_f_wuhan.tif`` layout).
 DEFAULT_STACK_PATTERNS = ("pop_{age}_{sex}_*.tif", "*_{sex}_{age}_*.tif")
+#: Raster cells read at most in one call (a country-wide raster needs a study area).
+MAX_RASTER_CELLS = 50_000_000
 #: Column names taken as the population count of a census table (case-insensitive).
 CENSUS_COLUMNS = ("total", "population", "pop", "常住人口", "人口", "人口数", "总人口")
 
@@ -312,7 +314,13 @@ def regrid_rasters(
         crs = check_metric_crs(crs)
         geom = read_area(area, crs)
         r0, r1, c0, c1 = _window(first, geom, crs)
-        stats = dict(nodata_cells=0, negative_cells=0, negative_people=0.0, source_cells=0)
+        if (r1 - r0) * (c1 - c0) > MAX_RASTER_CELLS:
+            raise InputError(
+                f"The raster area to read has {(r1 - r0) * (c1 - c0):,} cells (more than "
+                f"{MAX_RASTER_CELLS:,}); give a study area (area=… / --area) to read only the "
+                "part around the city."
+            )
+        stats = dict(nodata_cells=0, negative_cells=0, negative_people=0.0, source_values=0)
         source_sum = 0.0
         to_grid = pyproj.Transformer.from_crs(first.crs, crs, always_xy=True)
         parts: list[tuple[np.ndarray, ...]] = []
@@ -325,7 +333,7 @@ def regrid_rasters(
                 for k in w:
                     if w[k][i]:
                         cols[k] += w[k][i] * layer
-            stats["source_cells"] += layer.size
+            stats["source_values"] += layer.size * len(datasets)
             source_sum += float(cols["total"].sum())
             rr, cc = np.nonzero(cols["total"] > 0)
             if len(rr) == 0:
@@ -348,9 +356,9 @@ def regrid_rasters(
             ds.close()
     if source_sum <= 0:
         raise InputError(
-            f"The raster holds no people in the area read ({stats['nodata_cells']} of "
-            f"{stats['source_cells']} cells are nodata, the rest zero or negative). Check the "
-            "file, its nodata value and the study area."
+            f"The raster holds no people in the area read ({stats['nodata_cells']:,} of "
+            f"{stats['source_values']:,} raster values are nodata, the rest zero or negative). "
+            "Check the file, its nodata value and the study area."
         )
     ix, iy, *vals = (np.concatenate(a) for a in zip(*parts, strict=True))
     notes = _raster_notes(stats)
@@ -636,6 +644,13 @@ def read_census(
     crs = check_metric_crs(crs) if crs is not None else table.estimate_utm_crs()
     polys = shapely.make_valid(table.to_crs(crs).geometry.to_numpy())
     notes: list[str] = []
+    overlap = float(shapely.area(polys).sum() - shapely.area(shapely.union_all(polys)))
+    if overlap > 1e-3 * float(shapely.area(polys).sum()):
+        notes.append(
+            f"Census polygons overlap ({overlap / 1e6:.3f} km² counted twice); people in the "
+            "overlaps come from more than one polygon. Check that the units do not nest "
+            "(e.g. 街道 and 社区 in one layer)."
+        )
     bgeoms = bfloor = None
     if buildings is not None:
         b = read_buildings(buildings) if not isinstance(buildings, gpd.GeoDataFrame) else buildings
@@ -839,6 +854,12 @@ def load_population(
         age_shares: applied when the source has no ages: a region key of
             ``age_structure.toml`` (default Shanxi, 7th census), a mapping group → share, or
             None for no age columns.
+        pattern: filename pattern of an age/sex stack (``{age}``, ``{sex}``, ``*``).
+        column: population column of a census layer.
+        buildings: building layer or .osm.pbf for dasymetric census weighting.
+        building_use: which buildings are homes (see :func:`residential_floor_area`).
+        building_defaults: floor area per person and default levels.
+        groups: age groups (column → (first, last) age in years, None = open) for stacks.
     """
     if isinstance(source, DemandGrid):
         return source
