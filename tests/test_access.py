@@ -92,3 +92,29 @@ def test_no_facilities_means_everyone_uncovered():
     fac = pd.DataFrame({"id": [], "capacity": []})
     res = capacity_access(csr_matrix((0, 2)), fac, cells, cats["childcare"])
     assert res.split.iloc[0].uncovered == 1000
+
+
+def test_on_the_catchment_engine_matrix():
+    """Covered cells of the 2SFCA equal the cells whose nearest facility is within the
+    threshold; served people never exceed what the capacity supports."""
+    from planner.catchment import coverage_matrix, nearest_distance
+    from planner.synthetic import street_network
+
+    cats = load_categories()
+    care = cats["childcare"]  # 4.5 places per 1,000 residents, 75 places per site by default
+    net = street_network(225, seed=5, spacing_m=80.0)
+    x0, y0 = net.node_xy.min(axis=0)
+    cells = grid(12, 12, total=np.random.default_rng(5).gamma(2.0, 200.0, 144).round())
+    cells["x"] += x0 - cells["x"].min() + 50
+    cells["y"] += y0 - cells["y"].min() + 50
+    xy = cells[["x", "y"]].to_numpy()
+    site_xy = net.node_xy[[10, 100, 200]]
+    matrix = coverage_matrix(net, site_xy, xy, care.distance_m)
+    fac = pd.DataFrame({"id": ["a", "b", "c"], "capacity": [30.0, np.nan, 5.0]})
+    res = capacity_access(matrix, fac, cells, care)
+    nearest = nearest_distance(net, xy, site_xy, care.distance_m)
+    assert (res.cells["covered"].to_numpy() == np.isfinite(nearest)).all()
+    s = res.split.iloc[0]
+    assert s.served <= (30 + 75 + 5) / 0.0045 + 1e-6
+    assert s.uncovered == pytest.approx(cells["total"].to_numpy()[~np.isfinite(nearest)].sum())
+    assert s.served + s.over_capacity + s.uncovered == pytest.approx(cells["total"].sum())

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import pytest
 import shapely
 
 from maps import gap_map, save_gap_map
 from maps.offline import OfflineAssetError, inline_assets
 from planner.catchment import nearest_by_category
-from planner.coverage import complete_circle, district_coverage, required_distance_m
+from planner.coverage import complete_circle, coverage_table, district_coverage, required_distance_m
 from planner.errors import InputError
 from planner.gaps import gap_areas, gap_cells
 from planner.io.coords import wgs84_to_gcj02
+from planner.io.osm import load_network
 from planner.isochrones import isochrones
+from planner.outputs import write_tables
 from planner.standards import load_categories, load_speeds
 from planner.synthetic import street_network
 
@@ -150,3 +154,57 @@ def test_foreign_assets_are_refused():
         inline_assets('<head><script src="https://cdn.example/x.js"></script></head>')
     with pytest.raises(OfflineAssetError):
         inline_assets('<link rel="stylesheet" href="//cdn.example/x.css"/>')
+
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.mark.shared
+def test_taiyuan_gap_map_on_amap_and_workbook(tmp_path):
+    """Real Taiyuan streets with placed people and facilities: ranked gaps, a workbook, and an
+    Amap page whose overlays sit ≈ 556 m east/north-east of their WGS-84 position."""
+    roads = SHARED / "taiyuan" / "road.json"
+    if not roads.exists():
+        pytest.skip(f"real Taiyuan data not found at {roads} (../shared/data is absent)")
+    cats, speeds = load_categories(), load_speeds()
+    net = load_network(roads)
+    rng = np.random.default_rng(7)
+    cx, cy = np.round(np.median(net.node_xy, axis=0), -2)
+    xs = np.arange(cx - 1500, cx + 1500, 100.0) + 50
+    gx, gy = np.meshgrid(xs, xs - cx + cy)
+    x, y = gx.ravel(), gy.ravel()
+    total = rng.gamma(2.0, 80.0, len(x)).round()
+    cells = gpd.GeoDataFrame(
+        {"cell_id": np.arange(len(x)), "x": x, "y": y, "total": total,
+         "age_60_plus": (total * 0.2).round()},
+        geometry=shapely.box(x - 50, y - 50, x + 50, y + 50), crs=net.crs,
+    )
+    near = np.flatnonzero(np.abs(net.node_xy - [cx, cy]).max(axis=1) < 1500)
+    keys = ("convenience", "pharmacy", "elderly_day_care")
+    rows = [
+        {"category": k, "name": f"{k}-{i}", "geometry": shapely.Point(net.node_xy[n])}
+        for k in keys for i, n in enumerate(rng.choice(near, 6, replace=False))
+    ]
+    fac = gpd.GeoDataFrame(rows, crs=net.crs)
+    bound = required_distance_m({k: cats[k] for k in keys}, speeds)
+    frame = nearest_by_category(net, cells[["x", "y"]].to_numpy(), fac, {k: bound for k in keys})
+    dist = {k: frame[k].to_numpy() for k in keys}
+    areas = gap_areas(gap_cells(dist, cells, cats), cats)
+    for _, part in areas.groupby("category"):
+        assert part["people"].is_monotonic_decreasing and part["rank"].tolist() == list(range(1, len(part) + 1))
+    table = coverage_table(dist, cells, cats, speeds, facilities=fac)
+    paths = write_tables({"coverage": table, "gap_areas": areas.drop(columns="geometry")}, tmp_path)
+    assert (tmp_path / "coverage.xlsx") in paths
+
+    m = gap_map(cells, dist, cats, speeds=speeds, facilities=fac, gaps=areas, network=net,
+                basemap="amap")
+    page = save_gap_map(m, tmp_path / "taiyuan.html").read_text(encoding="utf-8")
+    assert not EXTERNAL.search(page) and len(page) < 1_500_000
+    found = re.findall(r"\.fitBounds\(\s*(\[\[[-\d.,\s\[\]]*\]\])", page)
+    (s, w), _ = json.loads(found[-1])
+    lon, lat = pyproj.Transformer.from_crs(net.crs, 4326, always_xy=True).transform(
+        *cells.total_bounds[:2]
+    )
+    geod = pyproj.Geod(ellps="WGS84")
+    shift_m = geod.inv(lon, lat, w, s)[2]
+    assert 478 < shift_m < 634
