@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from planner.cli import compare_cmd, facilities_cmd, network_cmd, population_cmd, run_cmd
+from planner.cli import compare_cmd, facilities_cmd, network_cmd, population_cmd, run_cmd, serve_cmd
 
 app = typer.Typer(
     help="15-minute living-circle planner: walk networks, coverage, gaps and new sites.",
@@ -24,6 +24,7 @@ facilities_cmd.register(app)
 population_cmd.register(app)
 run_cmd.register(app)
 compare_cmd.register(app)
+serve_cmd.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,111 @@
+"""Against a real ``planner serve`` (uvicorn) process on 127.0.0.1: the whole session over
+HTTP with an API key, then a server killed mid-job and restarted on the same data directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from api_support import FINAL, HELSINKI_POINT, feature_collection
+
+from planner.sample import helsinki_pbf
+
+KEY = "city-it-team-key"
+H = {"X-API-Key": KEY}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(data_dir: Path, timeout_s: float = 60.0):
+    """A ``planner serve`` process in its own process group, always killed with its workers."""
+    port = _free_port()
+    env = {**os.environ, "PLANNER_API_KEY": KEY}
+    log = open(data_dir.parent / f"server-{port}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from planner.cli import main; main()", "serve",
+         "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert proc.poll() is None, f"server exited: {(data_dir.parent / log.name).read_text()}"
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start in time"
+            time.sleep(0.2)
+        with httpx.Client(base_url=base, headers=H, timeout=30) as client:
+            yield proc, base, client
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the server, its fork server and its workers
+        proc.wait(timeout=10)
+        log.close()
+
+
+def _wait(client: httpx.Client, job_id: str, until=FINAL, timeout_s: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in until:
+            return job
+        time.sleep(0.25)
+    raise AssertionError(f"job {job_id} not {until} within {timeout_s} s: {job}")
+
+
+def test_session_kill_and_restart(tmp_path):
+    data_dir = tmp_path / "data"
+    with server(data_dir) as (proc, base, c):
+        assert httpx.get(f"{base}/v1/categories").status_code == 401  # no key
+        with open(helsinki_pbf(), "rb") as fh:
+            r = c.post("/v1/networks", files={"file": ("Helsinki.osm.pbf", fh)})
+        assert r.status_code == 202, r.text
+        network = r.json()
+        assert _wait(c, network["job_id"])["status"] == "done"
+        assert c.get(f"/v1/networks/{network['id']}").json()["status"] == "ready"
+        r = c.post("/v1/scenarios", json={
+            "network_id": network["id"],
+            "facilities": [{"source": "osm"}, {
+                "source": "geojson", "category": "kindergarten",
+                "geojson": feature_collection([HELSINKI_POINT])}],
+            "analysis": {"categories": ["kindergarten", "elderly_day_care"]}})
+        assert r.status_code == 201, r.text
+        scenario = r.json()
+        job = c.post(f"/v1/scenarios/{scenario['id']}/coverage").json()
+        done = _wait(c, job["id"])
+        assert done["status"] == "done", done
+        result = c.get(done["result_url"]).json()
+        layer = next(x for x in result["layers"] if x["name"] == "facilities")
+        fc = c.get(layer["url"])
+        assert fc.headers["content-type"].startswith("application/geo+json")
+        assert len(fc.json()["features"]) == layer["features"]
+        assert "<html" in c.get(result["map_url"]).text.lower()
+        # a second job, killed with the server while it runs
+        slow = c.post(f"/v1/scenarios/{scenario['id']}/optimize",
+                      json={"categories": ["kindergarten"], "new_sites": 5}).json()
+        assert _wait(c, slow["id"], until=("running", *FINAL))["status"] == "running"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    with server(data_dir) as (_, _base, c):
+        killed = c.get(f"/v1/jobs/{slow['id']}").json()
+        assert killed["status"] == "interrupted" and "submit it again" in killed["error"]
+        assert c.get(f"/v1/jobs/{slow['id']}/result").status_code == 409
+        assert c.get(done["result_url"]).json() == result
+        assert c.get(layer["url"]).json() == fc.json()
+        assert c.get(f"/v1/networks/{network['id']}").json()["status"] == "ready"
