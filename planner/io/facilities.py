@@ -1,0 +1,782 @@
+"""Facility readers: OSM (.osm.pbf via pyrosm, OSM XML and online via osmnx), tables
+(CSV/TXT/XLSX with encoding detection and a declared coordinate system) and GIS layers
+(GeoJSON/GeoPackage/Shapefile/GeoParquet).
+
+:func:`load_facilities` picks the reader, assigns categories (OSM tag rules, a key column or the
+keyword table), converts GCJ-02/BD-09 to WGS-84, projects to the network's CRS, merges
+duplicates, drops what lies outside the study area and reports every dropped row with its reason
+(``facilities.attrs["report"]``, a :class:`planner.facilities.FacilityReport`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from planner.errors import CRSError, InputError, UnknownCategoryError
+from planner.facilities import (
+    DEFAULT_DEDUPE_M,
+    DUPLICATE,
+    NO_CATEGORY,
+    NO_COORDINATES,
+    NOT_A_SERVICE,
+    NOT_REQUESTED,
+    OUTSIDE,
+    STATUSES,
+    FacilityReport,
+    clip_to_area,
+    finish,
+    merge_duplicates,
+    study_area_geometry,
+)
+from planner.io.coords import SYSTEMS, bd09_to_wgs84, coordinate_system, gcj02_to_wgs84, in_china
+from planner.io.osm import LAYER_SUFFIXES, PBF_SUFFIXES, XML_SUFFIXES
+from planner.network import metric_crs
+from planner.standards import Category, TagRule, get_category, load_categories, load_keywords
+
+TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xls")
+OUT_OF_RANGE = "coordinates out of range"
+#: Encodings tried in turn; GB18030 extends GBK (itself a superset of GB2312).
+ENCODINGS = ("utf-8-sig", "gbk", "gb18030")
+
+# Column names recognised without being named (compared lower-case, stripped).
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "point_x", "经度", "wgs84_lon", "wgs84_lng",
+             "gcj02_lon", "gcj02_lng", "bd09_lon", "bd09_lng", "lon_gcj02", "lng_gcj02")
+LAT_NAMES = ("lat", "latitude", "y", "point_y", "纬度", "wgs84_lat", "gcj02_lat", "bd09_lat",
+             "lat_gcj02")
+PAIR_NAMES = ("location", "lnglat", "lonlat", "经纬度", "坐标")
+NAME_NAMES = ("name", "名称", "poi名称", "机构名称", "设施名称", "店名", "title")
+ID_NAMES = ("id", "poi_id", "poiid", "uid", "编号", "设施编号")
+CATEGORY_NAMES = ("category", "类别", "设施类别", "分类", "type", "类型", "poi类型", "tag",
+                  "typename", "小类", "中类", "大类")
+CAPACITY_NAMES = ("capacity", "容量", "规模", "床位", "床位数", "beds", "places", "学位",
+                  "学位数", "托位", "托位数")
+STATUS_NAMES = ("status", "状态")
+#: OSM tags read besides the category rules' keys.
+OSM_EXTRA_TAGS = ("name", "name:zh", "name:en", "capacity", "beds")
+
+
+# --- public entry point --------------------------------------------------------------------
+
+
+def load_facilities(
+    source: str | Path | gpd.GeoDataFrame | pd.DataFrame,
+    *,
+    to_crs: object | None = None,
+    categories: Mapping[str, Category] | Iterable[str] | None = None,
+    crs: object | None = None,
+    category: str | None = None,
+    category_column: str | None = None,
+    lon_column: str | None = None,
+    lat_column: str | None = None,
+    name_column: str | None = None,
+    id_column: str | None = None,
+    capacity_column: str | None = None,
+    status: str = "existing",
+    encoding: str | None = None,
+    layer: str | None = None,
+    keywords: Mapping[str, str | list[str]] | None = None,
+    study_area: object | None = None,
+    dedupe_m: float = DEFAULT_DEDUPE_M,
+    online: bool = False,
+    bounding_box: list[float] | None = None,
+) -> gpd.GeoDataFrame:
+    """Read facilities into the standard table (points in ``to_crs``; columns id, name,
+    category, capacity, status, source) with the report in ``.attrs["report"]``.
+
+    Args:
+        source: an OSM file (.osm.pbf, .osm, .osm.bz2), a table (.csv/.txt/.xlsx), a GIS layer
+            (.geojson/.gpkg/.shp/.parquet), a (Geo)DataFrame, or a place name with ``online``.
+        to_crs: output CRS, projected metres — pass ``network.crs`` (default: the UTM zone).
+        categories: the category table (a mapping from :func:`load_categories`) or the keys to
+            keep from the bundled table (default: every bundled category).
+        crs: the coordinate system the input is written in: ``wgs84``, ``gcj02`` (Amap/Gaode,
+            Tencent), ``bd09`` (Baidu) or any EPSG code. Tables default to wgs84; GIS layers to
+            the CRS in the file.
+        category: one category key for every row (a list of kindergartens, say).
+        category_column: column holding a category key or a name/type text matched against the
+            keyword table (default: a column named category/type/类别/类型/…); rows it leaves
+            unmatched are matched by their name.
+        lon_column, lat_column: coordinate columns of a table (default: lon/lng/x/经度 …,
+            lat/y/纬度 …, or one "lng,lat" column such as Amap's ``location``).
+        name_column, id_column, capacity_column: optional columns (recognised by usual names).
+        status: status of rows without a ``status`` column: existing, candidate, required or
+            closable.
+        encoding: text encoding of a table (default: detected among UTF-8, UTF-8 with BOM,
+            UTF-16 with BOM, GBK/GB18030).
+        layer: layer name of a multi-layer GIS file.
+        keywords: extra or replacing entries of the keyword table (text → category key).
+        study_area: facilities outside it are dropped (GeoDataFrame in any CRS, a WalkNetwork,
+            or a shapely geometry in ``to_crs``).
+        dedupe_m: same-category facilities closer than this (metres) are merged; 0 disables.
+        online: treat ``source`` as a place name and download OSM features with osmnx.
+        bounding_box: [west, south, east, north] degrees, to read part of a .pbf.
+    """
+    table, wanted = _category_table(categories)
+    if category is not None:
+        get_category(table, category)
+    if status not in STATUSES:
+        raise InputError(f"status={status!r} is not a facility status; use one of {list(STATUSES)}.")
+    if dedupe_m < 0:
+        raise InputError(f"dedupe_m={dedupe_m} is negative; give metres ≥ 0 (0 disables merging).")
+    label, kind = _describe(source, online)
+    report = FacilityReport(source=label)
+    if kind == "osm":
+        raw = _read_osm(source, online, bounding_box, table)
+        report.rows_read = len(raw)
+        if crs is not None and coordinate_system(crs) != "wgs84":
+            raise CRSError(f"OSM data is WGS-84; drop crs={crs!r} when reading {label}.")
+        fac = _classify_osm_rows(raw, table, report)
+        expected = list(wanted) if wanted is not None else list(table)
+    else:
+        frame = _read_frame(source, kind, encoding, layer, report)
+        fac = _frame_points(frame, kind, crs, lon_column, lat_column, report)
+        fac = _frame_attributes(
+            fac, table, category, category_column, name_column, id_column, capacity_column,
+            keywords, label, report,
+        )
+        expected = list(wanted) if wanted is not None else ([category] if category else [])
+    fac = _keep_wanted(fac, wanted, report)
+    fac = _status_and_ids(fac, status)
+    work = metric_crs(fac, to_crs) if len(fac) else _output_crs(to_crs)
+    fac = fac.to_crs(work)
+    if dedupe_m > 0:
+        fac, dup = merge_duplicates(fac, dedupe_m)
+        report.drop(dup, DUPLICATE, dup["detail"])
+    if study_area is not None:
+        fac = _clip(fac, study_area, work, report)
+    out = finish(fac, report, expected)
+    out.attrs["report"] = report
+    return out
+
+
+def facility_report(facilities: gpd.GeoDataFrame) -> FacilityReport:
+    """The report attached by :func:`load_facilities`."""
+    try:
+        return facilities.attrs["report"]
+    except KeyError:
+        raise InputError(
+            "This table carries no facility report; it was not made by load_facilities."
+        ) from None
+
+
+# --- categories ----------------------------------------------------------------------------
+
+
+def _category_table(categories) -> tuple[dict[str, Category], list[str] | None]:
+    if categories is None:
+        return load_categories(), None
+    if isinstance(categories, Mapping):
+        if not categories:
+            raise InputError("The category table is empty; pass load_categories() or leave it out.")
+        return dict(categories), None
+    table = load_categories()
+    keys = [categories] if isinstance(categories, str) else list(categories)
+    for key in keys:
+        get_category(table, key)
+    return table, keys
+
+
+def _keep_wanted(fac: gpd.GeoDataFrame, wanted: list[str] | None, report: FacilityReport):
+    if wanted is None:
+        return fac
+    other = ~fac["category"].isin(wanted)
+    report.drop(fac[other], NOT_REQUESTED, "")
+    return fac[~other]
+
+
+# --- dispatch ------------------------------------------------------------------------------
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for s in XML_SUFFIXES + PBF_SUFFIXES + LAYER_SUFFIXES + TABLE_SUFFIXES:
+        if name.endswith(s):
+            return s
+    return path.suffix.lower()
+
+
+def _describe(source, online: bool) -> tuple[str, str]:
+    """(label for the report, kind: osm | table | layer | frame)."""
+    if isinstance(source, pd.DataFrame):
+        return "table", "frame"
+    if online:
+        return f"OSM online: {source}", "osm"
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"File {path} does not exist. Check the path (relative to {Path.cwd()}).")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give the facility file inside it.")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes); export the facility list again.")
+    suffix = _suffix(path)
+    if suffix in XML_SUFFIXES + PBF_SUFFIXES:
+        return path.name, "osm"
+    if suffix in TABLE_SUFFIXES:
+        return path.name, "table"
+    if suffix in LAYER_SUFFIXES:
+        return path.name, "layer"
+    raise InputError(
+        f"Cannot tell the format of {path.name}. Use a table ({', '.join(TABLE_SUFFIXES)}), a GIS "
+        f"layer ({', '.join(LAYER_SUFFIXES)}) or OSM data (.osm, .osm.bz2, .osm.pbf)."
+    )
+
+
+def _output_crs(to_crs) -> pyproj.CRS:
+    if to_crs is None:
+        raise InputError("No facility remains to estimate a UTM zone from; pass to_crs=network.crs.")
+    return metric_crs(gpd.GeoDataFrame(geometry=[]), to_crs)
+
+
+# --- OSM -----------------------------------------------------------------------------------
+
+
+def _rule_keys(table: Mapping[str, Category]) -> list[str]:
+    keys = {k for c in table.values() for rule in c.osm_tags for k, _ in rule}
+    return sorted(keys - {"name"})
+
+
+def _read_osm(source, online: bool, bounding_box, table) -> gpd.GeoDataFrame:
+    keys = _rule_keys(table)
+    if not keys:
+        raise InputError("No category has OSM tag rules, so nothing can be read from OSM data.")
+    if online:
+        return osm_features_online(str(source), keys)
+    path = Path(source)
+    if _suffix(path) in PBF_SUFFIXES:
+        return osm_features_pbf(path, keys, bounding_box)
+    return osm_features_xml(path, keys)
+
+
+def _osm_frame(gdf: gpd.GeoDataFrame, ref: pd.Series, keys: Iterable[str]) -> gpd.GeoDataFrame:
+    """Keep one string column per wanted tag, ``ref`` ("node/1") and the geometry."""
+    cols = {k: (gdf[k].astype("string") if k in gdf.columns else pd.Series(pd.NA, index=gdf.index,
+            dtype="string")) for k in dict.fromkeys([*keys, *OSM_EXTRA_TAGS])}
+    out = pd.DataFrame(cols, index=gdf.index)
+    out["ref"] = ref.to_numpy()
+    return gpd.GeoDataFrame(out, geometry=gdf.geometry.to_numpy(), crs=gdf.crs or 4326).reset_index(
+        drop=True
+    )
+
+
+def osm_features_pbf(
+    path: str | Path, keys: Iterable[str], bounding_box: list[float] | None = None
+) -> gpd.GeoDataFrame:
+    """OSM nodes, ways and relations carrying any of ``keys`` from an .osm.pbf (pyrosm)."""
+    import pyrosm
+
+    keys = list(keys)
+    try:
+        osm = pyrosm.OSM(str(path), bounding_box=bounding_box)
+        gdf = osm.get_pois(custom_filter={k: True for k in keys})
+    except Exception as exc:  # pyrosm raises plain Exceptions for corrupt files
+        raise InputError(f"Cannot read {path} as OSM PBF: {exc}. Is it a valid .osm.pbf?") from exc
+    if gdf is None or len(gdf) == 0:
+        return _osm_frame(gpd.GeoDataFrame(geometry=[], crs=4326), pd.Series([], dtype=str), keys)
+    wanted = [k for k in dict.fromkeys([*keys, *OSM_EXTRA_TAGS]) if k not in gdf.columns]
+    if wanted and "tags" in gdf.columns:  # tags pyrosm did not turn into columns, as JSON text
+        parsed = gdf["tags"].map(lambda t: json.loads(t) if isinstance(t, str) else {})
+        extra = pd.DataFrame.from_records(parsed.tolist(), index=gdf.index)
+        gdf = gdf.join(extra[[k for k in wanted if k in extra.columns]])
+    ref = gdf["osm_type"].astype(str) + "/" + gdf["id"].astype(str)
+    return _osm_frame(gdf, ref, keys)
+
+
+def osm_features_xml(path: str | Path, keys: Iterable[str]) -> gpd.GeoDataFrame:
+    """OSM features carrying any of ``keys`` from OSM XML (.osm, .osm.bz2), via osmnx."""
+    import osmnx as ox
+
+    keys = list(keys)
+    try:
+        gdf = ox.features.features_from_xml(path, tags={k: True for k in keys})
+    except ox._errors.InsufficientResponseError:
+        gdf = gpd.GeoDataFrame(geometry=[], crs=4326)
+    except Exception as exc:  # ParseError, KeyError, ValueError from malformed XML
+        raise InputError(f"Cannot read {path} as OSM XML: {exc}. Is it a valid .osm file?") from exc
+    return _osm_from_osmnx(gdf, keys)
+
+
+def osm_features_online(place: str, keys: Iterable[str]) -> gpd.GeoDataFrame:
+    """OSM features carrying any of ``keys`` inside a named place, downloaded with osmnx."""
+    import osmnx as ox
+
+    keys = list(keys)
+    try:
+        gdf = ox.features.features_from_place(place, tags={k: True for k in keys})
+    except ox._errors.InsufficientResponseError:
+        gdf = gpd.GeoDataFrame(geometry=[], crs=4326)
+    except (TypeError, ValueError, ConnectionError) as exc:
+        raise InputError(
+            f"OpenStreetMap returned nothing for the place {place!r}: {exc}. Check the spelling "
+            "(e.g. '迎泽区, 太原市, 山西省, 中国') or read a local .osm/.pbf file."
+        ) from exc
+    return _osm_from_osmnx(gdf, keys)
+
+
+def _osm_from_osmnx(gdf: gpd.GeoDataFrame, keys: list[str]) -> gpd.GeoDataFrame:
+    if len(gdf) == 0:
+        return _osm_frame(gpd.GeoDataFrame(geometry=[], crs=4326), pd.Series([], dtype=str), keys)
+    idx = gdf.index.to_frame(index=False)
+    ref = idx.iloc[:, 0].astype(str) + "/" + idx.iloc[:, 1].astype(str)
+    ref.index = gdf.index
+    return _osm_frame(gdf, ref, keys)
+
+
+def _value_pattern(values: tuple[str, ...]) -> str | None:
+    """Regex matching a tag value (or one part of a 'a;b' value); None means 'any value'."""
+    if "*" in values:
+        return None
+    exact = [re.escape(v) for v in values if not v.startswith("~")]
+    parts = [f"(?:{v[1:]})" for v in values if v.startswith("~")]
+    if exact:
+        parts.append(rf"(?:^|;)\s*(?:{'|'.join(exact)})\s*(?:;|$)")
+    return "|".join(parts)
+
+
+def rule_mask(tags: pd.DataFrame, rule: TagRule) -> np.ndarray:
+    """Rows of ``tags`` (one string column per OSM key) meeting every condition of ``rule``."""
+    mask = np.ones(len(tags), dtype=bool)
+    for key, values in rule:
+        if key not in tags.columns:
+            return np.zeros(len(tags), dtype=bool)
+        col = tags[key].astype("string")
+        pattern = _value_pattern(values)
+        if pattern is None:
+            hit = col.notna() & (col.str.strip() != "")
+        else:
+            with warnings.catch_warnings():  # groups in a rule's regex are harmless here
+                warnings.simplefilter("ignore", UserWarning)
+                hit = col.str.contains(pattern, regex=True)
+        mask &= hit.fillna(False).to_numpy(dtype=bool)
+    return mask
+
+
+def classify_osm(tags: pd.DataFrame, table: Mapping[str, Category]) -> tuple[np.ndarray, np.ndarray]:
+    """(row positions, category keys) of every (feature, category) match; a feature matching
+    several categories (a supermarket also sells fresh food) yields one pair per category."""
+    keys = list(table)
+    masks = np.zeros((len(tags), len(keys)), dtype=bool)
+    for j, key in enumerate(keys):
+        for rule in table[key].osm_tags:
+            masks[:, j] |= rule_mask(tags, rule)
+    rows, cols = np.nonzero(masks)
+    return rows, np.asarray(keys, dtype=object)[cols]
+
+
+def _classify_osm_rows(raw: gpd.GeoDataFrame, table, report: FacilityReport) -> gpd.GeoDataFrame:
+    rows, keys = classify_osm(raw, table)
+    fac = raw.iloc[rows].reset_index(drop=True)
+    fac["category"] = keys
+    unit = np.array([table[k].capacity_unit or "" for k in keys], dtype=object)
+    beds = pd.to_numeric(fac["beds"], errors="coerce").to_numpy(dtype=float)
+    cap = pd.to_numeric(fac["capacity"], errors="coerce").to_numpy(dtype=float)
+    fac["capacity"] = np.where((unit == "beds") & ~np.isnan(beds), beds, cap)
+    fac["name"] = fac["name"].fillna(fac["name:zh"]).fillna(fac["name:en"])
+    fac["id"] = fac["ref"]
+    fac["source"] = f"OSM {report.source}"
+    missed = len(raw) - len(np.unique(rows))
+    if missed:
+        report.notes.append(
+            f"{missed} of {len(raw)} OSM features carry no living-circle category (restaurants, "
+            "benches, …) and were not read as facilities."
+        )
+    return fac
+
+
+# --- tables and layers ---------------------------------------------------------------------
+
+
+def decode_bytes(raw: bytes, encoding: str | None = None) -> tuple[str, str]:
+    """Decode a text file: the given encoding, or UTF-16 by BOM, UTF-8 (with or without BOM),
+    then GBK, then GB18030 (which extends GBK). Returns (text, encoding used)."""
+    if encoding:
+        try:
+            return raw.decode(encoding), encoding
+        except LookupError:
+            raise InputError(f"Unknown text encoding {encoding!r}; try utf-8, gbk or gb18030.") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"The file is not valid {encoding} ({exc.reason} at byte {exc.start}); leave the "
+                "encoding out to detect it, or name the right one (utf-8, gbk, gb18030)."
+            ) from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16"), "utf-16"
+    for enc in ENCODINGS:
+        try:
+            text = raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if enc == "utf-8-sig":
+            return text, "utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else "utf-8"
+        return text, enc
+    bad = raw.decode("utf-8", errors="replace").count("\ufffd")
+    raise InputError(
+        f"The text is neither UTF-8 nor GBK/GB18030 ({bad} undecodable bytes). Save it again as "
+        "UTF-8 (Excel: 'CSV UTF-8'), or pass the right encoding."
+    )
+
+
+def read_table(path: str | Path, encoding: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """Read a CSV/TXT/TSV (encoding and delimiter detected) or an Excel sheet, every cell as
+    text. Returns (table, encoding used; None for Excel)."""
+    path = Path(path)
+    if _suffix(path) in (".xlsx", ".xls"):
+        try:
+            df = pd.read_excel(path, dtype=str)
+        except Exception as exc:  # openpyxl/xlrd raise many types for bad workbooks
+            raise InputError(f"Cannot read {path.name} as an Excel workbook: {exc}.") from exc
+        enc = None
+    else:
+        text, enc = decode_bytes(path.read_bytes(), encoding)
+        if not text.strip():
+            raise InputError(f"{path.name} holds no text; export the facility list again.")
+        try:
+            sep = csv.Sniffer().sniff(text[:20000], delimiters=",\t;|").delimiter
+        except csv.Error:
+            sep = ","
+        try:
+            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, skipinitialspace=True)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"Cannot parse {path.name} as a table: {exc}.") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    if len(df) == 0:
+        raise InputError(f"{path.name} has a header ({list(df.columns)}) but no rows.")
+    return df, enc
+
+
+def _read_frame(source, kind: str, encoding, layer, report: FacilityReport) -> pd.DataFrame:
+    if kind == "frame":
+        df = source.copy()
+        if len(df) == 0:
+            raise InputError("The facility table is empty; it has no rows.")
+        df["ref"] = "row " + pd.Series(np.arange(len(df)), index=df.index).astype(str)
+    elif kind == "table":
+        df, enc = read_table(source, encoding)
+        if enc:
+            report.notes.append(f"text encoding: {enc}")
+        df["ref"] = "line " + pd.Series(np.arange(len(df)) + 2, index=df.index).astype(str)
+    else:
+        try:
+            if _suffix(Path(source)) in (".parquet", ".geoparquet"):
+                df = gpd.read_parquet(source)
+            else:
+                df = gpd.read_file(source, layer=layer)
+        except Exception as exc:  # pyogrio/arrow raise many types for unreadable files
+            raise InputError(f"Cannot read {source} as a GIS layer: {exc}. Is it a valid file?") from exc
+        if len(df) == 0:
+            raise InputError(f"{Path(source).name} holds no features.")
+        df["ref"] = "feature " + pd.Series(np.arange(len(df)), index=df.index).astype(str)
+    report.rows_read = len(df)
+    return df.reset_index(drop=True)
+
+
+def _find_column(df: pd.DataFrame, given: str | None, names: Iterable[str], what: str) -> str | None:
+    """The column named ``given`` (must exist), else the first recognised name, else None."""
+    if given is not None:
+        if given not in df.columns:
+            raise InputError(
+                f"The {what} column {given!r} does not exist. Columns: {_columns(df)}."
+            )
+        return given
+    lower = {str(c).strip().lower(): c for c in df.columns if c not in ("ref", "geometry")}
+    for name in names:
+        if name in lower:
+            return lower[name]
+    return None
+
+
+def _columns(df: pd.DataFrame) -> str:
+    return ", ".join(repr(c) for c in df.columns if c not in ("ref", "geometry"))
+
+
+def _numbers(s: pd.Series) -> np.ndarray:
+    text = s.astype("string").str.strip().str.replace("，", ",", regex=False)
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+
+
+def _frame_points(df, kind, crs, lon_col, lat_col, report: FacilityReport) -> gpd.GeoDataFrame:
+    """Geometry in WGS-84 (or the declared/file CRS), shifted Chinese systems converted."""
+    if isinstance(df, gpd.GeoDataFrame) and lon_col is None and lat_col is None:
+        return _layer_geometry(df, crs, report)
+    system = coordinate_system(crs) if crs is not None else "wgs84"
+    x, y = _coordinate_columns(df, lon_col, lat_col)
+    missing = np.isnan(x) | np.isnan(y)
+    report.drop(df[missing], NO_COORDINATES, "empty or not a number")
+    df, x, y = df[~missing].reset_index(drop=True), x[~missing], y[~missing]
+    if len(df) == 0:
+        raise InputError("No row has readable coordinates; check the lon/lat columns' contents.")
+    keep = _check_coordinates(x, y, system, report, df)
+    df, x, y = df[keep].reset_index(drop=True), x[keep], y[keep]
+    x, y = _to_wgs84(x, y, system, report)
+    geom_crs = 4326 if system in SYSTEMS else system
+    plain = df.drop(columns=["geometry"], errors="ignore")
+    return gpd.GeoDataFrame(plain, geometry=gpd.points_from_xy(x, y), crs=geom_crs)
+
+
+def _coordinate_columns(df, lon_col, lat_col) -> tuple[np.ndarray, np.ndarray]:
+    if (lon_col is None) != (lat_col is None):
+        raise InputError("Name both coordinate columns (lon_column and lat_column) or neither.")
+    lon = _find_column(df, lon_col, LON_NAMES, "longitude/x")
+    lat = _find_column(df, lat_col, LAT_NAMES, "latitude/y")
+    if lon is not None and lat is not None:
+        return _numbers(df[lon]), _numbers(df[lat])
+    pair = _find_column(df, None, PAIR_NAMES, "coordinate pair")
+    if pair is not None:
+        parts = df[pair].astype("string").str.replace("，", ",", regex=False).str.split(",", n=1,
+                                                                                     expand=True)
+        if parts.shape[1] == 2:
+            return _numbers(parts[0]), _numbers(parts[1])
+    raise InputError(
+        f"No coordinate columns found. Columns: {_columns(df)}. Name them with lon_column/"
+        "lat_column (CLI: --lon-column/--lat-column), e.g. 经度/纬度 or x/y."
+    )
+
+
+def _check_coordinates(x, y, system, report: FacilityReport, df) -> np.ndarray:
+    """Raise on swapped or projected-looking coordinates; return rows in range."""
+    geographic = system in SYSTEMS or system.is_geographic
+    name = system if system in SYSTEMS else system.to_string()
+    if not geographic:
+        if (np.abs(x) <= 180).all() and (np.abs(y) <= 90).all():
+            raise CRSError(
+                f"The coordinates ({x.min():.4f}, {y.min():.4f}) – ({x.max():.4f}, {y.max():.4f}) "
+                f"look like degrees, but {name} is projected. Declare wgs84, gcj02 (Amap) or "
+                "bd09 (Baidu) instead."
+            )
+        return np.ones(len(x), dtype=bool)
+    ok = (np.abs(x) <= 180) & (np.abs(y) <= 90)
+    if not ok.any():
+        if ((np.abs(y) <= 180) & (np.abs(x) <= 90)).all():
+            raise CRSError(
+                f"Longitude and latitude look swapped: the latitude column holds values up to "
+                f"{np.abs(y).max():.4f}, beyond ±90, while the longitude column stays within ±90. "
+                "Swap lon_column and lat_column (CLI: --lon-column/--lat-column)."
+            )
+        raise CRSError(
+            f"The coordinates ({np.nanmin(x):.1f}, {np.nanmin(y):.1f}) – ({np.nanmax(x):.1f}, "
+            f"{np.nanmax(y):.1f}) look projected (metres), but {name} is geographic (degrees). "
+            "Declare the projected CRS they are in, e.g. crs='EPSG:4547' (CGCS2000 / 3-degree "
+            "Gauss-Krüger CM 114E) or 'EPSG:32649' (UTM 49N)."
+        )
+    detail = "lon " + pd.Series(x[~ok]).astype(str) + ", lat " + pd.Series(y[~ok]).astype(str)
+    report.drop(df[~ok], OUT_OF_RANGE, detail.to_numpy())
+    if system in ("gcj02", "bd09"):
+        inside = in_china(x[ok], y[ok])
+        if not inside.any() and in_china(y[ok], x[ok]).all():
+            raise CRSError(
+                "Longitude and latitude look swapped: as given no point lies in China, where "
+                f"{system} applies, but swapped they all do. Swap lon_column and lat_column."
+            )
+        if not inside.all():
+            report.notes.append(
+                f"{int((~inside).sum())} points lie outside mainland China, where {system} equals "
+                "WGS-84; they were kept unchanged."
+            )
+    return ok
+
+
+def _to_wgs84(x, y, system, report: FacilityReport) -> tuple[np.ndarray, np.ndarray]:
+    if system == "gcj02":
+        report.notes.append("converted GCJ-02 (Amap/Gaode, Tencent) to WGS-84")
+        return gcj02_to_wgs84(x, y)
+    if system == "bd09":
+        report.notes.append("converted BD-09 (Baidu) to WGS-84")
+        return bd09_to_wgs84(x, y)
+    return x, y
+
+
+def _layer_geometry(gdf: gpd.GeoDataFrame, crs, report: FacilityReport) -> gpd.GeoDataFrame:
+    empty = (gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()
+    report.drop(gdf[empty], NO_COORDINATES, "feature without geometry")
+    gdf = gdf[~empty].copy()
+    if len(gdf) == 0:
+        raise InputError("No feature of the layer has a geometry; check the file.")
+    system = coordinate_system(crs) if crs is not None else None
+    if system in ("gcj02", "bd09"):
+        if gdf.crs is not None and not gdf.crs.is_geographic:
+            raise CRSError(
+                f"The layer is in the projected CRS {gdf.crs.to_string()}, so it cannot be in "
+                f"{system} (degrees). Drop crs={crs!r} or fix the file's CRS."
+            )
+        gdf = gdf.set_crs(4326, allow_override=True)
+    elif system is not None:
+        declared = pyproj.CRS.from_epsg(4326) if system == "wgs84" else system
+        if gdf.crs is None:
+            gdf = gdf.set_crs(declared)
+        elif not gdf.crs.equals(declared, ignore_axis_order=True):
+            raise CRSError(
+                f"The layer declares {gdf.crs.to_string()} but crs={crs!r} was given. Leave crs "
+                "out to trust the file, or fix the file's CRS."
+            )
+    if gdf.crs is None:
+        raise CRSError(
+            "The layer has no CRS (a Shapefile without .prj?). Declare it with crs='wgs84', "
+            "'gcj02', 'bd09' or an EPSG code (CLI: --crs)."
+        )
+    xy = shapely.get_coordinates(shapely.point_on_surface(gdf.geometry.to_numpy()))
+    ok = _check_coordinates(xy[:, 0], xy[:, 1], system if system in SYSTEMS else gdf.crs, report, gdf)
+    gdf = gdf[ok].copy()
+    if system in ("gcj02", "bd09"):
+        convert = gcj02_to_wgs84 if system == "gcj02" else bd09_to_wgs84
+        report.notes.append(f"converted {system.upper()} to WGS-84")
+        gdf["geometry"] = shapely.transform(
+            gdf.geometry.to_numpy(), lambda c: np.column_stack(convert(c[:, 0], c[:, 1]))
+        )
+    return gdf.reset_index(drop=True)
+
+
+def _frame_attributes(fac, table, category, category_column, name_column, id_column,
+                      capacity_column, keywords, label, report) -> gpd.GeoDataFrame:
+    name_col = _find_column(fac, name_column, NAME_NAMES, "name")
+    names = fac[name_col].astype("string").str.strip() if name_col else pd.Series(
+        pd.NA, index=fac.index, dtype="string")
+    id_col = _find_column(fac, id_column, ID_NAMES, "id")
+    cap_col = _find_column(fac, capacity_column, CAPACITY_NAMES, "capacity")
+    status_col = _find_column(fac, None, STATUS_NAMES, "status")
+    out = gpd.GeoDataFrame(
+        {
+            "ref": fac["ref"].to_numpy(),
+            "name": names.to_numpy(),
+            "id": fac[id_col].astype("string").str.strip().to_numpy() if id_col else pd.NA,
+            "capacity": _capacity(fac[cap_col], report) if cap_col else np.nan,
+            "status": _statuses(fac[status_col]) if status_col else pd.NA,
+            "source": label,
+        },
+        geometry=fac.geometry.to_numpy(),
+        crs=fac.crs,
+    )
+    if category is not None:
+        out["category"] = category
+        return out
+    cat_col = _find_column(fac, category_column, CATEGORY_NAMES, "category")
+    if cat_col is None:
+        raise InputError(
+            f"No category column found. Columns: {_columns(fac)}. Name it with category_column "
+            "(CLI: --category-column) or give one category for every row (--category)."
+        )
+    return categorize(out, fac[cat_col], table, load_keywords(overrides=keywords), report)
+
+
+def _capacity(col: pd.Series, report: FacilityReport) -> np.ndarray:
+    text = col.astype("string").str.strip()
+    cap = _numbers(text)
+    unread = np.isnan(cap) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()
+    if unread.any():
+        examples = ", ".join(repr(v) for v in text[unread].unique()[:3])
+        report.notes.append(
+            f"capacity unreadable in {int(unread.sum())} rows (e.g. {examples}); set to unknown"
+        )
+    if (cap < 0).any():
+        raise InputError(f"Capacities must be ≥ 0; column {col.name!r} holds {np.nanmin(cap)}.")
+    return cap
+
+
+def _statuses(col: pd.Series) -> np.ndarray:
+    text = col.astype("string").str.strip().str.lower()
+    text = text.mask(text == "")
+    bad = sorted(set(text.dropna()) - set(STATUSES))
+    if bad:
+        raise InputError(
+            f"Unknown facility status {bad[:5]} in column {col.name!r}; use one of "
+            f"{list(STATUSES)} or leave the cell empty for the default."
+        )
+    return text.to_numpy(dtype=object)
+
+
+def categorize(
+    fac: gpd.GeoDataFrame,
+    text: pd.Series,
+    table: Mapping[str, Category],
+    keywords: Mapping[str, tuple[str, ...]],
+    report: FacilityReport,
+) -> gpd.GeoDataFrame:
+    """Category of each row from ``text`` (a category key, or a name/type containing a keyword;
+    the longest keyword wins), else from the row's name. Rows matching a multi-category keyword
+    are repeated; unmatched rows are dropped into the report. Raises UnknownCategoryError when
+    a value looks like a category key but is not one."""
+    unknown_targets = sorted({k for keys in keywords.values() for k in keys} - set(table))
+    if unknown_targets:
+        raise UnknownCategoryError(
+            f"The keyword table points at unknown categories {unknown_targets}. Known categories: "
+            f"{', '.join(sorted(table))}."
+        )
+    text = pd.Series(text.to_numpy(), index=fac.index).astype("string").str.strip()
+    looks_key = text.str.fullmatch(r"[a-z][a-z0-9_]*").fillna(False) & ~text.isin(list(table))
+    if looks_key.any():
+        bad = sorted(text[looks_key].unique())
+        raise UnknownCategoryError(
+            f"Unknown category key(s) {bad[:10]} in the category column. Known categories: "
+            f"{', '.join(sorted(table))}. Fix the spelling or add the category to the scenario."
+        )
+    # matched category keys joined by "|" ("" = a known type that is no category), NA = none
+    match = text.where(text.isin(list(table)))
+    word = pd.Series(pd.NA, index=fac.index, dtype="string")
+    for source_text in (text, fac["name"].astype("string")):
+        for kw in sorted(keywords, key=len, reverse=True):
+            hit = match.isna() & source_text.str.contains(kw, regex=False).fillna(False)
+            match[hit] = "|".join(keywords[kw])
+            word[hit] = kw
+    none = match.isna().to_numpy()
+    report.drop(fac[none], NO_CATEGORY, ("no key or keyword in " + text[none].fillna("")).to_numpy())
+    other = ~none & (match == "").fillna(False).to_numpy()
+    report.drop(fac[other], NOT_A_SERVICE, ("keyword " + word[other].fillna("")).to_numpy())
+    service = ~none & ~other
+    fac = fac[service].assign(category=match[service].str.split("|").to_numpy())
+    return gpd.GeoDataFrame(fac.explode("category", ignore_index=True), crs=fac.crs)
+
+
+# --- ids, status, area ---------------------------------------------------------------------
+
+
+def _status_and_ids(fac: gpd.GeoDataFrame, status: str) -> gpd.GeoDataFrame:
+    fac = fac.reset_index(drop=True).copy()
+    fac["status"] = fac["status"].fillna(status) if "status" in fac else status
+    ids = fac["id"].astype("string") if "id" in fac else pd.Series(pd.NA, index=fac.index,
+                                                                     dtype="string")
+    ids = ids.mask(ids == "").fillna(fac["source"].astype(str) + ":" + fac["ref"].astype(str))
+    dup = ids.duplicated(keep=False)
+    ids[dup] = ids[dup] + ":" + fac.loc[dup, "category"].astype(str)
+    again = ids.duplicated(keep=False)
+    ids[again] = ids[again] + "#" + ids[again].groupby(ids[again]).cumcount().astype(str)
+    fac["id"] = ids.astype(str).to_numpy()
+    return fac
+
+
+def _clip(fac: gpd.GeoDataFrame, area, crs, report: FacilityReport) -> gpd.GeoDataFrame:
+    geom = study_area_geometry(area, crs)
+    inside, outside = clip_to_area(fac, geom)
+    if len(fac) and len(inside) == 0:
+        lon0, lat0, lon1, lat1 = fac.to_crs(4326).total_bounds
+        a0, b0, a1, b1 = gpd.GeoSeries([geom], crs=crs).to_crs(4326).total_bounds
+        swapped = fac.to_crs(4326).geometry
+        swapped = gpd.GeoSeries(gpd.points_from_xy(swapped.y, swapped.x), crs=4326).to_crs(crs)
+        hint = (
+            "Longitude and latitude look swapped: swapped, the points fall inside the area."
+            if shapely.intersects(geom, swapped.to_numpy()).any()
+            else "Check the declared coordinate system (crs) and the lon/lat columns."
+        )
+        raise InputError(
+            f"Every facility lies outside the study area: facilities span lon {lon0:.4f}–{lon1:.4f}, "
+            f"lat {lat0:.4f}–{lat1:.4f}; the area spans lon {a0:.4f}–{a1:.4f}, lat {b0:.4f}–{b1:.4f}. "
+            f"{hint}"
+        )
+    report.drop(outside, OUTSIDE, "")
+    if len(outside) > len(inside):
+        report.notes.append(
+            f"most facilities ({len(outside)} of {len(fac)}) lie outside the study area; check the "
+            "declared coordinate system and the lon/lat columns"
+        )
+    return inside
+

