@@ -120,16 +120,16 @@ class ScenarioResult:
 
         return save_gap_map(self.gap_map(**options), path)
 
-    def write(self, output_dir: str | Path) -> dict[str, Path]:
-        """Tables (CSV + one .xlsx), layers (GeoPackage + GeoParquet), the gap map and a JSON
-        summary, all under ``output_dir``."""
+    def write(self, output_dir: str | Path, **map_options: Any) -> dict[str, Path]:
+        """Tables (CSV + one .xlsx), layers (GeoPackage + GeoParquet), the gap map (options of
+        :meth:`gap_map`: ``lang``, ``basemap``) and a JSON summary, all under ``output_dir``."""
         from planner.outputs import write_layers, write_tables
 
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {p.name: p for p in write_tables(self.tables, out / "tables")}
         paths.update({p.name: p for p in write_layers(self.layers, out / "layers")})
-        self.map_path = self.save_map(out / "gap_map.html")
+        self.map_path = self.save_map(out / "gap_map.html", **map_options)
         paths["gap_map.html"] = self.map_path
         self.output_dir = out
         summary = out / "summary.json"
@@ -436,6 +436,7 @@ def run_scenario(
     output_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
     progress: Progress | None = None,
+    map_options: dict[str, Any] | None = None,
 ) -> ScenarioResult:
     """Run every step of a scenario; write the outputs when ``output_dir`` is given.
 
@@ -445,6 +446,7 @@ def run_scenario(
         cache_dir: where parsed networks and demand grids are kept between runs (default
             ``<output_dir>/.cache``; None without an output directory).
         progress: called with (step name, finished fraction 0–1).
+        map_options: ``lang`` ("zh" | "en") and ``basemap`` ("none" | "osm" | "amap") of the map.
     """
     report = progress or (lambda step, fraction: None)
     out = Path(output_dir) if output_dir is not None else None
@@ -488,5 +490,5 @@ def run_scenario(
         result.optimizations.append(res)
         _record_optimization(result, i, spec, res)
     if out is not None:
-        timed("outputs", lambda: result.write(out))
+        timed("outputs", lambda: result.write(out, **(map_options or {})))
     return result

@@ -16,6 +16,10 @@ ScenarioArg = Annotated[
     typer.Argument(help="Scenario TOML file (default: the bundled central-Helsinki sample)."),
 ]
 OutputOpt = Annotated[Path, typer.Option("-o", "--output", help="Output directory.")]
+LangOpt = Annotated[str, typer.Option(help="Map labels: zh (中文) or en.")]
+BasemapOpt = Annotated[
+    str, typer.Option(help="none (offline, streets drawn), osm, or amap (overlays in GCJ-02).")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -24,8 +28,13 @@ def register(app: typer.Typer) -> None:
     app.command("optimize")(optimize)
 
 
-def execute(scenario, output: Path):
+def execute(scenario, output: Path, lang: str = "zh", basemap: str = "none"):
     """Run a scenario with a progress bar per step; returns the ScenarioResult."""
+    if lang not in ("zh", "en") or basemap not in ("none", "osm", "amap"):
+        from planner.errors import InputError
+
+        raise InputError(f"--lang must be zh or en and --basemap none, osm or amap "
+                         f"(got {lang!r}, {basemap!r}).")
     from planner.scenario import run_scenario
 
     columns = (TextColumn("{task.description:<34}"), BarColumn(), TimeElapsedColumn())
@@ -37,7 +46,8 @@ def execute(scenario, output: Path):
                 tasks[step] = bars.add_task(step, total=1.0)
             bars.update(tasks[step], completed=fraction)
 
-        return run_scenario(scenario, output_dir=output, progress=progress)
+        return run_scenario(scenario, output_dir=output, progress=progress,
+                            map_options={"lang": lang, "basemap": basemap})
 
 
 def print_result(result) -> None:
@@ -82,17 +92,24 @@ def run(
         typer.Option(help="Download this place from OpenStreetMap instead (needs internet), "
                      "e.g. '迎泽区, 太原市, 山西省, 中国'."),
     ] = None,
+    lang: LangOpt = "zh",
+    basemap: BasemapOpt = "none",
 ) -> None:
     """Run a scenario end to end: coverage, gaps, optimisation, gap map, tables and layers."""
-    result = execute(_scenario(scenario, place), output)
+    result = execute(_scenario(scenario, place), output, lang, basemap)
     print_result(result)
 
 
 @reports_errors
-def coverage(scenario: ScenarioArg = None, output: OutputOpt = Path("out")) -> None:
+def coverage(
+    scenario: ScenarioArg = None,
+    output: OutputOpt = Path("out"),
+    lang: LangOpt = "zh",
+    basemap: BasemapOpt = "none",
+) -> None:
     """Coverage and gaps only (the scenario's optimisation requests are skipped)."""
     s = _scenario(scenario)
-    result = execute(s.model_copy(update={"optimize": []}), output)
+    result = execute(s.model_copy(update={"optimize": []}), output, lang, basemap)
     print_result(result)
 
 
