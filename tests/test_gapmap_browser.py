@@ -45,7 +45,13 @@ window.addEventListener('load', function () {
     out.leaflet = (typeof L !== 'undefined') && L.version;
     out.map = !!(map && map.getCenter);
     out.layers = 0;
-    if (out.map) { map.eachLayer(function () { out.layers++; }); out.zoom = map.getZoom(); }
+    if (out.map) {
+      var popup = null;
+      map.eachLayer(function (l) { out.layers++; if (!popup && l.getPopup && l.getPopup()) popup = l; });
+      if (popup) { popup.openPopup(); }
+      var content = document.querySelector('.leaflet-popup-content');
+      out.popup = content ? content.innerHTML : '';
+    }
     out.overlays = Array.prototype.map.call(
       document.querySelectorAll('.leaflet-control-layers-overlays label'),
       function (l) { return l.textContent.trim(); });
@@ -133,6 +139,9 @@ def test_map_opens_offline_in_chromium(case, tmp_path, lang):
     assert streets in state["checked"] and any(c.startswith(names[2]) for c in state["checked"])
     assert state["paths"] >= 8 and state["pins"] >= 4
     assert ("步行时间" if lang == "zh" else "Walking time") in state["legend"]
+    district = "西街道"  # the first district's popup holds its coverage table
+    assert district in state["popup"] and "<table" in state["popup"]
+    assert (cats["pharmacy"].name_zh if lang == "zh" else cats["pharmacy"].name_en) in state["popup"]
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / f"gapmap_{lang}.png"
