@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pyproj
 import shapely
+from numba import njit
 
 from planner.errors import CRSError, InputError
 
@@ -230,27 +231,66 @@ def _shoelace(pts: np.ndarray) -> np.ndarray:
     return 0.5 * np.sum(x * np.roll(y, -1, axis=-1) - np.roll(x, -1, axis=-1) * y, axis=-1)
 
 
-def clipped_area(polys: np.ndarray, size: float) -> np.ndarray:
-    """Signed area of each polygon (m, k, 2) inside the square [0, size]².
+@njit(cache=True, nogil=True)
+def _clipped_area(xs: np.ndarray, ys: np.ndarray, size: float) -> float:
+    """Signed area of the polygon (xs, ys) inside the square [0, size]².
 
     Exact for any simple polygon: clamping the plane onto the square maps the polygon's
     boundary onto a curve whose signed area is the area of the intersection. Each edge is split
     where it crosses the square's four lines, so every piece maps to a straight segment.
     """
-    p = polys
-    d = np.roll(polys, -1, axis=1) - p
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.concatenate([-p / d, (size - p) / d], axis=-1)  # (m, k, 4)
-    t = np.sort(np.clip(np.where(np.isfinite(t), t, 0.0), 0.0, 1.0), axis=-1)
-    zeros = np.zeros((*t.shape[:-1], 1))
-    t = np.concatenate([zeros, t, zeros + 1.0], axis=-1)  # (m, k, 6), ascending
-    pts = np.clip(p[..., None, :] + t[..., None] * d[..., None, :], 0.0, size)
-    x, y = pts[..., 0], pts[..., 1]
-    return 0.5 * (x[..., :-1] * y[..., 1:] - x[..., 1:] * y[..., :-1]).sum(axis=(-1, -2))
+    k = len(xs)
+    t = np.empty(6)
+    area = 0.0
+    for e in range(k):
+        px, py = xs[e], ys[e]
+        dx, dy = xs[(e + 1) % k] - px, ys[(e + 1) % k] - py
+        t[0], t[5] = 0.0, 1.0
+        t[1] = -px / dx if dx != 0.0 else 0.0
+        t[2] = (size - px) / dx if dx != 0.0 else 0.0
+        t[3] = -py / dy if dy != 0.0 else 0.0
+        t[4] = (size - py) / dy if dy != 0.0 else 0.0
+        for i in range(1, 5):
+            t[i] = min(max(t[i], 0.0), 1.0)
+        for i in range(2, 5):  # insertion sort of the four crossings
+            v, j = t[i], i - 1
+            while j >= 1 and t[j] > v:
+                t[j + 1] = t[j]
+                j -= 1
+            t[j + 1] = v
+        x0 = min(max(px, 0.0), size)
+        y0 = min(max(py, 0.0), size)
+        for i in range(1, 6):
+            x1 = min(max(px + t[i] * dx, 0.0), size)
+            y1 = min(max(py + t[i] * dy, 0.0), size)
+            area += x0 * y1 - x1 * y0
+            x0, y0 = x1, y1
+    return 0.5 * area
+
+
+@njit(cache=True, nogil=True)
+def _fractions_kernel(quads, cell_m, lo, span, full, src, ix, iy, frac) -> int:
+    n, k = quads.shape[0], quads.shape[1]
+    xs, ys = np.empty(k), np.empty(k)
+    m = 0
+    for q in range(n):
+        if full[q] == 0.0:
+            continue
+        for a in range(span[q, 0]):
+            for b in range(span[q, 1]):
+                cx, cy = lo[q, 0] + a, lo[q, 1] + b
+                for v in range(k):
+                    xs[v] = quads[q, v, 0] - cx * cell_m
+                    ys[v] = quads[q, v, 1] - cy * cell_m
+                f = _clipped_area(xs, ys, cell_m) / full[q]
+                if f > 1e-12:
+                    src[m], ix[m], iy[m], frac[m] = q, cx, cy, f
+                    m += 1
+    return m
 
 
 def polygon_cell_fractions(
-    quads: np.ndarray, cell_m: float, *, chunk: int = 100_000
+    quads: np.ndarray, cell_m: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact share of each small polygon's area falling in each grid cell.
 
@@ -263,27 +303,15 @@ def polygon_cell_fractions(
         (source index, ix, iy, fraction) per overlapping (polygon, cell) pair; the fractions of
         each polygon of non-zero area sum to 1. Degenerate polygons get no pairs.
     """
-    quads = np.asarray(quads, dtype=np.float64)
+    quads = np.ascontiguousarray(quads, dtype=np.float64)
     lo = np.floor(quads.min(axis=1) / cell_m).astype(np.int64)
     span = np.floor(quads.max(axis=1) / cell_m).astype(np.int64) - lo + 1
     full = _shoelace(quads - quads[:, :1, :])
-    ok = np.abs(full) > 0
-    out: list[tuple[np.ndarray, ...]] = []
-    if not ok.any():
-        empty = np.zeros(0, np.int64)
-        return empty, empty, empty, np.zeros(0)
-    for dx in range(int(span[ok, 0].max())):
-        for dy in range(int(span[ok, 1].max())):
-            sel = np.flatnonzero(ok & (span[:, 0] > dx) & (span[:, 1] > dy))
-            for start in range(0, len(sel), chunk):
-                s = sel[start : start + chunk]
-                ix, iy = lo[s, 0] + dx, lo[s, 1] + dy
-                origin = np.stack([ix, iy], axis=-1)[:, None, :] * cell_m
-                frac = clipped_area(quads[s] - origin, cell_m) / full[s]
-                hit = frac > 1e-12
-                out.append((s[hit], ix[hit], iy[hit], frac[hit]))
-    src, ix, iy, frac = (np.concatenate(a) for a in zip(*out, strict=True))
-    return src, ix, iy, frac
+    size = int((span[:, 0] * span[:, 1]).sum()) if len(quads) else 0
+    src, ix, iy = (np.empty(size, np.int64) for _ in range(3))
+    frac = np.empty(size)
+    m = _fractions_kernel(quads, float(cell_m), lo, span, full, src, ix, iy, frac)
+    return src[:m], ix[:m], iy[:m], frac[:m]
 
 
 def geometry_cell_areas(
