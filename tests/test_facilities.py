@@ -429,6 +429,17 @@ def test_category_with_zero_facilities_warns(tmp_path):
     assert report.reasons()["category not requested"] == 5
 
 
+def test_category_table_subset_drops_other_categories(tmp_path):
+    path = write_amap_csv(tmp_path / "poi.csv", KNOWN, "gcj02")
+    cats = load_categories()
+    subset = {k: cats[k] for k in ("kindergarten", "pharmacy")}
+    fac = load_facilities(path, crs="gcj02", categories=subset)
+    assert sorted(fac["category"]) == ["kindergarten", "pharmacy"]
+    assert facility_report(fac).reasons()["category not requested"] == 4
+    osm = quiet_load(OSM_FIXTURE, categories=subset)
+    assert set(osm["category"]) == {"kindergarten", "pharmacy"}
+
+
 def test_empty_inputs(tmp_path):
     (tmp_path / "empty.csv").write_bytes(b"")
     with pytest.raises(InputError, match="empty"):

@@ -16,7 +16,7 @@ import io
 import json
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 import geopandas as gpd
@@ -124,7 +124,7 @@ def load_facilities(
         online: treat ``source`` as a place name and download OSM features with osmnx.
         bounding_box: [west, south, east, north] degrees, to read part of a .pbf.
     """
-    table, wanted = _category_table(categories)
+    table, wanted, known = _category_table(categories)
     if category is not None:
         get_category(table, category)
     if status not in STATUSES:
@@ -144,11 +144,11 @@ def load_facilities(
         frame = _read_frame(source, kind, encoding, layer, report)
         fac = _frame_points(frame, kind, crs, lon_column, lat_column, report)
         fac = _frame_attributes(
-            fac, table, category, category_column, name_column, id_column, capacity_column,
+            fac, known, category, category_column, name_column, id_column, capacity_column,
             keywords, label, report,
         )
         expected = list(wanted) if wanted is not None else ([category] if category else [])
-    fac = _keep_wanted(fac, wanted, report)
+    fac = _keep_wanted(fac, wanted if wanted is not None else list(table), report)
     fac = _status_and_ids(fac, status)
     work = metric_crs(fac, to_crs) if len(fac) else _output_crs(to_crs)
     fac = fac.to_crs(work)
@@ -175,23 +175,23 @@ def facility_report(facilities: gpd.GeoDataFrame) -> FacilityReport:
 # --- categories ----------------------------------------------------------------------------
 
 
-def _category_table(categories) -> tuple[dict[str, Category], list[str] | None]:
+def _category_table(categories) -> tuple[dict[str, Category], list[str] | None, set[str]]:
+    """(category table, keys asked for or None, every key a file may name: the table's and
+    the bundled ones)."""
+    bundled = load_categories()
     if categories is None:
-        return load_categories(), None
+        return bundled, None, set(bundled)
     if isinstance(categories, Mapping):
         if not categories:
             raise InputError("The category table is empty; pass load_categories() or leave it out.")
-        return dict(categories), None
-    table = load_categories()
+        return dict(categories), None, set(bundled) | set(categories)
     keys = [categories] if isinstance(categories, str) else list(categories)
     for key in keys:
-        get_category(table, key)
-    return table, keys
+        get_category(bundled, key)
+    return bundled, keys, set(bundled)
 
 
-def _keep_wanted(fac: gpd.GeoDataFrame, wanted: list[str] | None, report: FacilityReport):
-    if wanted is None:
-        return fac
+def _keep_wanted(fac: gpd.GeoDataFrame, wanted: list[str], report: FacilityReport):
     other = ~fac["category"].isin(wanted)
     report.drop(fac[other], NOT_REQUESTED, "")
     return fac[~other]
@@ -637,7 +637,7 @@ def _layer_geometry(gdf: gpd.GeoDataFrame, crs, report: FacilityReport) -> gpd.G
     return gdf.reset_index(drop=True)
 
 
-def _frame_attributes(fac, table, category, category_column, name_column, id_column,
+def _frame_attributes(fac, known, category, category_column, name_column, id_column,
                       capacity_column, keywords, label, report) -> gpd.GeoDataFrame:
     name_col = _find_column(fac, name_column, NAME_NAMES, "name")
     names = fac[name_col].astype("string").str.strip() if name_col else pd.Series(
@@ -666,7 +666,7 @@ def _frame_attributes(fac, table, category, category_column, name_column, id_col
             f"No category column found. Columns: {_columns(fac)}. Name it with category_column "
             "(CLI: --category-column) or give one category for every row (--category)."
         )
-    return categorize(out, fac[cat_col], table, load_keywords(overrides=keywords), report)
+    return categorize(out, fac[cat_col], known, load_keywords(overrides=keywords), report)
 
 
 def _capacity(col: pd.Series, report: FacilityReport) -> np.ndarray:
@@ -698,30 +698,31 @@ def _statuses(col: pd.Series) -> np.ndarray:
 def categorize(
     fac: gpd.GeoDataFrame,
     text: pd.Series,
-    table: Mapping[str, Category],
+    known: Collection[str],
     keywords: Mapping[str, tuple[str, ...]],
     report: FacilityReport,
 ) -> gpd.GeoDataFrame:
     """Category of each row from ``text`` (a category key, or a name/type containing a keyword;
     the longest keyword wins), else from the row's name. Rows matching a multi-category keyword
     are repeated; unmatched rows are dropped into the report. Raises UnknownCategoryError when
-    a value looks like a category key but is not one."""
-    unknown_targets = sorted({k for keys in keywords.values() for k in keys} - set(table))
+    a value looks like a category key but is not one of ``known``."""
+    known = sorted(known)
+    unknown_targets = sorted({k for keys in keywords.values() for k in keys} - set(known))
     if unknown_targets:
         raise UnknownCategoryError(
             f"The keyword table points at unknown categories {unknown_targets}. Known categories: "
-            f"{', '.join(sorted(table))}."
+            f"{', '.join(known)}."
         )
     text = pd.Series(text.to_numpy(), index=fac.index).astype("string").str.strip()
-    looks_key = text.str.fullmatch(r"[a-z][a-z0-9_]*").fillna(False) & ~text.isin(list(table))
+    looks_key = text.str.fullmatch(r"[a-z][a-z0-9_]*").fillna(False) & ~text.isin(known)
     if looks_key.any():
         bad = sorted(text[looks_key].unique())
         raise UnknownCategoryError(
             f"Unknown category key(s) {bad[:10]} in the category column. Known categories: "
-            f"{', '.join(sorted(table))}. Fix the spelling or add the category to the scenario."
+            f"{', '.join(known)}. Fix the spelling or add the category to the scenario."
         )
     # matched category keys joined by "|" ("" = a known type that is no category), NA = none
-    match = text.where(text.isin(list(table)))
+    match = text.where(text.isin(known))
     word = pd.Series(pd.NA, index=fac.index, dtype="string")
     for source_text in (text, fac["name"].astype("string")):
         for kw in sorted(keywords, key=len, reverse=True):
