@@ -19,6 +19,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from maps.elements import (
     Chrome,
@@ -124,16 +125,24 @@ def gap_map(
         raise InputError(f"classes must be 'time' or 'compliance', not {classes!r}.")
     if classes == "time" and speeds is None:
         raise InputError("Walking-time classes need speeds; pass speeds=load_speeds().")
+    if len(cells) == 0:
+        raise InputError("There are no demand cells to draw; build the demand grid first.")
     dist = check_distances(distances, len(cells), categories)
     if not dist:
         raise InputError("No category distances to draw; compute them with nearest_distance.")
+    if classes == "time":
+        missing = sorted({categories[k].group for k in dist} - set(speeds))
+        if missing:
+            raise InputError(
+                f"No walking speed for {missing}; pass speeds=load_speeds() (m/s per group)."
+            )
     if shown is not None and shown not in dist:
         raise InputError(f"shown={shown!r} has no distances; choose one of {sorted(dist)}.")
     shown = shown or next((k for k, d in dist.items() if np.isfinite(d).any()), next(iter(dist)))
     gcj = basemap == "amap"
     total = people_matrix(cells, ["total"])[:, 0]
     inhabited = total > 0
-    view = to_map_coords(cells.geometry, gcj02=gcj)
+    view = to_map_coords(gpd.GeoSeries([shapely.box(*cells.total_bounds)], crs=cells.crs), gcj02=gcj)
 
     m = offline_map(
         folium.Map(tiles=None, control_scale=False, zoom_control=True, zoom_snap=0.25)
@@ -184,9 +193,11 @@ def gap_map(
     legend = _legend(dist, categories, styles, classes, facilities, gaps, complete,
                      districts, proposed, isochrones, network is not None, lang)
     subtitle = (
-        t["time_note"].format(total=speeds["total"], older=speeds.get("age_60_plus", "–"))
+        t["time_note"].format(total=speeds.get("total", "–"), older=speeds.get("age_60_plus", "–"))
         if classes == "time" else t["compliance_note"]
     )
+    if title:
+        subtitle = f"{t['title']} · {subtitle}"
     Chrome(title or t["title"], subtitle, legend, t["source"], t["north"], basemap == "none").add_to(m)
     m.fit_bounds(bounds_latlon(view))
     return m
@@ -295,10 +306,14 @@ def _isochrones(group, iso: gpd.GeoDataFrame, key: str | None, gcj: bool) -> Non
     if len(sel) == 0:
         return
     geoms = to_map_coords(without_holes(sel.geometry), gcj02=gcj, simplify_m=SIMPLIFY_M * 2)
-    tips = [f"{d:,.0f} m" for d in sel["distance_m"]]
+    ring = np.unique(sel["distance_m"].to_numpy(), return_inverse=True)[1]
+    props = pd.DataFrame(
+        {"tip": [f"{d:,.0f} m" for d in sel["distance_m"]], "dash": np.where(ring > 0, "6 4", "")}
+    )
     _geojson(
-        group, geoms, pd.DataFrame({"tip": tips}),
-        lambda f: {"color": ISOCHRONE_COLOUR, "weight": 1.2, "fill": False},
+        group, geoms, props,
+        lambda f: {"color": ISOCHRONE_COLOUR, "weight": 1.5, "fill": False,
+                   "dashArray": f["properties"]["dash"]},
         "tip",
     )
 
