@@ -187,6 +187,7 @@ def nearest_by_category(
     *,
     max_access_m: float = 300.0,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Walking distance (m) to the nearest facility of every category.
 
@@ -197,6 +198,7 @@ def nearest_by_category(
         max_distance_m: category key → search bound (m), e.g. each category's threshold.
         max_access_m: largest access leg (m) when snapping.
         progress: called with the finished fraction (0–1) after each category.
+        workers: categories searched at once in threads (default: the CPUs available).
 
     Returns:
         One column per category (in the order of ``max_distance_m``), one row per demand point;
@@ -210,8 +212,8 @@ def nearest_by_category(
     demand = _snapped(network, demand_xy, max_access_m)
     fac_all = _snapped(network, facilities, max_access_m)
     cats = facilities["category"].to_numpy()
-    columns = {}
-    for i, (key, bound) in enumerate(max_distance_m.items()):
+
+    def run(key: str) -> np.ndarray:
         rows = np.flatnonzero(cats == key)
         sub = Snapped(
             fac_all.edge[rows],
@@ -220,9 +222,15 @@ def nearest_by_category(
             fac_all.ok[rows],
             fac_all.max_access_m,
         )
-        columns[key] = nearest_distance(network, demand, sub, bound)
-        if progress is not None:
-            progress((i + 1) / len(max_distance_m))
+        return nearest_distance(network, demand, sub, max_distance_m[key])
+
+    columns = {}
+    with ThreadPoolExecutor(max_workers=workers or _default_workers()) as pool:
+        futures = {pool.submit(run, key): key for key in max_distance_m}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            columns[futures[fut]] = fut.result()
+            if progress is not None:
+                progress(done / len(futures))
     return pd.DataFrame(columns, columns=list(max_distance_m))
 
 
@@ -281,7 +289,7 @@ def coverage_matrix(
     node_leg = np.concatenate([d_du, d_dv])[n_order]
     e_order, edge_ptr = _by_edge(network.n_edges, d_edge)
 
-    workers = workers or min(8, len(os.sched_getaffinity(0)))
+    workers = workers or _default_workers()
     n_batches = max(1, min(n_sites, 4 * workers, -(-n_sites // 64)))
     bounds = np.linspace(0, n_sites, n_batches + 1).astype(np.int64)
 
@@ -310,6 +318,11 @@ def coverage_matrix(
     cols = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
     vals = np.concatenate([p[2] for p in parts]) if parts else np.empty(0)
     return csr_matrix((vals, cols, row_ptr), shape=(n_sites, n_points))
+
+
+def _default_workers() -> int:
+    """Threads to use: the CPUs this process may run on, at most 8."""
+    return min(8, len(os.sched_getaffinity(0)))
 
 
 def _check_speed(speed_m_s: float) -> float:

@@ -1,6 +1,6 @@
 """Compiled shortest-path kernels on the CSR walk graph (distances in metres).
 
-Both kernels run Dijkstra with a binary heap and lazy deletion, stop at a distance bound and
+Both kernels run Dijkstra with a 4-ary heap and lazy deletion, stop at a distance bound and
 never touch more of the graph than the bound reaches:
 
 - :func:`multi_source_dijkstra` — one search from many seeded nodes at once (each seed carries
@@ -29,7 +29,7 @@ def graph_arrays(network: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if arrays is None:
         arrays = (
             np.ascontiguousarray(network.indptr, dtype=np.int64),
-            np.ascontiguousarray(network.indices, dtype=np.int64),
+            np.ascontiguousarray(network.indices, dtype=np.int32),
             np.ascontiguousarray(network.weights, dtype=np.float64),
         )
         _GRAPHS[network] = arrays
@@ -38,10 +38,10 @@ def graph_arrays(network: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 @njit(cache=True, nogil=True)
 def _push(hkey, hnode, size, key, node):
-    """Insert (key, node) into the binary min-heap of ``size`` items; return the new size."""
+    """Insert (key, node) into the 4-ary min-heap of ``size`` items; return the new size."""
     i = size
     while i > 0:
-        parent = (i - 1) >> 1
+        parent = (i - 1) >> 2
         if hkey[parent] <= key:
             break
         hkey[i] = hkey[parent]
@@ -54,27 +54,30 @@ def _push(hkey, hnode, size, key, node):
 
 @njit(cache=True, nogil=True)
 def _pop(hkey, hnode, size):
-    """Remove the smallest item; return (key, node, new size)."""
+    """Remove the smallest item of the 4-ary min-heap; return (key, node, new size)."""
     key = hkey[0]
     node = hnode[0]
     size -= 1
     last_key = hkey[size]
-    last_node = hnode[size]
     i = 0
     while True:
-        child = 2 * i + 1
-        if child >= size:
+        first = 4 * i + 1
+        if first >= size:
             break
-        if child + 1 < size and hkey[child + 1] < hkey[child]:
-            child += 1
-        if last_key <= hkey[child]:
+        child = first
+        child_key = hkey[first]
+        for c in range(first + 1, min(first + 4, size)):
+            if hkey[c] < child_key:
+                child_key = hkey[c]
+                child = c
+        if last_key <= child_key:
             break
-        hkey[i] = hkey[child]
+        hkey[i] = child_key
         hnode[i] = hnode[child]
         i = child
     if size > 0:
         hkey[i] = last_key
-        hnode[i] = last_node
+        hnode[i] = hnode[size]
     return key, node, size
 
 
@@ -97,7 +100,7 @@ def multi_source_dijkstra(indptr, indices, weights, seed_node, seed_dist, seed_l
     label = np.full(n, -1, dtype=np.int64)
     cap = indices.shape[0] + seed_node.shape[0] + 1
     hkey = np.empty(cap, dtype=np.float64)
-    hnode = np.empty(cap, dtype=np.int64)
+    hnode = np.empty(cap, dtype=np.int32)
     size = 0
     for i in range(seed_node.shape[0]):
         node = seed_node[i]
@@ -193,7 +196,7 @@ def coverage_kernel(
     touched_pts = np.empty(n_points, dtype=np.int64)
     cap = indices.shape[0] + 3
     hkey = np.empty(cap, dtype=np.float64)
-    hnode = np.empty(cap, dtype=np.int64)
+    hnode = np.empty(cap, dtype=np.int32)
     row_ptr = np.zeros(n_sites + 1, dtype=np.int64)
     out_cap = max(1024, 16 * n_sites)
     cols = np.empty(out_cap, dtype=np.int64)

@@ -46,7 +46,7 @@ def network_from_arrays(
     n = len(node_xy)
     if u.min() < 0 or v.min() < 0 or u.max() >= n or v.max() >= n:
         raise InputError(f"Edge end nodes must be node indices in 0..{n - 1}.")
-    pairs = np.unique(np.stack([np.minimum(u, v), np.maximum(u, v)], axis=1), axis=0)
+    pairs = np.unique(np.minimum(u, v) * n + np.maximum(u, v))
     if np.any(u == v) or len(pairs) != len(u):
         raise InputError(
             "Edges must join two different nodes and appear once; drop loops and repeats."
