@@ -16,6 +16,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pyproj
 import shapely
@@ -116,8 +117,10 @@ class DemandGrid:
 
     @property
     def groups(self) -> list[str]:
-        """Population columns present, ``total`` first (people per cell)."""
-        return [c for c in self.cells.columns if c not in RESERVED_COLUMNS]
+        """Population columns present, ``total`` first (people per cell): every numeric column
+        besides the cell's id, centre and indices."""
+        return [c for c in self.cells.columns if c not in RESERVED_COLUMNS
+                and pd.api.types.is_numeric_dtype(self.cells[c])]
 
     @property
     def notes(self) -> list[str]:

@@ -95,6 +95,8 @@ def test_grid_from_cells_sums_aligns_and_drops_empty():
     assert cells.loc[(3, 7), "age_60_plus"] == 1.0
     assert (cells.loc[(-2, 1), "x"], cells.loc[(-2, 1), "y"]) == (-150.0, 150.0)
     assert grid.groups == ["total", "age_60_plus"]
+    grid.cells["district"] = "迎泽区"  # a label column is not a population group
+    assert grid.groups == ["total", "age_60_plus"]
     assert list(grid.cells["cell_id"]) == [0, 1]
     np.testing.assert_allclose(grid.points(), grid.cells[["x", "y"]].to_numpy())
     bounds = shapely.bounds(grid.cells.geometry.values)
