@@ -157,6 +157,7 @@ def test_osm_xml_fixture_rules_polygons_and_duplicates():
     assert ("太原市第五中学", "middle_school") in by_name.index
     assert ("老太原早点", "breakfast") in by_name.index
     assert {"supermarket", "fresh_market"} <= set(fac.loc[fac["name"] == "美特好超市", "category"])
+    assert "城外药店" in set(fac["name"])  # no study area given: nothing is clipped
     assert "太原市第十二高级中学" not in set(fac["name"])  # upper secondary is no category
     assert "面馆" not in set(fac["name"])
     # the kindergarten polygon and its node are one facility; the polygon's capacity is kept
@@ -170,6 +171,51 @@ def test_osm_xml_fixture_rules_polygons_and_duplicates():
     box = gpd.GeoSeries([shapely.box(112.5600, 37.8750, 112.5610, 37.8758)], crs=4326)
     assert box.to_crs(TAIYUAN_UTM).iloc[0].contains(home.geometry.iloc[0])
     assert fac["id"].is_unique
+
+
+def test_network_and_facilities_from_the_same_osm_file(tmp_path):
+    """The Done-when case: OSM facilities and an Amap GCJ-02 list on the same streets."""
+    from planner.io.osm import load_network
+
+    net = load_network(OSM_FIXTURE)
+    osm = quiet_load(OSM_FIXTURE, to_crs=net.crs, study_area=net)
+    report = facility_report(osm)
+    assert report.dropped.set_index("ref")["reason"].to_dict() == {
+        "node/10": "duplicate", "node/23": "outside the study area"}
+    # an Amap export of the same kindergarten (GCJ-02, GBK) lands on the OSM one
+    frame = pd.DataFrame({"名称": ["阳光幼儿园"], "lon": [112.5503], "lat": [37.8702]})
+    csv = write_amap_csv(tmp_path / "amap.csv", frame, "gcj02")
+    net.save(tmp_path / "net")
+    out = tmp_path / "k.gpkg"
+    result = CliRunner().invoke(app, ["facilities", str(csv), "--crs", "gcj02", "--category",
+                                      "kindergarten", "--network", str(tmp_path / "net"),
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    amap = gpd.read_file(out)
+    assert amap.crs.equals(net.crs)
+    node = gpd.GeoSeries(gpd.points_from_xy([112.5503], [37.8702]), crs=4326).to_crs(net.crs)
+    assert amap.distance(node.iloc[0]).iloc[0] < 1.0
+    edges = shapely.STRtree(net.edge_geometries())
+    _, d_amap = edges.query_nearest(amap.geometry.to_numpy(), return_distance=True)
+    _, d_node = edges.query_nearest(node.to_numpy(), return_distance=True)
+    assert abs(d_amap[0] - d_node[0]) < 1.0
+
+
+def test_online_osm_goes_through_the_same_rules(monkeypatch):
+    import osmnx as ox
+
+    fixture = ox.features.features_from_xml(OSM_FIXTURE, tags={"amenity": True, "shop": True})
+    asked = {}
+
+    def fake(place, tags):
+        asked.update(place=place, tags=tags)
+        return fixture
+
+    monkeypatch.setattr(ox.features, "features_from_place", fake)
+    fac = quiet_load("迎泽区, 太原市", online=True, to_crs=TAIYUAN_UTM)
+    assert asked["place"] == "迎泽区, 太原市" and {"amenity", "shop", "healthcare"} <= set(asked["tags"])
+    assert {"kindergarten", "pharmacy", "convenience"} <= set(fac["category"])
+    assert facility_report(fac).source == "OSM online: 迎泽区, 太原市"
 
 
 def test_classify_osm_matches_multivalued_and_regex_tags():
@@ -345,6 +391,7 @@ def test_geojson_gcj02_layer_converted(tmp_path):
     assert error_m(fac, known["lon"], known["lat"]).max() < 1.0
 
 
+@pytest.mark.filterwarnings("ignore:.crs. was not provided")
 def test_shapefile_without_crs_needs_declaration(tmp_path):
     layer = gpd.GeoDataFrame(KNOWN[["名称", "类型"]],
                              geometry=gpd.points_from_xy(KNOWN["lon"], KNOWN["lat"]))
@@ -511,7 +558,7 @@ def test_cli_parquet_and_errors(tmp_path):
                                       "--to-crs", TAIYUAN_UTM])
     assert result.exit_code == 0, result.output
     assert "duplicate" in result.output and "node/10" in result.output
-    assert len(gpd.read_parquet(out)) == 14
+    assert len(gpd.read_parquet(out)) == 15
     result = CliRunner().invoke(app, ["facilities", str(OSM_FIXTURE), "-o", str(tmp_path / "f.txt")])
     assert result.exit_code == 2 and ".gpkg" in result.output
     swapped = write_amap_csv(tmp_path / "s.csv", KNOWN.rename(columns={"lon": "lat", "lat": "lon"}))

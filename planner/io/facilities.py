@@ -41,7 +41,7 @@ from planner.facilities import (
     merge_duplicates,
     study_area_geometry,
 )
-from planner.io.coords import SYSTEMS, bd09_to_wgs84, coordinate_system, gcj02_to_wgs84, in_china
+from planner.io.coords import bd09_to_wgs84, coordinate_system, gcj02_to_wgs84, in_china
 from planner.io.osm import LAYER_SUFFIXES, PBF_SUFFIXES, XML_SUFFIXES
 from planner.network import metric_crs
 from planner.standards import Category, TagRule, get_category, load_categories, load_keywords
@@ -142,7 +142,7 @@ def load_facilities(
         expected = list(wanted) if wanted is not None else list(table)
     else:
         frame = _read_frame(source, kind, encoding, layer, report)
-        fac = _frame_points(frame, kind, crs, lon_column, lat_column, report)
+        fac = _frame_points(frame, crs, lon_column, lat_column, report)
         fac = _frame_attributes(
             fac, known, category, category_column, name_column, id_column, capacity_column,
             keywords, label, report,
@@ -502,11 +502,10 @@ def _columns(df: pd.DataFrame) -> str:
 
 
 def _numbers(s: pd.Series) -> np.ndarray:
-    text = s.astype("string").str.strip().str.replace("，", ",", regex=False)
-    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    return pd.to_numeric(s.astype("string").str.strip(), errors="coerce").to_numpy(dtype=float)
 
 
-def _frame_points(df, kind, crs, lon_col, lat_col, report: FacilityReport) -> gpd.GeoDataFrame:
+def _frame_points(df, crs, lon_col, lat_col, report: FacilityReport) -> gpd.GeoDataFrame:
     """Geometry in WGS-84 (or the declared/file CRS), shifted Chinese systems converted."""
     if isinstance(df, gpd.GeoDataFrame) and lon_col is None and lat_col is None:
         return _layer_geometry(df, crs, report)
@@ -520,7 +519,7 @@ def _frame_points(df, kind, crs, lon_col, lat_col, report: FacilityReport) -> gp
     keep = _check_coordinates(x, y, system, report, df)
     df, x, y = df[keep].reset_index(drop=True), x[keep], y[keep]
     x, y = _to_wgs84(x, y, system, report)
-    geom_crs = 4326 if system in SYSTEMS else system
+    geom_crs = 4326 if isinstance(system, str) else system
     plain = df.drop(columns=["geometry"], errors="ignore")
     return gpd.GeoDataFrame(plain, geometry=gpd.points_from_xy(x, y), crs=geom_crs)
 
@@ -546,8 +545,9 @@ def _coordinate_columns(df, lon_col, lat_col) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_coordinates(x, y, system, report: FacilityReport, df) -> np.ndarray:
     """Raise on swapped or projected-looking coordinates; return rows in range."""
-    geographic = system in SYSTEMS or system.is_geographic
-    name = system if system in SYSTEMS else system.to_string()
+    named = isinstance(system, str)  # wgs84, gcj02 or bd09
+    geographic = named or system.is_geographic
+    name = system if named else system.to_string()
     if not geographic:
         if (np.abs(x) <= 180).all() and (np.abs(y) <= 90).all():
             raise CRSError(
@@ -598,13 +598,16 @@ def _to_wgs84(x, y, system, report: FacilityReport) -> tuple[np.ndarray, np.ndar
 
 
 def _layer_geometry(gdf: gpd.GeoDataFrame, crs, report: FacilityReport) -> gpd.GeoDataFrame:
+    """A layer's geometry checked against its CRS (or the declared one), GCJ-02/BD-09 vertices
+    converted to WGS-84."""
     empty = (gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()
     report.drop(gdf[empty], NO_COORDINATES, "feature without geometry")
     gdf = gdf[~empty].copy()
     if len(gdf) == 0:
         raise InputError("No feature of the layer has a geometry; check the file.")
     system = coordinate_system(crs) if crs is not None else None
-    if system in ("gcj02", "bd09"):
+    shifted = system in ("gcj02", "bd09") if isinstance(system, str) else False
+    if shifted:
         if gdf.crs is not None and not gdf.crs.is_geographic:
             raise CRSError(
                 f"The layer is in the projected CRS {gdf.crs.to_string()}, so it cannot be in "
@@ -626,13 +629,12 @@ def _layer_geometry(gdf: gpd.GeoDataFrame, crs, report: FacilityReport) -> gpd.G
             "'gcj02', 'bd09' or an EPSG code (CLI: --crs)."
         )
     xy = shapely.get_coordinates(shapely.point_on_surface(gdf.geometry.to_numpy()))
-    ok = _check_coordinates(xy[:, 0], xy[:, 1], system if system in SYSTEMS else gdf.crs, report, gdf)
+    ok = _check_coordinates(xy[:, 0], xy[:, 1], system if shifted else gdf.crs, report, gdf)
     gdf = gdf[ok].copy()
-    if system in ("gcj02", "bd09"):
-        convert = gcj02_to_wgs84 if system == "gcj02" else bd09_to_wgs84
-        report.notes.append(f"converted {system.upper()} to WGS-84")
+    if shifted:
         gdf["geometry"] = shapely.transform(
-            gdf.geometry.to_numpy(), lambda c: np.column_stack(convert(c[:, 0], c[:, 1]))
+            gdf.geometry.to_numpy(),
+            lambda c: np.column_stack(_to_wgs84(c[:, 0], c[:, 1], system, report)),
         )
     return gdf.reset_index(drop=True)
 
