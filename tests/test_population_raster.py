@@ -125,6 +125,15 @@ def test_nodata_nan_and_negative_count_as_zero_and_are_reported(tmp_path):
     assert any("nodata" in n for n in grid.notes) and any("negative" in n for n in grid.notes)
 
 
+def test_cells_outside_the_grid_crs_are_reported(tmp_path):
+    # UTM 50N (central meridian 117°E) cannot project 30°E on the equator; 65–100°E it can
+    path = write_raster(tmp_path / "far.tif", [[5.0, 7.0]], crs="EPSG:4326",
+                        transform=from_origin(30.0, 0.5, 35.0, 0.5))
+    grid = read_raster(path, crs=UTM, cell_m=1000)
+    assert grid.totals()["total"] == pytest.approx(7.0)
+    assert any("1 raster cells (5 people) fall outside" in n for n in grid.notes)
+
+
 def test_raster_without_crs(tmp_path):
     path = write_raster(tmp_path / "x.tif", [[1.0]], transform=from_origin(0, 1, 1, 1), crs=None)
     with pytest.raises(CRSError, match="has no CRS.*gdal_edit"):

@@ -309,6 +309,7 @@ def regrid_rasters(
     datasets = _open_rasters(paths)
     try:
         first = datasets[0]
+        bands = first.count
         if crs is None:
             crs = _default_crs(area, tuple(first.bounds), first.crs)
         crs = check_metric_crs(crs)
@@ -320,7 +321,8 @@ def regrid_rasters(
                 f"{MAX_RASTER_CELLS:,}); give a study area (area=… / --area) to read only the "
                 "part around the city."
             )
-        stats = dict(nodata_cells=0, negative_cells=0, negative_people=0.0, source_values=0)
+        stats = dict(nodata_cells=0, negative_cells=0, negative_people=0.0, source_values=0,
+                     unprojected_cells=0, unprojected_people=0.0)
         source_sum = 0.0
         to_grid = pyproj.Transformer.from_crs(first.crs, crs, always_xy=True)
         parts: list[tuple[np.ndarray, ...]] = []
@@ -348,6 +350,8 @@ def regrid_rasters(
                 axis=1,
             )
             finite = np.isfinite(quads).all(axis=(1, 2))
+            stats["unprojected_cells"] += int((~finite).sum())
+            stats["unprojected_people"] += float(cols["total"][rr[~finite], cc[~finite]].sum())
             src, ix, iy, frac = polygon_cell_fractions(quads[finite], cell_m)
             sel = (rr[finite][src], cc[finite][src])
             parts.append((ix, iy, *(cols[k][sel] * frac for k in w)))
@@ -362,6 +366,8 @@ def regrid_rasters(
         )
     ix, iy, *vals = (np.concatenate(a) for a in zip(*parts, strict=True))
     notes = _raster_notes(stats)
+    if bands > 1:
+        notes.append(f"The raster has {bands} bands; band 1 is read as people per cell.")
     meta = {"source": source or ", ".join(p.name for p in paths[:3]) + ("…" if len(paths) > 3 else ""),
             "notes": notes, "source_total": source_sum, **stats}
     grid = grid_from_cells(ix, iy, dict(zip(w, vals, strict=True)), cell_m=cell_m, crs=crs, meta=meta)
@@ -377,6 +383,12 @@ def _raster_notes(stats: dict[str, float]) -> list[str]:
         notes.append(
             f"{stats['negative_cells']:,} raster values (cells × layers) are negative (sum "
             f"{stats['negative_people']:.1f}); they count as 0 people."
+        )
+    if stats["unprojected_cells"]:
+        notes.append(
+            f"{stats['unprojected_cells']:,} raster cells ({stats['unprojected_people']:,.0f} "
+            "people) fall outside the grid CRS's valid area and are left out; choose a CRS "
+            "that covers the whole study area (e.g. its UTM zone)."
         )
     return notes
 
