@@ -11,6 +11,7 @@ import shapely
 
 from planner.errors import InputError
 from planner.io.population import (
+    load_age_shares,
     load_building_defaults,
     load_population,
     read_buildings,
@@ -131,3 +132,18 @@ def test_helsinki_pbf_entry_point():
         grid = load_population(helsinki_pbf(), cell_m=200, age_shares="shanxi")
     assert set(grid.groups) == {"total", "age_60_plus", "age_65_plus", "age_0_2", "age_3_5"}
     assert grid.meta["method"] == "buildings"
+
+
+def test_settings_files():
+    shares = load_age_shares("shanxi")
+    assert shares["age_60_plus"] == pytest.approx(0.1892)
+    assert shares["age_65_plus"] == pytest.approx(0.1290)
+    assert shares["age_65_plus"] < shares["age_60_plus"]
+    with pytest.raises(InputError, match=r"known regions: \['shanxi'\]"):
+        load_age_shares("atlantis")
+    d = load_building_defaults()
+    assert d.m2_per_person == pytest.approx(36.52) and d.default_levels == 6
+    with pytest.raises(InputError, match="Unknown building settings"):
+        load_building_defaults(persons=3)
+    with pytest.raises(InputError, match="must be positive"):
+        load_building_defaults(m2_per_person=0)
