@@ -67,3 +67,17 @@ def built_data_dir(dest: Path) -> str:
         _BUILT["dir"] = base
     shutil.copytree(_BUILT["dir"], dest, dirs_exist_ok=True)
     return str(_BUILT["id"])
+
+
+def streamed_upload(n_chunks: int, chunk: int = 65536):
+    """A valid multipart body holding one file of ``n_chunks × chunk`` bytes, as a generator
+    (sent without a Content-Length), and its content type."""
+
+    def body():
+        yield (b'--zz\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+               b"Content-Type: text/csv\r\n\r\n")
+        for _ in range(n_chunks):
+            yield b"1" * chunk
+        yield b"\r\n--zz--\r\n"
+
+    return body(), {"content-type": "multipart/form-data; boundary=zz"}

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from api_support import HELSINKI_POINT, built_data_dir, client, feature_collection, wait_job
+from api_support import (
+    HELSINKI_POINT,
+    built_data_dir,
+    client,
+    feature_collection,
+    streamed_upload,
+    wait_job,
+)
 
 KEY = "s3cret-key"
 
@@ -54,13 +61,8 @@ def test_oversize_upload_is_refused_while_streaming(c, net_dir):
                     "PayloadTooLarge")
     assert "PLANNER_MAX_UPLOAD_MB" in detail
 
-    def chunks():  # no Content-Length: the limit must hold while the body streams
-        for _ in range(20):
-            yield b"x" * 8192
-
-    r = c.post("/v1/uploads", content=chunks(),
-               headers={"content-type": "multipart/form-data; boundary=zzz"})
-    _error(r, 413, "PayloadTooLarge")
+    body, headers = streamed_upload(20, 8192)  # no Content-Length: checked while streaming
+    _error(c.post("/v1/uploads", content=body, headers=headers), 413, "PayloadTooLarge")
     assert not any((net_dir[0] / "uploads").iterdir())
 
 

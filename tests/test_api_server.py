@@ -1,5 +1,6 @@
-"""Against a real ``planner serve`` (uvicorn) process on 127.0.0.1: the whole session over
-HTTP with an API key, then a server killed mid-job and restarted on the same data directory."""
+"""Against a real ``planner serve`` (uvicorn) process on 127.0.0.1: uploads, a scenario, a
+coverage job and its GeoJSON and map over HTTP with an API key; then the server killed mid-job
+and restarted on the same data directory."""
 
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from api_support import FINAL, HELSINKI_POINT, feature_collection
-
-from planner.sample import helsinki_pbf
+from api_support import FINAL, HELSINKI_POINT, built_data_dir, streamed_upload
 
 KEY = "city-it-team-key"
 H = {"X-API-Key": KEY}
@@ -31,7 +30,7 @@ def _free_port() -> int:
 def server(data_dir: Path, timeout_s: float = 60.0):
     """A ``planner serve`` process in its own process group, always killed with its workers."""
     port = _free_port()
-    env = {**os.environ, "PLANNER_API_KEY": KEY}
+    env = {**os.environ, "PLANNER_API_KEY": KEY, "PLANNER_MAX_UPLOAD_MB": "1"}
     log = open(data_dir.parent / f"server-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-c", "from planner.cli import main; main()", "serve",
@@ -71,19 +70,23 @@ def _wait(client: httpx.Client, job_id: str, until=FINAL, timeout_s: float = 120
 
 def test_session_kill_and_restart(tmp_path):
     data_dir = tmp_path / "data"
+    network_id = built_data_dir(data_dir)
     with server(data_dir) as (proc, base, c):
         assert httpx.get(f"{base}/v1/categories").status_code == 401  # no key
-        with open(helsinki_pbf(), "rb") as fh:
-            r = c.post("/v1/networks", files={"file": ("Helsinki.osm.pbf", fh)})
-        assert r.status_code == 202, r.text
-        network = r.json()
-        assert _wait(c, network["job_id"])["status"] == "done"
-        assert c.get(f"/v1/networks/{network['id']}").json()["status"] == "ready"
+        assert c.get(f"/v1/networks/{network_id}").json()["status"] == "ready"
+        body, headers = streamed_upload(40)  # 2.5 MB > 1 MB, without a Content-Length
+        r = c.post("/v1/uploads", content=body, headers=headers)
+        assert r.status_code == 413 and "PLANNER_MAX_UPLOAD_MB" in r.json()["detail"]
+        lon, lat = HELSINKI_POINT
+        csv = f"名称,经度,纬度\n新幼儿园,{lon},{lat}\n".encode()
+        r = c.post("/v1/uploads", files={"file": ("幼儿园.csv", csv)})
+        assert r.status_code == 201, r.text
+        upload = r.json()
         r = c.post("/v1/scenarios", json={
-            "network_id": network["id"],
+            "network_id": network_id,
             "facilities": [{"source": "osm"}, {
-                "source": "geojson", "category": "kindergarten",
-                "geojson": feature_collection([HELSINKI_POINT])}],
+                "source": "upload", "upload_id": upload["id"], "coords": "wgs84",
+                "lon": "经度", "lat": "纬度", "name_column": "名称", "category": "kindergarten"}],
             "analysis": {"categories": ["kindergarten", "elderly_day_care"]}})
         assert r.status_code == 201, r.text
         scenario = r.json()
@@ -94,7 +97,8 @@ def test_session_kill_and_restart(tmp_path):
         layer = next(x for x in result["layers"] if x["name"] == "facilities")
         fc = c.get(layer["url"])
         assert fc.headers["content-type"].startswith("application/geo+json")
-        assert len(fc.json()["features"]) == layer["features"]
+        names = [f["properties"]["name"] for f in fc.json()["features"]]
+        assert len(names) == layer["features"] and "新幼儿园" in names
         assert "<html" in c.get(result["map_url"]).text.lower()
         # a second job, killed with the server while it runs
         slow = c.post(f"/v1/scenarios/{scenario['id']}/optimize",
@@ -108,4 +112,3 @@ def test_session_kill_and_restart(tmp_path):
         assert c.get(f"/v1/jobs/{slow['id']}/result").status_code == 409
         assert c.get(done["result_url"]).json() == result
         assert c.get(layer["url"]).json() == fc.json()
-        assert c.get(f"/v1/networks/{network['id']}").json()["status"] == "ready"

@@ -1,0 +1,32 @@
+"""Property-based requests generated from the OpenAPI schema (schemathesis): no 5xx, and every
+answer matches the documented schema."""
+
+from __future__ import annotations
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis.checks import (  # noqa: E402
+    not_a_server_error,
+    response_schema_conformance,
+)
+
+from api import Settings, create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory):
+    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("schema"), api_key=None))
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=4, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_no_server_errors(case):
+    case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
