@@ -298,6 +298,16 @@ def test_projected_table_and_excel(tmp_path):
     assert facility_report(fac).counts["kindergarten"] == 1
 
 
+def test_undeclared_coordinates_in_china_warn_about_gcj02(tmp_path):
+    KNOWN.to_csv(tmp_path / "plain.csv", index=False)
+    with pytest.warns(FacilityWarning, match="gcj02"):
+        fac = load_facilities(tmp_path / "plain.csv", to_crs=TAIYUAN_UTM)
+    assert any("assumed" in note for note in facility_report(fac).notes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FacilityWarning)
+        load_facilities(tmp_path / "plain.csv", crs="wgs84", to_crs=TAIYUAN_UTM)
+
+
 def test_keyword_table_longest_match_and_key_column(tmp_path):
     frame = pd.DataFrame({
         "name": ["桥东社区卫生服务中心", "太原市第十二高级中学", "实验九年一贯制学校", "A", "B"],
@@ -324,7 +334,8 @@ def test_capacity_status_and_id_columns(tmp_path):
         "lon": [112.55, 112.56, 112.57], "lat": [37.87, 37.87, 37.87],
     })
     frame.to_csv(tmp_path / "k.csv", index=False)
-    fac = load_facilities(tmp_path / "k.csv", category="kindergarten", status="required")
+    fac = load_facilities(tmp_path / "k.csv", category="kindergarten", status="required",
+                          crs="wgs84")
     assert fac["id"].tolist() == ["K1", "K2", "K3"]
     assert fac["capacity"].iloc[0] == 270 and fac["capacity"].iloc[1:].isna().all()
     assert fac["status"].tolist() == ["existing", "candidate", "required"]
@@ -459,7 +470,7 @@ def test_unknown_category_keys_list_known(tmp_path):
     frame = KNOWN.assign(category=["kindergarden"] + ["pharmacy"] * 6)
     frame.to_csv(tmp_path / "k.csv", index=False)
     with pytest.raises(UnknownCategoryError, match="kindergarden.*Known categories:.*kindergarten"):
-        load_facilities(tmp_path / "k.csv", category_column="category")
+        load_facilities(tmp_path / "k.csv", category_column="category", crs="wgs84")
     with pytest.raises(UnknownCategoryError, match="pharmacies"):
         load_facilities(tmp_path / "k.csv", category="pharmacies")
     with pytest.raises(UnknownCategoryError, match="elderly_care"):
@@ -506,7 +517,7 @@ def test_rows_without_or_with_impossible_coordinates_are_listed(tmp_path):
     frame = pd.DataFrame({"name": ["a", "b", "c"], "lon": ["112.55", "", "250"],
                           "lat": ["37.87", "37.88", "37.89"]})
     frame.to_csv(tmp_path / "c.csv", index=False)
-    fac = load_facilities(tmp_path / "c.csv", category="pharmacy")
+    fac = load_facilities(tmp_path / "c.csv", category="pharmacy", crs="wgs84")
     assert fac["name"].tolist() == ["a"]
     dropped = facility_report(fac).dropped
     assert dropped[["ref", "reason"]].values.tolist() == [
@@ -521,18 +532,24 @@ def test_other_bad_inputs(tmp_path):
         load_facilities(tmp_path / "f.dbx")
     KNOWN.drop(columns=["类型"]).to_csv(tmp_path / "nocat.csv", index=False)
     with pytest.raises(InputError, match="No category column.*'名称'"):
-        load_facilities(tmp_path / "nocat.csv")
+        load_facilities(tmp_path / "nocat.csv", crs="wgs84")
     KNOWN.assign(status="open").to_csv(tmp_path / "st.csv", index=False)
     with pytest.raises(InputError, match="status.*'open'"):
-        load_facilities(tmp_path / "st.csv")
+        load_facilities(tmp_path / "st.csv", crs="wgs84")
     with pytest.raises(InputError, match="status"):
         load_facilities(tmp_path / "nocat.csv", category="pharmacy", status="planned")
     with pytest.raises(CRSError, match="Unknown coordinate system"):
         load_facilities(tmp_path / "nocat.csv", category="pharmacy", crs="mars")
     with pytest.raises(CRSError, match="not projected"):
-        load_facilities(tmp_path / "nocat.csv", category="pharmacy", to_crs=4326)
+        load_facilities(tmp_path / "nocat.csv", category="pharmacy", to_crs=4326, crs="wgs84")
     with pytest.raises(InputError, match="OSM data is WGS-84"):
         load_facilities(OSM_FIXTURE, crs="gcj02")
+    (tmp_path / "bad.osm").write_text("<osm><node id='1'", encoding="utf-8")
+    with pytest.raises(InputError, match="as OSM XML"):
+        load_facilities(tmp_path / "bad.osm")
+    (tmp_path / "bad.osm.pbf").write_bytes(b"\x00\x00\x00\x0dnot a pbf at all")
+    with pytest.raises(InputError, match="as OSM PBF"):
+        load_facilities(tmp_path / "bad.osm.pbf")
 
 
 # --- CLI ---------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from planner.facilities import (
     OUTSIDE,
     STATUSES,
     FacilityReport,
+    FacilityWarning,
     clip_to_area,
     finish,
     merge_duplicates,
@@ -261,14 +262,15 @@ def _read_osm(source, online: bool, bounding_box, table) -> gpd.GeoDataFrame:
 
 
 def _osm_frame(gdf: gpd.GeoDataFrame, ref: pd.Series, keys: Iterable[str]) -> gpd.GeoDataFrame:
-    """Keep one string column per wanted tag, ``ref`` ("node/1") and the geometry."""
-    cols = {k: (gdf[k].astype("string") if k in gdf.columns else pd.Series(pd.NA, index=gdf.index,
-            dtype="string")) for k in dict.fromkeys([*keys, *OSM_EXTRA_TAGS])}
-    out = pd.DataFrame(cols, index=gdf.index)
-    out["ref"] = ref.to_numpy()
-    return gpd.GeoDataFrame(out, geometry=gdf.geometry.to_numpy(), crs=gdf.crs or 4326).reset_index(
-        drop=True
-    )
+    """One string column per wanted tag (NA where absent), ``ref`` ("node/1") and geometry."""
+    missing = pd.Series(pd.NA, index=gdf.index, dtype="string")
+    cols = {
+        k: gdf[k].astype("string") if k in gdf.columns else missing
+        for k in dict.fromkeys([*keys, *OSM_EXTRA_TAGS])
+    }
+    out = pd.DataFrame(cols, index=gdf.index).assign(ref=ref.to_numpy())
+    out = gpd.GeoDataFrame(out, geometry=gdf.geometry.to_numpy(), crs=gdf.crs or 4326)
+    return out.reset_index(drop=True)
 
 
 def osm_features_pbf(
@@ -518,6 +520,14 @@ def _frame_points(df, crs, lon_col, lat_col, report: FacilityReport) -> gpd.GeoD
         raise InputError("No row has readable coordinates; check the lon/lat columns' contents.")
     keep = _check_coordinates(x, y, system, report, df)
     df, x, y = df[keep].reset_index(drop=True), x[keep], y[keep]
+    if crs is None and in_china(x, y).any():
+        message = (
+            "No coordinate system declared, so WGS-84 (OSM, GPS) was assumed. Exports from "
+            "Amap/Gaode or Tencent are GCJ-02 (declare crs='gcj02'), from Baidu BD-09 "
+            "(crs='bd09'); read as WGS-84 they sit about 500–600 m off in China."
+        )
+        report.notes.append(message)
+        warnings.warn(f"{report.source}: {message}", FacilityWarning, stacklevel=4)
     x, y = _to_wgs84(x, y, system, report)
     geom_crs = 4326 if isinstance(system, str) else system
     plain = df.drop(columns=["geometry"], errors="ignore")
