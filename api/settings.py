@@ -29,9 +29,6 @@ class Settings(BaseSettings):
         default_factory=list, description="origins allowed to call the API from a browser"
     )
     workers: int = Field(1, ge=1, le=64, description="job worker processes running at once")
-    max_features: int = Field(
-        200_000, ge=1, description="most features accepted in one GeoJSON request body"
-    )
 
     @property
     def max_upload_bytes(self) -> int:
