@@ -9,6 +9,7 @@ most once over the whole run.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +83,37 @@ def greedy_cover(
         if stop_when_covered and not (w[~cov] > 0).any():
             break
     return GreedyPicks(np.array(order, dtype=np.int64), np.array(picked_gain))
+
+
+def swap_search(
+    A: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray, deadline: float
+) -> np.ndarray:
+    """Best-improvement 1-swap local search for a count budget: repeatedly replace the chosen
+    site whose removal loses least by the outside site that gains most, evaluating every
+    (in, out) pair exactly, until no swap adds people or ``deadline`` (perf_counter) passes.
+    """
+    chosen = np.array(sorted(chosen), dtype=np.int64)
+    n, k = A.shape[0], len(chosen)
+    if k == 0 or k == n:
+        return chosen
+    tol = 1e-9 * max(1.0, float(w.sum()))
+    while time.perf_counter() < deadline:
+        count = np.asarray(A[chosen].sum(axis=0)).ravel()
+        gain = np.asarray(A @ np.where(count == 0, w, 0.0)).ravel()  # adding j
+        only = np.where(count == 1, w, 0.0)  # cells a single chosen site covers
+        sub = sp.csr_matrix(A[chosen])
+        rows = np.repeat(np.arange(k), np.diff(sub.indptr))
+        u = sp.csc_matrix((only[sub.indices], (sub.indices, rows)), shape=(A.shape[1], k))
+        loss = np.asarray(u.sum(axis=0)).ravel()  # removing chosen s
+        back = (A @ u).toarray()  # people of s's sole cells that j would cover again
+        delta = gain[:, None] + back - loss[None, :]
+        delta[chosen, :] = -np.inf
+        j, s = np.unravel_index(int(np.argmax(delta)), delta.shape)
+        if delta[j, s] <= tol:
+            break
+        chosen[s] = j
+        chosen.sort()
+    return chosen
 
 
 def funding_order(

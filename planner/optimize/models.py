@@ -26,7 +26,8 @@ import scipy.sparse as sp
 
 from planner.errors import InputError
 from planner.optimize import milp as models_milp
-from planner.optimize.greedy import GreedyPicks, funding_order, greedy_cover
+from planner.optimize.greedy import GreedyPicks, funding_order, greedy_cover, swap_search
+from planner.optimize.lpbound import fix_sites, lp_bound
 from planner.optimize.problem import (
     CoverInstance,
     Inputs,
@@ -110,20 +111,74 @@ def _solve_max(
     ub = _upper_bound_greedy(inst, budget, picks, ratio)
     if solver == "greedy":
         return _Solved(np.sort(picks.order), picks.value, ub, "greedy", False, picks.value)
-    out = models_milp.solve(
-        *models_milp.mclp_model(inst.A, inst.w, inst.cost, budget),
-        time_limit_s=deadline - time.perf_counter(), mip_gap=mip_gap,
-    )
     chosen, value = np.sort(picks.order), picks.value
+    lb = lp_bound(inst.A, inst.w, inst.cost, budget, 0.5 * (deadline - time.perf_counter()))
+    if lb is not None:
+        ub = min(ub, lb.bound)
+    integral = bool(np.all(inst.w == np.round(inst.w)))
+    if integral:
+        ub = float(np.floor(ub + 1e-6))
+    fix0 = fix1 = None
+    worst = -np.inf
+    if not ratio:  # count budget: local search from the greedy and the rounded LP answers
+        p = int(np.floor(budget + 1e-9))
+        starts = [chosen]
+        if lb is not None:
+            starts.append(np.lexsort((np.arange(n), -lb.x_lp))[:p])
+        ls_deadline = time.perf_counter() + 0.2 * (deadline - time.perf_counter())
+        for start in starts:
+            x = swap_search(inst.A, inst.w, start, ls_deadline)
+            v = _cover_value(inst.A, inst.w, x)
+            if v > value + 1e-9 * max(1.0, value):
+                chosen, value = x, v
+        if lb is not None:
+            chosen, value = _support_submip(inst, budget, lb, chosen, value, deadline, mip_gap)
+            fix0, fix1, worst = fix_sites(lb, p, value)
+    if ub - value <= max(mip_gap * abs(value), 1e-9 * max(1.0, abs(value))):
+        return _Solved(chosen, value, max(ub, value), "optimal", False, picks.value)
+    c, rows, row_lo, row_hi, lo, hi, integer = models_milp.mclp_model(
+        inst.A, inst.w, inst.cost, budget)
+    if fix0 is not None:
+        hi[:n][fix0] = 0.0
+        lo[:n][fix1] = 1.0
+    out = models_milp.solve(c, rows, row_lo, row_hi, lo, hi, integer,
+                            time_limit_s=deadline - time.perf_counter(), mip_gap=mip_gap)
     if out.x is not None:
         x = np.flatnonzero(out.x[:n] > 0.5)
         v = _cover_value(inst.A, inst.w, x)
         if v >= value - 1e-9 * max(1.0, value):
             chosen, value = x, v
-    bound = ub if out.bound is None else min(ub, -out.bound)
-    bound = max(bound, value)
-    return _Solved(chosen, value, bound, out.status if out.status != "infeasible" else "error",
-                   out.status == "time_limit", picks.value)
+    if out.bound is not None:
+        restricted = -out.bound
+        if integral:
+            restricted = float(np.floor(restricted + 1e-6))
+        ub = min(ub, max(restricted, worst))
+    bound = max(ub, value)
+    status = out.status if out.status != "infeasible" else "error"
+    if status == "time_limit" and bound - value <= max(mip_gap * abs(value), 1e-9 * max(1.0, abs(value))):
+        status = "optimal"
+    return _Solved(chosen, value, bound, status, status == "time_limit", picks.value)
+
+
+def _support_submip(inst, budget, lb, chosen, value, deadline, mip_gap):
+    """Primal heuristic: the MILP restricted to the sites the LP uses (plus the incumbent),
+    given a third of the remaining time. Returns the better of it and the incumbent."""
+    n = inst.A.shape[0]
+    keep = lb.x_lp > 1e-6
+    keep[chosen] = True
+    if keep.all():
+        return chosen, value
+    c, rows, row_lo, row_hi, lo, hi, integer = models_milp.mclp_model(
+        inst.A, inst.w, inst.cost, budget)
+    hi[:n][~keep] = 0.0
+    out = models_milp.solve(c, rows, row_lo, row_hi, lo, hi, integer,
+                            time_limit_s=(deadline - time.perf_counter()) / 3, mip_gap=mip_gap)
+    if out.x is not None:
+        x = np.flatnonzero(out.x[:n] > 0.5)
+        v = _cover_value(inst.A, inst.w, x)
+        if v > value + 1e-9 * max(1.0, value):
+            return x, v
+    return chosen, value
 
 
 def _tie_break_max(

@@ -1,0 +1,99 @@
+"""The LP bound of the MCLP, certified through its Lagrangian, and bound-based variable fixing.
+
+For multipliers λ ≥ 0 on the rows ``y_i ≤ Σ_{j∋i} x_j`` the Lagrangian
+
+    L(λ) = Σ_i max(0, w_i − λ_i) + max { Σ_j v_j x_j : Σ_j c_j x_j ≤ B, 0 ≤ x ≤ 1 },
+    v = A λ  (the people value of each site at prices λ)
+
+is an upper bound on the best coverage for *any* λ ≥ 0, so the bound does not depend on solver
+tolerances: λ comes from the LP duals (HiGHS interior point, much faster than the simplex on
+these degenerate LPs) and the bound is re-evaluated exactly here. With the LP-optimal λ it
+equals the LP bound.
+
+Fixing (count budgets): if forcing site j in (or out) lowers the Lagrangian below the value
+of a known answer, no better answer opens (or closes) j, so the MILP only searches the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from planner.optimize.milp import mclp_model
+
+
+@dataclass(frozen=True)
+class LagrangeBound:
+    """A certified upper bound, the site values at the multipliers and the LP's x."""
+
+    bound: float
+    value: np.ndarray
+    x_lp: np.ndarray
+    base: float
+
+
+def lp_bound(
+    A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: float, time_limit_s: float
+) -> LagrangeBound | None:
+    """Solve the LP relaxation (HiGHS interior point) and certify its bound; None if the LP did
+    not finish within ``time_limit_s`` seconds."""
+    c, rows, _, row_hi, lo, hi, _ = mclp_model(A, w, cost, budget)
+    res = linprog(c, A_ub=rows, b_ub=row_hi, bounds=np.column_stack([lo, hi]),
+                  method="highs-ipm", options={"time_limit": max(time_limit_s, 0.01)})
+    if res.status != 0 or res.x is None:
+        return None
+    lam = np.clip(-np.asarray(res.ineqlin.marginals[: A.shape[1]]), 0.0, w)
+    return lagrangian(A, w, cost, budget, lam, np.asarray(res.x[: A.shape[0]]))
+
+
+def lagrangian(A, w, cost, budget, lam, x_lp) -> LagrangeBound:
+    """L(λ) with the site part solved as a fractional knapsack (exact for the relaxation)."""
+    base = float(np.maximum(w - lam, 0.0).sum())
+    value = np.asarray(A @ lam).ravel()
+    return LagrangeBound(base + _knapsack(value, cost, budget), value, x_lp, base)
+
+
+def _knapsack(value: np.ndarray, cost: np.ndarray, budget: float) -> float:
+    """max Σ v x s.t. Σ c x ≤ budget, 0 ≤ x ≤ 1 (items of zero cost are free)."""
+    free = cost <= 0
+    total = float(value[free & (value > 0)].sum())
+    v, c = value[~free], cost[~free]
+    order = np.lexsort((np.arange(len(v)), -(v / c)))
+    v, c = v[order], c[order]
+    keep = v > 0
+    v, c = v[keep], c[keep]
+    spent = np.cumsum(c)
+    full = spent <= budget + 1e-12
+    total += float(v[full].sum())
+    k = int(full.sum())
+    if k < len(v):
+        room = budget - (spent[k - 1] if k else 0.0)
+        total += float(v[k] * max(room, 0.0) / c[k])
+    return total
+
+
+def fix_sites(lb: LagrangeBound, p: int, incumbent: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Sites that no answer better than ``incumbent`` can open (fix to 0) or close (fix to 1),
+    under a count budget of ``p`` sites. Returns (fix0, fix1, largest bound among the excluded
+    alternatives) — the last caps what any answer violating a fixing could reach."""
+    v = lb.value
+    n = len(v)
+    order = np.lexsort((np.arange(n), -v))
+    top = np.zeros(n, dtype=bool)
+    k = min(p, n)
+    top[order[:k]] = True
+    vp = v[order[k - 1]] if k else 0.0  # weakest site in the top p
+    vq = v[order[k]] if k < n else 0.0  # strongest site outside it
+    vp, vq = max(vp, 0.0), max(vq, 0.0)
+    # bound when j is forced in (j outside the top p): j replaces the weakest top site
+    forced_in = np.where(top, lb.bound, lb.bound - vp + np.maximum(v, 0.0))
+    # bound when j is forced out (j in the top p): the best outsider replaces it
+    forced_out = np.where(top, lb.bound - np.maximum(v, 0.0) + vq, lb.bound)
+    fix0 = ~top & (forced_in < incumbent)
+    fix1 = top & (forced_out < incumbent)
+    worst = max(float(forced_in[fix0].max(initial=-np.inf)),
+                float(forced_out[fix1].max(initial=-np.inf)))
+    return fix0, fix1, worst
