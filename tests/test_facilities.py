@@ -221,17 +221,19 @@ def test_online_osm_goes_through_the_same_rules(monkeypatch):
 def test_classify_osm_matches_multivalued_and_regex_tags():
     cats = load_categories()
     tags = pd.DataFrame({
-        "amenity": ["fast_food", "school", "school", "kindergarten", None],
-        "cuisine": ["noodle;breakfast", None, None, None, None],
-        "isced:level": [None, "0;1", "2;3", None, None],
-        "shop": [None, None, None, None, "convenience"],
-        "name": [None, None, None, None, None],
+        "amenity": ["fast_food", "school", "school", "kindergarten", None, "veterinary",
+                    "dentist"],
+        "cuisine": ["noodle;breakfast", None, None, None, None, None, None],
+        "isced:level": [None, "0;1", "2;3", None, None, None, None],
+        "shop": [None, None, None, None, "convenience", None, None],
+        "name": [None, None, None, None, None, "爱心宠物医院", "美奥口腔诊所"],
     })
     rows, keys = classify_osm(tags, cats)
     pairs = set(zip(rows.tolist(), keys.tolist(), strict=True))
     assert (0, "breakfast") in pairs and (1, "primary_school") in pairs
     assert (2, "middle_school") in pairs and (3, "kindergarten") in pairs
     assert (4, "convenience") in pairs and (1, "middle_school") not in pairs
+    assert not {r for r, _ in pairs} & {5, 6}  # pet hospital and dentist are no health service
 
 
 @pytest.mark.filterwarnings("ignore:.*extend beyond the bounding box")
@@ -310,19 +312,21 @@ def test_undeclared_coordinates_in_china_warn_about_gcj02(tmp_path):
 
 def test_keyword_table_longest_match_and_key_column(tmp_path):
     frame = pd.DataFrame({
-        "name": ["桥东社区卫生服务中心", "太原市第十二高级中学", "实验九年一贯制学校", "A", "B"],
-        "category": ["", "", "", "pharmacy", "convenience"],
-        "lon": [112.55, 112.56, 112.57, 112.58, 112.59], "lat": [37.87] * 5,
+        "name": ["桥东社区卫生服务中心", "太原市第十二高级中学", "实验九年一贯制学校", "A", "B",
+                 "爱心宠物医院", "家家便民超市"],
+        "category": ["", "", "", "pharmacy", "convenience", "", ""],
+        "lon": [112.55, 112.56, 112.57, 112.58, 112.59, 112.60, 112.61], "lat": [37.87] * 7,
     })
     frame.to_csv(tmp_path / "t.csv", index=False)
     fac = quiet_load(tmp_path / "t.csv", to_crs=TAIYUAN_UTM)
     got = sorted(zip(fac["name"], fac["category"], strict=True))
     assert got == sorted([("桥东社区卫生服务中心", "health_centre"), ("实验九年一贯制学校", "primary_school"),
                           ("实验九年一贯制学校", "middle_school"), ("A", "pharmacy"),
-                          ("B", "convenience")])
+                          ("B", "convenience"), ("家家便民超市", "convenience")])
     assert fac["id"].is_unique
     dropped = facility_report(fac).dropped
-    assert dropped["reason"].tolist() == ["not a living-circle category"]
+    assert dropped["name"].tolist() == ["太原市第十二高级中学", "爱心宠物医院"]
+    assert set(dropped["reason"]) == {"not a living-circle category"}
     fac = quiet_load(tmp_path / "t.csv", to_crs=TAIYUAN_UTM, keywords={"高级中学": "middle_school"})
     assert "太原市第十二高级中学" in set(fac["name"])
 
