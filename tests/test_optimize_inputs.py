@@ -135,3 +135,30 @@ def test_network_candidates_spacing_and_study_area():
     assert len(inside) == 6 and (inside["status"] == "candidate").all()
     with pytest.raises(InputError, match="spacing_m"):
         network_candidates(net, spacing_m=0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(2, 7), st.integers(1, 9), st.integers(1, 3), st.integers(0, 2**31 - 1))
+def test_lagrangian_bound_and_fixing_are_sound(n_sites, n_cells, p, seed):
+    import itertools
+
+    from planner.optimize.lpbound import fix_sites, lagrangian, lp_bound
+
+    rng = np.random.default_rng(seed)
+    reach = rng.random((n_sites, n_cells)) < 0.4
+    w = rng.integers(0, 9, n_cells).astype(float)
+    p = min(p, n_sites)
+    a = cov(reach)
+    cost = np.ones(n_sites)
+    value = {s: w[reach[list(s)].any(axis=0)].sum()
+             for k in range(p + 1) for s in itertools.combinations(range(n_sites), k)}
+    best = max(value.values())
+    random_lam = lagrangian(a, w, cost, p, rng.random(n_cells) * w, np.zeros(n_sites))
+    assert random_lam.bound >= best - 1e-9
+    lb = lp_bound(a, w, cost, p, 10.0)
+    assert lb.bound >= best - 1e-7
+    incumbent = best - rng.integers(0, 3)
+    fix0, fix1, worst = fix_sites(lb, p, incumbent)
+    for s, v in value.items():
+        if any(fix0[j] for j in s) or any(fix1[j] and j not in s for j in range(n_sites)):
+            assert v <= worst + 1e-7 and v < incumbent

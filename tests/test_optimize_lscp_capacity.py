@@ -36,7 +36,7 @@ def reach_instances(draw, max_sites=7, max_cells=9):
     return reach, w, status, rng
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reach_instances())
 def test_lscp_matches_brute_force_and_reports_uncoverable(inst):
     reach, w, status, _ = inst
@@ -87,7 +87,7 @@ def max_served(reach, w, cap, open_):
     return nx.maximum_flow_value(g, "src", "sink")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reach_instances(max_sites=6, max_cells=7), st.data())
 def test_capacitated_matches_brute_force_and_respects_capacity(inst, data):
     reach, w, status, rng = inst
