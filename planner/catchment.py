@@ -214,15 +214,7 @@ def nearest_by_category(
     cats = facilities["category"].to_numpy()
 
     def run(key: str) -> np.ndarray:
-        rows = np.flatnonzero(cats == key)
-        sub = Snapped(
-            fac_all.edge[rows],
-            fac_all.offset_m[rows],
-            fac_all.access_m[rows],
-            fac_all.ok[rows],
-            fac_all.max_access_m,
-        )
-        return nearest_distance(network, demand, sub, max_distance_m[key])
+        return nearest_distance(network, demand, fac_all.take(cats == key), max_distance_m[key])
 
     columns = {}
     with ThreadPoolExecutor(max_workers=workers or _default_workers()) as pool:
@@ -262,7 +254,8 @@ def coverage_matrix(
     Returns:
         ``scipy.sparse.csr_matrix`` (sites × demand points) of walking distances in metres;
         the structure is the set of covered pairs and explicit zeros are kept, so read
-        ``.indptr/.indices/.data`` rather than ``.nonzero()``.
+        ``.indptr/.indices/.data`` rather than ``.nonzero()``. Column indices within a row are
+        unique but not sorted (call ``.sort_indices()`` if an order is needed).
     """
     bound = _check_bound(max_distance_m, finite=True)
     sites = _snapped(network, site_xy, max_access_m)

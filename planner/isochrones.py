@@ -9,7 +9,7 @@ so the polygons nest by construction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -28,6 +28,7 @@ def isochrones(
     *,
     buffer_m: float = 25.0,
     max_access_m: float = 300.0,
+    progress: Callable[[float], None] | None = None,
 ) -> gpd.GeoDataFrame:
     """Polygons of the area within each walking distance of the origin(s).
 
@@ -38,6 +39,7 @@ def isochrones(
         distances_m: walking distances in metres (e.g. ``walking_distance_m([5, 10, 15], 1.2)``).
         buffer_m: how far (m) either side of a reached street the polygon extends.
         max_access_m: largest access leg (m) from an origin to the street.
+        progress: called with the finished fraction (0–1) after each polygon.
 
     Returns:
         GeoDataFrame (network CRS), one row per distance in increasing order, with
@@ -58,7 +60,7 @@ def isochrones(
     dist = _node_distances(network, snapped, budgets[-1])
     rows, geoms = [], []
     previous = None
-    for budget in budgets:
+    for i, budget in enumerate(budgets):
         pieces, street_m = _reached_pieces(network, xy, snapped, dist, budget)
         poly = shapely.buffer(shapely.geometrycollections(pieces), buffer_m)
         if previous is not None:
@@ -66,6 +68,8 @@ def isochrones(
         previous = poly
         rows.append({"distance_m": float(budget), "street_m": street_m})
         geoms.append(poly)
+        if progress is not None:
+            progress((i + 1) / len(budgets))
     return gpd.GeoDataFrame(rows, geometry=geoms, crs=network.crs)
 
 

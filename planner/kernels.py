@@ -1,7 +1,7 @@
-"""Compiled shortest-path kernels on the CSR walk graph (distances in metres).
+"""Compiled kernels of the catchment engine (distances in metres).
 
-Both kernels run Dijkstra with a 4-ary heap and lazy deletion, stop at a distance bound and
-never touch more of the graph than the bound reaches:
+The two search kernels run Dijkstra with a 4-ary heap and lazy deletion, stop at a distance
+bound and never touch more of the graph than the bound reaches:
 
 - :func:`multi_source_dijkstra` — one search from many seeded nodes at once (each seed carries
   an initial distance, e.g. the walk from a facility to the ends of its edge); returns the
@@ -186,7 +186,8 @@ def coverage_kernel(
         bound: largest walking distance (m) counted as covered.
 
     Returns:
-        (row_ptr, cols, vals): CSR arrays, one row per site, columns sorted.
+        (row_ptr, cols, vals): CSR arrays, one row per site; columns in the order the search
+        reached them (not sorted).
     """
     n = indptr.shape[0] - 1
     n_sites = site_u.shape[0]
@@ -254,9 +255,8 @@ def coverage_kernel(
             new_vals[:nnz] = vals[:nnz]
             cols = new_cols
             vals = new_vals
-        pts = np.sort(touched_pts[:n_pts])
         for j in range(n_pts):
-            p = pts[j]
+            p = touched_pts[j]
             cols[nnz + j] = p
             vals[nnz + j] = best[p]
             best[p] = np.inf

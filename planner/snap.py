@@ -43,6 +43,17 @@ class Snapped:
     def __len__(self) -> int:
         return len(self.edge)
 
+    def take(self, index: np.ndarray) -> Snapped:
+        """The points at ``index`` (integer positions or a boolean mask), e.g. ``s.take(s.ok)``
+        to drop the points too far from any street."""
+        return Snapped(
+            self.edge[index],
+            self.offset_m[index],
+            self.access_m[index],
+            self.ok[index],
+            self.max_access_m,
+        )
+
     @property
     def far(self) -> np.ndarray:
         """Indices of the points farther than ``max_access_m`` from every street."""

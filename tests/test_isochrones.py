@@ -82,7 +82,9 @@ def test_origin_mid_edge_spreads_both_ways_and_includes_access_leg():
 def test_minutes_and_several_origins():
     net = street_network(900, seed=5)
     levels = walking_distance_m([5, 10, 15], 1.2)
-    gdf = isochrones(net, net.node_xy[[0, 899]], levels)
+    seen = []
+    gdf = isochrones(net, net.node_xy[[0, 899]], levels, progress=seen.append)
+    assert seen == pytest.approx([1 / 3, 2 / 3, 1])
     assert gdf.crs == net.crs and len(gdf) == 3
     for xy in net.node_xy[[0, 899]]:
         assert gdf.geometry.values[0].covers(shapely.Point(xy))

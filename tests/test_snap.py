@@ -94,3 +94,12 @@ def test_snap_matches_brute_force(seed, n_nodes, n_points):
     np.testing.assert_allclose(
         shapely.distance(on_edge, shapely.points(xy[ok])), s.access_m[ok], atol=1e-6
     )
+
+
+def test_take_drops_far_points():
+    net = _two_edges()
+    s = snap_points(net, [[50.0, 8.0], [50.0, -400.0], [350.0, 0.0]])
+    kept = s.take(s.ok)
+    assert len(kept) == 2 and kept.ok.all()
+    assert kept.edge.tolist() == s.edge[[0, 2]].tolist()
+    assert s.take(np.array([1])).far.tolist() == [0]
