@@ -22,19 +22,21 @@ ResourceId = Annotated[str, Path(pattern=ID_PATTERN, description="32 hex digits"
                                  examples=["4f1c2a9e0b7d4e5f8a6b3c2d1e0f9a8b"])]
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies are async: they never block, and FastAPI would otherwise run each one in the
+# thread pool.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def get_jobs(request: Request) -> JobManager:
+async def get_jobs(request: Request) -> JobManager:
     return request.app.state.jobs
 
 
-def require_api_key(
+async def require_api_key(
     request: Request, key: Annotated[str | None, Security(_api_key_header)] = None
 ) -> None:
     """Reject the request (401) when the server has an API key and the request lacks it."""

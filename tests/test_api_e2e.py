@@ -8,9 +8,16 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from api_support import HELSINKI_POINT, built_data_dir, client, feature_collection, wait_job
+from api_support import HELSINKI_POINT, built_data_dir, client, wait_job
 
 NEW_SITES = 10
+#: Facilities sent in the request: a kindergarten and an elderly day-care centre.
+FACILITIES = {"type": "FeatureCollection", "features": [
+    {"type": "Feature", "properties": {"name": "幼儿园", "kind": "kindergarten"},
+     "geometry": {"type": "Point", "coordinates": HELSINKI_POINT}},
+    {"type": "Feature", "properties": {"name": "日间照料中心", "kind": "elderly_day_care"},
+     "geometry": {"type": "Point", "coordinates": [24.9480, 60.1745]}},
+]}
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +30,8 @@ def run(tmp_path_factory):
             "name": "helsinki kindergartens",
             "network_id": network_id,
             "facilities": [
-                {"source": "osm"},
-                {"source": "geojson", "category": "kindergarten",
-                 "geojson": feature_collection([HELSINKI_POINT])},
+                {"source": "geojson", "category_column": "kind", "category_map": "key",
+                 "geojson": FACILITIES},
             ],
             "population": {"source": "buildings", "cell_m": 100},
             "analysis": {"categories": ["kindergarten", "elderly_day_care"]},
@@ -89,7 +95,7 @@ def test_coverage_result_layers_are_wgs84(run, c):
     assert 0 <= headline["kindergarten"]["coverage_pct"] <= 100
     assert "map" not in res["summary"]  # no server paths on the wire
     layers = {x["name"]: x for x in res["layers"]}
-    assert {"facilities", "cells"} <= set(layers)
+    assert {"facilities", "cells", "gap_cells"} <= set(layers)
     bbox = run["network"]["summary"]["bbox_lonlat"]
     for layer in layers.values():
         doc = _geojson(c, layer["url"])
@@ -97,9 +103,13 @@ def test_coverage_result_layers_are_wgs84(run, c):
         _inside_wgs84_bbox(doc, bbox)
     # the kindergarten sent as GeoJSON comes back at the same place (metric CRS and back)
     fac = _geojson(c, layers["facilities"]["url"])
-    kg = np.array([f["geometry"]["coordinates"] for f in fac["features"]
-                   if f["properties"]["category"] == "kindergarten"])
-    assert np.abs(kg - HELSINKI_POINT).sum(axis=1).min() < 1e-6
+    assert len(fac["features"]) == 2
+    for sent in FACILITIES["features"]:
+        back = next(f for f in fac["features"]
+                    if f["properties"]["category"] == sent["properties"]["kind"])
+        assert back["properties"]["name"] == sent["properties"]["name"]
+        assert np.allclose(back["geometry"]["coordinates"], sent["geometry"]["coordinates"],
+                           atol=1e-7)
     # people in the cells layer add up to the summary's total
     cells = _geojson(c, layers["cells"]["url"])
     total = sum(f["properties"]["total"] for f in cells["features"])

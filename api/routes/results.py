@@ -1,12 +1,17 @@
-"""Results of finished jobs: summary, GeoJSON layers, tables and the map."""
+"""Results of finished jobs: summary, GeoJSON layers, tables and the map.
+
+These are the most frequent reads, so they run on the event loop: finished jobs are kept in
+memory and files are streamed by Starlette without blocking."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from api.deps import ResourceId, StoreDep, fetch
@@ -18,8 +23,18 @@ router = APIRouter(tags=["results"])
 Name = Annotated[str, PathParam(pattern=NAME_PATTERN, description="a name listed by …/result")]
 
 
-def _done_job(store: Store, job_id: str) -> dict[str, Any]:
-    job = fetch(store, "jobs", job_id)
+_FINISHED: OrderedDict[tuple[Path, str], dict[str, Any]] = OrderedDict()
+_FINISHED_MAX = 1024
+
+
+async def _done_job(store: Store, job_id: str) -> dict[str, Any]:
+    """A finished job's row. Rows of done jobs never change, so they are kept in memory (an
+    LRU of the most recent ones) and served without touching the database."""
+    key = (store.data_dir, job_id)
+    if key in _FINISHED:
+        _FINISHED.move_to_end(key)
+        return _FINISHED[key]
+    job = await run_in_threadpool(fetch, store, "jobs", job_id)
     if job["status"] in ("queued", "running"):
         raise HTTPException(409, detail=f"Job {job_id} is {job['status']} "
                                         f"({job['progress']:.0%}); poll GET /v1/jobs/{job_id} "
@@ -27,11 +42,14 @@ def _done_job(store: Store, job_id: str) -> dict[str, Any]:
     if job["status"] != "done":
         raise HTTPException(409, detail=f"Job {job_id} has no result: it is {job['status']}. "
                                         f"{job['error'] or ''}".strip())
+    _FINISHED[key] = job
+    if len(_FINISHED) > _FINISHED_MAX:
+        _FINISHED.popitem(last=False)
     return job
 
 
-def _file(store: Store, job_id: str, kind: str, name: str, suffix: str) -> Path:
-    job = _done_job(store, job_id)
+async def _file(store: Store, job_id: str, kind: str, name: str, suffix: str) -> Path:
+    job = await _done_job(store, job_id)
     outputs = job["outputs"] or {}
     names = ([x["name"] for x in outputs.get("layers", [])] if kind == "layers"
              else outputs.get("tables", []))
@@ -42,10 +60,10 @@ def _file(store: Store, job_id: str, kind: str, name: str, suffix: str) -> Path:
 
 
 @router.get("/jobs/{job_id}/result", response_model=ResultOut, summary="A finished job's result")
-def get_result(job_id: ResourceId, store: StoreDep) -> ResultOut:
+async def get_result(job_id: ResourceId, store: StoreDep) -> ResultOut:
     """Headline numbers (coverage shares, people covered, new sites…) and links to the layers
     (GeoJSON, WGS-84), tables (CSV, XLSX) and the map (HTML)."""
-    job = _done_job(store, job_id)
+    job = await _done_job(store, job_id)
     outputs = job["outputs"] or {}
     base = f"/v1/jobs/{job_id}"
     return ResultOut(
@@ -63,17 +81,17 @@ def get_result(job_id: ResourceId, store: StoreDep) -> ResultOut:
 @router.get("/jobs/{job_id}/layers/{name}.geojson", summary="A result layer as GeoJSON",
             response_class=FileResponse,
             responses={200: {"content": {"application/geo+json": {}}}})
-def get_layer(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
+async def get_layer(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
     """A FeatureCollection in WGS-84 (longitude, latitude): facilities, proposals, gap cells…"""
-    path = _file(store, job_id, "layers", name, ".geojson")
+    path = await _file(store, job_id, "layers", name, ".geojson")
     return FileResponse(path, media_type="application/geo+json", filename=path.name)
 
 
 @router.get("/jobs/{job_id}/tables/{name}.csv", summary="A result table as CSV",
             response_class=FileResponse, responses={200: {"content": {"text/csv": {}}}})
-def get_table_csv(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
+async def get_table_csv(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
     """UTF-8 with a byte-order mark, so Excel shows Chinese text."""
-    path = _file(store, job_id, "tables", name, ".csv")
+    path = await _file(store, job_id, "tables", name, ".csv")
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name)
 
 
@@ -82,16 +100,16 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @router.get("/jobs/{job_id}/tables/{name}.xlsx", summary="A result table as Excel",
             response_class=FileResponse, responses={200: {"content": {_XLSX: {}}}})
-def get_table_xlsx(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
-    path = _file(store, job_id, "tables", name, ".xlsx")
+async def get_table_xlsx(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
+    path = await _file(store, job_id, "tables", name, ".xlsx")
     return FileResponse(path, media_type=_XLSX, filename=path.name)
 
 
 @router.get("/jobs/{job_id}/map.html", summary="The result map", response_class=FileResponse,
             responses={200: {"content": {"text/html": {}}}})
-def get_map(job_id: ResourceId, store: StoreDep) -> FileResponse:
+async def get_map(job_id: ResourceId, store: StoreDep) -> FileResponse:
     """The interactive gap map (HTML) of a coverage or optimisation job."""
-    job = _done_job(store, job_id)
+    job = await _done_job(store, job_id)
     if not (job["outputs"] or {}).get("map"):
         raise HTTPException(404, detail=f"Job {job_id} made no map (a {job['kind']} job); "
                                         "fetch the map of a coverage or optimize job.")
