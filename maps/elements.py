@@ -37,7 +37,6 @@ STYLE = """
 .plc-north { top: 80px; left: 10px; width: 30px; padding: 2px 0; text-align: center;
   font: bold 12px sans-serif; }
 .plc-north svg { display: block; margin: 0 auto; }
-.plc-source { bottom: 0; right: 0; }
 .leaflet-control-layers-expanded { font-size: 12px; line-height: 1.3; padding: 5px 8px;
   max-height: calc(100vh - 140px); overflow-y: auto; max-width: 320px; }
 .leaflet-control-layers-expanded label { margin: 1px 0; }

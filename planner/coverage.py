@@ -517,8 +517,10 @@ def weighted_gini(values: np.ndarray, weights: np.ndarray) -> float:
         raise InputError("Gini needs finite values ≥ 0 and weights ≥ 0; drop unreachable cells first.")
     keep = w > 0
     x, w = x[keep], w[keep]
+    if len(x) == 0 or x.max() <= 0:
+        return float("nan")
     order = np.argsort(x, kind="stable")
-    x, w = x[order], w[order]
+    x, w = x[order] / x.max(), w[order] / w.max()  # the Gini does not change with scale
     total_w = w.sum()
     total_xw = (w * x).sum()
     if total_w <= 0 or total_xw <= 0:
