@@ -262,16 +262,22 @@ def _window(ds, area: shapely.Geometry | None, crs: pyproj.CRS) -> tuple[int, in
 
 
 def _clean(block: np.ndarray, nodata: float | None, stats: dict[str, float]) -> np.ndarray:
-    block = block.astype(np.float64, copy=False)
+    """People per cell with nodata, NaN, ±inf and negative values set to 0 (counted)."""
+    keep = (block > 0) & np.isfinite(block)
+    if nodata is not None and nodata > 0:
+        keep &= block != nodata
+    if keep.all():
+        return block
     bad = ~np.isfinite(block)
     if nodata is not None:
         bad |= block == nodata
     neg = (block < 0) & ~bad
-    stats["nodata_cells"] += int(bad.sum())
-    stats["negative_cells"] += int(neg.sum())
-    stats["negative_people"] += float(block[neg].sum())
-    block[bad | neg] = 0.0
-    return block
+    stats["nodata_cells"] += int(np.count_nonzero(bad))
+    n_neg = int(np.count_nonzero(neg))
+    if n_neg:
+        stats["negative_cells"] += n_neg
+        stats["negative_people"] += float(block[neg].sum(dtype=np.float64))
+    return np.where(keep, block, 0)
 
 
 def regrid_rasters(
@@ -340,15 +346,14 @@ def regrid_rasters(
             rr, cc = np.nonzero(cols["total"] > 0)
             if len(rr) == 0:
                 continue
-            # corners of every cell of the block, projected once
-            px, py = np.meshgrid(np.arange(c0, c1 + 1), np.arange(top, bottom + 1))
-            sx, sy = first.transform * (px.ravel(), py.ravel())
+            # corners of the populated cells, each shared corner projected once
+            width = c1 - c0 + 1
+            ids = np.stack([rr * width + cc, rr * width + cc + 1,
+                            (rr + 1) * width + cc + 1, (rr + 1) * width + cc], axis=1)
+            uniq, inv = np.unique(ids, return_inverse=True)
+            sx, sy = first.transform * (uniq % width + c0, uniq // width + top)
             gx, gy = to_grid.transform(sx, sy)
-            corners = np.stack([gx, gy], axis=-1).reshape(bottom - top + 1, c1 - c0 + 1, 2)
-            quads = np.stack(
-                [corners[rr, cc], corners[rr, cc + 1], corners[rr + 1, cc + 1], corners[rr + 1, cc]],
-                axis=1,
-            )
+            quads = np.stack([gx[inv], gy[inv]], axis=-1).reshape(len(rr), 4, 2)
             finite = np.isfinite(quads).all(axis=(1, 2))
             stats["unprojected_cells"] += int((~finite).sum())
             stats["unprojected_people"] += float(cols["total"][rr[~finite], cc[~finite]].sum())
