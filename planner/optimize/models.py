@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from planner.errors import InputError
 from planner.optimize import milp as models_milp
 from planner.optimize.greedy import GreedyPicks, funding_order, greedy_cover, swap_search
-from planner.optimize.lpbound import fix_sites, lp_bound
+from planner.optimize.lpbound import fix_sites, lp_bound, subgradient_bound
 from planner.optimize.problem import (
     CoverInstance,
     Inputs,
@@ -48,6 +48,9 @@ from planner.optimize.result import (
     site_rows,
 )
 
+#: Largest restricted instance (site–cell-group pairs) given to the LP and the MILP; beyond it
+#: HiGHS cannot finish the root relaxation in minutes, so the Lagrangian bound stands alone.
+EXACT_MAX_PAIRS = 400_000
 #: Largest number of covered pairs the distance tie-break stage will model.
 TIE_BREAK_MAX_PAIRS = 200_000
 _E = 1.0 - 1.0 / np.e
@@ -104,78 +107,117 @@ def _solve_max(
     inst: CoverInstance, budget: float, ratio: bool, *, solver: str, deadline: float,
     mip_gap: float,
 ) -> _Solved:
-    n = inst.A.shape[0]
-    if n == 0 or inst.A.shape[1] == 0 or budget < 1e-9 and not (inst.cost <= 0).any():
+    """Most people covered on a reduced instance: greedy, then (``solver="milp"``) local
+    search, a Lagrangian bound that fixes sites no better answer can use, the LP bound, an
+    LP-support sub-MIP and finally the MILP on what is left."""
+    A, w, cost = inst.A, inst.w, inst.cost
+    n = A.shape[0]
+    if n == 0 or A.shape[1] == 0 or budget < 1e-9 and not (cost <= 0).any():
         return _Solved(np.zeros(0, np.int64), 0.0, 0.0, "trivial", False, 0.0)
     picks = _greedy_max(inst, budget, ratio)
     ub = _upper_bound_greedy(inst, budget, picks, ratio)
     if solver == "greedy":
         return _Solved(np.sort(picks.order), picks.value, ub, "greedy", False, picks.value)
     chosen, value = np.sort(picks.order), picks.value
-    lb = lp_bound(inst.A, inst.w, inst.cost, budget, 0.5 * (deadline - time.perf_counter()))
-    if lb is not None:
-        ub = min(ub, lb.bound)
-    integral = bool(np.all(inst.w == np.round(inst.w)))
-    if integral:
-        ub = float(np.floor(ub + 1e-6))
-    fix0 = fix1 = None
-    worst = -np.inf
-    if not ratio:  # count budget: local search from the greedy and the rounded LP answers
+    keep, fix1, worst = np.ones(n, dtype=bool), np.zeros(n, dtype=bool), -np.inf
+    if not ratio:
         p = int(np.floor(budget + 1e-9))
-        starts = [chosen]
-        if lb is not None:
-            starts.append(np.lexsort((np.arange(n), -lb.x_lp))[:p])
-        ls_deadline = time.perf_counter() + 0.2 * (deadline - time.perf_counter())
-        for start in starts:
-            x = swap_search(inst.A, inst.w, start, ls_deadline)
-            v = _cover_value(inst.A, inst.w, x)
+        chosen = swap_search(A, w, chosen, time.perf_counter() + 0.1 * (deadline - time.perf_counter()))
+        value = _cover_value(A, w, chosen)
+        sg = subgradient_bound(A, w, p, value,
+                               time.perf_counter() + 0.25 * (deadline - time.perf_counter()))
+        ub = min(ub, sg.bound)
+        fix0, fix1, worst = fix_sites(sg, p, value)
+        keep = ~fix0
+        keep[chosen] = True
+    # the instance restricted to the sites an answer better than the incumbent may use
+    sites = np.flatnonzero(keep)
+    A_r = sp.csr_matrix(A[sites])
+    cells = np.flatnonzero(np.bincount(A_r.indices, minlength=A.shape[1]) > 0)
+    A_r = sp.csr_matrix(A_r[:, cells])
+    local = np.full(n, -1)
+    local[sites] = np.arange(len(sites))
+    chosen_r, value_r, bound_r, status = _exact(
+        A_r, w[cells], cost[sites], budget, ratio, local[chosen], fix1[sites], value, ub,
+        deadline, mip_gap)
+    chosen = sites[chosen_r]
+    bound = max(min(ub, max(bound_r, worst)), value_r)
+    if integral_weights(w):
+        bound = max(float(np.floor(bound + 1e-6)), value_r)
+    if status == "time_limit" and _within(bound, value_r, mip_gap):
+        status = "optimal"
+    return _Solved(np.sort(chosen), value_r, bound, status, status == "time_limit", picks.value)
+
+
+def integral_weights(w: np.ndarray) -> bool:
+    """True when every weight is a whole number (then so is any coverage, and bounds floor)."""
+    return bool(np.all(w == np.round(w)))
+
+
+def _within(bound: float, value: float, mip_gap: float) -> bool:
+    return bound - value <= max(mip_gap * abs(value), 1e-9 * max(1.0, abs(value)))
+
+
+def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, deadline, mip_gap):
+    """LP bound, LP-guided search and the MILP on a (restricted) instance.
+    Returns (chosen, value, bound, status)."""
+    n = A.shape[0]
+    if integral_weights(w):
+        ub = float(np.floor(ub + 1e-6))
+    if _within(ub, value, mip_gap):
+        return chosen, value, ub, "optimal"
+    if A.nnz > EXACT_MAX_PAIRS:
+        return chosen, value, ub, "size_limit"
+    lb = lp_bound(A, w, cost, budget, 0.4 * (deadline - time.perf_counter()))
+    worst = -np.inf
+    fix0 = np.zeros(n, dtype=bool)
+    if lb is not None:
+        ub = min(ub, float(np.floor(lb.bound + 1e-6)) if integral_weights(w) else lb.bound)
+        if not ratio:
+            p = int(np.floor(budget + 1e-9))
+            start = np.lexsort((np.arange(n), -lb.x_lp))[:p]
+            x = swap_search(A, w, start, time.perf_counter() + 0.1 * (deadline - time.perf_counter()))
+            v = _cover_value(A, w, x)
             if v > value + 1e-9 * max(1.0, value):
                 chosen, value = x, v
-        if lb is not None:
-            chosen, value = _support_submip(inst, budget, lb, chosen, value, deadline, mip_gap)
-            fix0, fix1, worst = fix_sites(lb, p, value)
-    if ub - value <= max(mip_gap * abs(value), 1e-9 * max(1.0, abs(value))):
-        return _Solved(chosen, value, max(ub, value), "optimal", False, picks.value)
-    c, rows, row_lo, row_hi, lo, hi, integer = models_milp.mclp_model(
-        inst.A, inst.w, inst.cost, budget)
-    if fix0 is not None:
-        hi[:n][fix0] = 0.0
-        lo[:n][fix1] = 1.0
+            if not _within(ub, value, mip_gap):
+                chosen, value = _support_submip(A, w, cost, budget, lb, chosen, value, deadline,
+                                                mip_gap)
+            fix0, more1, worst = fix_sites(lb, p, value)
+            fix1 = fix1 | more1
+    if _within(ub, value, mip_gap):
+        return chosen, value, ub, "optimal"
+    c, rows, row_lo, row_hi, lo, hi, integer = models_milp.mclp_model(A, w, cost, budget)
+    hi[:n][fix0] = 0.0
+    lo[:n][fix1] = 1.0
     out = models_milp.solve(c, rows, row_lo, row_hi, lo, hi, integer,
                             time_limit_s=deadline - time.perf_counter(), mip_gap=mip_gap)
     if out.x is not None:
         x = np.flatnonzero(out.x[:n] > 0.5)
-        v = _cover_value(inst.A, inst.w, x)
+        v = _cover_value(A, w, x)
         if v >= value - 1e-9 * max(1.0, value):
             chosen, value = x, v
     if out.bound is not None:
-        restricted = -out.bound
-        if integral:
-            restricted = float(np.floor(restricted + 1e-6))
-        ub = min(ub, max(restricted, worst))
-    bound = max(ub, value)
+        ub = min(ub, max(-out.bound, worst))
     status = out.status if out.status != "infeasible" else "error"
-    if status == "time_limit" and bound - value <= max(mip_gap * abs(value), 1e-9 * max(1.0, abs(value))):
-        status = "optimal"
-    return _Solved(chosen, value, bound, status, status == "time_limit", picks.value)
+    return chosen, value, max(ub, value), status
 
 
-def _support_submip(inst, budget, lb, chosen, value, deadline, mip_gap):
+def _support_submip(A, w, cost, budget, lb, chosen, value, deadline, mip_gap):
     """Primal heuristic: the MILP restricted to the sites the LP uses (plus the incumbent),
     given a third of the remaining time. Returns the better of it and the incumbent."""
-    n = inst.A.shape[0]
+    n = A.shape[0]
     keep = lb.x_lp > 1e-6
     keep[chosen] = True
     if keep.all():
         return chosen, value
-    c, rows, row_lo, row_hi, lo, hi, integer = models_milp.mclp_model(
-        inst.A, inst.w, inst.cost, budget)
+    c, rows, row_lo, row_hi, lo, hi, integer = models_milp.mclp_model(A, w, cost, budget)
     hi[:n][~keep] = 0.0
     out = models_milp.solve(c, rows, row_lo, row_hi, lo, hi, integer,
                             time_limit_s=(deadline - time.perf_counter()) / 3, mip_gap=mip_gap)
     if out.x is not None:
         x = np.flatnonzero(out.x[:n] > 0.5)
-        v = _cover_value(inst.A, inst.w, x)
+        v = _cover_value(A, w, x)
         if v > value + 1e-9 * max(1.0, value):
             return x, v
     return chosen, value
@@ -296,6 +338,9 @@ def _assemble_cover_result(
                "optimum (proven bound); raise time_limit_s to close the gap.")
     elif status == "greedy":
         msg = f"Greedy answer, proven within {100 * gap:.3g} % of the optimum."
+    elif status == "size_limit":
+        msg = (f"Instance too large for the exact stage: the answer is proven within "
+               f"{100 * gap:.3g} % of the optimum by the Lagrangian bound.")
     else:
         msg = f"Proven optimal (gap {100 * gap:.3g} %)."
     return OptimizeResult(
@@ -321,7 +366,8 @@ def _run_mclp(
     solved = _solve_max(inst, b_eff, ratio, solver=solver, deadline=deadline, mip_gap=mip_gap)
     chosen_rows = inst.site[solved.chosen]
     tie = "off"
-    if tie_break and solver == "milp" and solved.status in ("optimal", "time_limit"):
+    if tie_break and solver == "milp" and solved.status in ("optimal", "time_limit",
+                                                             "size_limit"):
         chosen_rows, tie = _tie_break_max(inputs, inst, np.flatnonzero(table.decision), cost,
                                           b_eff, solved, deadline)
     open_mask = table.fixed_open.copy()

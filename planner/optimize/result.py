@@ -17,7 +17,9 @@ class OptimizeResult:
     Attributes:
         model: ``"mclp"``, ``"lscp"``, ``"capacitated_mclp"`` or ``"joint_mclp"``.
         status: ``"optimal"`` (proven within ``mip_gap``), ``"time_limit"`` (best found, with
-            its proven gap), ``"greedy"`` (no MILP run: the greedy answer with its bound),
+            its proven gap), ``"size_limit"`` (after site fixing the instance was still too
+            large for the LP/MILP stage: local-search answer with its Lagrangian bound and
+            proven gap), ``"greedy"`` (no MILP run: the greedy answer with its bound),
             or ``"trivial"`` (nothing left to decide).
         objective: people covered (MCLP, weighted people for the joint model, people served
             for the capacitated model) or cost/number of new sites (LSCP).
