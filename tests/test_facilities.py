@@ -470,6 +470,30 @@ def test_undecodable_text(tmp_path):
     assert decode_bytes("名称".encode("utf-16"))[1] == "utf-16"
 
 
+@settings(max_examples=40, deadline=None)
+@given(text=st.text(st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5), max_size=30),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "gbk", "gb18030"]))
+def test_decode_bytes_round_trip(text, encoding):
+    body = "名称,lon,lat\n" + text
+    raw = body.encode(encoding)
+    decoded, used = decode_bytes(raw)
+    assert decoded.encode(used) == raw
+    try:  # GBK bytes that also form valid UTF-8 are ambiguous; UTF-8 wins there
+        raw.decode("utf-8")
+        ambiguous = encoding in ("gbk", "gb18030")
+    except UnicodeDecodeError:
+        ambiguous = False
+    assert ambiguous or decoded == body
+
+
+def test_tab_separated_gb18030_export(tmp_path):
+    path = tmp_path / "poi.txt"
+    frame = KNOWN.rename(columns={"lon": "经度", "lat": "纬度"})
+    path.write_bytes(frame.to_csv(index=False, sep="\t").encode("gb18030"))
+    fac = load_facilities(path, crs="wgs84", category_column="类型", to_crs=TAIYUAN_UTM)
+    assert sorted(fac["category"]) == sorted(KNOWN_CATEGORIES)
+
+
 def test_unknown_category_keys_list_known(tmp_path):
     frame = KNOWN.assign(category=["kindergarden"] + ["pharmacy"] * 6)
     frame.to_csv(tmp_path / "k.csv", index=False)

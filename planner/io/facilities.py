@@ -402,7 +402,9 @@ def _classify_osm_rows(raw: gpd.GeoDataFrame, table, report: FacilityReport) -> 
 
 def decode_bytes(raw: bytes, encoding: str | None = None) -> tuple[str, str]:
     """Decode a text file: the given encoding, or UTF-16 by BOM, UTF-8 (with or without BOM),
-    then GBK, then GB18030 (which extends GBK). Returns (text, encoding used)."""
+    then GBK, then GB18030 (which extends GBK). Returns (text, encoding used). A GBK text that
+    happens to be valid UTF-8 too (possible for a few characters, not for real exports) reads as
+    UTF-8; pass ``encoding`` to be certain."""
     if encoding:
         try:
             return raw.decode(encoding), encoding
