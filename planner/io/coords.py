@@ -6,7 +6,8 @@
 * BD-09: Baidu — GCJ-02 plus a polar tweak and a +0.0065° / +0.006° offset.
 
 Forward transforms are closed formulas; inverses solve the forward formula by fixed-point
-iteration to below 1e-10 degrees (≈ 0.01 mm), unlike the usual one-step inverse (1–2 m off).
+iteration until the residual is below 1e-9 degrees (≈ 0.1 mm). The usual one-step inverse is
+up to ≈ 3.6 m off in Shanxi (≈ 4.8 m across China) for GCJ-02, ≈ 0.2 m for BD-09.
 Points outside the box pass through unchanged in every direction. Angles in degrees.
 """
 
@@ -23,7 +24,7 @@ KRASOVSKY_E2 = 0.00669342162296594323
 #: Mainland China's box (degrees) inside which GCJ-02 and BD-09 differ from WGS-84.
 CHINA_BOX = (72.004, 0.8293, 137.8347, 55.8271)
 _X_PI = np.pi * 3000.0 / 180.0
-_TOL_DEG = 1e-10
+_TOL_DEG = 1e-9
 _MAX_ITER = 50
 
 SYSTEMS = ("wgs84", "gcj02", "bd09")
@@ -135,7 +136,7 @@ def wgs84_to_gcj02(lon, lat) -> tuple[Array, Array]:
 
 
 def gcj02_to_wgs84(lon, lat) -> tuple[Array, Array]:
-    """GCJ-02 → WGS-84, exact iterative inverse (error < 1e-10°)."""
+    """GCJ-02 → WGS-84, exact iterative inverse (residual < 1e-9°, ≈ 0.1 mm)."""
     return _apply(lambda x, y: _invert(_gcj_forward, x, y, _gcj_start(x, y)), lon, lat)
 
 
@@ -145,7 +146,7 @@ def gcj02_to_bd09(lon, lat) -> tuple[Array, Array]:
 
 
 def bd09_to_gcj02(lon, lat) -> tuple[Array, Array]:
-    """BD-09 → GCJ-02, exact iterative inverse (error < 1e-10°)."""
+    """BD-09 → GCJ-02, exact iterative inverse (residual < 1e-9°, ≈ 0.1 mm)."""
     return _apply(lambda x, y: _invert(_bd_forward, x, y, _bd_backward_estimate(x, y)), lon, lat)
 
 
@@ -155,7 +156,7 @@ def wgs84_to_bd09(lon, lat) -> tuple[Array, Array]:
 
 
 def bd09_to_wgs84(lon, lat) -> tuple[Array, Array]:
-    """BD-09 → WGS-84, exact iterative inverse of both steps (error < 1e-10°)."""
+    """BD-09 → WGS-84, exact iterative inverse of both steps (residual < 1e-9°, ≈ 0.1 mm)."""
 
     def back(x, y):
         gx, gy = _invert(_bd_forward, x, y, _bd_backward_estimate(x, y))
