@@ -283,7 +283,7 @@ def _reopen_closable(table: SiteTable, cost: np.ndarray, budget_left: float, ope
 
 
 def _assemble_cover_result(
-    model: str, inputs: Inputs, table: SiteTable, cost: np.ndarray, budget_eff: float,
+    model: str, inputs: Inputs, table: SiteTable, cost: np.ndarray,
     open_mask: np.ndarray, objective: float, bound: float, status: str, tlr: bool,
     greedy_objective: float, t0: float, inst: CoverInstance, tie: str, ratio: bool,
     demand_xy: np.ndarray | None, blocks: np.ndarray | None = None,
@@ -385,7 +385,7 @@ def _run_mclp(
     objective = float(inputs.weights[covered_by(inputs.coverage, np.flatnonzero(open_mask))].sum())
     bound = max(inst.constant + solved.bound, objective)
     return _assemble_cover_result(
-        model, inputs, table, cost, b_eff, open_mask, objective, bound, solved.status,
+        model, inputs, table, cost, open_mask, objective, bound, solved.status,
         solved.time_limit_reached, inst.constant + solved.greedy_value, t0, inst, tie, ratio,
         demand_xy, blocks, block_names, n_cells_block, block_people,
     )
@@ -479,6 +479,8 @@ def lscp(
             if float(inst.cost[x].sum()) <= value + 1e-9:
                 chosen, value = x, float(inst.cost[x].sum())
         bound = 0.0 if out.bound is None else min(out.bound, value)
+        if integral_weights(inst.cost):  # whole costs: the optimum is a whole number too
+            bound = min(float(np.ceil(bound - 1e-6)), value)
         status, tlr = out.status, out.status == "time_limit"
         chosen_rows = inst.site[chosen]
         if tie_break:
@@ -487,7 +489,7 @@ def lscp(
     open_mask = table.fixed_open.copy()
     open_mask[chosen_rows] = True
     return _assemble_cover_result(
-        "lscp", inputs, table, cost, float("inf"), open_mask, req_cost + value,
+        "lscp", inputs, table, cost, open_mask, req_cost + value,
         req_cost + bound, status, tlr, req_cost + gval, t0, inst, tie, use_cost, demand_xy,
     )
 
