@@ -34,7 +34,7 @@ def run(tmp_path_factory):
                  "geojson": FACILITIES},
             ],
             "population": {"source": "buildings", "cell_m": 100},
-            "analysis": {"categories": ["kindergarten", "elderly_day_care"]},
+            "analysis": {"categories": ["kindergarten", "elderly_day_care"], "levels_min": [5]},
         }
         r = c.post("/v1/scenarios", json=body)
         assert r.status_code == 201, r.text

@@ -87,7 +87,7 @@ def test_session_kill_and_restart(tmp_path):
             "facilities": [{
                 "source": "upload", "upload_id": upload["id"], "coords": "wgs84",
                 "lon": "经度", "lat": "纬度", "name_column": "名称", "category": "kindergarten"}],
-            "analysis": {"categories": ["kindergarten", "elderly_day_care"]}})
+            "analysis": {"categories": ["kindergarten", "elderly_day_care"], "levels_min": [5]}})
         assert r.status_code == 201, r.text
         scenario = r.json()
         job = c.post(f"/v1/scenarios/{scenario['id']}/coverage").json()
