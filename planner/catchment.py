@@ -123,42 +123,13 @@ def nearest(
 
     Args:
         network: the walk network.
-        demand_xy: (n, 2) demand points in metres (network CRS), or a :class:`Snapped`.
+        demand_xy: (n, 2) demand points in metres (network CRS), or a :class:`Snapped` made
+            on the same network.
         facility_xy: (k, 2) facility points in metres, or a :class:`Snapped`.
         max_distance_m: largest distance of interest (m); farther is ``inf``.
         max_access_m: largest access leg (m) when snapping raw coordinates.
     """
-    bound = _check_bound(max_distance_m, finite=False)
-    demand = _snapped(network, demand_xy, max_access_m)
-    fac = _snapped(network, facility_xy, max_access_m)
-    indptr, indices, weights = graph_arrays(network)
-    f_idx, f_edge, f_off, f_acc, f_u, f_v, f_du, f_dv = _ends(network, fac)
-    dist, label = multi_source_dijkstra(
-        indptr,
-        indices,
-        weights,
-        np.concatenate([f_u, f_v]),
-        np.concatenate([f_du, f_dv]),
-        np.concatenate([f_idx, f_idx]).astype(np.int64),
-        bound,
-    )
-    out = np.full(len(demand), np.inf)
-    which = np.full(len(demand), -1, dtype=np.int64)
-    d_idx, d_edge, d_off, d_acc, d_u, d_v, d_du, d_dv = _ends(network, demand)
-    via_u = dist[d_u] + d_du
-    via_v = dist[d_v] + d_dv
-    best = np.minimum(via_u, via_v)
-    best_label = np.where(via_u <= via_v, label[d_u], label[d_v])
-    order, ptr = _by_edge(network.n_edges, f_edge)
-    direct, k = same_edge_nearest(d_edge, d_off, ptr, f_off[order], f_acc[order])
-    direct = direct + d_acc
-    closer = direct < best
-    best[closer] = direct[closer]
-    best_label[closer] = f_idx[order][k[closer]]
-    reached = best <= bound
-    out[d_idx[reached]] = best[reached]
-    which[d_idx[reached]] = best_label[reached]
-    return Nearest(out, which)
+    return _nearest(network, demand_xy, facility_xy, max_distance_m, max_access_m, True)
 
 
 def nearest_distance(
@@ -174,9 +145,40 @@ def nearest_distance(
     ``np.inf`` marks points that cannot reach any facility within ``max_distance_m`` (beyond
     the bound, on another network component, or not snapped). See :func:`nearest`.
     """
-    return nearest(
-        network, demand_xy, facility_xy, max_distance_m, max_access_m=max_access_m
-    ).distance_m
+    return _nearest(network, demand_xy, facility_xy, max_distance_m, max_access_m, False).distance_m
+
+
+def _nearest(network, demand_xy, facility_xy, max_distance_m, max_access_m, with_label):
+    bound = _check_bound(max_distance_m, finite=False)
+    demand = _snapped(network, demand_xy, max_access_m)
+    fac = _snapped(network, facility_xy, max_access_m)
+    f_idx, f_edge, f_off, f_acc, f_u, f_v, f_du, f_dv = _ends(network, fac)
+    dist, label = multi_source_dijkstra(
+        *graph_arrays(network),
+        np.concatenate([f_u, f_v]),
+        np.concatenate([f_du, f_dv]),
+        np.concatenate([f_idx, f_idx]).astype(np.int64),
+        bound,
+        with_label,
+    )
+    d_idx, d_edge, d_off, d_acc, d_u, d_v, d_du, d_dv = _ends(network, demand)
+    via_u = dist[d_u] + d_du
+    via_v = dist[d_v] + d_dv
+    best = np.minimum(via_u, via_v)
+    order, ptr = _by_edge(network.n_edges, f_edge)
+    direct, k = same_edge_nearest(d_edge, d_off, ptr, f_off[order], f_acc[order])
+    direct += d_acc
+    closer = direct < best
+    best[closer] = direct[closer]
+    reached = best <= bound
+    out = np.full(len(demand), np.inf)
+    out[d_idx[reached]] = best[reached]
+    which = np.full(len(demand), -1, dtype=np.int64)
+    if with_label:
+        best_label = np.where(via_u <= via_v, label[d_u], label[d_v])
+        best_label[closer] = f_idx[order][k[closer]]
+        which[d_idx[reached]] = best_label[reached]
+    return Nearest(out, which)
 
 
 def nearest_by_category(

@@ -80,7 +80,7 @@ def _node_distances(network: WalkNetwork, snapped: Snapped, bound: float) -> np.
     seeds = np.concatenate([network.edge_u[edge], network.edge_v[edge]]).astype(np.int64)
     start = np.concatenate([acc + off, acc + network.edge_length[edge] - off])
     dist, _ = multi_source_dijkstra(
-        *graph_arrays(network), seeds, start, np.zeros(len(seeds), np.int64), bound
+        *graph_arrays(network), seeds, start, np.zeros(len(seeds), np.int64), bound, False
     )
     return dist
 

@@ -82,7 +82,9 @@ def _pop(hkey, hnode, size):
 
 
 @njit(cache=True, nogil=True)
-def multi_source_dijkstra(indptr, indices, weights, seed_node, seed_dist, seed_label, bound):
+def multi_source_dijkstra(
+    indptr, indices, weights, seed_node, seed_dist, seed_label, bound, with_label
+):
     """Distance (m) from the nearest seed to every node, searching no farther than ``bound``.
 
     Args:
@@ -90,14 +92,15 @@ def multi_source_dijkstra(indptr, indices, weights, seed_node, seed_dist, seed_l
         seed_node, seed_dist, seed_label: start nodes, their initial distances (m) and a label
             each (e.g. the facility index); a node may appear several times.
         bound: largest distance of interest (m); nodes farther stay at ``inf``.
+        with_label: track which seed each node is nearest to (costs a little time).
 
     Returns:
         (dist, label): float64 distances (``inf`` beyond the bound or unreachable) and the label
-        of the seed each node is nearest to (-1 where unreached).
+        of the seed each node is nearest to (-1 where unreached; empty without ``with_label``).
     """
     n = indptr.shape[0] - 1
     dist = np.full(n, np.inf)
-    label = np.full(n, -1, dtype=np.int64)
+    label = np.full(n if with_label else 0, -1, dtype=np.int64)
     cap = indices.shape[0] + seed_node.shape[0] + 1
     hkey = np.empty(cap, dtype=np.float64)
     hnode = np.empty(cap, dtype=np.int32)
@@ -107,19 +110,23 @@ def multi_source_dijkstra(indptr, indices, weights, seed_node, seed_dist, seed_l
         d = seed_dist[i]
         if d <= bound and d < dist[node]:
             dist[node] = d
-            label[node] = seed_label[i]
+            if with_label:
+                label[node] = seed_label[i]
             size = _push(hkey, hnode, size, d, node)
     while size > 0:
         d, node, size = _pop(hkey, hnode, size)
         if d > dist[node]:
             continue
-        lab = label[node]
+        lab = label[node] if with_label else -1
         for k in range(indptr[node], indptr[node + 1]):
-            nb = indices[k]
             nd = d + weights[k]
-            if nd < dist[nb] and nd <= bound:
+            if nd > bound:
+                continue
+            nb = indices[k]
+            if nd < dist[nb]:
                 dist[nb] = nd
-                label[nb] = lab
+                if with_label:
+                    label[nb] = lab
                 size = _push(hkey, hnode, size, nd, nb)
     return dist, label
 
