@@ -16,7 +16,7 @@ plus a grace period passes, so model building counts):
     spopt_cbc / spopt_highs  spopt MCLP.from_cost_matrix + PuLP with CBC / HiGHS (dense matrix)
 
     python benchmarks/optimize.py [--sizes small,medium] [--p 10,50] [--limit 30]
-                                  [--peer-limit 30] [--peers ours,greedy,plain_milp,spopt_cbc]
+                                  [--peer-limit 20] [--peers ours,greedy,plain_milp,spopt_cbc]
                                   [--out benchmarks/results/optimize.json]
 
 Prints a table and writes benchmarks/results/optimize.json.
@@ -175,8 +175,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="small,medium")
     ap.add_argument("--p", default="10,50")
     ap.add_argument("--limit", type=float, default=30.0, help="our time limit, seconds")
-    ap.add_argument("--peer-limit", type=float, default=30.0, help="each peer's limit, seconds")
-    ap.add_argument("--grace", type=float, default=15.0,
+    ap.add_argument("--peer-limit", type=float, default=20.0, help="each peer's limit, seconds")
+    ap.add_argument("--grace", type=float, default=10.0,
                     help="seconds past a peer's limit before its process is stopped")
     ap.add_argument("--peers", default="ours,greedy,plain_milp,spopt_cbc,spopt_highs")
     ap.add_argument("--out", type=Path, default=OUT, help="JSON file to write")
