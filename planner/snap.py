@@ -9,7 +9,9 @@ unreachable.
 
 from __future__ import annotations
 
+import os
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,6 +115,10 @@ def points_xy(points: object, network: WalkNetwork, what: str = "points") -> np.
     return xy
 
 
+#: Points per thread below which snapping stays on one thread.
+PARALLEL_POINTS = 50_000
+
+
 @dataclass(frozen=True, eq=False)
 class EdgeGrid:
     """A uniform grid over the network's edges for exact nearest-edge queries (metres)."""
@@ -131,12 +137,23 @@ class EdgeGrid:
 
     def nearest(self, xy: np.ndarray, limit_m: float) -> tuple[np.ndarray, np.ndarray]:
         """Nearest edge index and straight distance (m) for every point (n, 2) that has an
-        edge within ``limit_m``; -1 and ``inf`` for the others."""
-        return nearest_segments(
-            np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]),
-            self.ax, self.ay, self.bx, self.by, self.cell_ptr, self.items,
-            self.x0, self.y0, self.cell_m, self.nx, self.ny, float(limit_m),
-        )  # fmt: skip
+        edge within ``limit_m``; -1 and ``inf`` for the others. Large inputs are split over
+        threads."""
+        x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+
+        def run(part: slice):
+            return nearest_segments(
+                x[part], y[part], self.ax, self.ay, self.bx, self.by, self.cell_ptr,
+                self.items, self.x0, self.y0, self.cell_m, self.nx, self.ny, float(limit_m),
+            )  # fmt: skip
+
+        workers = min(len(os.sched_getaffinity(0)), max(1, len(x) // PARALLEL_POINTS))
+        if workers == 1:
+            return run(slice(None))
+        cuts = np.linspace(0, len(x), workers + 1).astype(int)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(run, [slice(cuts[i], cuts[i + 1]) for i in range(workers)]))
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 _GRIDS: weakref.WeakKeyDictionary[WalkNetwork, EdgeGrid] = weakref.WeakKeyDictionary()

@@ -103,3 +103,15 @@ def test_take_drops_far_points():
     assert len(kept) == 2 and kept.ok.all()
     assert kept.edge.tolist() == s.edge[[0, 2]].tolist()
     assert s.take(np.array([1])).far.tolist() == [0]
+
+
+def test_threaded_snapping_matches_single_thread(monkeypatch):
+    import planner.snap as snap
+
+    net = random_network(np.random.default_rng(7), 40, 30, 1)
+    xy = np.random.default_rng(8).uniform(-100, 1100, size=(999, 2))
+    one = snap_points(net, xy)
+    monkeypatch.setattr(snap, "PARALLEL_POINTS", 100)
+    many = snap_points(net, xy)
+    assert np.array_equal(one.edge, many.edge)
+    assert np.array_equal(one.access_m, many.access_m)
