@@ -9,6 +9,7 @@ from typing import Any
 from api.export import export_result
 from api.scenario_doc import load_stored_scenario
 from api.store import Store
+from planner.errors import InputError
 
 Progress = Callable[[str, float], None]
 #: The scenario runner's steps before any optimisation, in order.
@@ -41,7 +42,14 @@ def build_network(store: Store, job: dict[str, Any], progress: Progress) -> dict
         net = load_network(folder / params["file"], crs=params.get("crs"),
                            tolerance_m=params.get("tolerance_m", 0.0))
     else:
-        net = network_from_osmnx(params["place"], crs=params.get("crs"))
+        try:
+            net = network_from_osmnx(params["place"], crs=params.get("crs"))
+        except OSError as exc:  # no route to OpenStreetMap's servers
+            raise InputError(
+                f"Downloading {params['place']!r} from OpenStreetMap failed ({type(exc).__name__}); "
+                "this server may have no internet access. Upload the area as an .osm.pbf file "
+                "(e.g. a Geofabrik extract clipped with osmium) instead."
+            ) from None
     t1 = time.perf_counter()
     progress("saving", 0.9)
     net.save(folder)

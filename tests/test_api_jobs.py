@@ -163,3 +163,16 @@ def test_overall_progress_is_monotone_and_bounded(calls):
         progress(step, fraction)
     assert all(0.0 <= f <= 1.0 for f in seen)
     assert seen == sorted(seen) and seen[-1] == 1.0
+
+
+def test_place_download_without_internet_names_the_fix(store, monkeypatch):
+    import planner.io.osm
+    from api.tasks import build_network
+
+    def offline(place, **kwargs):
+        raise ConnectionError("Failed to resolve 'nominatim.openstreetmap.org'")
+
+    monkeypatch.setattr(planner.io.osm, "network_from_osmnx", offline)
+    job = {"target_id": "a" * 32, "params": {"file": None, "place": "迎泽区, 太原市", "crs": None}}
+    with pytest.raises(InputError, match=r"no internet access\. Upload .*\.osm\.pbf"):
+        build_network(store, job, lambda step, fraction: None)
