@@ -158,7 +158,8 @@ class FacilitiesIn(_In):
     name_column: str | None = Field(None, max_length=100)
     capacity_column: str | None = Field(None, max_length=100)
     status: Literal["existing", "candidate", "required", "closable"] = "existing"
-    encoding: str | None = Field(None, max_length=40, description="CSV text encoding, e.g. gbk")
+    encoding: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$",
+                                 description="CSV text encoding, e.g. gbk")
 
     @model_validator(mode="after")
     def _source_fields(self) -> FacilitiesIn:
@@ -180,8 +181,9 @@ class PopulationIn(_In):
                                   description="with source = upload: a GeoTIFF or GeoJSON polygons")
     cell_m: float = Field(100.0, ge=10, le=5000, description="demand cell size, metres")
     population_column: str | None = Field(None, max_length=100)
-    age_shares: str | None = Field("shanxi", max_length=40,
-                                   description="age structure applied when the source has none")
+    age_shares: str | None = Field("shanxi", pattern=r"^[A-Za-z0-9_-]{1,40}$",
+                                   description="region of the age structure applied when the "
+                                               "source has none (age_structure.toml), or 'none'")
 
     @model_validator(mode="after")
     def _source_fields(self) -> PopulationIn:

@@ -21,7 +21,7 @@ from api.store import Store
 from api.uploads import FACILITY_SUFFIXES, POPULATION_SUFFIXES, link_or_copy, suffix_of
 from planner.errors import CRSError, InputError
 from planner.scenario_file import OptimizeSpec, Scenario, parse_scenario
-from planner.standards import get_category, load_categories
+from planner.standards import get_category, load_categories, load_speeds
 
 #: Extra margin around the network's bounding box a facility may lie in, metres (the GCJ-02 and
 #: BD-09 shifts in China reach ≈ 1.5 km).
@@ -138,6 +138,7 @@ def create_scenario_files(
     check_categories(request.analysis.categories)
     check_categories(request.analysis.basic_categories)
     check_categories([f.category for f in request.facilities if f.category])
+    load_speeds(overrides=request.speeds or None)  # names the group or speed that is wrong
     bbox = network_job["summary"]["bbox_lonlat"]
     folder = store.path("scenarios", scenario_id)
     folder.mkdir(parents=True, exist_ok=False)

@@ -185,3 +185,35 @@ def test_corrupt_network_file_fails_with_the_reason(c):
     _error(c.delete(f"/v1/jobs/{job['id']}"), 409)
     r = c.post("/v1/scenarios", json={"network_id": r.json()["id"]})
     assert "not ready" in _error(r, 400, "NotReadyError")
+
+
+def test_population_and_facility_uploads_are_checked(c, net_dir):
+    nid = net_dir[1]
+    tif = c.post("/v1/uploads", files={"file": ("worldpop.tif", b"II*\x00fake")}).json()
+    csv = c.post("/v1/uploads", files={"file": ("pois.csv", b"lon,lat\n24.94,60.17\n")}).json()
+    r = c.post("/v1/scenarios", json={"network_id": nid, "population": {
+        "source": "upload", "upload_id": tif["id"], "cell_m": 100}})
+    assert r.status_code == 201, r.text
+    assert r.json()["population"] == "population_worldpop.tif"
+    r = c.post("/v1/scenarios", json={"network_id": nid, "population": {
+        "source": "upload", "upload_id": csv["id"]}})
+    assert "pois.csv" in _error(r, 400, "InputError")
+    r = c.post("/v1/scenarios", json={"network_id": nid, "facilities": [
+        {"source": "upload", "upload_id": tif["id"]}]})
+    assert ".csv" in _error(r, 400, "InputError")
+    r = c.post("/v1/scenarios", json={"network_id": nid, "speeds": {"age_60_plus": 4.3}})
+    assert "m/s" in _error(r, 400, "InputError")
+    r = c.post("/v1/scenarios", json={"network_id": nid, "population": {
+        "age_shares": "../../etc/passwd"}})
+    _error(r, 422)
+
+
+def test_cors(tmp_path):
+    origin = "https://gis.example.cn"
+    with client(tmp_path, cors_origins=[origin]) as c:
+        r = c.options("/v1/jobs", headers={"Origin": origin,
+                                           "Access-Control-Request-Method": "GET"})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == origin
+        r = c.get("/v1/health", headers={"Origin": "https://elsewhere.example"})
+        assert "access-control-allow-origin" not in r.headers
