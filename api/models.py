@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from planner.scenario_file import AnalysisSpec
 
 ID_PATTERN = r"^[0-9a-f]{32}$"
-CoordSystem = str
 _COORDS_RE = r"^(wgs84|gcj02|bd09|EPSG:\d{4,6})$"
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
 
@@ -146,7 +145,7 @@ class FacilitiesIn(_In):
     geojson: FeatureCollection | None = Field(None, description="with source = geojson")
     upload_id: str | None = Field(None, pattern=ID_PATTERN,
                                   description="with source = upload: a CSV/GeoJSON from /v1/uploads")
-    coords: CoordSystem = Field("wgs84", pattern=_COORDS_RE,
+    coords: str = Field("wgs84", pattern=_COORDS_RE,
                                 description="coordinate system of the points: wgs84 | gcj02 (Amap, "
                                             "Tencent) | bd09 (Baidu) | EPSG:xxxx")
     lon: str | None = Field(None, max_length=100, description="longitude/x column of a CSV")

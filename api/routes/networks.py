@@ -6,6 +6,7 @@ import shutil
 import time
 from typing import Annotated, Any
 
+import pyproj
 from fastapi import APIRouter, File, Form, UploadFile
 
 from api.deps import JobsDep, ResourceId, StoreDep, fetch
@@ -57,9 +58,7 @@ def create_network(
     if crs:
         try:
             metric_crs(None, crs)
-        except InputError:
-            raise
-        except Exception as exc:  # pyproj's CRSError for text it cannot parse
+        except pyproj.exceptions.CRSError as exc:  # text pyproj cannot parse
             raise InputError(f"crs {crs!r} is not a coordinate reference system pyproj knows "
                              f"({exc}); give e.g. EPSG:4547 or leave it empty.") from None
     network_id = new_id()
