@@ -364,7 +364,12 @@ def main() -> None:
     p.add_argument("--pandana-sample", type=int, default=None, help="sources run by pandana")
     p.add_argument("--chunk-mb", type=float, default=256.0, help="scipy dense chunk size")
     p.add_argument("--nx-max-nodes", type=int, default=200_000)
-    p.add_argument("--pandana-max-nodes", type=int, default=200_000)
+    p.add_argument(
+        "--pandana-max-nodes",
+        type=int,
+        default=20_000,
+        help="pandana's preprocessing takes minutes from 100k nodes up; raise to include them",
+    )
     p.add_argument("--no-pandana", dest="pandana", action="store_false")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "catchments.json")
     args = p.parse_args()
