@@ -27,6 +27,7 @@ from planner.gaps import gap_areas, gap_cells
 from planner.io.facilities import load_facilities
 from planner.io.osm import load_network, network_from_osmnx
 from planner.io.population import load_population, read_area
+from planner.isochrones import isochrones
 from planner.network import WalkNetwork
 from planner.optimize import (
     JointCategory,
@@ -106,6 +107,7 @@ class ScenarioResult:
             speeds=speeds,
             facilities=self.facilities,
             gaps=self.layers.get("gap_areas"),
+            isochrones=self.layers.get("isochrones"),
             complete=self.complete,
             proposed=self.layers.get("proposals"),
             network=self.network,
@@ -343,6 +345,33 @@ def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, flo
         layer[f"dist_{k}"] = np.where(np.isfinite(dist[k]), dist[k], np.nan)
     result.layers["cells"] = layer
     result.layers["facilities"] = result.facilities
+    result.layers["isochrones"] = isochrone_layer(result, keys, speeds)
+
+
+def isochrone_layer(result: ScenarioResult, keys: list[str], speeds: dict[str, float]) -> gpd.GeoDataFrame:
+    """5/10/15-minute (the scenario's levels) walking areas around every category's facilities,
+    at the walking speed of the group each category serves."""
+    frames = []
+    fac = result.facilities
+    levels = np.asarray(result.scenario.analysis.levels_min, dtype=float)
+    for key in keys:
+        xy = fac.loc[fac["category"] == key].geometry.get_coordinates().to_numpy()
+        if len(xy) == 0:
+            continue
+        cat = result.categories[key]
+        speed = speeds.get(cat.group, speeds["total"])
+        try:
+            iso = isochrones(result.network, xy, levels * 60 * speed,
+                             max_access_m=result.scenario.analysis.max_access_m)
+        except InputError:  # every facility of the category is too far from a street
+            continue
+        frames.append(iso.assign(category=key, minutes=levels, speed_m_s=speed))
+    if not frames:
+        return gpd.GeoDataFrame(
+            {"category": [], "minutes": [], "distance_m": []},
+            geometry=gpd.GeoSeries([], crs=result.network.crs),
+        )
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=result.network.crs)
 
 
 def _site_table(result: ScenarioResult, spec: OptimizeSpec, key: str | None, area) -> gpd.GeoDataFrame:
