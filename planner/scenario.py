@@ -94,8 +94,9 @@ class ScenarioResult:
             "map": str(self.map_path) if self.map_path else None,
         }
 
-    def gap_map(self, *, lang: str = "zh", basemap: str = "none"):
-        """The Folium gap map of this result (see :func:`maps.gap_map`)."""
+    def gap_map(self, *, lang: str = "zh", basemap: str = "none", shown: str | None = None):
+        """The Folium gap map of this result (see :func:`maps.gap_map`); ``shown`` is the
+        category displayed when the page opens (default: the first optimised one)."""
         from maps import gap_map
 
         speeds = load_speeds(overrides=self.scenario.speeds or None)
@@ -114,6 +115,7 @@ class ScenarioResult:
             basemap=basemap,
             lang=lang,
             title=self.scenario.name,
+            shown=shown or next((o.categories[0] for o in self.scenario.optimize), None),
         )
 
     def save_map(self, path: str | Path, **options: Any) -> Path:
