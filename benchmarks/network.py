@@ -16,9 +16,10 @@ import argparse
 import json
 import multiprocessing as mp
 import platform
-import resource
 import time
 from pathlib import Path
+
+from fresh_process import measure
 
 ROOT = Path(__file__).resolve().parents[1]
 TAIYUAN = ROOT.parent / "shared" / "data" / "taiyuan" / "road.json"
@@ -44,27 +45,6 @@ def _pyrosm_peer(source: str) -> dict:
         "nodes": graph.number_of_nodes(),
         "edges": graph.number_of_edges(),
     }
-
-
-def _child(func, source, queue):
-    result = func(source)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put(result)
-
-
-def measure(func, source: str, repeat: int) -> dict:
-    """Best time of ``repeat`` fresh-process runs, with the largest peak RSS."""
-    ctx = mp.get_context("spawn")
-    runs = []
-    for _ in range(repeat):
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_child, args=(func, source, queue))
-        proc.start()
-        runs.append(queue.get())
-        proc.join()
-    best = min(runs, key=lambda r: r["seconds"])
-    best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
-    return best
 
 
 def main() -> None:

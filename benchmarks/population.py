@@ -17,9 +17,10 @@ import argparse
 import json
 import multiprocessing as mp
 import platform
-import resource
 import time
 from pathlib import Path
+
+from fresh_process import measure
 
 ROOT = Path(__file__).resolve().parents[1]
 WUHAN = ROOT.parent / "shared" / "data" / "wuhan_worldpop"
@@ -75,27 +76,6 @@ def _raw_sums() -> dict:
             for g, bands in BANDS.items():
                 sums[g] += s if age in bands else 0.0
     return sums
-
-
-def _child(func, cell, queue):
-    result = func(cell)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put(result)
-
-
-def measure(func, cell: float, repeat: int) -> dict:
-    """Best time of ``repeat`` fresh-process runs, with the largest peak RSS."""
-    ctx = mp.get_context("spawn")
-    runs = []
-    for _ in range(repeat):
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_child, args=(func, cell, queue))
-        proc.start()
-        runs.append(queue.get())
-        proc.join()
-    best = min(runs, key=lambda r: r["seconds"])
-    best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
-    return best
 
 
 def main() -> None:
