@@ -63,8 +63,8 @@ def precompute(c: httpx.Client) -> dict:
     scenario = c.post("/v1/scenarios", json={
         "name": "load test", "network_id": net["id"],
         "facilities": [{"source": "osm"}],
-        "analysis": {"categories": ["kindergarten", "elderly_day_care", "convenience"],
-                     "levels_min": [5]},
+        "analysis": {"categories": ["kindergarten", "elderly_day_care", "convenience",
+                                    "pharmacy", "clinic"]},
     }).json()
     job = c.post(f"/v1/scenarios/{scenario['id']}/coverage").json()
     job = _wait_job(c, job["id"])

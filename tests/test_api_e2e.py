@@ -34,7 +34,7 @@ def run(tmp_path_factory):
                  "geojson": FACILITIES},
             ],
             "population": {"source": "buildings", "cell_m": 100},
-            "analysis": {"categories": ["kindergarten", "elderly_day_care"], "levels_min": [5]},
+            "analysis": {"categories": ["kindergarten", "elderly_day_care"]},
         }
         r = c.post("/v1/scenarios", json=body)
         assert r.status_code == 201, r.text
@@ -95,7 +95,7 @@ def test_coverage_result_layers_are_wgs84(run, c):
     assert 0 <= headline["kindergarten"]["coverage_pct"] <= 100
     assert "map" not in res["summary"]  # no server paths on the wire
     layers = {x["name"]: x for x in res["layers"]}
-    assert {"facilities", "cells", "gap_cells"} <= set(layers)
+    assert {"facilities", "cells", "gap_cells", "isochrones"} <= set(layers)
     bbox = run["network"]["summary"]["bbox_lonlat"]
     for layer in layers.values():
         doc = _geojson(c, layer["url"])
