@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from planner import coverage as cov
+from planner.access import access_split_table, capacity_access
 from planner.catchment import coverage_matrix, nearest_by_category
 from planner.demand import DemandGrid
 from planner.errors import InputError
@@ -62,6 +63,7 @@ class ScenarioResult:
     optimizations: list[OptimizeResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     complete: cov.CompleteCircle | None = None
+    district_table: pd.DataFrame | None = None
     output_dir: Path | None = None
     map_path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -109,6 +111,8 @@ class ScenarioResult:
             facilities=self.facilities,
             gaps=self.layers.get("gap_areas"),
             isochrones=self.layers.get("isochrones"),
+            districts=self.layers.get("districts"),
+            district_table=self.district_table,
             complete=self.complete,
             proposed=self.layers.get("proposals"),
             network=self.network,
@@ -314,6 +318,7 @@ def _analysed_categories(scenario: Scenario, categories: dict[str, Category]) ->
 
 
 def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, float]) -> None:
+    """Coverage, equity, complete circle, gaps, capacity-aware access and district tables."""
     cells = result.demand.cells
     dist = {k: result.distances[k].to_numpy() for k in keys}
     cats = {k: result.categories[k] for k in keys}
@@ -326,28 +331,79 @@ def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, flo
     result.tables["coverage"] = table
     result.tables["headline"] = cov.headline_table(table)
     result.tables["equity"] = cov.equity_table(dist, cells, cats, speeds)
-    basic = result.scenario.analysis.basic_categories
-    circle = cov.complete_circle(dist, cells, cats, keys=basic)
-    result.complete = circle
-    result.tables["complete_circle"] = circle.table
-    result.notes.append(
-        f"Complete living circle ({', '.join(circle.keys)}): {circle.index:.1%} of people reach "
-        "every one within its compliance distance."
-        + (f" Not in the data: {', '.join(circle.missing)}." if circle.missing else "")
-    )
+    layer = cells.copy()
+    _complete_circle(result, dist, cats, layer)
     gaps = gap_cells(dist, cells, cats)
     areas = gap_areas(gaps, cats)
     result.tables["gap_areas"] = pd.DataFrame(areas.drop(columns="geometry"))
     result.layers["gap_cells"] = gaps
     result.layers["gap_areas"] = areas
-    layer = cells.copy()
-    layer["categories_reached"] = circle.reached
-    layer["complete_circle"] = circle.complete
     for k in keys:
         layer[f"dist_{k}"] = np.where(np.isfinite(dist[k]), dist[k], np.nan)
     result.layers["cells"] = layer
     result.layers["facilities"] = result.facilities
     result.layers["isochrones"] = isochrone_layer(result, keys, speeds)
+    _capacity_access(result, cats)
+    if result.scenario.districts is not None:
+        _districts(result, dist, cats, speeds)
+
+
+def _complete_circle(result: ScenarioResult, dist, cats, layer: gpd.GeoDataFrame) -> None:
+    basic = result.scenario.analysis.basic_categories or [
+        k for k in cov.BASIC_CATEGORIES if k in dist
+    ]
+    if not basic:
+        result.notes.append(
+            "Complete living circle not computed: none of its basic categories "
+            f"({', '.join(cov.BASIC_CATEGORIES)}) is analysed."
+        )
+        return
+    circle = cov.complete_circle(dist, result.demand.cells, cats, keys=basic)
+    result.complete = circle
+    result.tables["complete_circle"] = circle.table
+    layer["categories_reached"] = circle.reached
+    layer["complete_circle"] = circle.complete
+    result.notes.append(
+        f"Complete living circle ({', '.join(circle.keys)}): {circle.index:.1%} of people reach "
+        "every one within its compliance distance."
+    )
+
+
+def _capacity_access(result: ScenarioResult, cats: dict[str, Category]) -> None:
+    """Served / covered but over capacity / uncovered, for categories with capacity norms."""
+    fac = result.facilities
+    demand_xy = result.demand.points()
+    splits, ratios = [], []
+    for key, cat in cats.items():
+        own = fac[fac["category"] == key].reset_index(drop=True)
+        if cat.capacity_unit is None or len(own) == 0:
+            continue
+        xy = own.geometry.get_coordinates().to_numpy()
+        catchment = coverage_matrix(result.network, xy, demand_xy, cat.distance_m,
+                                    max_access_m=result.scenario.analysis.max_access_m)
+        access = capacity_access(catchment, own, result.demand.cells, cat)
+        splits.append(access)
+        ratios.append(access.facilities.assign(category=key, name=own["name"].to_numpy()))
+        if access.note:
+            result.notes.append(f"{key}: {access.note}")
+    if splits:
+        result.tables["capacity_access"] = access_split_table(splits)
+        result.tables["capacity_by_facility"] = pd.concat(ratios, ignore_index=True)
+
+
+def _districts(result: ScenarioResult, dist, cats, speeds) -> None:
+    spec = result.scenario.districts
+    path = result.scenario.path(spec.file)
+    try:
+        layer = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InputError(f"Cannot read the district layer {path}: {exc}.") from exc
+    table = cov.district_coverage(dist, result.demand.cells, cats, speeds, layer,
+                                  name_column=spec.name_column, facilities=result.facilities,
+                                  levels=result.scenario.analysis.levels_min)
+    result.tables["coverage_by_district"] = table
+    result.layers["districts"] = layer.to_crs(result.network.crs)
+    result.district_table = table
 
 
 def isochrone_layer(result: ScenarioResult, keys: list[str], speeds: dict[str, float]) -> gpd.GeoDataFrame:

@@ -27,6 +27,13 @@ class StudyArea(_Strict):
     bbox: tuple[float, float, float, float] | None = None
 
 
+class DistrictSpec(_Strict):
+    """Admin polygons (街道 / 社区) to report coverage per unit."""
+
+    file: str
+    name_column: str | None = None
+
+
 class NetworkSpec(_Strict):
     """Where the walk network comes from: a file, the bundled sample, or a place name online."""
 
@@ -110,6 +117,7 @@ class Scenario(_Strict):
     description: str = ""
     network: NetworkSpec
     study_area: StudyArea | None = None
+    districts: DistrictSpec | None = None
     facilities: list[FacilitySpec] = [FacilitySpec()]
     population: PopulationSpec = PopulationSpec()
     analysis: AnalysisSpec = AnalysisSpec()

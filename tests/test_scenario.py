@@ -1,8 +1,10 @@
 """Scenario runner: same numbers as the library, every output written, caching, comparison."""
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from typer.testing import CliRunner
 
 from planner import scenario as scenario_mod
@@ -135,3 +137,47 @@ def test_cli_run_and_compare(tmp_path):
     assert "Coverage" in res.output and (tmp_path / "cov" / "gap_map.html").exists()
     bad = runner.invoke(app, ["run", str(tmp_path / "nope.toml")])
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_districts_and_capacity_tables(sample_run, tmp_path):
+    result, out = sample_run
+    west, south, east, north = result.demand.cells.to_crs(4326).total_bounds + [-0.01, -0.01, 0.01, 0.01]
+    mid = (west + east) / 2
+
+    halves = gpd.GeoDataFrame(
+        {"name": ["西区", "东区"]},
+        geometry=[shapely.box(west, south, mid, north), shapely.box(mid, south, east, north)],
+        crs=4326,
+    )
+    halves.to_file(tmp_path / "districts.geojson")
+    s = load_scenario()
+    doc = s.model_dump(exclude={"base_dir"})
+    doc.update(optimize=[], districts={"file": str(tmp_path / "districts.geojson"),
+                                       "name_column": "name"})
+    doc["analysis"]["categories"] = ["childcare", "pharmacy"]  # no complete-circle set needed
+    run = run_scenario(parse_scenario(doc, s.base_dir), cache_dir=out / ".cache")
+    by_district = run.tables["coverage_by_district"]
+    assert set(by_district["district_name"]) == {"西区", "东区"}
+    whole = run.tables["coverage"].set_index(["category", "mode", "level_min", "group"])
+    parts = by_district.groupby(["category", "mode", "level_min", "group"])[
+        ["people", "people_covered"]].sum()
+    joined = parts.join(whole[["people", "people_covered"]].add_suffix("_all"))
+    np.testing.assert_allclose(joined["people"], joined["people_all"])
+    np.testing.assert_allclose(joined["people_covered"], joined["people_covered_all"])
+    split = run.tables["capacity_access"].set_index("category").loc["childcare"]
+    assert split["people"] == pytest.approx(
+        split["served"] + split["over_capacity"] + split["uncovered"])
+    assert run.complete is not None and set(run.complete.keys) == {"pharmacy", "childcare"}
+
+
+def test_no_basic_category_analysed(sample_run):
+    _, out = sample_run
+    s = load_scenario()
+    doc = s.model_dump(exclude={"base_dir"})
+    doc["optimize"] = [{"categories": ["kindergarten"], "new_sites": 2}]
+    doc["analysis"]["categories"] = ["kindergarten"]
+    run = run_scenario(parse_scenario(doc, s.base_dir), cache_dir=out / ".cache")
+    assert run.complete is None and "complete_circle" not in run.tables
+    assert any("Complete living circle not computed" in n for n in run.notes)
+    assert len(run.optimizations[0].sites) == 2
+    assert run.gap_map() is not None
