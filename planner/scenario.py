@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,18 +172,32 @@ def fingerprint(*parts: object) -> str:
 
 
 def _cached(cache_dir: Path | None, key: str, build: Callable[[], Any], save, load) -> Any:
+    """``build()``, or its copy under ``cache_dir/key``. Entries are written under a temporary
+    name and renamed into place, so runs sharing a cache (API workers) never read half a file."""
     if cache_dir is None:
         return build()
     path = cache_dir / key
     if path.exists():
         try:
             return load(path)
-        except (InputError, OSError, ValueError):
-            pass  # an unreadable cache entry is rebuilt
+        except Exception:  # any unreadable entry is simply rebuilt
+            _remove(path)
     value = build()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    save(value, path)
+    tmp = cache_dir / f".{uuid.uuid4().hex}-{key}"
+    save(value, tmp)
+    try:
+        os.replace(tmp, path)
+    except OSError:  # another run stored the same entry first
+        _remove(tmp)
     return value
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 # --- steps ------------------------------------------------------------------------------------

@@ -181,3 +181,23 @@ def test_no_basic_category_analysed(sample_run):
     assert any("Complete living circle not computed" in n for n in run.notes)
     assert len(run.optimizations[0].sites) == 2
     assert run.gap_map() is not None
+
+
+def test_cache_entries_appear_whole_and_bad_ones_are_rebuilt(tmp_path):
+    built = []
+
+    def build():
+        built.append(1)
+        return {"value": len(built)}
+
+    def save(value, path):
+        path.write_text(str(value["value"]))
+
+    def load(path):
+        return {"value": int(path.read_text())}
+
+    assert scenario_mod._cached(tmp_path, "entry", build, save, load) == {"value": 1}
+    assert scenario_mod._cached(tmp_path, "entry", build, save, load) == {"value": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["entry"]  # no temporary names left
+    (tmp_path / "entry").write_text("half a fi")
+    assert scenario_mod._cached(tmp_path, "entry", build, save, load) == {"value": 2}
