@@ -231,6 +231,22 @@ def _support_submip(A, w, cost, budget, lb, chosen, value, deadline, mip_gap):
     return chosen, value
 
 
+def _distance_stage_pairs(
+    inputs: Inputs, decision_rows: np.ndarray, cells: np.ndarray, deadline: float
+) -> tuple[np.ndarray, sp.csr_matrix | None, float, str]:
+    """Inputs of a lexicographic distance stage: the decision rows reaching ``cells``, their
+    covered pairs and the seconds left — or, with pairs None, why the stage is skipped."""
+    rows = decision_rows[np.diff(structure(inputs.coverage, decision_rows, cells).indptr) > 0]
+    pairs = inputs.coverage[rows][:, cells]
+    if pairs.nnz > TIE_BREAK_MAX_PAIRS:
+        return rows, None, 0.0, (f"skipped: {pairs.nnz} covered pairs exceed the "
+                                 f"{TIE_BREAK_MAX_PAIRS} the distance stage models")
+    left = deadline - time.perf_counter()
+    if left <= 0.05:
+        return rows, None, 0.0, "skipped: no time left"
+    return rows, pairs, left, ""
+
+
 def _tie_break_max(
     inputs: Inputs, inst: CoverInstance, decision_rows: np.ndarray, cost: np.ndarray,
     budget: float, solved: _Solved, deadline: float,
@@ -240,14 +256,9 @@ def _tie_break_max(
     cells = np.flatnonzero(inst.group_of_cell >= 0)
     if len(chosen_rows) == 0 or len(cells) == 0:
         return chosen_rows, "not needed (nothing to choose)"
-    rows = decision_rows[np.diff(structure(inputs.coverage, decision_rows, cells).indptr) > 0]
-    pairs = inputs.coverage[rows][:, cells]
-    if pairs.nnz > TIE_BREAK_MAX_PAIRS:
-        return chosen_rows, (f"skipped: {pairs.nnz} covered pairs exceed the "
-                             f"{TIE_BREAK_MAX_PAIRS} the distance stage models")
-    left = deadline - time.perf_counter()
-    if left <= 0.05:
-        return chosen_rows, "skipped: no time left"
+    rows, pairs, left, skipped = _distance_stage_pairs(inputs, decision_rows, cells, deadline)
+    if pairs is None:
+        return chosen_rows, skipped
     w = inputs.weights[cells]
     first = solved.value
     out = models_milp.solve(
@@ -496,15 +507,10 @@ def lscp(
 
 def _tie_break_min(inputs, inst, table, cost, chosen_rows, value, deadline):
     cells = np.flatnonzero(inst.group_of_cell >= 0)
-    dec = np.flatnonzero(table.decision)
-    rows = dec[np.diff(structure(inputs.coverage, dec, cells).indptr) > 0]
-    pairs = inputs.coverage[rows][:, cells]
-    if pairs.nnz > TIE_BREAK_MAX_PAIRS:
-        return chosen_rows, (f"skipped: {pairs.nnz} covered pairs exceed the "
-                             f"{TIE_BREAK_MAX_PAIRS} the distance stage models")
-    left = deadline - time.perf_counter()
-    if left <= 0.05:
-        return chosen_rows, "skipped: no time left"
+    rows, pairs, left, skipped = _distance_stage_pairs(
+        inputs, np.flatnonzero(table.decision), cells, deadline)
+    if pairs is None:
+        return chosen_rows, skipped
     w = inputs.weights[cells]
     out = models_milp.solve(
         *models_milp.distance_model(pairs, w, cost[rows], np.inf, None, value + 1e-9),
