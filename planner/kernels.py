@@ -275,6 +275,16 @@ def coverage_kernel(
 
 
 @njit(cache=True, nogil=True)
+def _segment_cells(ax, ay, bx, by, x0, y0, cell, nx, ny):
+    """Grid columns and rows (first, last; clipped to the grid) a segment's bounding box covers."""
+    cx0 = int((min(ax, bx) - x0) // cell)
+    cx1 = int((max(ax, bx) - x0) // cell)
+    cy0 = int((min(ay, by) - y0) // cell)
+    cy1 = int((max(ay, by) - y0) // cell)
+    return max(cx0, 0), min(cx1, nx - 1), max(cy0, 0), min(cy1, ny - 1)
+
+
+@njit(cache=True, nogil=True)
 def build_edge_grid(ax, ay, bx, by, x0, y0, cell, nx, ny):
     """Bucket segments into a uniform grid: every cell their bounding box overlaps.
 
@@ -283,23 +293,17 @@ def build_edge_grid(ax, ay, bx, by, x0, y0, cell, nx, ny):
     m = ax.shape[0]
     counts = np.zeros(nx * ny + 1, dtype=np.int64)
     for e in range(m):
-        cx0 = int((min(ax[e], bx[e]) - x0) // cell)
-        cx1 = int((max(ax[e], bx[e]) - x0) // cell)
-        cy0 = int((min(ay[e], by[e]) - y0) // cell)
-        cy1 = int((max(ay[e], by[e]) - y0) // cell)
-        for cy in range(max(cy0, 0), min(cy1, ny - 1) + 1):
-            for cx in range(max(cx0, 0), min(cx1, nx - 1) + 1):
+        cx0, cx1, cy0, cy1 = _segment_cells(ax[e], ay[e], bx[e], by[e], x0, y0, cell, nx, ny)
+        for cy in range(cy0, cy1 + 1):
+            for cx in range(cx0, cx1 + 1):
                 counts[cy * nx + cx + 1] += 1
     cell_ptr = np.cumsum(counts)
     fill = cell_ptr[:-1].copy()
     items = np.empty(cell_ptr[-1], dtype=np.int64)
     for e in range(m):
-        cx0 = int((min(ax[e], bx[e]) - x0) // cell)
-        cx1 = int((max(ax[e], bx[e]) - x0) // cell)
-        cy0 = int((min(ay[e], by[e]) - y0) // cell)
-        cy1 = int((max(ay[e], by[e]) - y0) // cell)
-        for cy in range(max(cy0, 0), min(cy1, ny - 1) + 1):
-            for cx in range(max(cx0, 0), min(cx1, nx - 1) + 1):
+        cx0, cx1, cy0, cy1 = _segment_cells(ax[e], ay[e], bx[e], by[e], x0, y0, cell, nx, ny)
+        for cy in range(cy0, cy1 + 1):
+            for cx in range(cx0, cx1 + 1):
                 c = cy * nx + cx
                 items[fill[c]] = e
                 fill[c] += 1
