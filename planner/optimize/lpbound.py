@@ -28,9 +28,11 @@ from planner.optimize.milp import mclp_model
 
 @dataclass(frozen=True)
 class LagrangeBound:
-    """A certified upper bound, the site values at the multipliers and the LP's x."""
+    """A certified upper bound, the multipliers λ (people per cell), the site values at them
+    and the LP's x."""
 
     bound: float
+    lam: np.ndarray
     value: np.ndarray
     x_lp: np.ndarray
     base: float
@@ -54,10 +56,10 @@ def lagrangian(A, w, cost, budget, lam, x_lp) -> LagrangeBound:
     """L(λ) with the site part solved as a fractional knapsack (exact for the relaxation)."""
     base = float(np.maximum(w - lam, 0.0).sum())
     value = np.asarray(A @ lam).ravel()
-    return LagrangeBound(base + _knapsack(value, cost, budget), value, x_lp, base)
+    return LagrangeBound(base + knapsack(value, cost, budget), lam, value, x_lp, base)
 
 
-def _knapsack(value: np.ndarray, cost: np.ndarray, budget: float) -> float:
+def knapsack(value: np.ndarray, cost: np.ndarray, budget: float) -> float:
     """max Σ v x s.t. Σ c x ≤ budget, 0 ≤ x ≤ 1 (items of zero cost are free)."""
     free = cost <= 0
     total = float(value[free & (value > 0)].sum())

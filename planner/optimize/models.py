@@ -16,6 +16,7 @@ only if it re-checks as at least as good on the first objective.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from planner.errors import InputError
 from planner.optimize import milp as models_milp
 from planner.optimize.greedy import GreedyPicks, funding_order, greedy_cover, swap_search
 from planner.optimize.lpbound import fix_sites, lp_bound, subgradient_bound
+from planner.optimize.neighbourhood import improve_by_neighbourhoods
 from planner.optimize.problem import (
     CoverInstance,
     Inputs,
@@ -107,9 +109,9 @@ def _solve_max(
     inst: CoverInstance, budget: float, ratio: bool, *, solver: str, deadline: float,
     mip_gap: float,
 ) -> _Solved:
-    """Most people covered on a reduced instance: greedy, then (``solver="milp"``) local
-    search, a Lagrangian bound that fixes sites no better answer can use, the LP bound, an
-    LP-support sub-MIP and finally the MILP on what is left."""
+    """Most people covered on a reduced instance: greedy, then (``solver="milp"``) swaps, a
+    Lagrangian bound, exact re-solves of small neighbourhoods, fixing of the sites no better
+    answer can use, the LP bound and finally the MILP on what is left."""
     A, w, cost = inst.A, inst.w, inst.cost
     n = A.shape[0]
     if n == 0 or A.shape[1] == 0 or budget < 1e-9 and not (cost <= 0).any():
@@ -127,14 +129,13 @@ def _solve_max(
         return _Solved(np.sort(picks.order), picks.value, max(ub, picks.value), "greedy", False,
                        picks.value)
     chosen, value = np.sort(picks.order), picks.value
-    keep, fix1, worst = np.ones(n, dtype=bool), np.zeros(n, dtype=bool), -np.inf
+    keep, fix1, worst, lam = np.ones(n, dtype=bool), np.zeros(n, dtype=bool), -np.inf, None
     if not ratio:
         p = int(np.floor(budget + 1e-9))
-        chosen = swap_search(A, w, chosen, time.perf_counter() + 0.1 * (deadline - time.perf_counter()))
+        chosen = swap_search(A, w, chosen, _share(deadline, 0.1))
         value = _cover_value(A, w, chosen)
-        sg = subgradient_bound(A, w, p, value,
-                               time.perf_counter() + 0.25 * (deadline - time.perf_counter()))
-        ub = min(ub, sg.bound)
+        sg = subgradient_bound(A, w, p, value, _share(deadline, 0.15))
+        ub, lam = min(ub, sg.bound), sg.lam
         fix0, fix1, worst = fix_sites(sg, p, value)
         keep = ~fix0
         keep[chosen] = True
@@ -145,16 +146,60 @@ def _solve_max(
     A_r = sp.csr_matrix(A_r[:, cells])
     local = np.full(n, -1)
     local[sites] = np.arange(len(sites))
-    chosen_r, value_r, bound_r, status = _exact(
-        A_r, w[cells], cost[sites], budget, ratio, local[chosen], fix1[sites], value, ub,
-        deadline, mip_gap)
-    chosen = sites[chosen_r]
-    bound = max(min(ub, max(bound_r, worst)), value_r)
+    # the exact stage runs beside the neighbourhood search (HiGHS releases the GIL); the
+    # search stops early once the exact stage has proven its answer optimal
+    exact = _Background(_exact, A_r, w[cells], cost[sites], budget, ratio, local[chosen],
+                        fix1[sites], value, ub, deadline, mip_gap,
+                        settles=lambda out: out[3] == "optimal")
+    if not _within(_floor_if_integral(ub, w), value, mip_gap):
+        chosen = improve_by_neighbourhoods(A, w, cost, budget, chosen, deadline, allowed=keep,
+                                           lam=lam, stop=exact.settled)
+        value = _cover_value(A, w, chosen)
+    chosen_r, value_r, bound_r, status = exact.result()
+    if value_r >= value - 1e-9 * max(1.0, value):  # ties: the exact stage's answer
+        chosen, value = sites[chosen_r], value_r
+    bound = max(min(ub, max(bound_r, worst)), value)
     if integral_weights(w):
-        bound = max(float(np.floor(bound + 1e-6)), value_r)
-    if status == "time_limit" and _within(bound, value_r, mip_gap):
+        bound = max(float(np.floor(bound + 1e-6)), value)
+    if status in ("time_limit", "size_limit") and _within(bound, value, mip_gap):
         status = "optimal"
-    return _Solved(np.sort(chosen), value_r, bound, status, status == "time_limit", picks.value)
+    return _Solved(np.sort(chosen), value, bound, status, status == "time_limit", picks.value)
+
+
+class _Background:
+    """Run ``fn(*args)`` in a thread; ``result()`` waits for it. ``settled`` is set when it
+    ends with a result that ``settles`` accepts (an exception also settles)."""
+
+    def __init__(self, fn, *args, settles=lambda out: True):
+        self.settled = threading.Event()
+        self._out: dict[str, object] = {}
+        self._thread = threading.Thread(target=self._run, args=(fn, args, settles), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args, settles) -> None:
+        try:
+            self._out["value"] = fn(*args)
+            if settles(self._out["value"]):
+                self.settled.set()
+        except BaseException as exc:  # re-raised in the caller's thread
+            self._out["error"] = exc
+            self.settled.set()
+
+    def result(self):
+        self._thread.join()
+        if "error" in self._out:
+            raise self._out["error"]
+        return self._out["value"]
+
+
+def _share(deadline: float, fraction: float) -> float:
+    """The ``perf_counter`` time after ``fraction`` of the time left before ``deadline``."""
+    now = time.perf_counter()
+    return now + fraction * max(deadline - now, 0.0)
+
+
+def _floor_if_integral(bound: float, w: np.ndarray) -> float:
+    return float(np.floor(bound + 1e-6)) if integral_weights(w) else bound
 
 
 def integral_weights(w: np.ndarray) -> bool:
@@ -170,8 +215,7 @@ def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, deadline, mip_gap
     """LP bound, LP-guided search and the MILP on a (restricted) instance.
     Returns (chosen, value, bound, status)."""
     n = A.shape[0]
-    if integral_weights(w):
-        ub = float(np.floor(ub + 1e-6))
+    ub = _floor_if_integral(ub, w)
     if _within(ub, value, mip_gap):
         return chosen, value, ub, "optimal"
     if A.nnz > EXACT_MAX_PAIRS:
@@ -184,13 +228,10 @@ def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, deadline, mip_gap
         if not ratio:
             p = int(np.floor(budget + 1e-9))
             start = np.lexsort((np.arange(n), -lb.x_lp))[:p]
-            x = swap_search(A, w, start, time.perf_counter() + 0.1 * (deadline - time.perf_counter()))
+            x = swap_search(A, w, start, _share(deadline, 0.1))
             v = _cover_value(A, w, x)
             if v > value + 1e-9 * max(1.0, value):
                 chosen, value = x, v
-            if not _within(ub, value, mip_gap):
-                chosen, value = _support_submip(A, w, cost, budget, lb, chosen, value, deadline,
-                                                mip_gap)
             fix0, more1, worst = fix_sites(lb, p, value)
             fix1 = fix1 | more1
     if _within(ub, value, mip_gap):
@@ -209,26 +250,6 @@ def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, deadline, mip_gap
         ub = min(ub, max(-out.bound, worst))
     status = out.status if out.status != "infeasible" else "error"
     return chosen, value, max(ub, value), status
-
-
-def _support_submip(A, w, cost, budget, lb, chosen, value, deadline, mip_gap):
-    """Primal heuristic: the MILP restricted to the sites the LP uses (plus the incumbent),
-    given a third of the remaining time. Returns the better of it and the incumbent."""
-    n = A.shape[0]
-    keep = lb.x_lp > 1e-6
-    keep[chosen] = True
-    if keep.all():
-        return chosen, value
-    c, rows, row_lo, row_hi, lo, hi, integer = models_milp.mclp_model(A, w, cost, budget)
-    hi[:n][~keep] = 0.0
-    out = models_milp.solve(c, rows, row_lo, row_hi, lo, hi, integer,
-                            time_limit_s=(deadline - time.perf_counter()) / 3, mip_gap=mip_gap)
-    if out.x is not None:
-        x = np.flatnonzero(out.x[:n] > 0.5)
-        v = _cover_value(A, w, x)
-        if v > value + 1e-9 * max(1.0, value):
-            return x, v
-    return chosen, value
 
 
 def _distance_stage_pairs(
