@@ -2,11 +2,17 @@
 
 Instances: a street-like synthetic network (planner.synthetic.street_network), random demand
 points with skewed populations and random candidate sites, catchments at 1,200 m walking
-distance from planner.catchment.coverage_matrix. Sizes (demand × candidates):
+distance from planner.catchment.coverage_matrix. Sizes (demand × candidates), in two layouts:
 
-    small  1,000 × 100      (≈ 8 km square street grid)
-    medium 10,000 × 1,000   (≈ 16 km square)
-    large  100,000 × 10,000 (≈ 32 km square, a whole city)
+                             sprawl (default)         compact
+    small  1,000 × 100       ≈ 8 km square            ≈ 2 km square
+    medium 10,000 × 1,000    ≈ 16 km square           ≈ 7 km square
+    large  100,000 × 10,000  ≈ 32 km square           ≈ 21 km square
+
+*compact* packs demand as densely as the issue's reference measurement (greedy covers about
+80 % of 10k × 1k people with 10 sites): few sites reach most people and catchments overlap
+heavily, so small budgets are the hard case. *sprawl* spreads demand over a region about ten
+times larger: 50 sites cover about 80 %, and large budgets are the hard case.
 
 Peers, each in its own process with its own time limit (the process is stopped when the limit
 plus a grace period passes, so model building counts):
@@ -15,7 +21,8 @@ plus a grace period passes, so model building counts):
     plain_milp  scipy.optimize.milp on the textbook model (binary x and y, every cell and site)
     spopt_cbc / spopt_highs  spopt MCLP.from_cost_matrix + PuLP with CBC / HiGHS (dense matrix)
 
-    python benchmarks/optimize.py [--sizes small,medium] [--p 10,50] [--limit 30]
+    python benchmarks/optimize.py [--sizes small,medium] [--layouts sprawl,compact]
+                                  [--p 10,50] [--limit 30]
                                   [--peer-limit 20] [--peers ours,greedy,plain_milp,spopt_cbc]
                                   [--out benchmarks/results/optimize.json]
 
@@ -37,18 +44,21 @@ import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "optimize.json"
-SIZES = {"small": (1_000, 100, 10_000), "medium": (10_000, 1_000, 40_000),
-         "large": (100_000, 10_000, 160_000)}
+SIZES = {"small": (1_000, 100), "medium": (10_000, 1_000), "large": (100_000, 10_000)}
+#: Street-network nodes (80 m apart) per layout and size.
+NODES = {"sprawl": {"small": 10_000, "medium": 40_000, "large": 160_000},
+         "compact": {"small": 700, "medium": 7_000, "large": 70_000}}
 RADIUS_M = 1_200.0
 DENSE_LIMIT = 2e8  # spopt's dense cost matrix: at most this many entries (1.6 GB)
 
 
-def build_instance(size: str, seed: int = 7):
+def build_instance(size: str, layout: str = "sprawl", seed: int = 7):
     """(coverage CSR sites × cells, people per cell, seconds to build)."""
     from planner.catchment import coverage_matrix
     from planner.synthetic import street_network
 
-    n_demand, n_sites, n_nodes = SIZES[size]
+    n_demand, n_sites = SIZES[size]
+    n_nodes = NODES[layout][size]
     t0 = time.perf_counter()
     net = street_network(n_nodes, seed=seed, spacing_m=80.0)
     rng = np.random.default_rng(seed)
@@ -173,6 +183,7 @@ def run_peer(name, cov, w, p, limit, grace):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="small,medium")
+    ap.add_argument("--layouts", default="sprawl,compact")
     ap.add_argument("--p", default="10,50")
     ap.add_argument("--limit", type=float, default=30.0, help="our time limit, seconds")
     ap.add_argument("--peer-limit", type=float, default=20.0, help="each peer's limit, seconds")
@@ -182,21 +193,23 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT, help="JSON file to write")
     args = ap.parse_args()
     rows = []
-    for size in args.sizes.split(","):
-        cov, w, build_s = build_instance(size)
-        print(f"{size}: {cov.shape[1]} demand × {cov.shape[0]} candidates, {cov.nnz} covered "
-              f"pairs at {RADIUS_M:.0f} m, {w.sum():.0f} people; built in {build_s:.1f} s",
-              flush=True)
-        for p in (int(v) for v in args.p.split(",")):
-            for peer in args.peers.split(","):
-                limit = args.limit if peer in ("ours", "greedy") else args.peer_limit
-                out = run_peer(peer, cov, w, p, limit, args.grace)
-                row = {"size": size, "demand": cov.shape[1], "candidates": cov.shape[0],
-                       "pairs": int(cov.nnz), "p": p, "peer": peer, "limit_s": limit, **out}
-                if "objective" in out:
-                    row["coverage_share"] = out["objective"] / float(w.sum())
-                rows.append(row)
-                print(_line(row), flush=True)
+    for layout in args.layouts.split(","):
+        for size in args.sizes.split(","):
+            cov, w, build_s = build_instance(size, layout)
+            print(f"{layout} {size}: {cov.shape[1]} demand × {cov.shape[0]} candidates, "
+                  f"{cov.nnz} covered pairs at {RADIUS_M:.0f} m, {w.sum():.0f} people; built "
+                  f"in {build_s:.1f} s", flush=True)
+            for p in (int(v) for v in args.p.split(",")):
+                for peer in args.peers.split(","):
+                    limit = args.limit if peer in ("ours", "greedy") else args.peer_limit
+                    out = run_peer(peer, cov, w, p, limit, args.grace)
+                    row = {"layout": layout, "size": size, "demand": cov.shape[1],
+                           "candidates": cov.shape[0], "pairs": int(cov.nnz), "p": p,
+                           "peer": peer, "limit_s": limit, **out}
+                    if "objective" in out:
+                        row["coverage_share"] = out["objective"] / float(w.sum())
+                    rows.append(row)
+                    print(_line(row), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": platform.platform(), "radius_m": RADIUS_M,
                                "rows": rows}, indent=1, default=float), encoding="utf-8")
@@ -211,7 +224,7 @@ def _line(r: dict) -> str:
     secs = f"{r['seconds']:8.2f}s" if "seconds" in r else f"{'':>9}"
     note = r.get("status", "") or ""
     note = r.get("skipped", note) if "skipped" in r else r.get("error", note)
-    return (f"{r['size']:>6} p={r['p']:<3} {r['peer']:<12} {secs} obj {obj} {cov} "
+    return (f"{r['layout']:>7} {r['size']:>6} p={r['p']:<3} {r['peer']:<12} {secs} obj {obj} {cov} "
             f"bound {bound} gap {gap}  {note}")
 
 

@@ -1,4 +1,5 @@
-"""Neighbourhood search: never worse, within budget, deterministic, bounded by brute force."""
+"""Neighbourhood and kicked swap search: never worse, within budget, reproducible, never above
+the brute-force optimum."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.optimize import mclp
-from planner.optimize.greedy import greedy_cover
+from planner.optimize.greedy import greedy_cover, kicked_swap_search
 from planner.optimize.neighbourhood import improve_by_neighbourhoods
 from planner.optimize.problem import covered_by
 
@@ -118,3 +119,15 @@ def test_pipeline_optimal_on_a_street_instance_with_many_sites():
     assert first.status == "optimal" and first.gap == 0
     assert first.objective == second.objective
     assert first.objective >= first.greedy_objective
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(local_instances(), st.integers(2, 5))
+def test_kicked_swaps_never_worse_reproducible_and_bounded(inst, p):
+    A, w = inst
+    start = np.arange(p)
+    out = kicked_swap_search(A, w, start, time.perf_counter() + 30, patience=20)
+    assert len(set(out.tolist())) == p
+    assert _value(A, w, start) - 1e-9 <= _value(A, w, out) <= _brute(A, w, p) + 1e-9
+    again = kicked_swap_search(A, w, start, time.perf_counter() + 30, patience=20)
+    assert np.array_equal(out, again)

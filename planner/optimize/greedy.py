@@ -9,6 +9,7 @@ most once over the whole run.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -114,6 +115,52 @@ def swap_search(
         chosen[s] = j
         chosen.sort()
     return chosen
+
+
+def kicked_swap_search(
+    A: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray, deadline: float, *,
+    allowed: np.ndarray | None = None, patience: int = 200, seed: int = 0,
+    stop: threading.Event | None = None,
+) -> np.ndarray:
+    """Iterated local search for a count budget: replace a few chosen sites by random other
+    sites (a kick), run :func:`swap_search` again, keep the result when it covers more people.
+
+    Stops after ``patience`` kicks in a row without improvement or at ``deadline``
+    (perf_counter). The kicks come from a generator seeded with ``seed``, so a search that
+    ends by patience is reproducible. ``allowed`` limits the sites a kick may bring in;
+    ``stop`` ends the search early when set.
+    """
+    chosen = np.array(sorted(chosen), dtype=np.int64)
+    p = len(chosen)
+    base = np.ones(A.shape[0], dtype=bool) if allowed is None else allowed
+    rng = np.random.default_rng(seed)
+    kick = min(5, max(1, round(0.4 * p)))
+    best = float(w[_covered(A, chosen)].sum())
+    tol = 1e-9 * max(1.0, float(w.sum()))
+    failures = 0
+    stop = stop or threading.Event()
+    while failures < patience and time.perf_counter() < deadline and not stop.is_set():
+        outside = base.copy()
+        outside[chosen] = False
+        pool = np.flatnonzero(outside)
+        k = min(kick, len(pool))
+        if p == 0 or k == 0:
+            break
+        trial = chosen.copy()
+        trial[rng.choice(p, k, replace=False)] = rng.choice(pool, k, replace=False)
+        trial = swap_search(A, w, trial, deadline)
+        value = float(w[_covered(A, trial)].sum())
+        if value > best + tol:
+            chosen, best, failures = trial, value, 0
+        else:
+            failures += 1
+    return chosen
+
+
+def _covered(A: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    mask = np.zeros(A.shape[1], dtype=bool)
+    mask[A[rows].indices] = True
+    return mask
 
 
 def funding_order(

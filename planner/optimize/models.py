@@ -27,7 +27,13 @@ import scipy.sparse as sp
 
 from planner.errors import InputError
 from planner.optimize import milp as models_milp
-from planner.optimize.greedy import GreedyPicks, funding_order, greedy_cover, swap_search
+from planner.optimize.greedy import (
+    GreedyPicks,
+    funding_order,
+    greedy_cover,
+    kicked_swap_search,
+    swap_search,
+)
 from planner.optimize.lpbound import fix_sites, lp_bound, subgradient_bound
 from planner.optimize.neighbourhood import improve_by_neighbourhoods
 from planner.optimize.problem import (
@@ -152,6 +158,9 @@ def _solve_max(
                         fix1[sites], value, ub, deadline, mip_gap,
                         settles=lambda out: out[3] == "optimal")
     if not _within(_floor_if_integral(ub, w), value, mip_gap):
+        if not ratio:  # kicks escape the swap optimum; neighbourhoods then polish
+            chosen = kicked_swap_search(A, w, chosen, _share(deadline, 0.6), allowed=keep,
+                                        stop=exact.settled)
         chosen = improve_by_neighbourhoods(A, w, cost, budget, chosen, deadline, allowed=keep,
                                            lam=lam, stop=exact.settled)
         value = _cover_value(A, w, chosen)
@@ -218,8 +227,12 @@ def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, deadline, mip_gap
     ub = _floor_if_integral(ub, w)
     if _within(ub, value, mip_gap):
         return chosen, value, ub, "optimal"
-    if A.nnz > EXACT_MAX_PAIRS:
-        return chosen, value, ub, "size_limit"
+    if A.nnz > EXACT_MAX_PAIRS:  # no LP in time: a long subgradient run approaches its bound
+        if not ratio:
+            sg = subgradient_bound(A, w, int(np.floor(budget + 1e-9)), value, deadline,
+                                   max_iter=100_000, patience=100)
+            ub = min(ub, _floor_if_integral(sg.bound, w))
+        return chosen, value, max(ub, value), "size_limit"
     lb = lp_bound(A, w, cost, budget, 0.4 * (deadline - time.perf_counter()))
     worst = -np.inf
     fix0 = np.zeros(n, dtype=bool)
