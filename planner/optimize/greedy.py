@@ -122,10 +122,12 @@ def kicked_swap_search(
     allowed: np.ndarray | None = None, patience: int = 200, seed: int = 0,
     stop: threading.Event | None = None,
 ) -> np.ndarray:
-    """Iterated local search for a count budget: replace a few chosen sites by random other
-    sites (a kick), run :func:`swap_search` again, keep the result when it covers more people.
+    """Iterated local search for a count budget: replace a few chosen sites (a kick), run
+    :func:`swap_search` again, keep the result when it covers more people.
 
-    Stops after ``patience`` kicks in a row without improvement or at ``deadline``
+    Kicks alternate between random sites and random picks among the sites adding the most
+    people to those kept (the first explore sprawling instances, the second densely covered
+    ones). Stops after ``patience`` kicks in a row without improvement or at ``deadline``
     (perf_counter). The kicks come from a generator seeded with ``seed``, so a search that
     ends by patience is reproducible. ``allowed`` limits the sites a kick may bring in;
     ``stop`` ends the search early when set.
@@ -137,7 +139,7 @@ def kicked_swap_search(
     kick = min(5, max(1, round(0.4 * p)))
     best = float(w[_covered(A, chosen)].sum())
     tol = 1e-9 * max(1.0, float(w.sum()))
-    failures = 0
+    failures, turn = 0, 0
     stop = stop or threading.Event()
     while failures < patience and time.perf_counter() < deadline and not stop.is_set():
         outside = base.copy()
@@ -146,12 +148,17 @@ def kicked_swap_search(
         k = min(kick, len(pool))
         if p == 0 or k == 0:
             break
-        trial = chosen.copy()
-        trial[rng.choice(p, k, replace=False)] = rng.choice(pool, k, replace=False)
+        out = rng.choice(p, k, replace=False)
+        kept = np.delete(chosen, out)
+        turn += 1
+        if turn % 2 == 0 and len(pool) > 4 * k:
+            gain = np.asarray(A[pool] @ np.where(_covered(A, kept), 0.0, w)).ravel()
+            pool = pool[np.argpartition(-gain, 4 * k)[: 4 * k]]
+        trial = np.concatenate([kept, rng.choice(pool, k, replace=False)])
         trial = swap_search(A, w, trial, deadline)
         value = float(w[_covered(A, trial)].sum())
         if value > best + tol:
-            chosen, best, failures = trial, value, 0
+            chosen, best, failures = np.sort(trial), value, 0
         else:
             failures += 1
     return chosen

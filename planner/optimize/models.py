@@ -59,6 +59,9 @@ from planner.optimize.result import (
 #: Largest restricted instance (site–cell-group pairs) given to the LP and the MILP; beyond it
 #: HiGHS cannot finish the root relaxation in minutes, so the Lagrangian bound stands alone.
 EXACT_MAX_PAIRS = 400_000
+#: Smallest instance (site–cell-group pairs) worth a Lagrangian bound before the exact stage;
+#: below it the LP is solved sooner than the subgradient steps.
+SUBGRADIENT_MIN_PAIRS = 20_000
 #: Largest number of covered pairs the distance tie-break stage will model.
 TIE_BREAK_MAX_PAIRS = 200_000
 _E = 1.0 - 1.0 / np.e
@@ -135,11 +138,15 @@ def _solve_max(
         return _Solved(np.sort(picks.order), picks.value, max(ub, picks.value), "greedy", False,
                        picks.value)
     chosen, value = np.sort(picks.order), picks.value
+    if _within(_floor_if_integral(ub, w), value, mip_gap):  # e.g. greedy covers everyone
+        return _Solved(chosen, value, max(_floor_if_integral(ub, w), value), "optimal", False,
+                       picks.value)
     keep, fix1, worst, lam = np.ones(n, dtype=bool), np.zeros(n, dtype=bool), -np.inf, None
     if not ratio:
         p = int(np.floor(budget + 1e-9))
         chosen = swap_search(A, w, chosen, _share(deadline, 0.1))
         value = _cover_value(A, w, chosen)
+    if not ratio and A.nnz > SUBGRADIENT_MIN_PAIRS:
         sg = subgradient_bound(A, w, p, value, _share(deadline, 0.15))
         ub, lam = min(ub, sg.bound), sg.lam
         fix0, fix1, worst = fix_sites(sg, p, value)
@@ -157,7 +164,9 @@ def _solve_max(
     exact = _Background(_exact, A_r, w[cells], cost[sites], budget, ratio, local[chosen],
                         fix1[sites], value, ub, deadline, mip_gap,
                         settles=lambda out: out[3] == "optimal")
-    if not _within(_floor_if_integral(ub, w), value, mip_gap):
+    # small instances are proven within moments: give the exact stage the CPU first
+    exact.settled.wait(timeout=min(0.25, 0.05 * max(deadline - time.perf_counter(), 0.0)))
+    if not exact.settled.is_set() and not _within(_floor_if_integral(ub, w), value, mip_gap):
         if not ratio:  # kicks escape the swap optimum; neighbourhoods then polish
             chosen = kicked_swap_search(A, w, chosen, _share(deadline, 0.6), allowed=keep,
                                         stop=exact.settled)
