@@ -125,9 +125,9 @@ def kicked_swap_search(
     """Iterated local search for a count budget: replace a few chosen sites (a kick), run
     :func:`swap_search` again, keep the result when it covers more people.
 
-    Kicks alternate between random sites and random picks among the sites adding the most
-    people to those kept (the first explore sprawling instances, the second densely covered
-    ones). Stops after ``patience`` kicks in a row without improvement or at ``deadline``
+    A kick brings in random sites, or random picks among the sites adding the most people to
+    those kept; the kind chosen more often is the one that has improved the answer more often
+    (random kicks suit sprawling instances, informed ones densely covered instances). Stops after ``patience`` kicks in a row without improvement or at ``deadline``
     (perf_counter). The kicks come from a generator seeded with ``seed``, so a search that
     ends by patience is reproducible. ``allowed`` limits the sites a kick may bring in;
     ``stop`` ends the search early when set.
@@ -139,7 +139,7 @@ def kicked_swap_search(
     kick = min(5, max(1, round(0.4 * p)))
     best = float(w[_covered(A, chosen)].sum())
     tol = 1e-9 * max(1.0, float(w.sum()))
-    failures, turn = 0, 0
+    failures, wins = 0, [0, 0]  # improvements by random and by informed kicks
     stop = stop or threading.Event()
     while failures < patience and time.perf_counter() < deadline and not stop.is_set():
         outside = base.copy()
@@ -150,8 +150,8 @@ def kicked_swap_search(
             break
         out = rng.choice(p, k, replace=False)
         kept = np.delete(chosen, out)
-        turn += 1
-        if turn % 2 == 0 and len(pool) > 4 * k:
+        informed = rng.random() < (1 + wins[1]) / (2 + wins[0] + wins[1])
+        if informed and len(pool) > 4 * k:
             gain = np.asarray(A[pool] @ np.where(_covered(A, kept), 0.0, w)).ravel()
             pool = pool[np.argpartition(-gain, 4 * k)[: 4 * k]]
         trial = np.concatenate([kept, rng.choice(pool, k, replace=False)])
@@ -159,6 +159,7 @@ def kicked_swap_search(
         value = float(w[_covered(A, trial)].sum())
         if value > best + tol:
             chosen, best, failures = np.sort(trial), value, 0
+            wins[int(informed)] += 1
         else:
             failures += 1
     return chosen

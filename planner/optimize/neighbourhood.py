@@ -29,6 +29,8 @@ from planner.optimize.problem import merge_cells
 #: Chosen sites freed at once, round by round: small neighbourhoods solve fast and make most
 #: of the gains; larger ones then escape the small ones' local optimum at a higher cost each.
 NEIGHBOURHOOD_SIZES = (3, 4, 5, 6, 7, 8)
+#: Most candidate sites in one neighbourhood MILP (those adding the most people are kept).
+NEIGHBOURHOOD_MAX_CANDIDATES = 200
 #: Longest a single neighbourhood MILP may run (seconds).
 NEIGHBOURHOOD_LIMIT_S = 2.0
 
@@ -132,6 +134,10 @@ def _resolve(A, by_cell, w, cost, budget, chosen, free, count, allowed, lam, tol
     area = _cells_of(A, free)
     cand = np.unique(by_cell[np.flatnonzero(area)].indices)
     cand = cand[allowed[cand] & ~np.isin(cand, kept)]
+    if len(cand) > NEIGHBOURHOOD_MAX_CANDIDATES:  # dense catchments: the most promising only
+        gain = np.asarray(A[cand] @ np.where(kept_count > 0, 0.0, w)).ravel()
+        gain[np.isin(cand, free)] = np.inf
+        cand = np.sort(cand[np.argsort(-gain, kind="stable")[:NEIGHBOURHOOD_MAX_CANDIDATES]])
     sub = sp.csr_matrix(A[cand])
     cells = np.flatnonzero(_cells_of(sub, np.arange(len(cand))) & (kept_count == 0))
     if len(cells) == 0:
