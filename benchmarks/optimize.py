@@ -16,7 +16,7 @@ times larger: 50 sites cover about 80 %, and large budgets are the hard case.
 
 Peers, each in its own process with its own time limit (the process is stopped when the limit
 plus a grace period passes, so model building counts):
-    ours        planner.optimize.mclp (reduction + greedy warm start + HiGHS), no tie-break
+    ours        planner.optimize.mclp (reduction, local search, LP bound, HiGHS), no tie-break
     greedy      planner.optimize.mclp(solver="greedy") with its proven bound
     plain_milp  scipy.optimize.milp on the textbook model (binary x and y, every cell and site)
     spopt_cbc / spopt_highs  spopt MCLP.from_cost_matrix + PuLP with CBC / HiGHS (dense matrix)

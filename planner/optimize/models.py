@@ -128,7 +128,8 @@ def _solve_max(
     picks = _greedy_max(inst, budget, ratio)
     ub = _upper_bound_greedy(inst, budget, picks, ratio)
     if solver == "greedy":
-        if not ratio:  # a short subgradient run tightens the proven bound cheaply
+        if not ratio and not _within(_floor_if_integral(ub, w), picks.value, 0.0):
+            # a short subgradient run tightens the proven bound cheaply
             now = time.perf_counter()
             sg = subgradient_bound(A, w, int(np.floor(budget + 1e-9)), picks.value,
                                    now + min(2.0, 0.1 * (deadline - now)))
@@ -472,7 +473,8 @@ def mclp(
         time_limit_s: wall-clock limit in seconds for the whole call.
         mip_gap: relative gap at which the MILP may stop (0 = prove optimality).
         tie_break: among optimal answers, minimise walking distance of the newly covered.
-        solver: ``"milp"`` (exact, greedy warm start) or ``"greedy"`` (greedy with its bound).
+        solver: ``"milp"`` (exact: LP bound and MILP beside kicked swaps and neighbourhood
+            re-solves, see docs/optimizer.md) or ``"greedy"`` (greedy with its bound).
         demand_xy: optional (n, 2) cell centres in metres, copied into the cell tables.
     """
     _check_solver(solver)

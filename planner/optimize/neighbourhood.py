@@ -3,7 +3,8 @@
 Coverage is local: a site only competes with the sites whose catchments overlap its own. So
 the answer improves by freeing a few chosen sites that lie close together (a seed site and the
 chosen sites up to two catchment overlaps away) and re-choosing them exactly — a small MILP
-over every site overlapping the freed ones, on the people the kept sites leave uncovered.
+over the sites overlapping the freed ones (the most promising 200 where catchments are dense),
+on the people the kept sites leave uncovered.
 One-site swaps cannot move several sites at once; this can, and it scales with the size of
 the area, not of the city.
 
