@@ -22,7 +22,7 @@ plus a grace period passes, so model building counts):
     spopt_cbc / spopt_highs  spopt MCLP.from_cost_matrix + PuLP with CBC / HiGHS (dense matrix)
 
     python benchmarks/optimize.py [--sizes small,medium] [--layouts sprawl,compact]
-                                  [--p 10,50] [--limit 30]
+                                  [--p 10,50] [--limit 10]
                                   [--peer-limit 20] [--peers ours,greedy,plain_milp,spopt_cbc]
                                   [--out benchmarks/results/optimize.json]
 
@@ -185,7 +185,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="small,medium")
     ap.add_argument("--layouts", default="sprawl,compact")
     ap.add_argument("--p", default="10,50")
-    ap.add_argument("--limit", type=float, default=30.0, help="our time limit, seconds")
+    ap.add_argument("--limit", type=float, default=10.0, help="our time limit, seconds")
     ap.add_argument("--peer-limit", type=float, default=20.0, help="each peer's limit, seconds")
     ap.add_argument("--grace", type=float, default=10.0,
                     help="seconds past a peer's limit before its process is stopped")
