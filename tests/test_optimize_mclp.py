@@ -235,3 +235,40 @@ def test_greedy_solver_reports_bound():
     fast = mclp(coverage_from(dist), w, frame(["candidate"] * 20), p=4, solver="greedy")
     assert fast.status == "greedy"
     assert fast.objective <= exact.objective <= fast.bound + 1e-9
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_sites=7, max_cells=9), st.data())
+def test_bound_without_the_exact_stage_is_valid(inst, data):
+    """With the LP and MILP ruled out (as for instances too large for them) the answer comes
+    from the searches and the bound from the Lagrangian alone: the bound must still hold."""
+    from planner.optimize import models, neighbourhood
+
+    dist, w, status, cost = inst
+    n_new = int(np.isin(status, ["candidate", "required"]).sum())
+    p = data.draw(st.integers(int((status == "required").sum()), n_new))
+    best, _ = brute_mclp(dist, w, status, np.ones(len(status)), p)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(models, "EXACT_MAX_PAIRS", -1)
+        mp.setattr(models, "SUBGRADIENT_MIN_PAIRS", -1)
+        mp.setattr(neighbourhood, "NEIGHBOURHOOD_SIZES", (1, 2))
+        res = mclp(coverage_from(dist), w, frame(status), p=p, tie_break=False)
+    assert res.objective <= best + 1e-9
+    assert res.bound >= best - 1e-9
+    assert res.status in ("optimal", "size_limit", "trivial")
+    if res.status == "optimal":
+        assert res.objective == pytest.approx(best)
+
+
+def test_error_in_the_exact_stage_reaches_the_caller(monkeypatch):
+    from planner.optimize import models
+
+    def broken(*args):
+        raise RuntimeError("exact stage failed")
+
+    monkeypatch.setattr(models, "_exact", broken)
+    rng = np.random.default_rng(1)
+    dist = np.where(rng.random((30, 60)) < 0.15, 100.0, np.inf)
+    with pytest.raises(RuntimeError, match="exact stage failed"):
+        mclp(coverage_from(dist), rng.integers(1, 9, 60).astype(float),
+             frame(np.array(["candidate"] * 30)), p=8, tie_break=False)
