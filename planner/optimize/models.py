@@ -118,9 +118,10 @@ def _solve_max(
     inst: CoverInstance, budget: float, ratio: bool, *, solver: str, deadline: float,
     mip_gap: float,
 ) -> _Solved:
-    """Most people covered on a reduced instance: greedy, then (``solver="milp"``) swaps, a
-    Lagrangian bound, exact re-solves of small neighbourhoods, fixing of the sites no better
-    answer can use, the LP bound and finally the MILP on what is left."""
+    """Most people covered on a reduced instance: greedy; then (``solver="milp"``) swaps and a
+    Lagrangian bound that fixes the sites no better answer can use; then the exact stage (LP
+    bound and MILP on what is left) in a background thread while kicked swaps and exact
+    re-solves of small neighbourhoods improve the answer."""
     A, w, cost = inst.A, inst.w, inst.cost
     n = A.shape[0]
     if n == 0 or A.shape[1] == 0 or budget < 1e-9 and not (cost <= 0).any():
