@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from planner.optimize.problem import covered_by
+
 
 @dataclass(frozen=True)
 class GreedyPicks:
@@ -127,8 +129,8 @@ def kicked_swap_search(
 
     A kick brings in random sites, or random picks among the sites adding the most people to
     those kept; the kind chosen more often is the one that has improved the answer more often
-    (random kicks suit sprawling instances, informed ones densely covered instances). Stops after ``patience`` kicks in a row without improvement or at ``deadline``
-    (perf_counter). The kicks come from a generator seeded with ``seed``, so a search that
+    (random kicks suit sprawling instances, informed ones densely covered instances). Stops
+    after ``patience`` kicks in a row without improvement or at ``deadline`` (perf_counter). The kicks come from a generator seeded with ``seed``, so a search that
     ends by patience is reproducible. ``allowed`` limits the sites a kick may bring in;
     ``stop`` ends the search early when set.
     """
@@ -137,7 +139,7 @@ def kicked_swap_search(
     base = np.ones(A.shape[0], dtype=bool) if allowed is None else allowed
     rng = np.random.default_rng(seed)
     kick = min(5, max(1, round(0.4 * p)))
-    best = float(w[_covered(A, chosen)].sum())
+    best = float(w[covered_by(A, chosen)].sum())
     tol = 1e-9 * max(1.0, float(w.sum()))
     failures, wins = 0, [0, 0]  # improvements by random and by informed kicks
     stop = stop or threading.Event()
@@ -152,23 +154,17 @@ def kicked_swap_search(
         kept = np.delete(chosen, out)
         informed = rng.random() < (1 + wins[1]) / (2 + wins[0] + wins[1])
         if informed and len(pool) > 4 * k:
-            gain = np.asarray(A[pool] @ np.where(_covered(A, kept), 0.0, w)).ravel()
+            gain = np.asarray(A[pool] @ np.where(covered_by(A, kept), 0.0, w)).ravel()
             pool = pool[np.argpartition(-gain, 4 * k)[: 4 * k]]
         trial = np.concatenate([kept, rng.choice(pool, k, replace=False)])
         trial = swap_search(A, w, trial, deadline)
-        value = float(w[_covered(A, trial)].sum())
+        value = float(w[covered_by(A, trial)].sum())
         if value > best + tol:
             chosen, best, failures = np.sort(trial), value, 0
             wins[int(informed)] += 1
         else:
             failures += 1
     return chosen
-
-
-def _covered(A: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    mask = np.zeros(A.shape[1], dtype=bool)
-    mask[A[rows].indices] = True
-    return mask
 
 
 def funding_order(

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from planner.optimize import milp as models_milp
 from planner.optimize.lpbound import knapsack
-from planner.optimize.problem import merge_cells
+from planner.optimize.problem import covered_by, merge_cells
 
 #: Chosen sites freed at once, round by round: small neighbourhoods solve fast and make most
 #: of the gains; larger ones then escape the small ones' local optimum at a higher cost each.
@@ -99,8 +99,8 @@ def _round(A, by_cell, w, cost, budget, chosen, count, allowed, lam, tol, size, 
         count = _cover_count(A, chosen)
         # the neighbourhoods of chosen sites near the change may now improve again
         moved = np.union1d(free, better)
-        ring = np.unique(by_cell[np.flatnonzero(_cells_of(A, moved))].indices)
-        near = np.asarray(A[chosen] @ _cells_of(A, ring).astype(np.float64)).ravel() > 0
+        ring = np.unique(by_cell[np.flatnonzero(covered_by(A, moved))].indices)
+        near = np.asarray(A[chosen] @ covered_by(A, ring).astype(np.float64)).ravel() > 0
         pending[chosen[near]] = True
     return chosen, count
 
@@ -110,17 +110,11 @@ def _cover_count(A: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     return np.bincount(A[rows].indices, minlength=A.shape[1])
 
 
-def _cells_of(A: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    mask = np.zeros(A.shape[1], dtype=bool)
-    mask[A[rows].indices] = True
-    return mask
-
-
 def _nearby_chosen(A, by_cell, chosen, seed, size) -> np.ndarray:
     """The seed and the chosen sites closest to it: those sharing cells with the seed's
     overlapping sites, most shared cells first (ties by index)."""
     ring = np.unique(by_cell[A.indices[A.indptr[seed]:A.indptr[seed + 1]]].indices)
-    area = _cells_of(A, ring).astype(np.float64)
+    area = covered_by(A, ring).astype(np.float64)
     shared = np.asarray(A[chosen] @ area).ravel()
     near = (shared > 0) & (chosen != seed)
     others = chosen[near][np.lexsort((chosen[near], -shared[near]))]
@@ -132,7 +126,7 @@ def _resolve(A, by_cell, w, cost, budget, chosen, free, count, allowed, lam, tol
     when it covers no more people than the freed sites do."""
     kept = np.setdiff1d(chosen, free)
     kept_count = count - _cover_count(A, free)
-    area = _cells_of(A, free)
+    area = covered_by(A, free)
     cand = np.unique(by_cell[np.flatnonzero(area)].indices)
     cand = cand[allowed[cand] & ~np.isin(cand, kept)]
     if len(cand) > NEIGHBOURHOOD_MAX_CANDIDATES:  # dense catchments: the most promising only
@@ -140,7 +134,7 @@ def _resolve(A, by_cell, w, cost, budget, chosen, free, count, allowed, lam, tol
         gain[np.isin(cand, free)] = np.inf
         cand = np.sort(cand[np.argsort(-gain, kind="stable")[:NEIGHBOURHOOD_MAX_CANDIDATES]])
     sub = sp.csr_matrix(A[cand])
-    cells = np.flatnonzero(_cells_of(sub, np.arange(len(cand))) & (kept_count == 0))
+    cells = np.flatnonzero(covered_by(sub, np.arange(len(cand))) & (kept_count == 0))
     if len(cells) == 0:
         return None
     sub = sp.csr_matrix(sub[:, cells])
@@ -173,6 +167,6 @@ def _resolve(A, by_cell, w, cost, budget, chosen, free, count, allowed, lam, tol
             return None
         x = out.x[: len(cand)]
     pick = np.flatnonzero(x > 0.5)
-    if float(wg[_cells_of(sub, pick)].sum()) <= current + tol:
+    if float(wg[covered_by(sub, pick)].sum()) <= current + tol:
         return None
     return cand[pick]
