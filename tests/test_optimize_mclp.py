@@ -238,26 +238,64 @@ def test_greedy_solver_reports_bound():
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(instances(max_sites=7, max_cells=9), st.data())
-def test_bound_without_the_exact_stage_is_valid(inst, data):
+@given(instances(max_sites=7, max_cells=9), st.data(), st.booleans(), st.booleans())
+def test_bound_without_the_exact_stage_is_valid(inst, data, first_order, by_cost):
     """With the LP and MILP ruled out (as for instances too large for them) the answer comes
-    from the searches and the bound from the Lagrangian alone: the bound must still hold."""
+    from the searches and the bound from PDLP's duals and/or subgradient steps alone: the
+    bound must still hold, for count and cost budgets."""
     from planner.optimize import models, neighbourhood
 
     dist, w, status, cost = inst
-    n_new = int(np.isin(status, ["candidate", "required"]).sum())
-    p = data.draw(st.integers(int((status == "required").sum()), n_new))
-    best, _ = brute_mclp(dist, w, status, np.ones(len(status)), p)
+    if by_cost:
+        budget = float(data.draw(st.integers(int(cost[status == "required"].sum()), 8)))
+        kwargs, costs, sites = {"budget": budget}, cost, frame(status, cost)
+    else:
+        n_new = int(np.isin(status, ["candidate", "required"]).sum())
+        budget = data.draw(st.integers(int((status == "required").sum()), n_new))
+        kwargs, costs, sites = {"p": budget}, np.ones(len(status)), frame(status)
+    best, _ = brute_mclp(dist, w, status, costs, budget)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(models, "EXACT_MAX_PAIRS", -1)
+        mp.setattr(models, "LP_SECONDS_PER_PAIR", np.inf)
         mp.setattr(models, "SUBGRADIENT_MIN_PAIRS", -1)
+        if not first_order:
+            mp.setattr(models, "FIRST_ORDER_MAX_PAIRS", -1)
         mp.setattr(neighbourhood, "NEIGHBOURHOOD_SIZES", (1, 2))
-        res = mclp(coverage_from(dist), w, frame(status), p=p, tie_break=False)
+        res = mclp(coverage_from(dist), w, sites, tie_break=False, time_limit_s=5, **kwargs)
     assert res.objective <= best + 1e-9
     assert res.bound >= best - 1e-9
     assert res.status in ("optimal", "size_limit", "trivial")
     if res.status == "optimal":
         assert res.objective == pytest.approx(best)
+
+
+@pytest.mark.parametrize("first_order", [True, False])
+@pytest.mark.parametrize("seed", range(4))
+def test_approximate_lp_bounds_hold_on_harder_instances(monkeypatch, first_order, seed):
+    """Instances where greedy is not optimal reach the approximate-LP path (PDLP, then
+    subgradient steps): its bound must hold against the proven optimum."""
+    from planner.optimize import models
+
+    rng = np.random.default_rng(seed)
+    dist = np.where(rng.random((40, 120)) < 0.12, 100.0, np.inf)
+    w = rng.integers(1, 30, 120).astype(float)
+    sites = frame(np.array(["candidate"] * 40))
+    exact = mclp(coverage_from(dist), w, sites, p=6, tie_break=False)
+    assert exact.proven_optimal
+    used = []
+    for name in ("first_order_bound", "subgradient_bound"):
+        orig = getattr(models, name)
+        monkeypatch.setattr(models, name,
+                            lambda *a, _o=orig, _n=name, **k: used.append(_n) or _o(*a, **k))
+    monkeypatch.setattr(models, "EXACT_MAX_PAIRS", -1)
+    monkeypatch.setattr(models, "LP_SECONDS_PER_PAIR", np.inf)
+    if not first_order:
+        monkeypatch.setattr(models, "FIRST_ORDER_MAX_PAIRS", -1)
+    res = mclp(coverage_from(dist), w, sites, p=6, tie_break=False, time_limit_s=1.5)
+    assert ("first_order_bound" in used) == first_order
+    assert "subgradient_bound" in used
+    assert res.objective <= exact.objective + 1e-9 <= res.bound + 2e-9
+    assert res.status in ("optimal", "size_limit")
 
 
 def test_error_in_the_exact_stage_reaches_the_caller(monkeypatch):

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from planner.optimize.highs import first_order_lp
 from planner.optimize.milp import mclp_model
 
 
@@ -50,6 +51,21 @@ def lp_bound(
         return None
     lam = np.clip(-np.asarray(res.ineqlin.marginals[: A.shape[1]]), 0.0, w)
     return lagrangian(A, w, cost, budget, lam, np.asarray(res.x[: A.shape[0]]))
+
+
+def first_order_bound(
+    A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: float, time_limit_s: float
+) -> LagrangeBound | None:
+    """A bound near the LP's from HiGHS's first-order solver (PDLP), stopped after
+    ``time_limit_s`` seconds if it has not converged, and certified through the Lagrangian of
+    its duals; None if HiGHS returned none."""
+    c, rows, _, row_hi, lo, hi, _ = mclp_model(A, w, cost, budget)
+    out = first_order_lp(c, rows, row_hi, lo, hi, time_limit_s)
+    if out is None:
+        return None
+    v, row_dual = out
+    lam = np.clip(-row_dual[: A.shape[1]], 0.0, w)
+    return lagrangian(A, w, cost, budget, lam, np.clip(v[: A.shape[0]], 0.0, 1.0))
 
 
 def lagrangian(A, w, cost, budget, lam, x_lp) -> LagrangeBound:
@@ -104,22 +120,23 @@ def fix_sites(lb: LagrangeBound, p: int, incumbent: float) -> tuple[np.ndarray, 
 
 def subgradient_bound(
     A: sp.csr_matrix, w: np.ndarray, p: int, incumbent: float, deadline: float,
-    max_iter: int = 400, patience: int = 15,
+    max_iter: int = 400, patience: int = 15, lam0: np.ndarray | None = None, step: float = 2.0,
 ) -> LagrangeBound:
     """Best Lagrangian bound found by subgradient steps (count budget of ``p`` sites).
 
     Each step costs two sparse products, so this bounds instances whose LP is too large to
     solve in time. Polyak steps aim halfway between ``incumbent`` (a known coverage) and the
     best bound so far, along the subgradient deflected by 0.3 of the previous direction; the
-    step factor halves after ``patience`` steps without improvement. Stops at ``deadline``
+    step factor (``step`` at first; small when ``lam0`` already comes from a near-optimal
+    dual) halves after ``patience`` steps without improvement. Stops at ``deadline``
     (perf_counter), after ``max_iter`` steps or once the steps become negligible.
     """
     by_cell = sp.csr_matrix(A.T)
     deg = np.maximum(np.diff(by_cell.indptr), 1)
-    lam = w / deg
+    lam = w / deg if lam0 is None else np.clip(lam0, 0.0, w)
     cost = np.ones(A.shape[0])
     best: LagrangeBound | None = None
-    mu, stall, direction = 2.0, 0, None
+    mu, stall, direction = step, 0, None
     for _ in range(max_iter):
         cur = lagrangian(A, w, cost, float(p), lam, np.zeros(A.shape[0]))
         if best is None or cur.bound < best.bound - 1e-12:
