@@ -1,5 +1,5 @@
-"""Neighbourhood and kicked swap search: never worse, within budget, reproducible, never above
-the brute-force optimum."""
+"""Swap, kicked swap and neighbourhood search: never worse, within budget, reproducible, never
+above the brute-force optimum; swap search ends where no single swap helps."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.optimize import mclp
-from planner.optimize.greedy import greedy_cover, kicked_swap_search
+from planner.optimize.greedy import greedy_cover, kicked_swap_search, swap_search
 from planner.optimize.neighbourhood import improve_by_neighbourhoods
 from planner.optimize.problem import covered_by
 
@@ -131,3 +131,38 @@ def test_kicked_swaps_never_worse_reproducible_and_bounded(inst, p):
     assert _value(A, w, start) - 1e-9 <= _value(A, w, out) <= _brute(A, w, p) + 1e-9
     again = kicked_swap_search(A, w, start, time.perf_counter() + 30, patience=20)
     assert np.array_equal(out, again)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(local_instances(), st.integers(1, 5), st.data())
+def test_swap_search_ends_swap_optimal_among_its_candidates(inst, p, data):
+    """Checked by trying every (in, out) pair: no swap bringing in a candidate improves the
+    answer, only candidates come in, and the answer is never worse than the start."""
+    A, w = inst
+    n = A.shape[0]
+    start = np.sort(data.draw(st.permutations(range(n)))[:p])
+    cand = np.flatnonzero(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    for candidates in (None, cand):
+        out = swap_search(A, w, start, time.perf_counter() + 30, candidates=candidates)
+        allowed = np.arange(n) if candidates is None else candidates
+        assert len(set(out.tolist())) == p
+        assert set(out.tolist()) <= set(start.tolist()) | set(allowed.tolist())
+        assert _value(A, w, out) >= _value(A, w, start) - 1e-9
+        for j in np.setdiff1d(allowed, out):
+            for q in range(p):
+                swapped = out.copy()
+                swapped[q] = j
+                assert _value(A, w, swapped) <= _value(A, w, out) + 1e-9
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(local_instances(), st.integers(2, 4), st.data())
+def test_kicks_bring_in_allowed_sites_only(inst, p, data):
+    A, w = inst
+    n = A.shape[0]
+    allowed = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    start = np.arange(p)
+    out = kicked_swap_search(A, w, start, time.perf_counter() + 30, allowed=allowed,
+                             patience=30)
+    assert set(out.tolist()) <= set(start.tolist()) | set(np.flatnonzero(allowed).tolist())
+    assert _value(A, w, out) >= _value(A, w, start) - 1e-9

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
-from planner.optimize.problem import covered_by
+from planner.optimize.problem import covered_by, nearby_chosen
 
 
 @dataclass(frozen=True)
@@ -89,82 +90,177 @@ def greedy_cover(
 
 
 def swap_search(
-    A: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray, deadline: float
+    A: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray, deadline: float,
+    candidates: np.ndarray | None = None,
 ) -> np.ndarray:
     """Best-improvement 1-swap local search for a count budget: repeatedly replace the chosen
     site whose removal loses least by the outside site that gains most, evaluating every
     (in, out) pair exactly, until no swap adds people or ``deadline`` (perf_counter) passes.
+    ``candidates`` limits the sites that may come in (default: all), which makes a repair
+    after a local change cost in proportion to the area changed, not the city.
     """
     chosen = np.array(sorted(chosen), dtype=np.int64)
     n, k = A.shape[0], len(chosen)
     if k == 0 or k == n:
         return chosen
+    cand = np.arange(n, dtype=np.int64) if candidates is None else np.unique(
+        np.asarray(candidates, dtype=np.int64))
+    is_chosen = np.zeros(n, dtype=np.bool_)
+    is_chosen[chosen] = True
+    sub = A[chosen]
+    owner = np.repeat(np.arange(k), np.diff(sub.indptr))
+    count = np.bincount(sub.indices, minlength=A.shape[1]).astype(np.int64)
+    owner_sum = np.bincount(sub.indices, weights=owner, minlength=A.shape[1]).astype(np.int64)
     tol = 1e-9 * max(1.0, float(w.sum()))
+    w = np.asarray(w, dtype=np.float64)
     while time.perf_counter() < deadline:
-        count = np.asarray(A[chosen].sum(axis=0)).ravel()
-        gain = np.asarray(A @ np.where(count == 0, w, 0.0)).ravel()  # adding j
-        only = np.where(count == 1, w, 0.0)  # cells a single chosen site covers
-        sub = sp.csr_matrix(A[chosen])
-        rows = np.repeat(np.arange(k), np.diff(sub.indptr))
-        u = sp.csc_matrix((only[sub.indices], (sub.indices, rows)), shape=(A.shape[1], k))
-        loss = np.asarray(u.sum(axis=0)).ravel()  # removing chosen s
-        back = (A @ u).toarray()  # people of s's sole cells that j would cover again
-        delta = gain[:, None] + back - loss[None, :]
-        delta[chosen, :] = -np.inf
-        j, s = np.unravel_index(int(np.argmax(delta)), delta.shape)
-        if delta[j, s] <= tol:
+        moves = _swap_moves(A.indptr, A.indices, w, chosen, cand, is_chosen, count, owner_sum,
+                            tol, _MOVES_PER_CALL)
+        if moves < _MOVES_PER_CALL:
             break
-        chosen[s] = j
-        chosen.sort()
-    return chosen
+    return np.sort(chosen)
+
+
+#: Swaps made per compiled call between deadline checks.
+_MOVES_PER_CALL = 8
+
+
+@njit(cache=True, nogil=True)
+def _swap_moves(indptr, indices, w, chosen, cand, is_chosen, count, owner_sum, tol, max_moves):
+    """Make up to ``max_moves`` best-improvement swaps in place; returns how many were made
+    (fewer means no swap gains more than ``tol``). ``count[i]`` is the number of chosen sites
+    covering cell i and ``owner_sum[i]`` the sum of their positions in ``chosen``, so for a
+    cell covered once it names the one site covering it."""
+    k = chosen.shape[0]
+    loss = np.empty(k)
+    back = np.zeros(k)
+    stamp = np.empty(k, np.int64)
+    touched = np.empty(k, np.int64)
+    for move in range(max_moves):
+        for q in range(k):  # people only chosen[q] covers: lost when it leaves
+            s = chosen[q]
+            lost = 0.0
+            for t in range(indptr[s], indptr[s + 1]):
+                if count[indices[t]] == 1:
+                    lost += w[indices[t]]
+            loss[q] = lost
+        by_loss = np.argsort(loss, kind="mergesort")
+        stamp[:] = -1
+        best, best_j, best_q = tol, -1, -1
+        for c in range(cand.shape[0]):
+            j = cand[c]
+            if is_chosen[j]:
+                continue
+            gain, n_touched = 0.0, 0
+            for t in range(indptr[j], indptr[j + 1]):
+                i = indices[t]
+                if count[i] == 0:
+                    gain += w[i]
+                elif count[i] == 1:  # j would keep covering it when its one site leaves
+                    q = owner_sum[i]
+                    if stamp[q] != c:
+                        stamp[q] = c
+                        back[q] = 0.0
+                        touched[n_touched] = q
+                        n_touched += 1
+                    back[q] += w[i]
+            for a in range(n_touched):
+                q = touched[a]
+                if gain + back[q] - loss[q] > best:
+                    best, best_j, best_q = gain + back[q] - loss[q], j, q
+            for a in range(k):  # the cheapest site to drop among those j shares nothing with
+                q = by_loss[a]
+                if stamp[q] != c:
+                    if gain - loss[q] > best:
+                        best, best_j, best_q = gain - loss[q], j, q
+                    break
+        if best_j < 0:
+            return move
+        s = chosen[best_q]
+        for t in range(indptr[s], indptr[s + 1]):
+            count[indices[t]] -= 1
+            owner_sum[indices[t]] -= best_q
+        for t in range(indptr[best_j], indptr[best_j + 1]):
+            count[indices[t]] += 1
+            owner_sum[indices[t]] += best_q
+        is_chosen[s] = False
+        is_chosen[best_j] = True
+        chosen[best_q] = best_j
+    return max_moves
+
+
+#: Kicks in a row without improvement after which kicks replace one more site.
+_GROW_AFTER = 100
+#: Kinds of kick in :func:`kicked_swap_search`.
+_RANDOM, _INFORMED, _LOCAL = 0, 1, 2
 
 
 def kicked_swap_search(
     A: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray, deadline: float, *,
-    allowed: np.ndarray | None = None, patience: int = 200, seed: int = 0,
+    allowed: np.ndarray | None = None, patience: int | None = None, seed: int = 0,
     stop: threading.Event | None = None,
 ) -> np.ndarray:
-    """Iterated local search for a count budget: replace a few chosen sites (a kick), run
-    :func:`swap_search` again, keep the result when it covers more people.
+    """Iterated local search for a count budget: replace a few chosen sites (a kick), repair
+    with :func:`swap_search`, keep the result when it covers more people.
 
-    A kick brings in random sites, or random picks among the sites adding the most people to
-    those kept; the kind chosen more often is the one that has improved the answer more often
-    (random kicks suit sprawling instances, informed ones densely covered instances). Stops
-    after ``patience`` kicks in a row without improvement or at ``deadline`` (perf_counter). The kicks come from a generator seeded with ``seed``, so a search that
-    ends by patience is reproducible. ``allowed`` limits the sites a kick may bring in;
-    ``stop`` ends the search early when set.
+    Three kinds of kick, each replacing up to five sites:
+    - *random*: random chosen sites out, random sites in;
+    - *informed*: random chosen sites out, random picks among the sites adding the most people;
+    - *local*: a chosen site and its nearest chosen neighbours out, random sites overlapping
+      the area they freed in.
+    A kind is drawn with probability proportional to one plus the improvements it has made
+    (local kicks suit sprawling instances, informed ones densely covered ones). The repair
+    only brings in sites overlapping the cells the kick changed — the rest of the answer was
+    already swap-optimal — and a last full swap search makes the answer swap-optimal.
+
+    Stops at ``deadline`` (perf_counter), when ``stop`` is set, or after ``patience`` kicks in
+    a row without improvement. Kicks come from a generator seeded with ``seed``, so a search
+    that ends by patience is reproducible. ``allowed`` limits the sites a kick may bring in.
     """
     chosen = np.array(sorted(chosen), dtype=np.int64)
     p = len(chosen)
-    base = np.ones(A.shape[0], dtype=bool) if allowed is None else allowed
+    base = np.ones(A.shape[0], dtype=bool) if allowed is None else allowed.copy()
+    base[chosen] = True
+    if p == 0 or base.sum() <= p:
+        return chosen
+    by_cell = sp.csr_matrix(A.T)
     rng = np.random.default_rng(seed)
     kick = min(5, max(1, round(0.4 * p)))
     best = float(w[covered_by(A, chosen)].sum())
     tol = 1e-9 * max(1.0, float(w.sum()))
-    failures, wins = 0, [0, 0]  # improvements by random and by informed kicks
+    failures, wins = 0, np.zeros(3)
     stop = stop or threading.Event()
-    while failures < patience and time.perf_counter() < deadline and not stop.is_set():
+    while (patience is None or failures < patience) and time.perf_counter() < deadline \
+            and not stop.is_set():
+        kind = int(rng.choice(3, p=(1 + wins) / (3 + wins.sum())))
+        size = min(p, kick + failures // _GROW_AFTER)
         outside = base.copy()
         outside[chosen] = False
+        if kind == _LOCAL:
+            out = nearby_chosen(A, by_cell, chosen, int(rng.choice(chosen)), size)
+            near = np.zeros_like(outside)
+            near[by_cell[np.flatnonzero(covered_by(A, out))].indices] = True
+            outside &= near
+        else:
+            out = rng.choice(chosen, size, replace=False)
+        kept = np.setdiff1d(chosen, out)
         pool = np.flatnonzero(outside)
-        k = min(kick, len(pool))
-        if p == 0 or k == 0:
-            break
-        out = rng.choice(p, k, replace=False)
-        kept = np.delete(chosen, out)
-        informed = rng.random() < (1 + wins[1]) / (2 + wins[0] + wins[1])
-        if informed and len(pool) > 4 * k:
+        k = min(len(out), len(pool))
+        if kind == _INFORMED and len(pool) > 4 * k:
             gain = np.asarray(A[pool] @ np.where(covered_by(A, kept), 0.0, w)).ravel()
             pool = pool[np.argpartition(-gain, 4 * k)[: 4 * k]]
-        trial = np.concatenate([kept, rng.choice(pool, k, replace=False)])
-        trial = swap_search(A, w, trial, deadline)
+        new = rng.choice(pool, k, replace=False)
+        changed = covered_by(A, np.concatenate([out, new]))
+        repair = np.unique(by_cell[np.flatnonzero(changed)].indices)
+        trial = swap_search(A, w, np.concatenate([kept, new]), deadline,
+                            candidates=repair[base[repair]])
         value = float(w[covered_by(A, trial)].sum())
         if value > best + tol:
             chosen, best, failures = np.sort(trial), value, 0
-            wins[int(informed)] += 1
+            wins[kind] += 1
         else:
             failures += 1
-    return chosen
+    return swap_search(A, w, chosen, deadline, candidates=np.flatnonzero(base))
 
 
 def funding_order(

@@ -37,6 +37,7 @@ from planner.optimize.greedy import (
 from planner.optimize.lpbound import (
     first_order_bound,
     fix_sites,
+    lagrangian,
     lp_bound,
     subgradient_bound,
 )
@@ -68,10 +69,10 @@ EXACT_MAX_PAIRS = 400_000
 #: if the LP does not finish, a first-order LP and subgradient steps bound it.
 LP_SECONDS_PER_PAIR = 4e-5
 #: First-order (PDLP) LP time per pair to come within about 0.05 % of the LP optimum (measured
-#: 8e-6 on 2 cores at 0.5M pairs); it runs when this fits in 60 % of the time left and the
+#: on 2 cores at 0.5M pairs); it runs when this fits in 60 % of the time left and the
 #: instance has at most FIRST_ORDER_MAX_PAIRS pairs — beyond that its convergence slows and
 #: subgradient steps from scratch bound as well in the same time.
-FIRST_ORDER_SECONDS_PER_PAIR = 1e-5
+FIRST_ORDER_SECONDS_PER_PAIR = 8e-6
 FIRST_ORDER_MAX_PAIRS = 1_000_000
 #: Smallest instance (site–cell-group pairs) worth a Lagrangian bound before the exact stage;
 #: below it the LP is solved sooner than the subgradient steps.
@@ -178,7 +179,8 @@ def _solve_max(
     # the exact stage runs beside the neighbourhood search (HiGHS releases the GIL); the
     # search stops early once the exact stage has proven its answer optimal
     exact = _Background(_exact, A_r, w[cells], cost[sites], budget, ratio, local[chosen],
-                        fix1[sites], value, ub, deadline, mip_gap,
+                        fix1[sites], value, ub, None if lam is None else lam[cells], deadline,
+                        mip_gap,
                         settles=lambda out: out[3] == "optimal")
     # small instances are proven within moments: give the exact stage the CPU first
     exact.settled.wait(timeout=min(0.25, 0.05 * max(deadline - time.perf_counter(), 0.0)))
@@ -245,9 +247,9 @@ def _within(bound: float, value: float, mip_gap: float) -> bool:
     return bound - value <= max(mip_gap * abs(value), 1e-9 * max(1.0, abs(value)))
 
 
-def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, deadline, mip_gap):
-    """LP bound, LP-guided search and the MILP on a (restricted) instance.
-    Returns (chosen, value, bound, status)."""
+def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, lam, deadline, mip_gap):
+    """LP bound, LP-guided search and the MILP on a (restricted) instance; ``lam`` holds
+    Lagrangian prices found earlier (or None). Returns (chosen, value, bound, status)."""
     n = A.shape[0]
     ub = _floor_if_integral(ub, w)
     if _within(ub, value, mip_gap):
@@ -258,7 +260,7 @@ def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, deadline, mip_gap
         lb = lp_bound(A, w, cost, budget, 0.4 * left)
     if lb is None:
         return chosen, value, max(_approximate_lp_bound(A, w, cost, budget, ratio, value, ub,
-                                                        deadline), value), "size_limit"
+                                                        lam, deadline), value), "size_limit"
     worst = -np.inf
     fix0 = np.zeros(n, dtype=bool)
     ub = min(ub, _floor_if_integral(lb.bound, w))
@@ -289,20 +291,22 @@ def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, deadline, mip_gap
     return chosen, value, max(ub, value), status
 
 
-def _approximate_lp_bound(A, w, cost, budget, ratio, value, ub, deadline) -> float:
+def _approximate_lp_bound(A, w, cost, budget, ratio, value, ub, lam, deadline) -> float:
     """The best bound reachable by ``deadline`` without an exact LP: PDLP's duals where it can
-    converge in time, then (count budgets) subgradient steps from them or from scratch."""
+    converge in time, then (count budgets) subgradient steps from the better of those and the
+    earlier prices ``lam``."""
     left = deadline - time.perf_counter()
-    lam0 = None
+    start, step = lam, 2.0
     if (A.nnz <= FIRST_ORDER_MAX_PAIRS
             and FIRST_ORDER_SECONDS_PER_PAIR * A.nnz <= 0.6 * left):
         fo = first_order_bound(A, w, cost, budget, 0.6 * left)
         if fo is not None:
-            ub, lam0 = min(ub, _floor_if_integral(fo.bound, w)), fo.lam
+            ub = min(ub, _floor_if_integral(fo.bound, w))
+            if lam is None or fo.bound < lagrangian(A, w, cost, budget, lam, None).bound:
+                start, step = fo.lam, 0.1  # near-optimal prices: small steps
     if not ratio:
         sg = subgradient_bound(A, w, int(np.floor(budget + 1e-9)), value, deadline,
-                               max_iter=100_000, patience=100, lam0=lam0,
-                               step=2.0 if lam0 is None else 0.1)
+                               max_iter=100_000, patience=100, lam0=start, step=step)
         ub = min(ub, _floor_if_integral(sg.bound, w))
     return ub
 

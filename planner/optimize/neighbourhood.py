@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from planner.optimize import milp as models_milp
 from planner.optimize.lpbound import knapsack
-from planner.optimize.problem import covered_by, merge_cells
+from planner.optimize.problem import covered_by, merge_cells, nearby_chosen
 
 #: Chosen sites freed at once, round by round: small neighbourhoods solve fast and make most
 #: of the gains; larger ones then escape the small ones' local optimum at a higher cost each.
@@ -89,7 +89,7 @@ def _round(A, by_cell, w, cost, budget, chosen, count, allowed, lam, tol, size, 
         later = todo[todo > last]
         seed = int(later[0] if len(later) else todo[0])
         last = seed
-        free = _nearby_chosen(A, by_cell, chosen, seed, size)
+        free = nearby_chosen(A, by_cell, chosen, seed, size)
         better = _resolve(A, by_cell, w, cost, budget, chosen, free, count, allowed, lam,
                           tol, min(NEIGHBOURHOOD_LIMIT_S, deadline - time.perf_counter()))
         pending[seed] = False
@@ -108,17 +108,6 @@ def _round(A, by_cell, w, cost, budget, chosen, count, allowed, lam, tol, size, 
 def _cover_count(A: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     """How many of the given sites cover each cell."""
     return np.bincount(A[rows].indices, minlength=A.shape[1])
-
-
-def _nearby_chosen(A, by_cell, chosen, seed, size) -> np.ndarray:
-    """The seed and the chosen sites closest to it: those sharing cells with the seed's
-    overlapping sites, most shared cells first (ties by index)."""
-    ring = np.unique(by_cell[A.indices[A.indptr[seed]:A.indptr[seed + 1]]].indices)
-    area = covered_by(A, ring).astype(np.float64)
-    shared = np.asarray(A[chosen] @ area).ravel()
-    near = (shared > 0) & (chosen != seed)
-    others = chosen[near][np.lexsort((chosen[near], -shared[near]))]
-    return np.concatenate([[seed], others[: size - 1]]).astype(np.int64)
 
 
 def _resolve(A, by_cell, w, cost, budget, chosen, free, count, allowed, lam, tol, limit):

@@ -273,6 +273,20 @@ def covered_by(coverage: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     return mask
 
 
+def nearby_chosen(
+    A: sp.csr_matrix, by_cell: sp.csr_matrix, chosen: np.ndarray, seed: int, size: int
+) -> np.ndarray:
+    """The seed and up to ``size − 1`` chosen sites closest to it: those sharing cells with the
+    seed's overlapping sites, most shared cells first (ties by index). ``by_cell`` is ``A.T``
+    as CSR."""
+    ring = np.unique(by_cell[A.indices[A.indptr[seed]:A.indptr[seed + 1]]].indices)
+    area = covered_by(A, ring).astype(np.float64)
+    shared = np.asarray(A[chosen] @ area).ravel()
+    near = (shared > 0) & (chosen != seed)
+    others = chosen[near][np.lexsort((chosen[near], -shared[near]))]
+    return np.concatenate([[seed], others[: size - 1]]).astype(np.int64)
+
+
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Concatenation of ``arange(s, e)`` for each pair, vectorised."""
     lengths = ends - starts
