@@ -207,3 +207,46 @@ def test_highs_banner_stays_off_stdout():
     assert len(lines) == 1 and lines[0].startswith("bound ")
     assert float(lines[0].split()[1]) == pytest.approx(1.0, abs=1e-6)
     assert "HiGHS" not in out.stderr
+
+
+def test_race_meets_when_answer_and_bound_are_within_the_gap():
+    import threading
+
+    from planner.optimize.race import Race
+
+    race = Race(90.0, 0.0, integral=True)
+    race.offer_bound(100.4)
+    assert not race.met.is_set() and race.bound == 100.4
+    workers = [threading.Thread(target=race.offer_value, args=(v,)) for v in (95.0, 99.0, 97.0)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert race.value == 99.0 and not race.met.is_set()
+    race.offer_bound(100.2)  # floors to 100: still above 99
+    assert not race.met.is_set()
+    race.offer_value(100.0)
+    assert race.met.is_set()
+    # the floor (answers excluded by fixing) keeps the race open, and a gap tolerance closes it
+    fixed = Race(100.0, 0.0, integral=False, floor=103.0)
+    fixed.offer_bound(100.0)
+    assert not fixed.met.is_set()
+    loose = Race(100.0, 0.05, integral=False, floor=103.0)
+    loose.offer_bound(100.0)
+    assert loose.met.is_set()
+
+
+def test_subgradient_stops_once_the_race_is_met():
+    import time
+
+    from planner.optimize.lpbound import subgradient_bound
+    from planner.optimize.race import Race
+
+    rng = np.random.default_rng(3)
+    a = cov(rng.random((40, 200)) < 0.1)
+    w = rng.integers(1, 9, 200).astype(float)
+    race = Race(float(w.sum()), 0.0, integral=True)  # an answer covering everyone
+    t0 = time.perf_counter()
+    out = subgradient_bound(a, w, 5, 0.0, t0 + 60, max_iter=10**6, patience=10**6, race=race)
+    assert time.perf_counter() - t0 < 5
+    assert race.met.is_set() and out.bound >= race.bound - 1e-9

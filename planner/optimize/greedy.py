@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,7 +199,7 @@ _RANDOM, _INFORMED, _LOCAL = 0, 1, 2
 def kicked_swap_search(
     A: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray, deadline: float, *,
     allowed: np.ndarray | None = None, patience: int | None = None, seed: int = 0,
-    stop: threading.Event | None = None,
+    stop: threading.Event | None = None, on_improve: Callable[[float], None] | None = None,
 ) -> np.ndarray:
     """Iterated local search for a count budget: replace a few chosen sites (a kick), repair
     with :func:`swap_search`, keep the result when it covers more people.
@@ -215,7 +216,8 @@ def kicked_swap_search(
 
     Stops at ``deadline`` (perf_counter), when ``stop`` is set, or after ``patience`` kicks in
     a row without improvement. Kicks come from a generator seeded with ``seed``, so a search
-    that ends by patience is reproducible. ``allowed`` limits the sites a kick may bring in.
+    that ends by patience is reproducible. ``allowed`` limits the sites a kick may bring in;
+    ``on_improve`` is called with the people covered by each better answer.
     """
     chosen = np.array(sorted(chosen), dtype=np.int64)
     p = len(chosen)
@@ -258,6 +260,8 @@ def kicked_swap_search(
         if value > best + tol:
             chosen, best, failures = np.sort(trial), value, 0
             wins[kind] += 1
+            if on_improve is not None:
+                on_improve(best)
         else:
             failures += 1
     return swap_search(A, w, chosen, deadline, candidates=np.flatnonzero(base))

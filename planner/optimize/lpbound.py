@@ -25,6 +25,7 @@ from scipy.optimize import linprog
 
 from planner.optimize.highs import first_order_lp
 from planner.optimize.milp import mclp_model
+from planner.optimize.race import Race
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ def fix_sites(lb: LagrangeBound, p: int, incumbent: float) -> tuple[np.ndarray, 
 def subgradient_bound(
     A: sp.csr_matrix, w: np.ndarray, p: int, incumbent: float, deadline: float,
     max_iter: int = 400, patience: int = 15, lam0: np.ndarray | None = None, step: float = 2.0,
+    race: Race | None = None,
 ) -> LagrangeBound:
     """Best Lagrangian bound found by subgradient steps (count budget of ``p`` sites).
 
@@ -129,7 +131,9 @@ def subgradient_bound(
     best bound so far, along the subgradient deflected by 0.3 of the previous direction; the
     step factor (``step`` at first; small when ``lam0`` already comes from a near-optimal
     dual) halves after ``patience`` steps without improvement. Stops at ``deadline``
-    (perf_counter), after ``max_iter`` steps or once the steps become negligible.
+    (perf_counter), after ``max_iter`` steps or once the steps become negligible. With a
+    ``race``, steps aim from its best answer, each better bound is posted to it, and the run
+    stops once answer and bound meet.
     """
     by_cell = sp.csr_matrix(A.T)
     deg = np.maximum(np.diff(by_cell.indptr), 1)
@@ -145,6 +149,11 @@ def subgradient_bound(
             stall += 1
             if stall >= patience:
                 mu, stall = mu / 2, 0
+        if race is not None:
+            race.offer_bound(best.bound)
+            incumbent = max(incumbent, race.value)
+            if race.met.is_set():
+                break
         if mu < 1e-5 or time.perf_counter() > deadline:
             break
         top = np.lexsort((np.arange(len(cur.value)), -cur.value))[:p]

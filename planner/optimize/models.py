@@ -54,6 +54,7 @@ from planner.optimize.problem import (
     reduce_cover,
     structure,
 )
+from planner.optimize.race import Race
 from planner.optimize.result import (
     OptimizeResult,
     cells_table,
@@ -176,20 +177,21 @@ def _solve_max(
     A_r = sp.csr_matrix(A_r[:, cells])
     local = np.full(n, -1)
     local[sites] = np.arange(len(sites))
-    # the exact stage runs beside the neighbourhood search (HiGHS releases the GIL); the
-    # search stops early once the exact stage has proven its answer optimal
+    # the exact stage runs beside the searches (HiGHS and the compiled swaps release the
+    # GIL); both stop once the exact stage proves its answer optimal or, without an exact
+    # LP, once the searches' answer meets the bound stage's bound
+    race = Race(value, mip_gap, integral=integral_weights(w), floor=worst)
     exact = _Background(_exact, A_r, w[cells], cost[sites], budget, ratio, local[chosen],
                         fix1[sites], value, ub, None if lam is None else lam[cells], deadline,
-                        mip_gap,
-                        settles=lambda out: out[3] == "optimal")
+                        mip_gap, race, settles=lambda out: out[3] == "optimal", event=race.met)
     # small instances are proven within moments: give the exact stage the CPU first
-    exact.settled.wait(timeout=min(0.25, 0.05 * max(deadline - time.perf_counter(), 0.0)))
-    if not exact.settled.is_set() and not _within(_floor_if_integral(ub, w), value, mip_gap):
+    race.met.wait(timeout=min(0.25, 0.05 * max(deadline - time.perf_counter(), 0.0)))
+    if not race.met.is_set() and not _within(_floor_if_integral(ub, w), value, mip_gap):
         if not ratio:  # kicks escape the swap optimum; neighbourhoods then polish
             chosen = kicked_swap_search(A, w, chosen, _share(deadline, 0.6), allowed=keep,
-                                        stop=exact.settled)
+                                        stop=race.met, on_improve=race.offer_value)
         chosen = improve_by_neighbourhoods(A, w, cost, budget, chosen, deadline, allowed=keep,
-                                           lam=lam, stop=exact.settled)
+                                           lam=lam, stop=race.met, on_improve=race.offer_value)
         value = _cover_value(A, w, chosen)
     chosen_r, value_r, bound_r, status = exact.result()
     if value_r >= value - 1e-9 * max(1.0, value):  # ties: the exact stage's answer
@@ -203,11 +205,12 @@ def _solve_max(
 
 
 class _Background:
-    """Run ``fn(*args)`` in a thread; ``result()`` waits for it. ``settled`` is set when it
-    ends with a result that ``settles`` accepts (an exception also settles)."""
+    """Run ``fn(*args)`` in a thread; ``result()`` waits for it. ``settled`` (``event`` if
+    given) is set when it ends with a result that ``settles`` accepts (an exception also
+    settles)."""
 
-    def __init__(self, fn, *args, settles=lambda out: True):
-        self.settled = threading.Event()
+    def __init__(self, fn, *args, settles=lambda out: True, event=None):
+        self.settled = event or threading.Event()
         self._out: dict[str, object] = {}
         self._thread = threading.Thread(target=self._run, args=(fn, args, settles), daemon=True)
         self._thread.start()
@@ -247,9 +250,11 @@ def _within(bound: float, value: float, mip_gap: float) -> bool:
     return bound - value <= max(mip_gap * abs(value), 1e-9 * max(1.0, abs(value)))
 
 
-def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, lam, deadline, mip_gap):
+def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, lam, deadline, mip_gap,
+           race=None):
     """LP bound, LP-guided search and the MILP on a (restricted) instance; ``lam`` holds
-    Lagrangian prices found earlier (or None). Returns (chosen, value, bound, status)."""
+    Lagrangian prices found earlier (or None); bounds without an exact LP are posted to
+    ``race``. Returns (chosen, value, bound, status)."""
     n = A.shape[0]
     ub = _floor_if_integral(ub, w)
     if _within(ub, value, mip_gap):
@@ -260,7 +265,7 @@ def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, lam, deadline, mi
         lb = lp_bound(A, w, cost, budget, 0.4 * left)
     if lb is None:
         return chosen, value, max(_approximate_lp_bound(A, w, cost, budget, ratio, value, ub,
-                                                        lam, deadline), value), "size_limit"
+                                                        lam, deadline, race), value), "size_limit"
     worst = -np.inf
     fix0 = np.zeros(n, dtype=bool)
     ub = min(ub, _floor_if_integral(lb.bound, w))
@@ -291,10 +296,10 @@ def _exact(A, w, cost, budget, ratio, chosen, fix1, value, ub, lam, deadline, mi
     return chosen, value, max(ub, value), status
 
 
-def _approximate_lp_bound(A, w, cost, budget, ratio, value, ub, lam, deadline) -> float:
+def _approximate_lp_bound(A, w, cost, budget, ratio, value, ub, lam, deadline, race) -> float:
     """The best bound reachable by ``deadline`` without an exact LP: PDLP's duals where it can
     converge in time, then (count budgets) subgradient steps from the better of those and the
-    earlier prices ``lam``."""
+    earlier prices ``lam``, racing the searches' answer (``race``, or None)."""
     left = deadline - time.perf_counter()
     start, step = lam, 2.0
     if (A.nnz <= FIRST_ORDER_MAX_PAIRS
@@ -302,11 +307,14 @@ def _approximate_lp_bound(A, w, cost, budget, ratio, value, ub, lam, deadline) -
         fo = first_order_bound(A, w, cost, budget, 0.6 * left)
         if fo is not None:
             ub = min(ub, _floor_if_integral(fo.bound, w))
+            if race is not None:
+                race.offer_bound(ub)
             if lam is None or fo.bound < lagrangian(A, w, cost, budget, lam, None).bound:
                 start, step = fo.lam, 0.1  # near-optimal prices: small steps
     if not ratio:
         sg = subgradient_bound(A, w, int(np.floor(budget + 1e-9)), value, deadline,
-                               max_iter=100_000, patience=100, lam0=start, step=step)
+                               max_iter=100_000, patience=100, lam0=start, step=step,
+                               race=race)
         ub = min(ub, _floor_if_integral(sg.bound, w))
     return ub
 

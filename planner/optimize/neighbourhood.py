@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,6 +49,7 @@ def improve_by_neighbourhoods(
     lam: np.ndarray | None = None,
     sizes: tuple[int, ...] = NEIGHBOURHOOD_SIZES,
     stop: threading.Event | None = None,
+    on_improve: Callable[[float], None] | None = None,
 ) -> np.ndarray:
     """Improve a chosen set of sites (rows of the 0/1 sites × cells ``A``) by exact re-solves
     of small neighbourhoods; returns the improved set (never worse).
@@ -60,6 +62,7 @@ def improve_by_neighbourhoods(
         lam: Lagrangian multipliers per cell (people) for skipping hopeless neighbourhoods.
         sizes: chosen sites freed per neighbourhood, one local-optimum round per size.
         stop: an event that ends the search early when set (e.g. optimality proven elsewhere).
+        on_improve: called with the people covered by each better answer.
     """
     chosen = np.array(sorted(chosen), dtype=np.int64)
     if len(chosen) == 0:
@@ -74,11 +77,12 @@ def improve_by_neighbourhoods(
         if 2 * size > len(chosen) or time.perf_counter() >= deadline or stop.is_set():
             break  # freeing half the answer or more is nearly the whole problem: the MILP's job
         chosen, count = _round(A, by_cell, w, cost, budget, chosen, count, allowed, lam, tol,
-                               size, deadline, stop)
+                               size, deadline, stop, on_improve)
     return chosen
 
 
-def _round(A, by_cell, w, cost, budget, chosen, count, allowed, lam, tol, size, deadline, stop):
+def _round(A, by_cell, w, cost, budget, chosen, count, allowed, lam, tol, size, deadline, stop,
+           on_improve):
     """Improve with neighbourhoods of ``size`` chosen sites until none improves."""
     pending = np.ones(A.shape[0], dtype=bool)  # chosen sites whose neighbourhood may improve
     last = -1
@@ -97,6 +101,8 @@ def _round(A, by_cell, w, cost, budget, chosen, count, allowed, lam, tol, size, 
             continue
         chosen = np.sort(np.concatenate([np.setdiff1d(chosen, free), better]))
         count = _cover_count(A, chosen)
+        if on_improve is not None:
+            on_improve(float(w[count > 0].sum()))
         # the neighbourhoods of chosen sites near the change may now improve again
         moved = np.union1d(free, better)
         ring = np.unique(by_cell[np.flatnonzero(covered_by(A, moved))].indices)
