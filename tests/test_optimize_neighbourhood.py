@@ -166,3 +166,43 @@ def test_kicks_bring_in_allowed_sites_only(inst, p, data):
                              patience=30)
     assert set(out.tolist()) <= set(start.tolist()) | set(np.flatnonzero(allowed).tolist())
     assert _value(A, w, out) >= _value(A, w, start) - 1e-9
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(local_instances(), st.integers(1, 4), st.integers(0, 4), st.data())
+def test_priced_swap_search_stays_in_budget_and_ends_locally_optimal(inst, p, extra, data):
+    """With costs: within the budget, never worse, and neither an affordable swap nor an
+    affordable added site improves the answer (checked by trying them all)."""
+    A, w = inst
+    n = A.shape[0]
+    cost = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), float)
+    start = np.sort(data.draw(st.permutations(range(n)))[:p])
+    budget = float(cost[start].sum() + extra)
+    out = swap_search(A, w, start, time.perf_counter() + 30, cost=cost, budget=budget)
+    assert len(set(out.tolist())) == len(out)
+    assert cost[out].sum() <= budget + 1e-9
+    assert _value(A, w, out) >= _value(A, w, start) - 1e-9
+    slack = budget - cost[out].sum()
+    for j in np.setdiff1d(np.arange(n), out):
+        if cost[j] <= slack + 1e-9:
+            assert _value(A, w, np.append(out, j)) <= _value(A, w, out) + 1e-9
+        for q in range(len(out)):
+            if cost[j] <= cost[out[q]] + slack + 1e-9:
+                swapped = out.copy()
+                swapped[q] = j
+                assert _value(A, w, swapped) <= _value(A, w, out) + 1e-9
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(local_instances(), st.integers(2, 6), st.data())
+def test_priced_kicks_stay_in_budget_never_worse_never_above_optimum(inst, budget, data):
+    A, w = inst
+    n = A.shape[0]
+    cost = np.array(data.draw(st.lists(st.integers(1, 3), min_size=n, max_size=n)), float)
+    start = greedy_cover(A, w, cost, float(budget), ratio=True).order
+    out = kicked_swap_search(A, w, start, time.perf_counter() + 30, patience=30, cost=cost,
+                             budget=float(budget))
+    assert cost[out].sum() <= budget + 1e-9
+    best = max(_value(A, w, s) for k in range(n + 1) for s in itertools.combinations(range(n), k)
+               if cost[list(s)].sum() <= budget)
+    assert _value(A, w, start) - 1e-9 <= _value(A, w, out) <= best + 1e-9

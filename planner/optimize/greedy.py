@@ -92,34 +92,72 @@ def greedy_cover(
 
 def swap_search(
     A: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray, deadline: float,
-    candidates: np.ndarray | None = None,
+    candidates: np.ndarray | None = None, cost: np.ndarray | None = None,
+    budget: float | None = None,
 ) -> np.ndarray:
-    """Best-improvement 1-swap local search for a count budget: repeatedly replace the chosen
-    site whose removal loses least by the outside site that gains most, evaluating every
-    (in, out) pair exactly, until no swap adds people or ``deadline`` (perf_counter) passes.
+    """Best-improvement local search: repeatedly replace the chosen site whose removal loses
+    least by the outside site that gains most, evaluating every (in, out) pair exactly, until
+    no swap adds people or ``deadline`` (perf_counter) passes.
+
+    With ``cost`` and ``budget`` a swap must keep the total cost within the budget, and sites
+    that fit the money left are added (most people first) whenever they add people.
     ``candidates`` limits the sites that may come in (default: all), which makes a repair
     after a local change cost in proportion to the area changed, not the city.
     """
     chosen = np.array(sorted(chosen), dtype=np.int64)
-    n, k = A.shape[0], len(chosen)
-    if k == 0 or k == n:
-        return chosen
+    n = A.shape[0]
+    unit = cost is None
+    cost = np.ones(n) if unit else np.asarray(cost, dtype=np.float64)
+    slack = np.array([0.0 if unit else float(budget) - float(cost[chosen].sum())])
     cand = np.arange(n, dtype=np.int64) if candidates is None else np.unique(
         np.asarray(candidates, dtype=np.int64))
-    is_chosen = np.zeros(n, dtype=np.bool_)
-    is_chosen[chosen] = True
-    sub = A[chosen]
-    owner = np.repeat(np.arange(k), np.diff(sub.indptr))
-    count = np.bincount(sub.indices, minlength=A.shape[1]).astype(np.int64)
-    owner_sum = np.bincount(sub.indices, weights=owner, minlength=A.shape[1]).astype(np.int64)
-    tol = 1e-9 * max(1.0, float(w.sum()))
     w = np.asarray(w, dtype=np.float64)
+    tol = 1e-9 * max(1.0, float(w.sum()))
     while time.perf_counter() < deadline:
-        moves = _swap_moves(A.indptr, A.indices, w, chosen, cand, is_chosen, count, owner_sum,
-                            tol, _MOVES_PER_CALL)
-        if moves < _MOVES_PER_CALL:
+        if not unit:
+            chosen = _add_affordable(A, w, cost, chosen, cand, slack, tol)
+        k = len(chosen)
+        if k == 0 or k == n:
+            break
+        is_chosen = np.zeros(n, dtype=np.bool_)
+        is_chosen[chosen] = True
+        sub = A[chosen]
+        owner = np.repeat(np.arange(k), np.diff(sub.indptr))
+        count = np.bincount(sub.indices, minlength=A.shape[1]).astype(np.int64)
+        owner_sum = np.bincount(sub.indices, weights=owner, minlength=A.shape[1]).astype(np.int64)
+        made = 0
+        while time.perf_counter() < deadline:
+            moves = _swap_moves(A.indptr, A.indices, w, cost, slack, chosen, cand, is_chosen,
+                                count, owner_sum, tol, _MOVES_PER_CALL)
+            made += moves
+            if moves < _MOVES_PER_CALL:
+                break
+        if unit or made == 0:  # swaps freed no money for another site
             break
     return np.sort(chosen)
+
+
+def _add_affordable(A, w, cost, chosen, cand, slack, tol) -> np.ndarray:
+    """Add, most people first, candidate sites that fit the money left (``slack``, updated in
+    place) and add people."""
+    chosen = list(chosen)
+    covered = covered_by(A, np.array(chosen, dtype=np.int64))
+    out = np.ones(A.shape[0], dtype=bool)
+    out[chosen] = False
+    while True:
+        fit = cand[out[cand] & (cost[cand] <= slack[0] + 1e-9)]
+        if len(fit) == 0:
+            break
+        gain = np.asarray(A[fit] @ np.where(covered, 0.0, w)).ravel()
+        j = int(np.argmax(gain))
+        if gain[j] <= tol:
+            break
+        site = int(fit[j])
+        chosen.append(site)
+        out[site] = False
+        slack[0] -= cost[site]
+        covered[A.indices[A.indptr[site]:A.indptr[site + 1]]] = True
+    return np.array(sorted(chosen), dtype=np.int64)
 
 
 #: Swaps made per compiled call between deadline checks.
@@ -127,11 +165,13 @@ _MOVES_PER_CALL = 8
 
 
 @njit(cache=True, nogil=True)
-def _swap_moves(indptr, indices, w, chosen, cand, is_chosen, count, owner_sum, tol, max_moves):
-    """Make up to ``max_moves`` best-improvement swaps in place; returns how many were made
-    (fewer means no swap gains more than ``tol``). ``count[i]`` is the number of chosen sites
-    covering cell i and ``owner_sum[i]`` the sum of their positions in ``chosen``, so for a
-    cell covered once it names the one site covering it."""
+def _swap_moves(indptr, indices, w, cost, slack, chosen, cand, is_chosen, count, owner_sum, tol,
+                max_moves):
+    """Make up to ``max_moves`` best-improvement swaps in place, each within the money left
+    (``slack[0]``, updated); returns how many were made (fewer means no swap gains more than
+    ``tol``). ``count[i]`` is the number of chosen sites covering cell i and ``owner_sum[i]``
+    the sum of their positions in ``chosen``, so for a cell covered once it names the one site
+    covering it."""
     k = chosen.shape[0]
     loss = np.empty(k)
     back = np.zeros(k)
@@ -167,13 +207,15 @@ def _swap_moves(indptr, indices, w, chosen, cand, is_chosen, count, owner_sum, t
                     back[q] += w[i]
             for a in range(n_touched):
                 q = touched[a]
-                if gain + back[q] - loss[q] > best:
+                if gain + back[q] - loss[q] > best and \
+                        cost[j] <= cost[chosen[q]] + slack[0] + 1e-9:
                     best, best_j, best_q = gain + back[q] - loss[q], j, q
-            for a in range(k):  # the cheapest site to drop among those j shares nothing with
+            for a in range(k):  # the cheapest affordable drop among sites j shares nothing with
                 q = by_loss[a]
-                if stamp[q] != c:
-                    if gain - loss[q] > best:
-                        best, best_j, best_q = gain - loss[q], j, q
+                if gain - loss[q] <= best:
+                    break
+                if stamp[q] != c and cost[j] <= cost[chosen[q]] + slack[0] + 1e-9:
+                    best, best_j, best_q = gain - loss[q], j, q
                     break
         if best_j < 0:
             return move
@@ -187,6 +229,7 @@ def _swap_moves(indptr, indices, w, chosen, cand, is_chosen, count, owner_sum, t
         is_chosen[s] = False
         is_chosen[best_j] = True
         chosen[best_q] = best_j
+        slack[0] += cost[s] - cost[best_j]
     return max_moves
 
 
@@ -200,9 +243,11 @@ def kicked_swap_search(
     A: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray, deadline: float, *,
     allowed: np.ndarray | None = None, patience: int | None = None, seed: int = 0,
     stop: threading.Event | None = None, on_improve: Callable[[float], None] | None = None,
+    cost: np.ndarray | None = None, budget: float | None = None,
 ) -> np.ndarray:
-    """Iterated local search for a count budget: replace a few chosen sites (a kick), repair
-    with :func:`swap_search`, keep the result when it covers more people.
+    """Iterated local search: replace a few chosen sites (a kick), repair with
+    :func:`swap_search`, keep the result when it covers more people. The number of sites is
+    kept, or with ``cost`` and ``budget`` the total cost stays within the budget.
 
     Three kinds of kick, each replacing up to five sites:
     - *random*: random chosen sites out, random sites in;
@@ -221,6 +266,9 @@ def kicked_swap_search(
     """
     chosen = np.array(sorted(chosen), dtype=np.int64)
     p = len(chosen)
+    priced = {} if cost is None else {"cost": cost, "budget": budget}
+    cost = np.ones(A.shape[0]) if cost is None else np.asarray(cost, dtype=np.float64)
+    budget = float(p) if budget is None else float(budget)
     base = np.ones(A.shape[0], dtype=bool) if allowed is None else allowed.copy()
     base[chosen] = True
     if p == 0 or base.sum() <= p:
@@ -251,11 +299,11 @@ def kicked_swap_search(
         if kind == _INFORMED and len(pool) > 4 * k:
             gain = np.asarray(A[pool] @ np.where(covered_by(A, kept), 0.0, w)).ravel()
             pool = pool[np.argpartition(-gain, 4 * k)[: 4 * k]]
-        new = rng.choice(pool, k, replace=False)
+        new = _affordable_draw(rng, pool, k, cost, budget - float(cost[kept].sum()))
         changed = covered_by(A, np.concatenate([out, new]))
         repair = np.unique(by_cell[np.flatnonzero(changed)].indices)
         trial = swap_search(A, w, np.concatenate([kept, new]), deadline,
-                            candidates=repair[base[repair]])
+                            candidates=repair[base[repair]], **priced)
         value = float(w[covered_by(A, trial)].sum())
         if value > best + tol:
             chosen, best, failures = np.sort(trial), value, 0
@@ -264,7 +312,20 @@ def kicked_swap_search(
                 on_improve(best)
         else:
             failures += 1
-    return swap_search(A, w, chosen, deadline, candidates=np.flatnonzero(base))
+    return swap_search(A, w, chosen, deadline, candidates=np.flatnonzero(base), **priced)
+
+
+def _affordable_draw(rng, pool: np.ndarray, k: int, cost: np.ndarray, money: float) -> np.ndarray:
+    """Up to ``k`` sites drawn at random from ``pool``, each taken only if it fits the money
+    left (for unit costs and ``money`` ≥ k: exactly ``k`` random sites)."""
+    picked = []
+    for j in rng.permutation(pool):
+        if len(picked) == k:
+            break
+        if cost[j] <= money + 1e-9:
+            picked.append(int(j))
+            money -= cost[j]
+    return np.array(picked, dtype=np.int64)
 
 
 def funding_order(

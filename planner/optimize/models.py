@@ -160,14 +160,13 @@ def _solve_max(
         return _Solved(chosen, value, max(_floor_if_integral(ub, w), value), "optimal", False,
                        picks.value)
     keep, fix1, worst, lam = np.ones(n, dtype=bool), np.zeros(n, dtype=bool), -np.inf, None
-    if not ratio:
-        p = int(np.floor(budget + 1e-9))
-        chosen = swap_search(A, w, chosen, _share(deadline, 0.1))
-        value = _cover_value(A, w, chosen)
+    priced = {"cost": cost, "budget": budget} if ratio else {}
+    chosen = swap_search(A, w, chosen, _share(deadline, 0.1), **priced)
+    value = _cover_value(A, w, chosen)
     if not ratio and A.nnz > SUBGRADIENT_MIN_PAIRS:
-        sg = subgradient_bound(A, w, p, value, _share(deadline, 0.15))
+        sg = subgradient_bound(A, w, int(np.floor(budget + 1e-9)), value, _share(deadline, 0.15))
         ub, lam = min(ub, sg.bound), sg.lam
-        fix0, fix1, worst = fix_sites(sg, p, value)
+        fix0, fix1, worst = fix_sites(sg, int(np.floor(budget + 1e-9)), value)
         keep = ~fix0
         keep[chosen] = True
     # the instance restricted to the sites an answer better than the incumbent may use
@@ -187,9 +186,9 @@ def _solve_max(
     # small instances are proven within moments: give the exact stage the CPU first
     race.met.wait(timeout=min(0.25, 0.05 * max(deadline - time.perf_counter(), 0.0)))
     if not race.met.is_set() and not _within(_floor_if_integral(ub, w), value, mip_gap):
-        if not ratio:  # kicks escape the swap optimum; neighbourhoods then polish
-            chosen = kicked_swap_search(A, w, chosen, _share(deadline, 0.6), allowed=keep,
-                                        stop=race.met, on_improve=race.offer_value)
+        # kicks escape the swap optimum; neighbourhoods then polish
+        chosen = kicked_swap_search(A, w, chosen, _share(deadline, 0.6), allowed=keep,
+                                    stop=race.met, on_improve=race.offer_value, **priced)
         chosen = improve_by_neighbourhoods(A, w, cost, budget, chosen, deadline, allowed=keep,
                                            lam=lam, stop=race.met, on_improve=race.offer_value)
         value = _cover_value(A, w, chosen)
