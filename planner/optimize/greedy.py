@@ -234,7 +234,7 @@ def _swap_moves(indptr, indices, w, cost, slack, chosen, cand, is_chosen, count,
 
 
 #: Kicks in a row without improvement after which kicks replace one more site.
-_GROW_AFTER = 100
+_GROW_AFTER = 25
 #: Kinds of kick in :func:`kicked_swap_search`.
 _RANDOM, _INFORMED, _LOCAL = 0, 1, 2
 
@@ -255,7 +255,8 @@ def kicked_swap_search(
     - *local*: a chosen site and its nearest chosen neighbours out, random sites overlapping
       the area they freed in.
     A kind is drawn with probability proportional to one plus the improvements it has made
-    (local kicks suit sprawling instances, informed ones densely covered ones). The repair
+    (local kicks suit sprawling instances, informed ones densely covered ones), and kicks
+    replace one more site per ``_GROW_AFTER`` failures in a row, up to a restart. The repair
     only brings in sites overlapping the cells the kick changed — the rest of the answer was
     already swap-optimal — and a last full swap search makes the answer swap-optimal.
 
