@@ -137,21 +137,27 @@ def test_network_candidates_spacing_and_study_area():
         network_candidates(net, spacing_m=0)
 
 
-@settings(max_examples=50, deadline=None)
-@given(st.integers(2, 7), st.integers(1, 9), st.integers(1, 3), st.integers(0, 2**31 - 1))
-def test_lagrangian_bound_and_fixing_are_sound(n_sites, n_cells, p, seed):
+def _random_cover(rng, n_sites, n_cells, p):
+    """A random 0/1 coverage instance with p ≤ n_sites, and the people every set of at most p
+    sites covers (by enumeration)."""
     import itertools
 
-    from planner.optimize.lpbound import fix_sites, lagrangian, lp_bound
-
-    rng = np.random.default_rng(seed)
     reach = rng.random((n_sites, n_cells)) < 0.4
     w = rng.integers(0, 9, n_cells).astype(float)
     p = min(p, n_sites)
-    a = cov(reach)
-    cost = np.ones(n_sites)
     value = {s: w[reach[list(s)].any(axis=0)].sum()
              for k in range(p + 1) for s in itertools.combinations(range(n_sites), k)}
+    return cov(reach), w, p, value
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(2, 7), st.integers(1, 9), st.integers(1, 3), st.integers(0, 2**31 - 1))
+def test_lagrangian_bound_and_fixing_are_sound(n_sites, n_cells, p, seed):
+    from planner.optimize.lpbound import fix_sites, lagrangian, lp_bound
+
+    rng = np.random.default_rng(seed)
+    a, w, p, value = _random_cover(rng, n_sites, n_cells, p)
+    cost = np.ones(n_sites)
     best = max(value.values())
     random_lam = lagrangian(a, w, cost, p, rng.random(n_cells) * w, np.zeros(n_sites))
     assert random_lam.bound >= best - 1e-9
@@ -169,19 +175,13 @@ def test_lagrangian_bound_and_fixing_are_sound(n_sites, n_cells, p, seed):
 def test_first_order_bound_is_sound_and_near_the_lp(n_sites, n_cells, p, seed):
     """PDLP's duals, certified through the Lagrangian, bound the optimum and come close to the
     LP bound; subgradient steps warm-started from them never make the bound worse."""
-    import itertools
     import time
 
     from planner.optimize.lpbound import first_order_bound, lp_bound, subgradient_bound
 
-    rng = np.random.default_rng(seed)
-    reach = rng.random((n_sites, n_cells)) < 0.4
-    w = rng.integers(0, 9, n_cells).astype(float)
-    p = min(p, n_sites)
-    a = cov(reach)
+    a, w, p, value = _random_cover(np.random.default_rng(seed), n_sites, n_cells, p)
     cost = np.ones(n_sites)
-    best = max(w[reach[list(s)].any(axis=0)].sum()
-               for k in range(p + 1) for s in itertools.combinations(range(n_sites), k))
+    best = max(value.values())
     fo = first_order_bound(a, w, cost, p, 5.0)
     lp = lp_bound(a, w, cost, p, 10.0)
     assert fo is not None

@@ -133,6 +133,22 @@ def test_kicked_swaps_never_worse_reproducible_and_bounded(inst, p):
     assert np.array_equal(out, again)
 
 
+def _assert_no_better_move(A, w, out, entering, cost=None, budget=None):
+    """Try every swap bringing in a site of ``entering`` (and, with costs, every addition)
+    that fits the budget: none may cover more people than ``out``."""
+    cost = np.ones(A.shape[0]) if cost is None else cost
+    slack = 0.0 if budget is None else budget - cost[out].sum()
+    here = _value(A, w, out)
+    for j in np.setdiff1d(entering, out):
+        if budget is not None and cost[j] <= slack + 1e-9:
+            assert _value(A, w, np.append(out, j)) <= here + 1e-9
+        for q in range(len(out)):
+            if cost[j] <= cost[out[q]] + slack + 1e-9:
+                swapped = out.copy()
+                swapped[q] = j
+                assert _value(A, w, swapped) <= here + 1e-9
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(local_instances(), st.integers(1, 5), st.data())
 def test_swap_search_ends_swap_optimal_among_its_candidates(inst, p, data):
@@ -148,11 +164,7 @@ def test_swap_search_ends_swap_optimal_among_its_candidates(inst, p, data):
         assert len(set(out.tolist())) == p
         assert set(out.tolist()) <= set(start.tolist()) | set(allowed.tolist())
         assert _value(A, w, out) >= _value(A, w, start) - 1e-9
-        for j in np.setdiff1d(allowed, out):
-            for q in range(p):
-                swapped = out.copy()
-                swapped[q] = j
-                assert _value(A, w, swapped) <= _value(A, w, out) + 1e-9
+        _assert_no_better_move(A, w, out, allowed)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -182,15 +194,7 @@ def test_priced_swap_search_stays_in_budget_and_ends_locally_optimal(inst, p, ex
     assert len(set(out.tolist())) == len(out)
     assert cost[out].sum() <= budget + 1e-9
     assert _value(A, w, out) >= _value(A, w, start) - 1e-9
-    slack = budget - cost[out].sum()
-    for j in np.setdiff1d(np.arange(n), out):
-        if cost[j] <= slack + 1e-9:
-            assert _value(A, w, np.append(out, j)) <= _value(A, w, out) + 1e-9
-        for q in range(len(out)):
-            if cost[j] <= cost[out[q]] + slack + 1e-9:
-                swapped = out.copy()
-                swapped[q] = j
-                assert _value(A, w, swapped) <= _value(A, w, out) + 1e-9
+    _assert_no_better_move(A, w, out, np.arange(n), cost, budget)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -164,9 +164,10 @@ def _solve_max(
     chosen = swap_search(A, w, chosen, _share(deadline, 0.1), **priced)
     value = _cover_value(A, w, chosen)
     if not ratio and A.nnz > SUBGRADIENT_MIN_PAIRS:
-        sg = subgradient_bound(A, w, int(np.floor(budget + 1e-9)), value, _share(deadline, 0.15))
+        p = int(np.floor(budget + 1e-9))
+        sg = subgradient_bound(A, w, p, value, _share(deadline, 0.15))
         ub, lam = min(ub, sg.bound), sg.lam
-        fix0, fix1, worst = fix_sites(sg, int(np.floor(budget + 1e-9)), value)
+        fix0, fix1, worst = fix_sites(sg, p, value)
         keep = ~fix0
         keep[chosen] = True
     # the instance restricted to the sites an answer better than the incumbent may use
