@@ -22,7 +22,7 @@ from planner.errors import PlannerError
 #: A job kind → the task it runs (resolved inside the worker, see api.tasks).
 KINDS = ("network", "coverage", "optimize")
 #: Imported once by the fork server, so a job starts without re-importing the stack (≈ 3 s).
-PRELOAD = ["api.tasks", "planner.scenario", "maps", "openpyxl", "pyrosm"]
+PRELOAD = ["api.tasks", "planner.scenario", "maps", "openpyxl", "pyrosm", "highspy"]
 _POLL_S = 0.2
 _PROGRESS_EVERY_S = 0.3
 
@@ -56,7 +56,9 @@ class ProgressWriter:
 def work(data_dir: str, job_id: str) -> None:
     """Entry point of a worker process: run one job and record its outcome."""
     from api.tasks import TASKS
+    from planner.optimize.highs import silence_banner
 
+    silence_banner()  # while this process has one thread: the optimizer's threads log later
     store = Store(data_dir)
     job = store.get("jobs", job_id)
     progress = ProgressWriter(store, job_id)

@@ -176,3 +176,21 @@ def test_place_download_without_internet_names_the_fix(store, monkeypatch):
     job = {"target_id": "a" * 32, "params": {"file": None, "place": "迎泽区, 太原市", "crs": None}}
     with pytest.raises(InputError, match=r"no internet access\. Upload .*\.osm\.pbf"):
         build_network(store, job, lambda step, fraction: None)
+
+
+def test_worker_silences_highs_before_its_job_runs(tmp_path, monkeypatch):
+    """A worker builds HiGHS's first instance (which prints a banner to stdout) while it has one
+    thread, so the banner never interleaves with what the optimizer's threads log."""
+    from api import jobs, tasks
+    from planner.optimize import highs
+
+    store = Store(tmp_path)
+    store.initialise()
+    row = store.insert("jobs", {"id": "j1", "kind": "optimize", "target_id": "s1",
+                                "status": "running", "created": time.time(), "params": {}})
+    seen = []
+    monkeypatch.setattr(highs, "_banner_shown", False)
+    monkeypatch.setitem(tasks.TASKS, "optimize", lambda *_: seen.append(highs._banner_shown) or {})
+    jobs.work(str(tmp_path), row["id"])
+    assert seen == [True]
+    assert store.get("jobs", "j1")["status"] == "done"

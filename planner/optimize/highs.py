@@ -17,19 +17,25 @@ _lock = threading.Lock()
 _banner_shown = False
 
 
-def _new_highs():
-    """A silent ``highspy.Highs``. HiGHS prints a banner to the process's stdout when the first
-    instance is built, before any option can be set; that one construction runs with file
-    descriptor 1 pointed at the null device so CLI and API output stay clean."""
+def silence_banner() -> None:
+    """Build the process's first HiGHS instance now, with file descriptor 1 pointed at the null
+    device: HiGHS prints a banner to stdout then, before any option can be set. Servers call
+    this at start-up, before other threads write to stdout; otherwise the first solve does."""
     global _banner_shown
     import highspy
 
     with _lock:
-        if _banner_shown:
-            h = highspy.Highs()
-        else:
-            h = _construct_quietly(highspy.Highs)
+        if not _banner_shown:
+            _construct_quietly(highspy.Highs)
             _banner_shown = True
+
+
+def _new_highs():
+    """A silent ``highspy.Highs``."""
+    import highspy
+
+    silence_banner()
+    h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     return h
 
