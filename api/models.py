@@ -250,8 +250,8 @@ class OptimizeIn(_In):
                             "everyone; capacitated: with site capacities; joint: categories "
                             "sharing one budget")
     categories: list[str] = Field(min_length=1, max_length=20)
-    new_sites: int | None = Field(None, ge=0, le=10_000)
-    budget: float | None = Field(None, ge=0, description="cost budget of the joint model")
+    new_sites: int | None = Field(None, ge=0, le=10_000,
+                                  description="number of new sites (mclp, capacitated, joint)")
     capacities: dict[str, float] | None = Field(
         None, description="capacity of one new site per category (beds, places), overriding the norm")
     candidate_spacing_m: float = Field(100.0, ge=10, le=5000,

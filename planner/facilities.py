@@ -22,7 +22,7 @@ from scipy.sparse.csgraph import connected_components
 
 from planner.errors import CRSError, InputError
 
-FACILITY_COLUMNS = ("id", "name", "category", "capacity", "status", "source")
+FACILITY_COLUMNS = ("id", "name", "category", "capacity", "cost", "status", "source")
 STATUSES = ("existing", "candidate", "required", "closable")
 #: Columns of the table of dropped rows; ``ref`` says where a row came from ("line 7", "way/42").
 DROP_COLUMNS = ("ref", "id", "name", "category", "reason", "detail")
@@ -169,6 +169,7 @@ def finish(fac: gpd.GeoDataFrame, report: FacilityReport, expected: Iterable[str
     fac = fac.copy()
     fac["geometry"] = fac.geometry.representative_point()
     fac["capacity"] = fac["capacity"].astype(float)
+    fac["cost"] = fac["cost"].astype(float) if "cost" in fac.columns else np.nan
     out = gpd.GeoDataFrame(fac[list(FACILITY_COLUMNS)], geometry=fac.geometry, crs=fac.crs)
     out = out.reset_index(drop=True)
     counts = out["category"].value_counts()

@@ -21,6 +21,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from planner import coverage as cov
 from planner.access import access_split_table, capacity_access
@@ -90,6 +91,8 @@ class ScenarioResult:
                     "bound": r.bound,
                     "gap": r.gap,
                     "new_sites": len(r.sites),
+                    "closed_sites": len(r.closed),
+                    "uncoverable_people": float(r.uncoverable["people"].sum()),
                     "message": r.message,
                 }
                 for spec, r in zip(self.scenario.optimize, self.optimizations, strict=True)
@@ -453,7 +456,8 @@ def _site_table(result: ScenarioResult, spec: OptimizeSpec, key: str | None, are
     user = None
     if spec.candidates is not None:
         user = load_facilities(result.scenario.path(spec.candidates), to_crs=result.network.crs,
-                               category=key or spec.categories[0], status="candidate")
+                               crs=spec.candidates_coords, category=key or spec.categories[0],
+                               status="candidate")
     return candidate_sites(
         network=result.network if user is None else None,
         user_sites=user,
@@ -462,6 +466,20 @@ def _site_table(result: ScenarioResult, spec: OptimizeSpec, key: str | None, are
         spacing_m=spec.candidate_spacing_m,
         study_area=area,
     )
+
+
+def check_requests(scenario: Scenario) -> None:
+    """Fail before any heavy step on optimisation requests that cannot run: a missing
+    candidates file, or a cost budget without a file to give the costs."""
+    for i, spec in enumerate(scenario.optimize, start=1):
+        if spec.candidates is not None:
+            scenario.path(spec.candidates)
+        elif spec.budget is not None or spec.minimise == "cost":
+            raise InputError(
+                f"Optimisation request {i} is by cost, and sites generated along the streets "
+                "have none: give candidates = a file of sites with a cost column (费用/造价), "
+                "or ask for new_sites instead."
+            )
 
 
 def _demand_of(result: ScenarioResult, cat: Category) -> pd.Series:
@@ -475,7 +493,8 @@ def optimize_step(result: ScenarioResult, spec: OptimizeSpec, area, progress) ->
     demand_xy = result.demand.points()
     if spec.model == "joint":
         sites = _site_table(result, spec, None, area)
-        sites = sites[sites["status"] == "candidate"].reset_index(drop=True)
+        # existing facilities count through the demand they already cover, category by category
+        sites = sites[sites["status"] != "existing"].reset_index(drop=True)
         site_xy = np.column_stack([sites.geometry.x, sites.geometry.y])
         joint = {}
         for cat in cats:
@@ -502,7 +521,7 @@ def optimize_step(result: ScenarioResult, spec: OptimizeSpec, area, progress) ->
         return mclp(matrix, demand, sites, p=spec.new_sites, budget=spec.budget,
                     demand_xy=demand_xy, **opts)
     if spec.model == "lscp":
-        return lscp(matrix, demand, sites, use_cost=spec.budget is not None,
+        return lscp(matrix, demand, sites, use_cost=spec.minimise == "cost",
                     demand_xy=demand_xy, **opts)
     return capacitated_mclp(matrix, demand, sites, p=spec.new_sites, budget=spec.budget,
                             default_capacity=cat.capacity_per_site, **opts)
@@ -532,6 +551,31 @@ def _record_optimization(result: ScenarioResult, i: int, spec: OptimizeSpec, res
             else gpd.GeoDataFrame(pd.concat([prev, proposals], ignore_index=True), crs=prev.crs)
         )
     result.notes.append(f"{name}: {res.message}")
+    _record_exceptions(result, name, res)
+
+
+def _record_exceptions(result: ScenarioResult, name: str, res: OptimizeResult) -> None:
+    """Tables and notes for what the answer cannot do or takes away: people no candidate site
+    can reach (with their location) and existing sites it closes."""
+    unc = res.uncoverable
+    if len(unc) and unc["people"].sum() > 0:
+        cells = result.demand.cells.set_index("cell_id")
+        xy = cells.loc[unc["cell_id"], ["x", "y"]].to_numpy()
+        lonlat = gpd.GeoSeries(shapely.points(xy), crs=result.network.crs).to_crs(4326)
+        result.tables[f"{name}_uncoverable"] = unc.drop(columns=["x", "y"], errors="ignore").assign(
+            x=xy[:, 0].round(1), y=xy[:, 1].round(1), lon=lonlat.x.round(6).to_numpy(),
+            lat=lonlat.y.round(6).to_numpy())
+        result.notes.append(
+            f"{name}: {unc['people'].sum():,.0f} people in {len(unc)} cells are beyond the reach "
+            f"of every candidate site (table {name}_uncoverable); add candidates near them."
+        )
+    if len(res.closed):
+        result.tables[f"{name}_closed"] = pd.DataFrame(res.closed.drop(columns="geometry",
+                                                                       errors="ignore"))
+        result.notes.append(
+            f"{name}: closes {len(res.closed)} existing site(s) "
+            f"({', '.join(map(str, res.closed['id'].head(5)))}); table {name}_closed."
+        )
 
 
 def run_scenario(
@@ -570,6 +614,7 @@ def run_scenario(
     categories = load_categories(overrides=scenario.categories or None)
     speeds = load_speeds(overrides=scenario.speeds or None)
     keys = _analysed_categories(scenario, categories)
+    check_requests(scenario)
     network = timed("network", lambda: build_network_step(scenario, cache))
     area = _study_area(scenario, network.crs)
     facilities = timed("facilities", lambda: load_facilities_step(

@@ -89,12 +89,18 @@ class OptimizeSpec(_Strict):
 
     model: Literal["mclp", "lscp", "capacitated", "joint"] = "mclp"
     categories: list[str]
-    new_sites: int | None = Field(None, ge=0)
-    budget: float | None = Field(None, ge=0, description="cost budget for the joint model")
+    new_sites: int | None = Field(None, ge=0, description="number of new sites to choose")
+    budget: float | None = Field(None, ge=0, description="total cost of the new sites (the "
+                                 "sites need a cost column)")
+    minimise: Literal["sites", "cost"] = Field(
+        "sites", description="lscp: the fewest new sites, or the least total cost")
     candidate_spacing_m: float = Field(100.0, gt=0)
     candidates: str | None = Field(None, description="file of candidate sites (else generated)")
-    time_limit_s: float = Field(30.0, gt=0)
-    weights: dict[str, float] | None = None
+    candidates_coords: str = Field("wgs84", description="coordinate system of the candidates "
+                                   "file: wgs84 | gcj02 | bd09 | EPSG:xxxx")
+    time_limit_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+    weights: dict[str, float] | None = Field(
+        None, description="joint: weight of a person of each category (default 1)")
 
     @model_validator(mode="after")
     def _consistent(self) -> OptimizeSpec:
@@ -105,8 +111,29 @@ class OptimizeSpec(_Strict):
                 f'the {self.model} model sites one category at a time, but the request names '
                 f'{self.categories}; use model = "joint" to site several together'
             )
-        if self.model != "lscp" and (self.new_sites is None) == (self.budget is None):
+        if self.model == "lscp":
+            if self.new_sites is not None or self.budget is not None:
+                raise ValueError(
+                    "the lscp model chooses how many sites are needed, so it takes neither "
+                    'new_sites nor budget; use minimise = "cost" for the least total cost, or '
+                    'model = "mclp" for a fixed number of sites'
+                )
+        elif (self.new_sites is None) == (self.budget is None):
             raise ValueError(f"the {self.model} model needs exactly one of new_sites or budget")
+        if self.minimise != "sites" and self.model != "lscp":
+            raise ValueError("minimise applies to the lscp model only")
+        if self.weights is not None:
+            if self.model != "joint":
+                raise ValueError('weights apply to model = "joint" only')
+            unknown = sorted(set(self.weights) - set(self.categories))
+            if unknown:
+                raise ValueError(
+                    f"weights name {unknown}, which are not among this request's categories "
+                    f"{self.categories}; check the spelling"
+                )
+            bad = {k: v for k, v in self.weights.items() if not v >= 0 or v == float("inf")}
+            if bad:
+                raise ValueError(f"weights must be finite numbers ≥ 0, not {bad}")
         return self
 
 

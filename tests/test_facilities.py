@@ -610,3 +610,15 @@ def test_cli_parquet_and_errors(tmp_path):
     result = CliRunner().invoke(app, ["facilities", str(swapped), "--crs", "gcj02", "-o",
                                       str(tmp_path / "s.gpkg")])
     assert result.exit_code == 2 and "swapped" in result.output
+
+
+def test_cost_column_is_read_and_checked(tmp_path):
+    """A candidate list's cost (费用) reaches the table; a cost that is not a number ≥ 0 is named."""
+    frame = KNOWN.iloc[:3].assign(费用=["120", "", "80.5"])
+    frame.to_csv(tmp_path / "sites.csv", index=False)
+    fac = quiet_load(tmp_path / "sites.csv", to_crs=TAIYUAN_UTM, status="candidate")
+    assert fac["cost"].tolist()[0] == 120.0 and fac["cost"].tolist()[2] == 80.5
+    assert np.isnan(fac["cost"].tolist()[1])
+    frame.assign(费用=["120", "about 90", "-1"]).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(InputError, match="Column '费用' holds costs that are not numbers ≥ 0"):
+        quiet_load(tmp_path / "bad.csv", to_crs=TAIYUAN_UTM)

@@ -70,7 +70,7 @@ def start_coverage(scenario_id: ResourceId, store: StoreDep, jobs: JobsDep) -> J
              summary="Start a site optimisation")
 def start_optimize(scenario_id: ResourceId, body: OptimizeIn, store: StoreDep,
                    jobs: JobsDep) -> JobOut:
-    """Choose new sites (model, categories, number of sites or budget, capacities, time limit)
+    """Choose new sites (model, categories, number of sites, capacities, time limit)
     on top of the coverage analysis (a job)."""
     fetch(store, "scenarios", scenario_id)
     spec, overrides = optimize_spec(body)

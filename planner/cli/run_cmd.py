@@ -122,18 +122,64 @@ def optimize(
     ] = ...,
     new_sites: Annotated[int | None, typer.Option(help="Number of new sites (p).")] = None,
     model: Annotated[str, typer.Option(help="mclp | lscp | capacitated | joint")] = "mclp",
-    budget: Annotated[float | None, typer.Option(help="Cost budget (joint/capacitated).")] = None,
+    budget: Annotated[
+        float | None, typer.Option(help="Total cost of the new sites, instead of --new-sites "
+                                   "(needs --candidates with a cost column).")
+    ] = None,
+    minimise: Annotated[
+        str, typer.Option(help="lscp: the fewest new 'sites' or the least 'cost'.")
+    ] = "sites",
+    candidates: Annotated[
+        Path | None,
+        typer.Option(help="File of candidate sites (CSV/GeoJSON/…; status, capacity, cost "
+                     "columns optional). Default: the scenario's, else sites generated along "
+                     "the streets."),
+    ] = None,
+    candidates_coords: Annotated[
+        str | None, typer.Option(help="Coordinates of --candidates: wgs84, gcj02, bd09, EPSG:…")
+    ] = None,
+    weight: Annotated[
+        list[str] | None,
+        typer.Option(help="Joint model: KEY=WEIGHT, the weight of a person of that category "
+                     "(repeatable; default 1)."),
+    ] = None,
     time_limit: Annotated[float, typer.Option(help="Solver time limit, seconds.")] = 60.0,
     spacing: Annotated[float, typer.Option(help="Candidate spacing along streets, m.")] = 100.0,
 ) -> None:
     """Propose new sites for one category (or several with --model joint)."""
-    from planner.scenario_file import OptimizeSpec, parse_scenario
+    from planner.scenario_file import parse_scenario
 
     s = _scenario(scenario)
+    request = {"model": model, "categories": category, "new_sites": new_sites,
+               "budget": budget, "minimise": minimise, "time_limit_s": time_limit,
+               "candidate_spacing_m": spacing, "weights": _weights(weight)}
+    if candidates is not None:
+        request["candidates"] = str(candidates.resolve())
+    else:  # the candidate file the scenario's own requests use, if any
+        named = [o for o in s.optimize if o.candidates is not None]
+        if named:
+            request["candidates"] = str(s.path(named[0].candidates))
+            request["candidates_coords"] = named[0].candidates_coords
+            console.print(f"Candidate sites from the scenario: {request['candidates']}")
+    if candidates_coords is not None:
+        request["candidates_coords"] = candidates_coords
     doc = s.model_dump(exclude={"base_dir"})
-    doc["optimize"] = [
-        OptimizeSpec(model=model, categories=category, new_sites=new_sites, budget=budget,
-                     time_limit_s=time_limit, candidate_spacing_m=spacing).model_dump()
-    ]
+    doc["optimize"] = [{k: v for k, v in request.items() if v is not None}]
     result = execute(parse_scenario(doc, s.base_dir, str(scenario or "sample")), output)
     print_result(result)
+
+
+def _weights(pairs: list[str] | None) -> dict[str, float] | None:
+    from planner.errors import InputError
+
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise InputError(
+                f"--weight {pair!r}: write KEY=NUMBER, e.g. --weight kindergarten=3.") from None
+    return out

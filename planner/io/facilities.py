@@ -65,6 +65,7 @@ CATEGORY_NAMES = ("category", "类别", "设施类别", "分类", "type", "类�
 CAPACITY_NAMES = ("capacity", "容量", "规模", "床位", "床位数", "beds", "places", "学位",
                   "学位数", "托位", "托位数")
 STATUS_NAMES = ("status", "状态")
+COST_NAMES = ("cost", "费用", "造价", "成本", "投资", "投资额")
 #: OSM tags read besides the category rules' keys.
 OSM_EXTRA_TAGS = ("name", "name:zh", "name:en", "capacity", "beds")
 
@@ -659,12 +660,14 @@ def _frame_attributes(fac, known, category, category_column, name_column, id_col
     id_col = _find_column(fac, id_column, ID_NAMES, "id")
     cap_col = _find_column(fac, capacity_column, CAPACITY_NAMES, "capacity")
     status_col = _find_column(fac, None, STATUS_NAMES, "status")
+    cost_col = _find_column(fac, None, COST_NAMES, "cost")
     out = gpd.GeoDataFrame(
         {
             "ref": fac["ref"].to_numpy(),
             "name": names.to_numpy(),
             "id": fac[id_col].astype("string").str.strip().to_numpy() if id_col else pd.NA,
             "capacity": _capacity(fac[cap_col], report) if cap_col else np.nan,
+            "cost": _cost(fac[cost_col]) if cost_col else np.nan,
             "status": _statuses(fac[status_col]) if status_col else pd.NA,
             "source": label,
         },
@@ -695,6 +698,20 @@ def _capacity(col: pd.Series, report: FacilityReport) -> np.ndarray:
     if (cap < 0).any():
         raise InputError(f"Capacities must be ≥ 0; column {col.name!r} holds {np.nanmin(cap)}.")
     return cap
+
+
+def _cost(col: pd.Series) -> np.ndarray:
+    text = col.astype("string").str.strip()
+    cost = _numbers(text)
+    unread = np.isnan(cost) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()
+    if unread.any() or (cost < 0).any():
+        bad = text[unread].unique()[:3] if unread.any() else [np.nanmin(cost)]
+        raise InputError(
+            f"Column {col.name!r} holds costs that are not numbers ≥ 0 (e.g. "
+            f"{', '.join(repr(v) for v in bad)}); write plain numbers (one unit, e.g. 万元) or "
+            "leave the cell empty."
+        )
+    return cost
 
 
 def _statuses(col: pd.Series) -> np.ndarray:

@@ -10,7 +10,7 @@ import shapely
 from planner.errors import CRSError, InputError
 from planner.network import WalkNetwork
 
-SITE_COLUMNS = ("id", "name", "category", "capacity", "status", "source")
+SITE_COLUMNS = ("id", "name", "category", "capacity", "cost", "status", "source")
 
 
 def network_candidates(
@@ -46,6 +46,7 @@ def network_candidates(
             "name": [None] * n,
             "category": [category] * n,
             "capacity": np.full(n, np.nan),
+            "cost": np.full(n, np.nan),
             "status": ["candidate"] * n,
             "source": ["network"] * n,
         },
@@ -103,7 +104,7 @@ def candidate_sites(
         )
         for col in SITE_COLUMNS:
             if col not in df.columns:
-                df[col] = np.nan if col == "capacity" else None
+                df[col] = np.nan if col in ("capacity", "cost") else None
         ids = df["id"].astype(object)
         df["id"] = ids.where(ids.notna(), pd.Series([f"{source}-{i}" for i in range(len(df))],
                                                     index=df.index))
