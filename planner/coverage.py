@@ -286,19 +286,42 @@ def coverage_table(
     return out.drop(columns="zone")[COVERAGE_COLUMNS]
 
 
-def headline_table(coverage: pd.DataFrame) -> pd.DataFrame:
-    """One row per category from a :func:`coverage_table`: compliance coverage of everyone and of
-    the served group, and time-mode coverage of everyone at 5/10/15 minutes (percent)."""
-    comp = coverage[(coverage["mode"] == "compliance") & (coverage["group"] == "total")]
-    time = coverage[(coverage["mode"] == "time") & (coverage["group"] == "total")]
-    head = comp[
-        ["category", "name_zh", "name_en", "level_min", "threshold_m", "facilities",
-         "people", "people_covered", "coverage_pct", "note"]
-    ].rename(columns={"threshold_m": "distance_m"})
+def headline_table(
+    coverage: pd.DataFrame, categories: Mapping[str, Category] | None = None,
+) -> pd.DataFrame:
+    """One row per category of a :func:`coverage_table` (percent of people): compliance coverage
+    of everyone (``coverage_pct``) and of the group the category serves
+    (``served_coverage_pct``), and time-mode coverage of that group at its own walking speed at
+    each level (``within_<m>_min_pct``). Without ``categories`` (or when the grid lacks the
+    group) the served group is everyone."""
+    groups = set(coverage["group"])
+
+    def served(key: str) -> str:
+        group = categories[key].group if categories and key in categories else "total"
+        return group if group in groups else "total"
+
+    rows = coverage.assign(served=coverage["category"].map(served))
+    mine = rows[rows["group"] == rows["served"]]
+    comp = rows[rows["mode"] == "compliance"]
+    head = rows.drop_duplicates("category")[["category", "name_zh", "name_en", "facilities",
+                                             "note", "served"]]
+    head = head.rename(columns={"served": "served_group"})
+    total = comp[comp["group"] == "total"][["category", "level_min", "threshold_m", "people",
+                                            "people_covered", "coverage_pct"]]
+    head = head.merge(total.rename(columns={"threshold_m": "distance_m"}), on="category",
+                      how="left")
+    own = mine[mine["mode"] == "compliance"][["category", "people", "coverage_pct"]]
+    head = head.merge(own.rename(columns={"people": "served_people",
+                                          "coverage_pct": "served_coverage_pct"}),
+                      on="category", how="left")
+    time = mine[mine["mode"] == "time"]
     wide = time.pivot(index="category", columns="level_min", values="coverage_pct")
     wide.columns = [f"within_{c}_min_pct" for c in wide.columns]
     head = head.merge(wide, left_on="category", right_index=True, how="left")
-    return head.reset_index(drop=True)
+    first = ["category", "name_zh", "name_en", "level_min", "distance_m", "facilities", "people",
+             "people_covered", "coverage_pct", "served_group", "served_people",
+             "served_coverage_pct"]
+    return head[first + [c for c in head.columns if c not in first]].reset_index(drop=True)
 
 
 # --- districts ---------------------------------------------------------------------------------

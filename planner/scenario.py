@@ -349,7 +349,7 @@ def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, flo
     if mode != "both":
         table = table[table["mode"] == mode].reset_index(drop=True)
     result.tables["coverage"] = table
-    result.tables["headline"] = cov.headline_table(table)
+    result.tables["headline"] = cov.headline_table(table, cats)
     result.tables["equity"] = cov.equity_table(dist, cells, cats, speeds)
     layer = cells.copy()
     _complete_circle(result, dist, cats, layer)

@@ -78,6 +78,26 @@ def test_hand_case_both_modes(cats, speeds):
     assert head.loc[0, "coverage_pct"] == 75.0 and head.loc[0, "within_5_min_pct"] == 90.0
 
 
+def test_headline_times_the_served_group_at_its_own_speed(cats, speeds):
+    cells = grid(4, 1, total=[100, 50, 30, 20], age_60_plus=[10, 20, 5, 0])
+    d = np.array([100.0, 299.0, 301.0, np.inf])
+    t = coverage_table({"convenience": d, "elderly_day_care": d}, cells, cats, speeds)
+    head = headline_table(t, cats).set_index("category")
+    old = head.loc["elderly_day_care"]
+    assert cats["elderly_day_care"].group == "age_60_plus" == old.served_group
+    assert old.coverage_pct == 75.0 and old.people == 200  # everyone, compliance
+    assert old.served_people == 35 and old.served_coverage_pct == pytest.approx(85.71, abs=0.01)
+    # 5 minutes at 0.8 m/s = 240 m: only the first cell's 10 older people
+    assert old.within_5_min_pct == row(t, "elderly_day_care", "time", 5,
+                                       "age_60_plus").coverage_pct
+    assert old.within_5_min_pct == pytest.approx(100 * 10 / 35, abs=0.01)
+    shop = head.loc["convenience"]
+    assert shop.served_group == "total" and shop.within_5_min_pct == 90.0
+    # time mode alone still gives one row per category
+    only_time = headline_table(t[t["mode"] == "time"], cats)
+    assert len(only_time) == 2 and only_time["within_5_min_pct"].notna().all()
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(

@@ -53,7 +53,13 @@ def execute(scenario, output: Path, lang: str = "zh", basemap: str = "none"):
 def print_result(result) -> None:
     """The headline coverage table, optimisation answers, notes and the map's path."""
     head = result.tables["headline"]
-    table = Table(title=f"Coverage — {result.scenario.name} (% of people)")
+    shown = ["category", "distance_m", "facilities", "coverage_pct", "served_group",
+             "served_coverage_pct", *[c for c in head.columns if c.startswith("within_")]]
+    head = head[[c for c in shown if c in head.columns]].rename(columns={
+        "coverage_pct": "everyone %", "served_group": "served", "served_coverage_pct": "served %",
+        **{c: f"≤{c.split('_')[1]} min %" for c in head.columns if c.startswith("within_")}})
+    table = Table(title=f"Coverage — {result.scenario.name} (% of people; minutes at the "
+                  "served group's walking speed)")
     for col in head.columns:
         table.add_column(str(col), justify="left" if head[col].dtype == object else "right")
     for row in head.itertuples(index=False):
