@@ -16,14 +16,17 @@ only if it re-checks as at least as good on the first objective.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.optimize import linprog
 
 from planner.errors import InputError
 from planner.optimize import milp as models_milp
@@ -38,6 +41,7 @@ from planner.optimize.highs import silence_banner
 from planner.optimize.lpbound import (
     first_order_bound,
     fix_sites,
+    knapsack,
     lagrangian,
     lp_bound,
     subgradient_bound,
@@ -404,8 +408,9 @@ def _assemble_cover_result(
     o_new = funding_order(struct_all, w, new_rows, base2, cost[new_rows] if ratio else None)
     rows = np.concatenate([required[o_req.order], new_rows[o_new.order]])
     gains = np.concatenate([o_req.gains, o_new.gains])
-    extra_cols: dict[str, np.ndarray] = {}
-    if blocks is not None:
+    people = w if block_people is None else block_people
+    marginal, extra_cols = gains, {}
+    if blocks is not None:  # head counts per category; the weighted gain beside them
         covered = base.copy()
         per = np.zeros((len(rows), len(block_names)))
         for i, r in enumerate(rows):
@@ -414,32 +419,38 @@ def _assemble_cover_result(
             covered[new] = True
             per[i] = np.bincount(blocks[new], weights=block_people[new],
                                  minlength=len(block_names))
-        for k, name in enumerate(block_names):
-            extra_cols[f"people_{name}"] = per[:, k]
+        marginal = per.sum(axis=1)
+        extra_cols = {"marginal_weighted_people": gains,
+                      "cumulative_weighted_people": np.cumsum(gains),
+                      **{f"people_{name}": per[:, k] for k, name in enumerate(block_names)}}
     sites = site_rows(
         table.frame, rows,
-        {"order": np.arange(1, len(rows) + 1), "marginal_people": gains,
-         "cumulative_people": np.cumsum(gains),
+        {"order": np.arange(1, len(rows) + 1), "marginal_people": marginal,
+         "cumulative_people": np.cumsum(marginal),
          "status": table.status[rows], **extra_cols},
     )
     closed = site_rows(table.frame, np.flatnonzero(current & ~open_mask), {})
     before = covered_by(cov, np.flatnonzero(current))
     after = covered_by(cov, np.flatnonzero(open_mask))
     dist = nearest_distance(cov, np.flatnonzero(open_mask))
+    totals = coverage_totals(people, before, after)
     if blocks is None:
         cells = cells_table(inputs.cell_ids, w, before, after, dist)
         if demand_xy is not None:
             cells["x"], cells["y"] = demand_xy[:, 0], demand_xy[:, 1]
-        totals = coverage_totals(w, before, after)
     else:
-        cells = cells_table(np.tile(inputs.cell_ids[:n_cells_block], len(block_names)), w,
+        cells = cells_table(np.tile(inputs.cell_ids[:n_cells_block], len(block_names)), people,
                             before, after, dist)
         cells.insert(0, "category", np.asarray(block_names, dtype=object)[blocks])
-        totals = coverage_totals(w, before, after)
+        cells["weighted_people"] = w
+        totals.update({f"weighted_{k}": v for k, v in coverage_totals(w, before, after).items()
+                       if k.startswith("people_")})
     unc = inst.uncoverable
-    uncoverable = pd.DataFrame({"cell_id": cells["cell_id"].to_numpy()[unc], "people": w[unc]})
-    if "category" in cells.columns:
+    uncoverable = pd.DataFrame({"cell_id": cells["cell_id"].to_numpy()[unc],
+                                "people": people[unc]})
+    if blocks is not None:
         uncoverable.insert(0, "category", cells["category"].to_numpy()[unc])
+        uncoverable["weighted_people"] = w[unc]
     if demand_xy is not None and blocks is None:
         uncoverable["x"], uncoverable["y"] = demand_xy[unc, 0], demand_xy[unc, 1]
     gap = relative_gap(objective, bound)
@@ -581,10 +592,16 @@ def lscp(
             x = np.flatnonzero(out.x[:n] > 0.5)
             if float(inst.cost[x].sum()) <= value + 1e-9:
                 chosen, value = x, float(inst.cost[x].sum())
-        bound = 0.0 if out.bound is None else min(out.bound, value)
+        bound = -np.inf if out.bound is None else out.bound
+        if out.status != "optimal":
+            bound = max(bound, _disjoint_cells_bound(inst.A, inst.cost))
+        bound = min(bound, value)
         if integral_weights(inst.cost):  # whole costs: the optimum is a whole number too
             bound = min(float(np.ceil(bound - 1e-6)), value)
-        status, tlr = out.status, out.status == "time_limit"
+        status = out.status
+        if status == "time_limit" and _within(value, bound, mip_gap):
+            status = "optimal"
+        tlr = status == "time_limit"
         chosen_rows = inst.site[chosen]
         if tie_break:
             chosen_rows, tie = _tie_break_min(inputs, inst, table, cost, chosen_rows, value,
@@ -595,6 +612,28 @@ def lscp(
         "lscp", inputs, table, cost, open_mask, req_cost + value,
         req_cost + bound, status, tlr, req_cost + gval, t0, inst, tie, use_cost, demand_xy,
     )
+
+
+def _disjoint_cells_bound(A: sp.csr_matrix, cost: np.ndarray) -> float:
+    """A lower bound on the cost of any cover of every cell group of ``A`` (sites × groups):
+    groups no two of which share a site each need a site of their own, costing at least their
+    cheapest (groups picked greedily, fewest sites first), and every group needs at least its
+    cheapest site."""
+    by_group = sp.csr_matrix(A.T)
+    deg = np.diff(by_group.indptr)
+    if len(deg) == 0 or (deg == 0).any():
+        return 0.0
+    cheapest = np.minimum.reduceat(cost[by_group.indices], by_group.indptr[:-1])
+    used = np.zeros(A.shape[0], dtype=bool)
+    total = 0.0
+    for g in np.argsort(deg, kind="stable"):
+        sites = by_group.indices[by_group.indptr[g] : by_group.indptr[g + 1]]
+        if not used[sites].any():
+            used[sites] = True
+            total += float(cheapest[g])
+            if used.all():
+                break
+    return max(total, float(cheapest.max()))
 
 
 def _tie_break_min(inputs, inst, table, cost, chosen_rows, value, deadline):
@@ -652,8 +691,18 @@ def joint_mclp(
     Σ_category weight × people covered.
 
     Existing sites serve only their own category when the site table has a ``category``
-    column (otherwise every category). Closable sites are not supported here. Each proposed
-    site lists the people it newly covers per category (``people_<key>``).
+    column (otherwise every category). Closable sites are not supported here.
+
+    People columns are head counts, weighted ones say so: ``objective`` and the ``weighted_*``
+    totals are Σ weight × people. Each proposed site lists the people it newly covers per
+    category (``people_<key>``), their sum (``marginal_people``, ``cumulative_people``) and
+    its weighted gain (``marginal_weighted_people``, ``cumulative_weighted_people``; these sum
+    to ``weighted_people_newly_covered``). The cells table holds one row per category and cell
+    (``people`` and ``weighted_people``).
+
+    A category with no people (zero demand everywhere, e.g. existing sites already cover all
+    of them) adds nothing: the result's message says so and a warning is issued. Only when
+    no category has weighted demand left (zero people or weight 0 everywhere) is it an error.
     """
     _check_solver(solver)
     if not categories:
@@ -673,7 +722,7 @@ def joint_mclp(
         cat = categories[name]
         if cat.weight < 0 or not np.isfinite(cat.weight):
             raise InputError(f"Category {name!r} has weight {cat.weight}; use a finite weight ≥ 0.")
-        one = check_inputs(cat.coverage, cat.demand, sites)
+        one = check_inputs(cat.coverage, cat.demand, sites, allow_zero_demand=True)
         cov = one.coverage
         if has_cat and status is not None:
             other = (status == "existing") & (sites["category"].astype(str).to_numpy() != name)
@@ -693,14 +742,28 @@ def joint_mclp(
         weights.append(one.weights * float(cat.weight))
         people.append(one.weights)
         blocks.append(np.full(cov.shape[1], k))
+    empty = [name for name, d in zip(names, people, strict=True) if d.sum() <= 0]
+    if all(wk.sum() <= 0 for wk in weights):
+        idle = [f"{name!r} ({'no people' if name in empty else 'weight 0'})" for name in names]
+        raise InputError(
+            f"No category has weighted people to cover: {', '.join(idle)}. Give at least one "
+            "category people in its demand column (e.g. age_60_plus for elderly care) and a "
+            "weight > 0."
+        )
     stacked = sp.csr_matrix(sp.hstack(mats, format="csr"))
     w = np.concatenate(weights)
     inputs = check_inputs(stacked, w, sites, required=required)
     inputs = Inputs(inputs.coverage, inputs.weights, np.tile(ids, len(names)), inputs.sites)
-    return _run_mclp("joint_mclp", inputs, p=p, budget=budget, time_limit_s=time_limit_s,
-                     mip_gap=mip_gap, tie_break=tie_break, solver=solver,
-                     blocks=np.concatenate(blocks), block_names=names, n_cells_block=n_cells,
-                     block_people=np.concatenate(people))
+    res = _run_mclp("joint_mclp", inputs, p=p, budget=budget, time_limit_s=time_limit_s,
+                    mip_gap=mip_gap, tie_break=tie_break, solver=solver,
+                    blocks=np.concatenate(blocks), block_names=names, n_cells_block=n_cells,
+                    block_people=np.concatenate(people))
+    if not empty:
+        return res
+    note = (f"No people to cover in {', '.join(map(repr, empty))} (zero demand in every cell, "
+            "e.g. existing sites already cover everyone): it adds nothing to the objective.")
+    warnings.warn(note, stacklevel=2)
+    return replace(res, message=f"{res.message} {note}")
 
 
 def capacitated_mclp(
@@ -720,10 +783,22 @@ def capacitated_mclp(
     serving more people than its ``capacity``.
 
     Capacity comes from the site table (people; NaN = unknown), else ``default_capacity``
-    (e.g. the category's norm per site); unknown capacities raise an InputError. Sites in
-    ``result.sites`` carry ``served_people`` and ``capacity``; ``result.extra["loads"]`` lists
-    the load of every open site. ``marginal_people`` is the people a site serves in the
-    optimal assignment (sites ordered by it).
+    (e.g. the category's norm per site); unknown capacities raise an InputError.
+
+    ``result.sites`` lists the new sites in funding order: each next site adds the most people
+    served (per unit cost under a money budget) to the open existing sites and the new sites
+    before it. ``marginal_people`` is that increase in people served (a maximum assignment,
+    not mere coverage), and ``served_people`` equals it: the reported assignment fills the
+    existing sites first, then each new site in funding order, so the people assigned to each
+    new site are exactly what it adds, and the new sites' ``marginal_people`` sum to
+    ``people_newly_served + people_lost_by_closures`` (the latter: people served before whom
+    the sites kept open cannot serve once the closed sites close; 0 without closures).
+    ``result.extra["loads"]`` lists the people assigned to every open site,
+    ``result.cells["served_people"]`` those served per cell.
+
+    The bound is the smallest of the MILP's bound, the people any site reaches, and the
+    capacity the budget can buy (open fixed sites plus a fractional knapsack of the decision
+    sites' capacities, each capped by the people it reaches).
     """
     t0 = time.perf_counter()
     deadline = t0 + float(time_limit_s)
@@ -760,16 +835,12 @@ def capacitated_mclp(
     A = sp.csr_matrix(A[site_idx])
     A.sort_indices()
     fx = fixed[site_idx]
+    cap_l = cap[site_idx]
     dec_cost = np.where(fx, 0.0, cost[site_idx])
-    model = models_milp.capacitated_model(A, gw, cap[site_idx], dec_cost, b_eff, fx)
+    model = models_milp.capacitated_model(A, gw, cap_l, dec_cost, b_eff, fx)
 
-    def served(open_local: np.ndarray):
-        c, rows, rlo, rhi, lo, hi, integer = model
-        lo, hi = lo.copy(), hi.copy()
-        lo[: len(site_idx)] = hi[: len(site_idx)] = open_local.astype(np.float64)
-        out = models_milp.solve(c, rows, rlo, rhi, lo, hi, np.zeros_like(integer),
-                                time_limit_s=60.0, mip_gap=0.0)
-        return out.x[len(site_idx):], abs(float(out.fun))
+    def served(open_local: np.ndarray) -> float:
+        return float(_assign(A, gw, cap_l, open_local.astype(np.float64)).sum())
 
     # greedy: open the site adding most servable people until the budget is spent
     open_local = fx.copy()
@@ -780,7 +851,7 @@ def capacitated_mclp(
         if not cand.any():
             break
         reach = np.asarray(A @ residual).ravel()
-        gain = np.where(cand, np.minimum(cap[site_idx], reach), -np.inf)
+        gain = np.where(cand, np.minimum(cap_l, reach), -np.inf)
         if budget is not None:
             gain = np.where(cand, gain / np.maximum(dec_cost, 1e-12), -np.inf)
         j = int(np.argmax(gain))
@@ -789,27 +860,46 @@ def capacitated_mclp(
         open_local[j] = True
         left -= dec_cost[j]
         row = A.indices[A.indptr[j] : A.indptr[j + 1]]
-        frac = min(1.0, cap[site_idx][j] / max(reach[j], 1e-12))
+        frac = min(1.0, cap_l[j] / max(reach[j], 1e-12))
         residual[row] *= 1.0 - frac
-    z_g, greedy_value = served(open_local)
-    out = models_milp.solve(*model, time_limit_s=deadline - time.perf_counter(), mip_gap=mip_gap)
-    best_open, value, z = open_local, greedy_value, z_g
-    if out.x is not None:
-        x = out.x[: len(site_idx)] > 0.5
-        z_m, v = served(x)
-        if v >= value - 1e-9 * max(1.0, value):
-            best_open, value, z = x, v, z_m
+    greedy_value = served(open_local)
+    best_open, value, status = open_local, greedy_value, "optimal"
+    # simple valid bounds: the people any site reaches, and the capacity the budget buys
+    whole = integral_weights(gw) and integral_weights(cap_l)
+    site_max = np.minimum(cap_l, np.asarray(A @ gw).ravel())
+    bound = min(float(gw.sum()),
+                float(site_max[fx].sum()) + knapsack(site_max[~fx], dec_cost[~fx], b_eff))
+    bound = float(np.floor(bound + 1e-6)) if whole else bound
+    if not _within(bound, value, mip_gap):
+        out = models_milp.solve(*model, time_limit_s=deadline - time.perf_counter(),
+                                mip_gap=mip_gap)
+        if out.x is not None:
+            x = out.x[: len(site_idx)] > 0.5
+            v = served(x)
+            if v >= value - 1e-9 * max(1.0, value):
+                best_open, value = x, v
+        if out.bound is not None:
+            bound = min(bound, float(np.floor(-out.bound + 1e-6)) if whole else -out.bound)
+        status = out.status if out.x is not None else (
+            "time_limit" if out.status == "time_limit" else "error")
     open_mask = _reopen_closable(
         table, cost, b_eff - float(dec_cost[best_open].sum()),
         _to_rows(site_idx, best_open, cov.shape[0]) | fixed)
     if (open_mask[site_idx] & ~best_open).any():
         best_open = open_mask[site_idx]
-        z, value = served(best_open)
-    bound = max(value, -out.bound) if out.bound is not None else max(
-        value, min(float(gw.sum()), float(np.sort(cap[site_idx])[::-1].sum())))
-    status = out.status if out.x is not None else ("time_limit" if out.status == "time_limit"
-                                                   else "error")
-    # loads per site and served people per cell
+        value = served(best_open)
+    bound = max(bound, value)
+    if status == "time_limit" and _within(bound, value, mip_gap):
+        status = "optimal"
+    # the assignment: open existing sites first, then the new sites in funding order
+    st = table.status[site_idx]
+    kept = best_open & np.isin(st, ("existing", "closable"))
+    order_cost = cost[site_idx] if budget is not None else np.ones(len(site_idx))
+    phases = [np.flatnonzero(best_open & (st == s)) for s in ("required", "candidate")]
+    order = _capacitated_funding_order(A, gw, cap_l, kept, phases, order_cost)
+    priority = kept * float(len(order) + 1)
+    priority[order] = np.arange(len(order), 0, -1, dtype=np.float64)
+    z = _assign(A, gw, cap_l, priority)
     site_of = np.repeat(np.arange(len(site_idx)), np.diff(A.indptr))
     load = np.bincount(site_of, weights=z, minlength=len(site_idx))
     served_group = np.bincount(A.indices, weights=z, minlength=n_groups)
@@ -817,10 +907,8 @@ def capacitated_mclp(
     served_cell = np.zeros(len(w))
     served_cell[cells] = w[cells] * share[group]
     current = np.isin(table.status, ("existing", "closable"))
-    cur_local = current[site_idx]
-    _, before_served = served(cur_local)
-    new_local = np.flatnonzero(best_open & np.isin(table.status[site_idx], ("candidate", "required")))
-    order = new_local[np.argsort(-load[new_local], kind="stable")]
+    before_served = served(current[site_idx])
+    closes = (current & ~open_mask).any()
     rows = site_idx[order]
     sites_out = site_rows(
         table.frame, rows,
@@ -844,6 +932,7 @@ def capacitated_mclp(
         "people_served_before": before_served,
         "people_served_after": value,
         "people_newly_served": value - before_served,
+        "people_lost_by_closures": before_served - served(kept) if closes else 0.0,
         "share_served_before": before_served / total,
         "share_served_after": value / total,
         **{k: v for k, v in coverage_totals(w, before, after).items() if k != "people_total"},
@@ -863,6 +952,67 @@ def capacitated_mclp(
         extra={"loads": loads, "cell_groups": n_groups, "cells_kept": len(cells),
                "sites_kept": len(site_idx)},
     )
+
+
+def _assign(
+    A: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, priority: np.ndarray
+) -> np.ndarray:
+    """People of each pair of ``A`` (sites × cell groups) assigned to the sites with
+    ``priority`` > 0, within reach and capacity, maximising Σ priority × load.
+
+    Equal priorities give a maximum assignment (most people served). Priorities falling along
+    an order make every prefix of that order serve as many people as it can (the loads a
+    site set can carry form a polymatroid, where the greedy order is optimal), so each site's
+    load is what it adds to the sites before it.
+    """
+    site_of = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    sel = np.flatnonzero(priority[site_of] > 0)
+    z = np.zeros(A.nnz)
+    if len(sel) == 0:
+        return z
+    k, one = np.arange(len(sel)), np.ones(len(sel))
+    rows = sp.vstack([sp.csr_matrix((one, (A.indices[sel], k)), shape=(A.shape[1], len(sel))),
+                      sp.csr_matrix((one, (site_of[sel], k)), shape=(A.shape[0], len(sel)))],
+                     format="csr")
+    res = linprog(-priority[site_of[sel]], A_ub=rows, b_ub=np.concatenate([gw, cap]),
+                  bounds=(0, None), method="highs")
+    if res.x is None:
+        raise RuntimeError(f"The assignment LP failed: {res.message}")
+    z[sel] = np.clip(res.x, 0.0, None)
+    return z
+
+
+def _capacitated_funding_order(
+    A: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, base: np.ndarray,
+    phases: Sequence[np.ndarray], cost: np.ndarray,
+) -> np.ndarray:
+    """Funding order of the sites in ``phases`` (rows of ``A``; each phase in turn, e.g.
+    required then candidates): each next site adds the most people served (per unit ``cost``)
+    to ``base`` and the sites before it.
+
+    Lazy greedy: people served is submodular in the site set, so a gain computed earlier
+    bounds the gain now and only the site on top of the queue is re-evaluated.
+    """
+    open_ = base.copy()
+    served = float(_assign(A, gw, cap, open_.astype(np.float64)).sum())
+    cost = np.maximum(cost, 1e-12)
+    reach = np.minimum(cap, np.asarray(A @ gw).ravel()) / cost
+    order: list[int] = []
+    for phase in phases:
+        heap = [(-float(reach[j]), int(j)) for j in phase]
+        heapq.heapify(heap)
+        while heap:
+            _, j = heapq.heappop(heap)
+            open_[j] = True
+            now = float(_assign(A, gw, cap, open_.astype(np.float64)).sum())
+            ratio = (now - served) / cost[j]
+            if heap and ratio < -heap[0][0] - 1e-9 * max(1.0, served):
+                open_[j] = False
+                heapq.heappush(heap, (-ratio, j))
+            else:
+                order.append(j)
+                served = now
+    return np.array(order, dtype=np.int64)
 
 
 def _to_rows(site_idx: np.ndarray, local: np.ndarray, n_rows: int) -> np.ndarray:

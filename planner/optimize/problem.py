@@ -113,12 +113,15 @@ def check_inputs(
     sites: pd.DataFrame,
     *,
     required: Sequence[object] = (),
+    allow_zero_demand: bool = False,
 ) -> Inputs:
     """Validate the coverage matrix, demand (people per cell) and site table.
 
     ``demand`` is an array or a ``pandas.Series`` (its index gives the cell ids). ``required``
     names site ids (the site table's ``id`` column, else its index) that must be opened; each
-    must be a ``candidate`` row. Raises :class:`planner.errors.InputError` on bad input.
+    must be a ``candidate`` row. Demand that is zero everywhere is an error unless
+    ``allow_zero_demand`` (the joint model checks its categories together). Raises
+    :class:`planner.errors.InputError` on bad input.
     """
     if not sp.issparse(coverage):
         raise InputError(
@@ -154,7 +157,7 @@ def check_inputs(
             "Demand must be people per cell, finite and ≥ 0; found NaN, infinite or negative "
             "values. Fill missing cells with 0."
         )
-    if weights.sum() <= 0:
+    if weights.sum() <= 0 and not allow_zero_demand:
         raise InputError(
             "The demand is zero: no cell has any people of the population group this category "
             "serves. Check the demand column (e.g. age_60_plus for elderly care) and the grid."

@@ -29,13 +29,16 @@ class OptimizeResult:
         solve_seconds: wall-clock seconds of the whole call (reduction, greedy, MILP).
         greedy_objective: the greedy warm start's objective, same unit as ``objective``.
         sites: proposed new sites in funding order (the site table's rows) with
-            ``order``, ``marginal_people`` (people newly covered by that site given the ones
-            before it), ``cumulative_people``, and model-specific columns.
+            ``order``, ``marginal_people`` (what that site adds given the ones before it:
+            people newly covered; people newly served in the capacitated model; head counts
+            over all categories in the joint model, whose weighted gain is
+            ``marginal_weighted_people``), ``cumulative_people``, and model-specific columns.
         closed: closable sites the answer closes (site table rows).
         cells: one row per demand cell: ``cell_id``, ``people``, ``covered_before``,
             ``covered_after`` (bool), and ``distance_m`` to the nearest open site after (NaN
             when uncovered); ``cells[~cells.covered_after]`` is the remaining gap layer.
-        coverage: before/after totals (people, shares).
+        coverage: before/after totals (people as head counts, shares; the joint model adds
+            ``weighted_people_*``, Σ weight × people).
         reduction: sizes before and after the problem reduction.
         uncoverable: demand cells no site can reach, with their people (LSCP reports them
             instead of failing).
