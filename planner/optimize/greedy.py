@@ -284,7 +284,7 @@ def kicked_swap_search(
     while (patience is None or failures < patience) and time.perf_counter() < deadline \
             and not stop.is_set():
         kind = int(rng.choice(3, p=(1 + wins) / (3 + wins.sum())))
-        size = min(p, kick + failures // _GROW_AFTER)
+        size = min(len(chosen), kick + failures // _GROW_AFTER)  # priced answers change size
         outside = base.copy()
         outside[chosen] = False
         if kind == _LOCAL:
