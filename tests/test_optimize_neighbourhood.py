@@ -210,3 +210,15 @@ def test_priced_kicks_stay_in_budget_never_worse_never_above_optimum(inst, budge
     best = max(_value(A, w, s) for k in range(n + 1) for s in itertools.combinations(range(n), k)
                if cost[list(s)].sum() <= budget)
     assert _value(A, w, start) - 1e-9 <= _value(A, w, out) <= best + 1e-9
+
+
+def test_priced_kicks_follow_an_answer_with_fewer_sites():
+    """Three cheap sites each covering one person, or one site costing all three covering
+    seven: kicks must grow to free the whole budget, find the single site, and keep kicking
+    from an answer smaller than the first."""
+    rows = [[0], [1], [2], list(range(3, 10))]
+    A = sp.csr_matrix((np.ones(10), np.concatenate(rows), np.cumsum([0, 1, 1, 1, 7])),
+                      shape=(4, 10))
+    out = kicked_swap_search(A, np.ones(10), np.array([0, 1, 2]), time.perf_counter() + 30,
+                             patience=150, cost=np.array([1.0, 1.0, 1.0, 3.0]), budget=3.0)
+    assert list(out) == [3]
