@@ -45,6 +45,30 @@ def test_required_sites_over_budget():
              required=["s0", "s1"])
 
 
+def test_required_needs_a_list_and_unique_ids():
+    with pytest.raises(InputError, match=r"a list of site ids, e\.g\. \['s0'\]"):
+        mclp(cov(REACH), [1.0, 1, 1], frame(["candidate", "candidate"]), p=1, required="s0")
+    twins = frame(["candidate", "candidate"]).assign(id=["a", "a"])
+    with pytest.raises(InputError, match=r"Site ids repeat \(e\.g\. \['a'\]\)"):
+        mclp(cov(REACH), [1.0, 1, 1], twins, p=1, required=["a"])
+
+
+@pytest.mark.parametrize("model", ["mclp", "lscp", "capacitated", "joint"])
+@pytest.mark.parametrize(("option", "value"), [("time_limit_s", -5), ("time_limit_s", np.nan),
+                                               ("time_limit_s", None), ("mip_gap", -1)])
+def test_solver_options_are_checked(model, option, value):
+    from planner.optimize import JointCategory, capacitated_mclp, joint_mclp, lscp
+
+    sites, w = frame(["candidate", "candidate"], capacity=[5.0, 5.0]), [1.0, 1, 1]
+    run = {"mclp": lambda **o: mclp(cov(REACH), w, sites, p=1, **o),
+           "lscp": lambda **o: lscp(cov(REACH), w, sites, **o),
+           "capacitated": lambda **o: capacitated_mclp(cov(REACH), w, sites, p=1, **o),
+           "joint": lambda **o: joint_mclp({"a": JointCategory(cov(REACH), np.array(w), 1.0)},
+                                           sites, p=1, **o)}[model]
+    with pytest.raises(InputError, match=f"{option} must be a finite number"):
+        run(**{option: value})
+
+
 def test_zero_demand():
     with pytest.raises(InputError, match="demand is zero"):
         mclp(cov(REACH), [0.0, 0, 0], frame(["candidate", "candidate"]), p=1)

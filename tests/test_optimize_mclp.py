@@ -310,3 +310,31 @@ def test_error_in_the_exact_stage_reaches_the_caller(monkeypatch):
     with pytest.raises(RuntimeError, match="exact stage failed"):
         mclp(coverage_from(dist), rng.integers(1, 9, 60).astype(float),
              frame(np.array(["candidate"] * 30)), p=8, tie_break=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances(statuses=False), st.integers(1, 3), st.booleans())
+def test_distance_stage_starts_from_a_feasible_point(inst, p, cover_all):
+    """The tie-break MILP starts from the first-stage answer: as a point of the distance model
+    it meets every row and bound, for MCLP (coverage floor, budget) and LSCP (everyone)."""
+    from planner.optimize.milp import distance_model
+    from planner.optimize.models import _distance_start
+
+    dist, w, _, cost = inst
+    pairs = coverage_from(dist)
+    rows = np.arange(pairs.shape[0])
+    if cover_all:  # LSCP: every site open covers every coverable cell
+        keep = np.flatnonzero(np.diff(sp.csc_matrix(pairs).indptr) > 0)
+        pairs, w, chosen = sp.csr_matrix(pairs[:, keep]), w[keep], rows
+        value = float(cost.sum())
+        model = distance_model(pairs, w, cost, np.inf, None, value + 1e-9)
+    else:
+        chosen = rows[: min(p, len(rows))]
+        value = float(w[np.diff(sp.csc_matrix(pairs[chosen]).indptr) > 0].sum())
+        budget = float(cost[chosen].sum())
+        model = distance_model(pairs, w, cost, budget, value - 1e-9, None)
+    c, A, row_lo, row_hi, lo, hi, _ = model
+    v = _distance_start(pairs, rows, chosen)
+    assert ((lo - 1e-9 <= v) & (v <= hi + 1e-9)).all()
+    av = A @ v
+    assert ((row_lo - 1e-6 <= av) & (av <= row_hi + 1e-6)).all()

@@ -1,6 +1,7 @@
 """HiGHS through ``highspy``, for what ``scipy.optimize`` does not expose: its first-order LP
 solver (PDLP), which approaches the LP optimum of large covering models in a fraction of the
-time the interior point needs, and stays interruptible by a time limit.
+time the interior point needs, and stays interruptible by a time limit; and MILPs started from
+a known feasible answer.
 """
 
 from __future__ import annotations
@@ -75,15 +76,7 @@ def first_order_lp(
     h = _new_highs()
     h.setOptionValue("solver", "pdlp")
     h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(c), rows.shape[0]
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, lo, hi
-    lp.row_lower_ = np.full(rows.shape[0], -highspy.kHighsInf)
-    lp.row_upper_ = row_hi
-    csc = sp.csc_matrix(rows)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = (
-        csc.indptr, csc.indices, csc.data)
+    lp = _model(c, rows, np.full(rows.shape[0], -np.inf), row_hi, lo, hi)
     if h.passModel(lp) == highspy.HighsStatus.kError:
         return None
     h.run()
@@ -91,3 +84,55 @@ def first_order_lp(
     if not sol.dual_valid:
         return None
     return np.asarray(sol.col_value), np.asarray(sol.row_dual)
+
+
+def _model(c, rows, row_lo, row_hi, lo, hi):
+    import highspy
+
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(c), rows.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, lo, hi
+    inf = highspy.kHighsInf
+    lp.row_lower_ = np.where(np.isfinite(row_lo), row_lo, -inf)
+    lp.row_upper_ = np.where(np.isfinite(row_hi), row_hi, inf)
+    csc = sp.csc_matrix(rows)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = (
+        csc.indptr, csc.indices, csc.data)
+    return lp
+
+
+def mip_from_start(
+    c: np.ndarray, rows: sp.csr_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
+    lo: np.ndarray, hi: np.ndarray, integer: np.ndarray, start: np.ndarray, *,
+    time_limit_s: float, mip_gap: float,
+) -> tuple[np.ndarray | None, float | None, float | None, str, int]:
+    """Minimise ``c·v`` s.t. ``row_lo ≤ rows v ≤ row_hi``, ``lo ≤ v ≤ hi``, integer where asked,
+    with ``start`` (a feasible point) as the first incumbent, so a time limit never leaves
+    the search without an answer. Returns (v, c·v, proven lower bound, status
+    optimal|time_limit|infeasible|error, nodes)."""
+    import highspy
+
+    h = _new_highs()
+    lp = _model(c, rows, row_lo, row_hi, lo, hi)
+    lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                       for i in integer]
+    if h.passModel(lp) == highspy.HighsStatus.kError:
+        return None, None, None, "error", 0
+    h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
+    h.setOptionValue("mip_rel_gap", float(mip_gap))
+    sol = highspy.HighsSolution()
+    sol.col_value = np.asarray(start, dtype=np.float64)
+    sol.value_valid = True
+    h.setSolution(sol)
+    h.run()
+    model_status = h.getModelStatus()
+    info = h.getInfo()
+    status = {highspy.HighsModelStatus.kOptimal: "optimal",
+              highspy.HighsModelStatus.kTimeLimit: "time_limit",
+              highspy.HighsModelStatus.kInfeasible: "infeasible"}.get(model_status, "error")
+    found = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value) if found else None
+    bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else None
+    return x, (float(info.objective_function_value) if found else None), bound, status, \
+        int(info.mip_node_count)

@@ -14,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from planner.optimize.highs import mip_from_start
+
 
 @dataclass(frozen=True)
 class MilpOutcome:
@@ -39,14 +41,21 @@ def solve(
     *,
     time_limit_s: float,
     mip_gap: float,
+    start: np.ndarray | None = None,
 ) -> MilpOutcome:
-    """Minimise ``c·v`` s.t. ``row_lo ≤ A v ≤ row_hi``, ``lo ≤ v ≤ hi``, integer where asked.
+    """Minimise ``c·v`` s.t. ``row_lo ≤ A v ≤ row_hi``, ``lo ≤ v ≤ hi``, integer where asked;
+    from ``start`` (a feasible point, through ``highspy``) when given.
 
     Status is ``"optimal"`` (within ``mip_gap``), ``"time_limit"`` or ``"infeasible"``.
     """
     t0 = time.perf_counter()
     if len(c) == 0:
         return MilpOutcome(np.zeros(0), 0.0, 0.0, "optimal", 0.0, 0)
+    if start is not None:
+        x, fun, bound, status, nodes = mip_from_start(
+            c, A, row_lo, row_hi, lo, hi, integer, start, time_limit_s=time_limit_s,
+            mip_gap=mip_gap)
+        return MilpOutcome(x, fun, bound, status, time.perf_counter() - t0, nodes)
     res = milp(
         c,
         integrality=integer.astype(np.uint8),

@@ -85,6 +85,10 @@ FIRST_ORDER_MAX_PAIRS = 1_000_000
 SUBGRADIENT_MIN_PAIRS = 20_000
 #: Largest number of covered pairs the distance tie-break stage will model.
 TIE_BREAK_MAX_PAIRS = 200_000
+#: Seconds the distance tie-break may take: this share of the time limit, at least the floor
+#: (and never past the limit). It polishes a secondary objective, so it does not run out the
+#: clock after a fast proof.
+TIE_BREAK_SHARE, TIE_BREAK_MIN_S = 0.2, 2.0
 _E = 1.0 - 1.0 / np.e
 
 
@@ -327,31 +331,51 @@ def _approximate_lp_bound(A, w, cost, budget, ratio, value, ub, lam, deadline, r
 
 
 def _distance_stage_pairs(
-    inputs: Inputs, decision_rows: np.ndarray, cells: np.ndarray, deadline: float
+    inputs: Inputs, decision_rows: np.ndarray, cells: np.ndarray, deadline: float,
+    time_limit_s: float,
 ) -> tuple[np.ndarray, sp.csr_matrix | None, float, str]:
     """Inputs of a lexicographic distance stage: the decision rows reaching ``cells``, their
-    covered pairs and the seconds left — or, with pairs None, why the stage is skipped."""
+    covered pairs and the seconds it may take — or, with pairs None, why it is skipped."""
     rows = decision_rows[np.diff(structure(inputs.coverage, decision_rows, cells).indptr) > 0]
     pairs = inputs.coverage[rows][:, cells]
     if pairs.nnz > TIE_BREAK_MAX_PAIRS:
         return rows, None, 0.0, (f"skipped: {pairs.nnz} covered pairs exceed the "
                                  f"{TIE_BREAK_MAX_PAIRS} the distance stage models")
-    left = deadline - time.perf_counter()
+    left = min(deadline - time.perf_counter(),
+               max(TIE_BREAK_MIN_S, TIE_BREAK_SHARE * time_limit_s))
     if left <= 0.05:
         return rows, None, 0.0, "skipped: no time left"
     return rows, pairs, left, ""
 
 
+def _distance_start(pairs: sp.csr_matrix, rows: np.ndarray, chosen_rows: np.ndarray) -> np.ndarray:
+    """The first-stage answer as a point ``(x, z, y)`` of the distance model: its sites open
+    and each cell they cover walking to the nearest of them."""
+    x = np.isin(rows, chosen_rows).astype(np.float64)
+    pos = np.flatnonzero(x)
+    e = np.concatenate([np.arange(pairs.indptr[j], pairs.indptr[j + 1]) for j in pos]
+                       + [np.zeros(0, np.int64)])
+    cell = pairs.indices[e]
+    order = np.lexsort((pairs.data[e], cell))
+    e, cell = e[order], cell[order]
+    nearest = np.unique(cell, return_index=True)[1]
+    z, y = np.zeros(pairs.nnz), np.zeros(pairs.shape[1])
+    z[e[nearest]] = 1.0
+    y[cell[nearest]] = 1.0
+    return np.concatenate([x, z, y])
+
+
 def _tie_break_max(
     inputs: Inputs, inst: CoverInstance, decision_rows: np.ndarray, cost: np.ndarray,
-    budget: float, solved: _Solved, deadline: float,
+    budget: float, solved: _Solved, deadline: float, time_limit_s: float,
 ) -> tuple[np.ndarray, str]:
     """Second stage for MCLP/joint: returns (chosen original rows, description)."""
     chosen_rows = inst.site[solved.chosen]
     cells = np.flatnonzero(inst.group_of_cell >= 0)
     if len(chosen_rows) == 0 or len(cells) == 0:
         return chosen_rows, "not needed (nothing to choose)"
-    rows, pairs, left, skipped = _distance_stage_pairs(inputs, decision_rows, cells, deadline)
+    rows, pairs, left, skipped = _distance_stage_pairs(inputs, decision_rows, cells, deadline,
+                                                       time_limit_s)
     if pairs is None:
         return chosen_rows, skipped
     w = inputs.weights[cells]
@@ -359,7 +383,7 @@ def _tie_break_max(
     out = models_milp.solve(
         *models_milp.distance_model(pairs, w, cost[rows], budget,
                                     first - 1e-9 * max(1.0, first), None),
-        time_limit_s=left, mip_gap=1e-6,
+        time_limit_s=left, mip_gap=1e-6, start=_distance_start(pairs, rows, chosen_rows),
     )
     if out.x is None:
         return chosen_rows, f"stage 2 found no answer ({out.status}); first-stage answer kept"
@@ -490,7 +514,7 @@ def _run_mclp(
     if tie_break and solver == "milp" and solved.status in ("optimal", "time_limit",
                                                              "size_limit"):
         chosen_rows, tie = _tie_break_max(inputs, inst, np.flatnonzero(table.decision), cost,
-                                          b_eff, solved, deadline)
+                                          b_eff, solved, deadline, time_limit_s)
     open_mask = table.fixed_open.copy()
     open_mask[chosen_rows] = True
     spent = float(cost[chosen_rows].sum())
@@ -535,15 +559,20 @@ def mclp(
             re-solves, see docs/optimizer.md) or ``"greedy"`` (greedy with its bound).
         demand_xy: optional (n, 2) cell centres in metres, copied into the cell tables.
     """
-    _check_solver(solver)
+    _check_options(time_limit_s, mip_gap, solver)
     inputs = check_inputs(coverage, demand, sites, required=required)
     return _run_mclp("mclp", inputs, p=p, budget=budget, time_limit_s=time_limit_s,
                      mip_gap=mip_gap, tie_break=tie_break, solver=solver, demand_xy=demand_xy)
 
 
-def _check_solver(solver: str) -> None:
+def _check_options(time_limit_s: object, mip_gap: object, solver: str = "milp") -> None:
     if solver not in ("milp", "greedy"):
         raise InputError(f"solver must be 'milp' or 'greedy', not {solver!r}.")
+    for name, value, low in (("time_limit_s", time_limit_s, "> 0 seconds"),
+                             ("mip_gap", mip_gap, "≥ 0 (0 = prove optimality)")):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+        if not ok or (value <= 0 if name == "time_limit_s" else value < 0):
+            raise InputError(f"{name} must be a finite number {low}, not {value!r}.")
 
 
 def lscp(
@@ -567,6 +596,7 @@ def lscp(
     closable site counts in the objective like a new one). The objective is the number (or
     cost) of new plus kept closable sites.
     """
+    _check_options(time_limit_s, mip_gap)
     t0 = time.perf_counter()
     deadline = t0 + float(time_limit_s)
     inputs = check_inputs(coverage, demand, sites, required=required)
@@ -605,7 +635,7 @@ def lscp(
         chosen_rows = inst.site[chosen]
         if tie_break:
             chosen_rows, tie = _tie_break_min(inputs, inst, table, cost, chosen_rows, value,
-                                              deadline)
+                                              deadline, time_limit_s)
     open_mask = table.fixed_open.copy()
     open_mask[chosen_rows] = True
     return _assemble_cover_result(
@@ -636,16 +666,16 @@ def _disjoint_cells_bound(A: sp.csr_matrix, cost: np.ndarray) -> float:
     return max(total, float(cheapest.max()))
 
 
-def _tie_break_min(inputs, inst, table, cost, chosen_rows, value, deadline):
+def _tie_break_min(inputs, inst, table, cost, chosen_rows, value, deadline, time_limit_s):
     cells = np.flatnonzero(inst.group_of_cell >= 0)
     rows, pairs, left, skipped = _distance_stage_pairs(
-        inputs, np.flatnonzero(table.decision), cells, deadline)
+        inputs, np.flatnonzero(table.decision), cells, deadline, time_limit_s)
     if pairs is None:
         return chosen_rows, skipped
     w = inputs.weights[cells]
     out = models_milp.solve(
         *models_milp.distance_model(pairs, w, cost[rows], np.inf, None, value + 1e-9),
-        time_limit_s=left, mip_gap=1e-6,
+        time_limit_s=left, mip_gap=1e-6, start=_distance_start(pairs, rows, chosen_rows),
     )
     if out.x is None:
         return chosen_rows, f"stage 2 found no answer ({out.status}); first-stage answer kept"
@@ -704,7 +734,7 @@ def joint_mclp(
     of them) adds nothing: the result's message says so and a warning is issued. Only when
     no category has weighted demand left (zero people or weight 0 everywhere) is it an error.
     """
-    _check_solver(solver)
+    _check_options(time_limit_s, mip_gap, solver)
     if not categories:
         raise InputError("joint_mclp needs at least one category (key → JointCategory).")
     if "status" in sites.columns and (sites["status"].astype(str).str.lower() == "closable").any():
@@ -800,6 +830,7 @@ def capacitated_mclp(
     capacity the budget can buy (open fixed sites plus a fractional knapsack of the decision
     sites' capacities, each capped by the people it reaches).
     """
+    _check_options(time_limit_s, mip_gap)
     t0 = time.perf_counter()
     deadline = t0 + float(time_limit_s)
     inputs = check_inputs(coverage, demand, sites, required=required)

@@ -189,6 +189,13 @@ def _site_table(sites: pd.DataFrame, n_rows: int, required: Sequence[object]) ->
             f"Unknown site status {bad}. Each site must be one of {', '.join(STATUSES)}."
         )
     ids = sites["id"].to_numpy() if "id" in sites.columns else sites.index.to_numpy()
+    if isinstance(required, str | bytes):
+        raise InputError(f"required must be a list of site ids, e.g. [{required!r}], not a "
+                         "single string.")
+    if len(required) and pd.Index(ids).has_duplicates:
+        dup = pd.Index(ids)[pd.Index(ids).duplicated()].unique()[:5].tolist()
+        raise InputError(f"Site ids repeat (e.g. {dup}), so required sites cannot be named "
+                         "by id; give every site a unique id.")
     if len(required):
         pos = pd.Index(ids).get_indexer(pd.Index(list(required)))
         missing = [r for r, k in zip(required, pos, strict=True) if k < 0]
