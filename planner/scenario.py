@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from planner.optimize import (
     lscp,
     mclp,
 )
+from planner.optimize.greedy import warm_up
 from planner.sample import helsinki_pbf
 from planner.scenario_file import SAMPLE_SOURCE, OptimizeSpec, Scenario
 from planner.standards import Category, get_category, load_categories, load_speeds
@@ -615,6 +617,8 @@ def run_scenario(
     speeds = load_speeds(overrides=scenario.speeds or None)
     keys = _analysed_categories(scenario, categories)
     check_requests(scenario)
+    if scenario.optimize:  # the optimizer's compiled kernel gets ready while the city is read
+        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     network = timed("network", lambda: build_network_step(scenario, cache))
     area = _study_area(scenario, network.crs)
     facilities = timed("facilities", lambda: load_facilities_step(

@@ -222,3 +222,10 @@ def test_priced_kicks_follow_an_answer_with_fewer_sites():
     out = kicked_swap_search(A, np.ones(10), np.array([0, 1, 2]), time.perf_counter() + 30,
                              patience=150, cost=np.array([1.0, 1.0, 1.0, 3.0]), budget=3.0)
     assert list(out) == [3]
+
+
+def test_warm_up_compiles_the_swap_kernel():
+    from planner.optimize import greedy
+
+    greedy.warm_up()
+    assert greedy._swap_moves.signatures

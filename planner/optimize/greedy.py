@@ -137,6 +137,13 @@ def swap_search(
     return np.sort(chosen)
 
 
+def warm_up() -> None:
+    """Compile the swap kernel now, or load it from numba's cache (about 4 s the first time
+    after installing, 0.4 s later), so that no solve spends its time limit on it. Callers with
+    other work to do first (reading a city) run this in a background thread."""
+    swap_search(sp.csr_matrix(np.eye(2)), np.ones(2), np.array([0]), time.perf_counter() + 60.0)
+
+
 def _add_affordable(A, w, cost, chosen, cand, slack, tol) -> np.ndarray:
     """Add, most people first, candidate sites that fit the money left (``slack``, updated in
     place) and add people."""
