@@ -113,6 +113,21 @@ def test_capacitated_matches_brute_force_and_respects_capacity(inst, data):
     served = res.cells["served_people"].to_numpy()
     assert (served <= w + 1e-6).all()
     assert (served[~res.cells["covered_after"].to_numpy()] == 0).all()
+    # each new site, in funding order, is credited with what it adds to the sites before it
+    open_ = status == "existing"
+    before = max_served(reach, w, cap, open_)
+    gains = []
+    for row in res.sites["site_row"]:
+        open_[row] = True
+        gains.append(max_served(reach, w, cap, open_) - before - sum(gains))
+    marginal = res.sites["marginal_people"].to_numpy()
+    assert marginal == pytest.approx(gains, abs=1e-6)
+    assert res.sites["served_people"].to_numpy() == pytest.approx(marginal, abs=1e-6)
+    assert marginal.sum() == pytest.approx(res.coverage["people_newly_served"], abs=1e-6)
+    assert loads.loc[loads["status"] == "existing", "served_people"].sum() == pytest.approx(
+        before, abs=1e-6)
+    if n_req == 0:  # one phase: greedy gains only fall
+        assert (np.diff(marginal) <= 1e-6).all()
 
 
 def test_capacity_binds_and_second_site_takes_the_rest():

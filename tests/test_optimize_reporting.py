@@ -35,35 +35,6 @@ def test_capacitated_new_site_is_credited_with_what_it_adds():
     assert loads.to_dict() == pytest.approx({"s0": 10, "s1": 10})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(reach_instances(max_sites=6, max_cells=7), st.data())
-def test_capacitated_marginals_follow_the_funding_order(inst, data):
-    reach, w, status, rng = inst
-    cap = rng.integers(0, 8, len(status)).astype(float)
-    n_new = int(np.isin(status, ["candidate", "required"]).sum())
-    n_req = int((status == "required").sum())
-    if n_new == 0:
-        return
-    p = data.draw(st.integers(n_req, n_new))
-    res = capacitated_mclp(coverage_from(reach), w, frame(status, capacity=cap), p=p)
-    existing = status == "existing"
-    open_ = existing.copy()
-    base = max_served(reach, w, cap, open_)
-    gains = []
-    for row in res.sites["site_row"]:
-        open_[row] = True
-        gains.append(max_served(reach, w, cap, open_) - base - sum(gains))
-    marginal = res.sites["marginal_people"].to_numpy()
-    assert marginal == pytest.approx(gains, abs=1e-6)
-    assert res.sites["served_people"].to_numpy() == pytest.approx(marginal, abs=1e-6)
-    assert marginal.sum() == pytest.approx(res.coverage["people_newly_served"], abs=1e-6)
-    loads = res.extra["loads"]
-    assert loads.loc[loads["status"] == "existing", "served_people"].sum() == pytest.approx(
-        base, abs=1e-6)
-    if n_req == 0:  # one phase: greedy gains only fall
-        assert (np.diff(marginal) <= 1e-6).all()
-
-
 def test_capacitated_closure_is_reconciled():
     # closing s0 (serves 1) pays for s1, which serves 10
     reach = np.array([[1, 0], [1, 1]], bool)
