@@ -186,6 +186,10 @@ def test_closable_site_relocates_when_it_pays():
     assert list(res.closed["id"]) == ["s0"]
     assert set(res.sites["id"]) == {"s1", "s2"}
     assert res.objective == 90
+    # the one person s0 covered loses coverage; the new sites' marginals add up with it
+    cov = res.coverage
+    assert cov["people_no_longer_covered"] == 1 and cov["people_newly_covered"] == 89
+    assert res.sites["marginal_people"].sum() == cov["people_newly_covered"] + 1
 
 
 def test_closable_site_kept_when_budget_allows():

@@ -99,7 +99,8 @@ def relative_gap(objective: float, bound: float) -> float:
 
 
 def coverage_totals(people: np.ndarray, before: np.ndarray, after: np.ndarray) -> dict[str, float]:
-    """People and shares covered before and after (people; shares 0–1)."""
+    """People and shares covered before and after (people; shares 0–1). ``people_newly_covered``
+    is the net change; ``people_no_longer_covered`` those whom closures leave uncovered."""
     total = float(people.sum())
     b, a = float(people[before].sum()), float(people[after].sum())
     return {
@@ -107,6 +108,7 @@ def coverage_totals(people: np.ndarray, before: np.ndarray, after: np.ndarray) -
         "people_covered_before": b,
         "people_covered_after": a,
         "people_newly_covered": a - b,
+        "people_no_longer_covered": float(people[before & ~after].sum()),
         "share_covered_before": b / total if total else 0.0,
         "share_covered_after": a / total if total else 0.0,
     }
