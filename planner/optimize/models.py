@@ -37,7 +37,6 @@ from planner.optimize.greedy import (
     kicked_swap_search,
     swap_search,
 )
-from planner.optimize.highs import silence_banner
 from planner.optimize.lpbound import (
     first_order_bound,
     fix_sites,
@@ -190,8 +189,6 @@ def _solve_max(
     # GIL); both stop once the exact stage proves its answer optimal or, without an exact
     # LP, once the searches' answer meets the bound stage's bound
     race = Race(value, mip_gap, integral=integral_weights(w), floor=worst)
-    if A_r.nnz > EXACT_MAX_PAIRS:  # the exact stage may build HiGHS (PDLP) beside the logging
-        silence_banner()
     exact = _Background(_exact, A_r, w[cells], cost[sites], budget, ratio, local[chosen],
                         fix1[sites], value, ub, None if lam is None else lam[cells], deadline,
                         mip_gap, race, settles=lambda out: out[3] == "optimal", event=race.met)
