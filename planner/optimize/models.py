@@ -65,6 +65,7 @@ from planner.optimize.result import (
     coverage_totals,
     relative_gap,
     site_rows,
+    status_message,
 )
 
 #: Largest restricted instance (site–cell-group pairs) always given to the LP and the MILP.
@@ -475,16 +476,11 @@ def _assemble_cover_result(
     if demand_xy is not None and blocks is None:
         uncoverable["x"], uncoverable["y"] = demand_xy[unc, 0], demand_xy[unc, 1]
     gap = relative_gap(objective, bound)
-    if status == "time_limit":
-        msg = (f"Time limit reached: best answer found is within {100 * gap:.3g} % of the "
-               "optimum (proven bound); raise time_limit_s to close the gap.")
-    elif status == "greedy":
-        msg = f"Greedy answer, proven within {100 * gap:.3g} % of the optimum."
-    elif status == "size_limit":
-        msg = (f"Instance too large for the exact stage: the answer is proven within "
-               f"{100 * gap:.3g} % of the optimum by the Lagrangian bound.")
-    else:
-        msg = f"Proven optimal (gap {100 * gap:.3g} %)."
+    msg = status_message(status, gap)
+    idle = int((marginal[len(o_req.gains):] <= 0).sum())
+    if idle and model != "lscp":
+        msg += (f" {idle} of the new sites add no one: the budget is larger than needed; "
+                "fewer sites cover the same people.")
     return OptimizeResult(
         model=model, status=status, objective=objective, bound=bound, gap=gap,
         time_limit_reached=tlr, solve_seconds=time.perf_counter() - t0,
@@ -898,7 +894,9 @@ def capacitated_mclp(
     bound = min(float(gw.sum()),
                 float(site_max[fx].sum()) + knapsack(site_max[~fx], dec_cost[~fx], b_eff))
     bound = float(np.floor(bound + 1e-6)) if whole else bound
-    if not _within(bound, value, mip_gap):
+    if not _within(bound, value, mip_gap) and deadline - time.perf_counter() < 0.05:
+        status = "time_limit"  # no time for the MILP: the greedy answer with its bound
+    elif not _within(bound, value, mip_gap):
         out = models_milp.solve(*model, time_limit_s=deadline - time.perf_counter(),
                                 mip_gap=mip_gap)
         if out.x is not None:
@@ -924,7 +922,7 @@ def capacitated_mclp(
     kept = best_open & np.isin(st, ("existing", "closable"))
     order_cost = cost[site_idx] if budget is not None else np.ones(len(site_idx))
     phases = [np.flatnonzero(best_open & (st == s)) for s in ("required", "candidate")]
-    order = _capacitated_funding_order(A, gw, cap_l, kept, phases, order_cost)
+    order = _capacitated_funding_order(A, gw, cap_l, kept, phases, order_cost, deadline)
     priority = kept * float(len(order) + 1)
     priority[order] = np.arange(len(order), 0, -1, dtype=np.float64)
     z = _assign(A, gw, cap_l, priority)
@@ -966,8 +964,7 @@ def capacitated_mclp(
         **{k: v for k, v in coverage_totals(w, before, after).items() if k != "people_total"},
     }
     gap = relative_gap(value, bound)
-    msg = (f"Time limit reached: within {100 * gap:.3g} % of the optimum (proven bound)."
-           if status == "time_limit" else f"Proven optimal (gap {100 * gap:.3g} %).")
+    msg = status_message(status, gap)
     unreached = (w > 0) & ~covered_by(cov, np.arange(cov.shape[0]))
     return OptimizeResult(
         model="capacitated_mclp", status=status, objective=value, bound=bound, gap=gap,
@@ -1012,14 +1009,16 @@ def _assign(
 
 def _capacitated_funding_order(
     A: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, base: np.ndarray,
-    phases: Sequence[np.ndarray], cost: np.ndarray,
+    phases: Sequence[np.ndarray], cost: np.ndarray, deadline: float,
 ) -> np.ndarray:
     """Funding order of the sites in ``phases`` (rows of ``A``; each phase in turn, e.g.
     required then candidates): each next site adds the most people served (per unit ``cost``)
     to ``base`` and the sites before it.
 
     Lazy greedy: people served is submodular in the site set, so a gain computed earlier
-    bounds the gain now and only the site on top of the queue is re-evaluated.
+    bounds the gain now and only the site on top of the queue is re-evaluated. Past
+    ``deadline`` the rest follow by their last known gain (any order gets consistent
+    marginals from the prioritised assignment; this one is just not re-checked).
     """
     open_ = base.copy()
     served = float(_assign(A, gw, cap, open_.astype(np.float64)).sum())
@@ -1031,6 +1030,9 @@ def _capacitated_funding_order(
         heapq.heapify(heap)
         while heap:
             _, j = heapq.heappop(heap)
+            if time.perf_counter() > deadline:
+                order.append(j)
+                continue
             open_[j] = True
             now = float(_assign(A, gw, cap, open_.astype(np.float64)).sum())
             ratio = (now - served) / cost[j]

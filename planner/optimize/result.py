@@ -98,6 +98,21 @@ def relative_gap(objective: float, bound: float) -> float:
     return diff / abs(objective) if objective != 0 else float("inf")
 
 
+def status_message(status: str, gap: float) -> str:
+    """One line for people on how good an answer is proven to be (``gap`` as a fraction)."""
+    pct = f"{100 * gap:.3g} %"
+    return {
+        "time_limit": f"Time limit reached: the best answer found is within {pct} of the "
+                      "optimum (proven bound); raise time_limit_s to close the gap.",
+        "greedy": f"Greedy answer, proven within {pct} of the optimum.",
+        "size_limit": f"Instance too large for the exact stage: the answer is proven within "
+                      f"{pct} of the optimum by the Lagrangian bound.",
+        "error": f"The solver stopped with an error; this is the best answer found before it, "
+                 f"proven within {pct} of the optimum.",
+        "trivial": "Nothing to decide (no budget, or no one left to cover).",
+    }.get(status, f"Proven optimal (gap {pct}).")
+
+
 def coverage_totals(people: np.ndarray, before: np.ndarray, after: np.ndarray) -> dict[str, float]:
     """People and shares covered before and after (people; shares 0–1). ``people_newly_covered``
     is the net change; ``people_no_longer_covered`` those whom closures leave uncovered."""
