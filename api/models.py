@@ -253,7 +253,8 @@ class OptimizeIn(_In):
     new_sites: int | None = Field(None, ge=0, le=10_000,
                                   description="number of new sites (mclp, capacitated, joint)")
     capacities: dict[str, float] | None = Field(
-        None, description="capacity of one new site per category (beds, places), overriding the norm")
+        None, description="capacitated model: places (beds, children) of one new site of the "
+                          "category (default: the norm); existing facilities keep their own")
     candidate_spacing_m: float = Field(100.0, ge=10, le=5000,
                                        description="spacing of generated candidate sites, metres")
     time_limit_s: float = Field(30.0, gt=0, le=3600, description="solver time limit, seconds")
@@ -264,6 +265,8 @@ class OptimizeIn(_In):
     def _positive(cls, value: dict[str, float] | None):
         if value and any(not (math.isfinite(v) and v > 0) for v in value.values()):
             raise ValueError("capacities must be positive numbers (beds, places per site)")
+        if value and any(v > 1e7 for v in value.values()):
+            raise ValueError("capacities above 10 million places per site are not plausible")
         return value
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from api.models import FacilitiesIn, OptimizeIn, ScenarioIn
 from api.store import Store
@@ -208,23 +209,33 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
     return doc
 
 
-def optimize_spec(request: OptimizeIn) -> tuple[OptimizeSpec, dict[str, dict[str, float]]]:
-    """The optimisation spec of a request, and the category overrides its capacities imply."""
+def optimize_spec(request: OptimizeIn) -> OptimizeSpec:
+    """The optimisation spec of a request; ``capacities`` give the capacitated model the
+    places of one new site (existing facilities keep their own, or the norm)."""
     check_categories(request.categories)
     check_categories(list(request.capacities or {}))
+    fields = request.model_dump(exclude={"capacities"})
+    if request.capacities:
+        other = sorted(set(request.capacities) - set(request.categories))
+        if request.model != "capacitated" or other:
+            raise InputError(
+                "capacities set the places of a new site for the capacitated model and its "
+                f"category; this request is model {request.model!r} with categories "
+                f"{request.categories}. Drop capacities or use model 'capacitated'."
+            )
+        fields["new_site_capacity"] = request.capacities[request.categories[0]]
     try:
-        spec = OptimizeSpec(**request.model_dump(exclude={"capacities"}))
-    except ValueError as exc:
-        raise InputError(f"The optimisation request is not valid: {exc}") from None
-    overrides = {k: {"capacity_per_site": v} for k, v in (request.capacities or {}).items()}
-    return spec, overrides
+        return OptimizeSpec(**fields)
+    except ValidationError as exc:
+        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise InputError(f"The optimisation request is not valid: {reasons}.") from None
 
 
 def load_stored_scenario(store: Store, scenario_id: str, params: dict[str, Any]) -> Scenario:
     """The planner scenario of a stored scenario, set up for one job.
 
-    ``params`` holds ``optimize`` (a list of OptimizeSpec dicts; empty for coverage) and
-    ``categories`` (category overrides such as site capacities).
+    ``params`` holds ``optimize`` (a list of OptimizeSpec dicts; empty for coverage) and, in
+    jobs stored by earlier versions, ``categories`` (category overrides).
     """
     row = store.get("scenarios", scenario_id)
     folder = store.path("scenarios", scenario_id)

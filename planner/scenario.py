@@ -525,8 +525,31 @@ def optimize_step(result: ScenarioResult, spec: OptimizeSpec, area, progress) ->
     if spec.model == "lscp":
         return lscp(matrix, demand, sites, use_cost=spec.minimise == "cost",
                     demand_xy=demand_xy, **opts)
-    return capacitated_mclp(matrix, demand, sites, p=spec.new_sites, budget=spec.budget,
-                            default_capacity=cat.capacity_per_site, **opts)
+    return capacitated_mclp(matrix, demand, _with_capacities(sites, spec, cat),
+                            p=spec.new_sites, budget=spec.budget, **opts)
+
+
+def _with_capacities(sites: gpd.GeoDataFrame, spec: OptimizeSpec, cat: Category) -> gpd.GeoDataFrame:
+    """Sites whose data give no capacity get one: new sites ``spec.new_site_capacity``, else
+    the category's norm; existing facilities the norm. Without either, say what to add."""
+    cap = pd.to_numeric(sites["capacity"], errors="coerce").astype(float)
+    new = sites["status"].isin(["candidate", "required"]).to_numpy()
+    norm = np.nan if cat.capacity_per_site is None else float(cat.capacity_per_site)
+    fill_new = norm if spec.new_site_capacity is None else float(spec.new_site_capacity)
+    cap = cap.where(~(new & cap.isna()), fill_new).where(~(~new & cap.isna()), norm)
+    if cap[new].isna().any():
+        raise InputError(
+            f"{int(cap[new].isna().sum())} candidate sites have no capacity and {cat.key} has "
+            "no norm capacity per site: give new_site_capacity (places of one new site) or a "
+            "capacity column in the candidates file."
+        )
+    if cap.isna().any():
+        raise InputError(
+            f"{int(cap.isna().sum())} existing {cat.key} facilities have no capacity and the "
+            "category has no norm to assume: add a capacity column (床位/学位/托位) to the "
+            'facility data, or use model = "mclp".'
+        )
+    return sites.assign(capacity=cap.to_numpy())
 
 
 def _record_optimization(result: ScenarioResult, i: int, spec: OptimizeSpec, res: OptimizeResult) -> None:

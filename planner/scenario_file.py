@@ -101,6 +101,10 @@ class OptimizeSpec(_Strict):
     time_limit_s: float = Field(30.0, gt=0, allow_inf_nan=False)
     weights: dict[str, float] | None = Field(
         None, description="joint: weight of a person of each category (default 1)")
+    new_site_capacity: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="capacitated: places (beds, children) of a new site whose candidates file "
+                    "gives none; default: the category's norm")
 
     @model_validator(mode="after")
     def _consistent(self) -> OptimizeSpec:
@@ -111,17 +115,20 @@ class OptimizeSpec(_Strict):
                 f'the {self.model} model sites one category at a time, but the request names '
                 f'{self.categories}; use model = "joint" to site several together'
             )
+        if len(set(self.categories)) < len(self.categories):
+            raise ValueError(f"categories {self.categories} name a category twice")
         if self.model == "lscp":
             if self.new_sites is not None or self.budget is not None:
                 raise ValueError(
-                    "the lscp model chooses how many sites are needed, so it takes neither "
-                    'new_sites nor budget; use minimise = "cost" for the least total cost, or '
-                    'model = "mclp" for a fixed number of sites'
+                    "the lscp model finds how many sites are needed, so it takes neither "
+                    'new_sites nor budget (for a fixed number of sites use model = "mclp")'
                 )
         elif (self.new_sites is None) == (self.budget is None):
             raise ValueError(f"the {self.model} model needs exactly one of new_sites or budget")
         if self.minimise != "sites" and self.model != "lscp":
             raise ValueError("minimise applies to the lscp model only")
+        if self.new_site_capacity is not None and self.model != "capacitated":
+            raise ValueError('new_site_capacity applies to model = "capacitated" only')
         if self.weights is not None:
             if self.model != "joint":
                 raise ValueError('weights apply to model = "joint" only')
@@ -134,6 +141,8 @@ class OptimizeSpec(_Strict):
             bad = {k: v for k, v in self.weights.items() if not v >= 0 or v == float("inf")}
             if bad:
                 raise ValueError(f"weights must be finite numbers ≥ 0, not {bad}")
+            if all(self.weights.get(k, 1.0) == 0 for k in self.categories):
+                raise ValueError("every category has weight 0; give at least one a weight > 0")
         return self
 
 

@@ -138,6 +138,23 @@ def test_unknown_category(c, net_dir):
     _error(r, 422, "ValidationError")
 
 
+def test_optimize_requests_that_cannot_mean_anything_are_refused(c, net_dir):
+    sid = c.post("/v1/scenarios", json={"network_id": net_dir[1]}).json()["id"]
+    url = f"/v1/scenarios/{sid}/optimize"
+    for body, words in [
+        ({"categories": ["kindergarten"], "new_sites": 3, "capacities": {"kindergarten": 40}},
+         "capacities set the places of a new site for the capacitated model"),
+        ({"model": "capacitated", "categories": ["kindergarten"], "new_sites": 3,
+          "capacities": {"elderly_home": 40}}, "Drop capacities or use model 'capacitated'"),
+        ({"model": "joint", "categories": ["kindergarten", "kindergarten"], "new_sites": 3},
+         "name a category twice"),
+        ({"model": "lscp", "categories": ["kindergarten"], "new_sites": 3},
+         'for a fixed number of sites use model = "mclp"'),
+    ]:
+        detail = _error(c.post(url, json=body), 400, "InputError")
+        assert words in detail and "pydantic" not in detail and "input_value" not in detail
+
+
 def test_unknown_and_malformed_ids(c):
     other = "0" * 32
     assert "GET /v1/networks" in _error(c.get(f"/v1/networks/{other}"), 404, "NotFound")

@@ -122,3 +122,20 @@ def test_cli_optimize_uses_the_scenarios_candidates_and_names_bad_options(folder
         out = runner.invoke(app, ["optimize", str(doc), "--category", "elderly_day_care", *args,
                                   "-o", str(tmp_path / "bad")])
         assert out.exit_code == 2 and message in " ".join(out.output.split()), out.output
+
+
+def test_new_site_capacity_leaves_existing_facilities_their_own(folder):
+    result = run(folder, {"model": "capacitated", "categories": ["childcare"], "new_sites": 2,
+                          "new_site_capacity": 10})
+    res = result.optimizations[0]
+    loads = res.extra["loads"].set_index("status")
+    assert (res.sites["capacity"] == 10).all()
+    # the sample's one childcare facility gives no capacity: it keeps the norm's 75 places
+    assert (loads.loc[["existing"], "capacity"] == 75).all()
+
+
+def test_capacitated_without_any_capacity_says_what_to_give(folder):
+    SITES.drop(columns="capacity").iloc[:8].to_csv(folder / "no_capacity.csv", index=False)
+    with pytest.raises(InputError, match="no norm capacity per site: give new_site_capacity"):
+        run(folder, {"model": "capacitated", "categories": ["elderly_day_care"],
+                     "new_sites": 2, "candidates": "no_capacity.csv"})

@@ -73,7 +73,7 @@ def start_optimize(scenario_id: ResourceId, body: OptimizeIn, store: StoreDep,
     """Choose new sites (model, categories, number of sites, capacities, time limit)
     on top of the coverage analysis (a job)."""
     fetch(store, "scenarios", scenario_id)
-    spec, overrides = optimize_spec(body)
-    params = {"optimize": [spec.model_dump(exclude_none=True)], "categories": overrides}
+    spec = optimize_spec(body)
+    params = {"optimize": [spec.model_dump(exclude_none=True)]}
     load_stored_scenario(store, scenario_id, params)
     return job_out(jobs.submit("optimize", scenario_id, params))
