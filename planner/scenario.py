@@ -495,20 +495,16 @@ def optimize_step(result: ScenarioResult, spec: OptimizeSpec, area, progress) ->
     demand_xy = result.demand.points()
     if spec.model == "joint":
         sites = _site_table(result, spec, None, area)
-        # existing facilities count through the demand they already cover, category by category
-        sites = sites[sites["status"] != "existing"].reset_index(drop=True)
+        # existing facilities of the requested categories count for their own category
+        own = (sites["status"] != "existing") | sites["category"].isin(spec.categories)
+        sites = sites[own.to_numpy()].reset_index(drop=True)
         site_xy = np.column_stack([sites.geometry.x, sites.geometry.y])
         joint = {}
         for cat in cats:
             matrix = coverage_matrix(result.network, site_xy, demand_xy, cat.distance_m,
                                      max_access_m=result.scenario.analysis.max_access_m)
-            existing = result.facilities[result.facilities["category"] == cat.key]
-            covered = np.isfinite(result.distances[cat.key].to_numpy()) & (
-                result.distances[cat.key].to_numpy() <= cat.distance_m
-            )
-            demand = _demand_of(result, cat).where(~covered, 0.0) if len(existing) else _demand_of(result, cat)
             weight = (spec.weights or {}).get(cat.key, 1.0)
-            joint[cat.key] = JointCategory(matrix, demand, weight)
+            joint[cat.key] = JointCategory(matrix, _demand_of(result, cat), weight)
         return joint_mclp(joint, sites, p=spec.new_sites, budget=spec.budget,
                           time_limit_s=spec.time_limit_s)
     cat = cats[0]

@@ -139,3 +139,20 @@ def test_capacitated_without_any_capacity_says_what_to_give(folder):
     with pytest.raises(InputError, match="no norm capacity per site: give new_site_capacity"):
         run(folder, {"model": "capacitated", "categories": ["elderly_day_care"],
                      "new_sites": 2, "candidates": "no_capacity.csv"})
+
+
+def test_joint_siting_counts_people_existing_facilities_already_cover(folder):
+    result = run(folder, {"model": "joint", "categories": ["childcare", "convenience"],
+                          "new_sites": 2})
+    res = result.optimizations[0]
+    table = result.tables["coverage"]
+    comp = table[table["mode"] == "compliance"]
+    expected = sum(
+        float(comp[(comp["category"] == key) & (comp["group"] == group)]["people_covered"]
+              .iloc[0])
+        for key, group in (("childcare", "age_0_2"), ("convenience", "total")))
+    assert expected > 0
+    assert res.coverage["people_covered_before"] == pytest.approx(expected, rel=1e-9)
+    people = result.demand.cells
+    assert res.coverage["people_total"] == pytest.approx(
+        people["age_0_2"].sum() + people["total"].sum())
