@@ -177,7 +177,8 @@ def gap_map(
         if facilities is not None:
             _pins(group, facilities[facilities["category"] == key], styles, gcj, proposed=False)
         if proposed is not None:
-            _pins(group, proposed[proposed["category"] == key], styles, gcj, proposed=True)
+            _pins(group, proposed[_hosts(proposed, key)], styles, gcj, proposed=True,
+                  key=key, label=category_name(cat, lang), lang=lang)
     if isochrones is not None and "category" not in isochrones.columns:
         iso = folium.FeatureGroup(name=t["isochrone"], show=True).add_to(m)
         _isochrones(iso, isochrones, None, gcj)
@@ -280,21 +281,48 @@ def _gaps(group, gaps: gpd.GeoDataFrame, gcj: bool, lang: Lang) -> None:
     RankLabels(feature_collection(points, ranks)).add_to(group)
 
 
-def _pins(group, points: gpd.GeoDataFrame, styles, gcj: bool, *, proposed: bool) -> None:
+def _hosts(proposed: gpd.GeoDataFrame, key: str) -> np.ndarray:
+    """Proposed sites serving ``key``: their ``category``, or any of the comma-separated
+    ``categories`` of a joint site."""
+    if "categories" in proposed.columns:
+        return proposed["categories"].fillna("").astype(str).str.split(",").apply(
+            lambda keys: key in keys).to_numpy(dtype=bool)
+    return (proposed["category"] == key).to_numpy()
+
+
+def _pins(group, points: gpd.GeoDataFrame, styles, gcj: bool, *, proposed: bool,
+          key: str | None = None, label: str = "", lang: Lang = "zh") -> None:
+    """Facility pins; proposed sites (drawn as ``key``'s) say their funding order and the
+    people each newly covers."""
     if len(points) == 0:
         return
     geoms = to_map_coords(points.geometry, gcj02=gcj)
     names = points["name"].fillna("").astype(str) if "name" in points else pd.Series([""] * len(points))
-    cats = points["category"].to_numpy()
+    cats = np.full(len(points), key, dtype=object) if key else points["category"].to_numpy()
+    tips = [html.escape(n) or html.escape(c) for n, c in zip(names, cats, strict=True)]
+    if proposed:
+        tips = [_proposal_tip(row, name or label, lang) for row, name in
+                zip(points.itertuples(index=False), names, strict=True)]
     props = pd.DataFrame(
         {
             "c": [styles[c][0] for c in cats],
             "g": [styles[c][1] for c in cats],
-            "t": [html.escape(n) or html.escape(c) for n, c in zip(names, cats, strict=True)],
+            "t": tips,
             "p": int(proposed),
         }
     )
     IconLayer(feature_collection(geoms, props)).add_to(group)
+
+
+def _proposal_tip(row, title: str, lang: Lang) -> str:
+    t = text(lang)
+    tip = html.escape(title)
+    order, people = getattr(row, "order", None), getattr(row, "marginal_people", None)
+    if order is not None and pd.notna(order):
+        tip += " · " + t["proposal_order"].format(order=int(order))
+    if people is not None and pd.notna(people):
+        tip += " · " + t["proposal_people"].format(people=float(people))
+    return tip
 
 
 def _isochrones(group, iso: gpd.GeoDataFrame, key: str | None, gcj: bool) -> None:

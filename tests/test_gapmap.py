@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -208,3 +209,19 @@ def test_taiyuan_gap_map_on_amap_and_workbook(tmp_path):
     geod = pyproj.Geod(ellps="WGS84")
     shift_m = geod.inv(lon, lat, w, s)[2]
     assert 478 < shift_m < 634
+
+
+def test_joint_proposals_show_in_each_category_with_order_and_people(case, tmp_path):
+    net_xy = case["proposed"].geometry.iloc[0]
+    joint = gpd.GeoDataFrame(
+        {"category": ["childcare"], "categories": ["childcare,pharmacy"], "name": [None],
+         "order": [1], "marginal_people": [1234.4]},
+        geometry=[net_xy], crs=case["proposed"].crs)
+    for lang, words in (("zh", ("托儿所/托育点 · 建设顺序第 1 位 · 新增覆盖 1,234 人",
+                                "药店 · 建设顺序第 1 位 · 新增覆盖 1,234 人")),
+                        ("en", ("Childcare (ages 0–2) · funding order 1 · 1,234 people newly "
+                                "covered", "Pharmacy · funding order 1 · 1,234 people newly "
+                                "covered"))):
+        page = render(case, tmp_path, f"joint_{lang}.html", lang=lang, proposed=joint)
+        for tip in words:
+            assert contains(page, html.escape(tip)), tip
