@@ -243,8 +243,9 @@ def budget_costs(table: SiteTable, p: int | None, budget: float | None) -> tuple
             raise InputError(f"p must be a whole number of sites ≥ 0, not {p!r}.")
         if p > n_new:
             raise InputError(
-                f"p = {p} new sites asked for, but only {n_new} candidate sites exist. Lower p, "
-                "or add candidates (a denser spacing or a larger candidate layer)."
+                f"{p} new sites asked for (new_sites, p), but only {n_new} candidate sites "
+                "exist. Ask for fewer, or add candidates (a denser candidate_spacing_m or a "
+                "larger candidates file)."
             )
         return np.ones(len(table.status)), float(p)
     if not np.isfinite(budget) or budget < 0:
