@@ -342,3 +342,25 @@ def test_distance_stage_starts_from_a_feasible_point(inst, p, cover_all):
     assert ((lo - 1e-9 <= v) & (v <= hi + 1e-9)).all()
     av = A @ v
     assert ((row_lo - 1e-6 <= av) & (av <= row_hi + 1e-6)).all()
+
+
+def test_started_milp_returns_its_answer_when_presolve_solves_it():
+    """HiGHS can hand back the start instead of the optimum when presolve solves the MIP
+    outright; the started solve notices and solves again without presolve."""
+    from planner.optimize.milp import distance_model, solve
+    from planner.optimize.models import _distance_start
+
+    inf = np.inf
+    dist = np.array([[200, 300, inf, inf, inf, 300, inf], [0, inf, inf, inf, inf, 100, 100],
+                     [0, inf, inf, 300, inf, 0, inf], [200, inf, 200, 300, inf, 0, 300],
+                     [100, inf, inf, 300, 200, 100, inf], [inf, 300, 100, 100, 200, 300, inf],
+                     [0, inf, 100, inf, inf, inf, 200]], float)
+    w = np.array([3.0, 4, 5, 4, 5, 4, 0])
+    pairs = coverage_from(dist)
+    model = distance_model(pairs, w, np.ones(7), 2.0, 25.0 - 1e-9, None)
+    start = _distance_start(pairs, np.arange(7), np.array([0, 5]))  # walks 4,900 m·people
+    out = solve(*model, time_limit_s=10, mip_gap=1e-6, start=start)
+    assert out.status == "optimal" and out.fun == pytest.approx(3100)
+    assert model[0] @ out.x == pytest.approx(3100)
+    res = mclp(pairs, w, frame(np.array(["candidate"] * 7)), p=2)
+    assert sorted(res.sites["site_row"]) == [2, 5]

@@ -10,6 +10,7 @@ import ctypes
 import os
 import sys
 import threading
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -113,26 +114,31 @@ def mip_from_start(
     optimal|time_limit|infeasible|error, nodes)."""
     import highspy
 
-    h = _new_highs()
     lp = _model(c, rows, row_lo, row_hi, lo, hi)
     lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
                        for i in integer]
-    if h.passModel(lp) == highspy.HighsStatus.kError:
-        return None, None, None, "error", 0
-    h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
-    h.setOptionValue("mip_rel_gap", float(mip_gap))
-    sol = highspy.HighsSolution()
-    sol.col_value = np.asarray(start, dtype=np.float64)
-    sol.value_valid = True
-    h.setSolution(sol)
-    h.run()
-    model_status = h.getModelStatus()
-    info = h.getInfo()
+    t_end = time.perf_counter() + max(float(time_limit_s), 0.01)
+    for presolve in ("on", "off"):
+        h = _new_highs()
+        if h.passModel(lp) == highspy.HighsStatus.kError:
+            return None, None, None, "error", 0
+        h.setOptionValue("presolve", presolve)
+        h.setOptionValue("time_limit", max(t_end - time.perf_counter(), 0.01))
+        h.setOptionValue("mip_rel_gap", float(mip_gap))
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(start, dtype=np.float64)
+        sol.value_valid = True
+        h.setSolution(sol)
+        h.run()
+        info = h.getInfo()
+        found = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
+        x = np.asarray(h.getSolution().col_value) if found else None
+        fun = float(info.objective_function_value) if found else None
+        # HiGHS 1.16 can hand back the start instead of a MIP that presolve solved outright
+        if x is None or abs(float(c @ x) - fun) <= 1e-9 * max(1.0, abs(fun)) + 1e-6:
+            break
     status = {highspy.HighsModelStatus.kOptimal: "optimal",
               highspy.HighsModelStatus.kTimeLimit: "time_limit",
-              highspy.HighsModelStatus.kInfeasible: "infeasible"}.get(model_status, "error")
-    found = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
-    x = np.asarray(h.getSolution().col_value) if found else None
+              highspy.HighsModelStatus.kInfeasible: "infeasible"}.get(h.getModelStatus(), "error")
     bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else None
-    return x, (float(info.objective_function_value) if found else None), bound, status, \
-        int(info.mip_node_count)
+    return x, fun, bound, status, int(info.mip_node_count)
