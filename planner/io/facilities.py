@@ -686,10 +686,17 @@ def _frame_attributes(fac, known, category, category_column, name_column, id_col
     return categorize(out, fac[cat_col], known, load_keywords(overrides=keywords), report)
 
 
-def _capacity(col: pd.Series, report: FacilityReport) -> np.ndarray:
+def _read_numbers(col: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """(stripped text, numbers with NaN for blanks and unreadable cells, mask of the cells
+    that hold text but no number)."""
     text = col.astype("string").str.strip()
-    cap = _numbers(text)
-    unread = np.isnan(cap) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()
+    values = _numbers(text)
+    unread = np.isnan(values) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()
+    return text, values, unread
+
+
+def _capacity(col: pd.Series, report: FacilityReport) -> np.ndarray:
+    text, cap, unread = _read_numbers(col)
     if unread.any():
         examples = ", ".join(repr(v) for v in text[unread].unique()[:3])
         report.notes.append(
@@ -701,9 +708,7 @@ def _capacity(col: pd.Series, report: FacilityReport) -> np.ndarray:
 
 
 def _cost(col: pd.Series) -> np.ndarray:
-    text = col.astype("string").str.strip()
-    cost = _numbers(text)
-    unread = np.isnan(cost) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()
+    text, cost, unread = _read_numbers(col)
     if unread.any() or (cost < 0).any():
         bad = text[unread].unique()[:3] if unread.any() else [np.nanmin(cost)]
         raise InputError(

@@ -8,9 +8,8 @@ import pandas as pd
 import shapely
 
 from planner.errors import CRSError, InputError
+from planner.facilities import FACILITY_COLUMNS as SITE_COLUMNS
 from planner.network import WalkNetwork
-
-SITE_COLUMNS = ("id", "name", "category", "capacity", "cost", "status", "source")
 
 
 def network_candidates(

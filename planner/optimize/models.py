@@ -54,6 +54,7 @@ from planner.optimize.problem import (
     check_inputs,
     covered_by,
     effective_budget,
+    index_ranges,
     merge_cells,
     reduce_cover,
     structure,
@@ -351,8 +352,7 @@ def _distance_start(pairs: sp.csr_matrix, rows: np.ndarray, chosen_rows: np.ndar
     and each cell they cover walking to the nearest of them."""
     x = np.isin(rows, chosen_rows).astype(np.float64)
     pos = np.flatnonzero(x)
-    e = np.concatenate([np.arange(pairs.indptr[j], pairs.indptr[j + 1]) for j in pos]
-                       + [np.zeros(0, np.int64)])
+    e = index_ranges(pairs.indptr[pos], pairs.indptr[pos + 1])
     cell = pairs.indices[e]
     order = np.lexsort((pairs.data[e], cell))
     e, cell = e[order], cell[order]

@@ -280,7 +280,7 @@ def covered_by(coverage: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     rows = np.flatnonzero(rows) if rows.dtype == bool else rows
     if len(rows):
         starts, ends = coverage.indptr[rows], coverage.indptr[rows + 1]
-        mask[coverage.indices[_ranges(starts, ends)]] = True
+        mask[coverage.indices[index_ranges(starts, ends)]] = True
     return mask
 
 
@@ -298,7 +298,7 @@ def nearby_chosen(
     return np.concatenate([[seed], others[: size - 1]]).astype(np.int64)
 
 
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def index_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Concatenation of ``arange(s, e)`` for each pair, vectorised."""
     lengths = ends - starts
     total = int(lengths.sum())
@@ -342,7 +342,7 @@ def merge_cells(cells_by_site: sp.csc_matrix) -> tuple[np.ndarray, int]:
     same = np.ones(n, dtype=bool)
     if csc.nnz:
         mine = csc.indices
-        theirs = csc.indices[_ranges(csc.indptr[rep], csc.indptr[rep + 1])]
+        theirs = csc.indices[index_ranges(csc.indptr[rep], csc.indptr[rep + 1])]
         differs = mine != theirs
         if differs.any():
             same[np.unique(col[differs])] = False
