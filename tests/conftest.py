@@ -1,8 +1,16 @@
 """Shared test fixtures: paths of the real data and the bundled sample."""
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run, so a CI result does not depend on luck;
+# HYPOTHESIS_PROFILE=explore draws fresh examples (and keeps the example database).
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
