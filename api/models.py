@@ -145,9 +145,10 @@ class FacilitiesIn(_In):
     geojson: FeatureCollection | None = Field(None, description="with source = geojson")
     upload_id: str | None = Field(None, pattern=ID_PATTERN,
                                   description="with source = upload: a CSV/GeoJSON from /v1/uploads")
-    coords: str = Field("wgs84", pattern=_COORDS_RE,
-                                description="coordinate system of the points: wgs84 | gcj02 (Amap, "
-                                            "Tencent) | bd09 (Baidu) | EPSG:xxxx")
+    coords: str | None = Field(None, pattern=_COORDS_RE,
+                               description="coordinate system of the points: wgs84 | gcj02 (Amap, "
+                                           "Tencent) | bd09 (Baidu) | EPSG:xxxx; required for "
+                                           "points in China")
     lon: str | None = Field(None, max_length=100, description="longitude/x column of a CSV")
     lat: str | None = Field(None, max_length=100, description="latitude/y column of a CSV")
     category: str | None = Field(None, max_length=100, description="one category for every row")
@@ -166,7 +167,7 @@ class FacilitiesIn(_In):
             raise ValueError("give `geojson` exactly when source = 'geojson'")
         if (self.source == "upload") != (self.upload_id is not None):
             raise ValueError("give `upload_id` exactly when source = 'upload'")
-        if self.source == "geojson" and self.coords.startswith("EPSG:"):
+        if self.source == "geojson" and (self.coords or "").startswith("EPSG:"):
             raise ValueError("GeoJSON positions are longitude/latitude: coords must be wgs84, "
                              "gcj02 or bd09")
         return self

@@ -21,6 +21,7 @@ from api.models import FacilitiesIn, OptimizeIn, ScenarioIn
 from api.store import Store
 from api.uploads import FACILITY_SUFFIXES, POPULATION_SUFFIXES, link_or_copy, suffix_of
 from planner.errors import CRSError, InputError
+from planner.io.coords import in_china, undeclared_in_china
 from planner.scenario_file import OptimizeSpec, Scenario, parse_scenario
 from planner.standards import get_category, load_categories, load_speeds
 
@@ -43,7 +44,7 @@ def check_categories(keys: list[str] | None, overrides: dict[str, Any] | None = 
         get_category(categories, key)
 
 
-def _check_inside(fc: dict[str, Any], coords: str, bbox: list[float], where: str) -> None:
+def _check_inside(fc: dict[str, Any], coords: str | None, bbox: list[float], where: str) -> None:
     """Facility points must lie in the network's area; swapped lon/lat is named as such."""
     w, s, e, n = bbox
     margin = BBOX_MARGIN_M.get(coords, 2000.0)
@@ -56,6 +57,11 @@ def _check_inside(fc: dict[str, Any], coords: str, bbox: list[float], where: str
     points = [f["geometry"]["coordinates"][:2] for f in fc["features"]]
     outside = [i for i, (lon, lat) in enumerate(points) if not inside(lon, lat)]
     if not outside:
+        if coords is None:
+            xy = np.asarray(points, dtype=float).reshape(-1, 2)
+            n_china = int(in_china(xy[:, 0], xy[:, 1]).sum())
+            if n_china:
+                raise undeclared_in_china(where, n_china)
         return
     i = outside[0]
     lon, lat = points[i]

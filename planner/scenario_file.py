@@ -53,7 +53,8 @@ class FacilitySpec(_Strict):
     """One facility source: 'osm' (the network's OSM data) or a CSV/GeoJSON/GPKG file."""
 
     source: str = "osm"
-    coords: str = Field("wgs84", description="wgs84 | gcj02 | bd09 | EPSG:xxxx")
+    coords: str | None = Field(None, description="wgs84 | gcj02 | bd09 | EPSG:xxxx; required "
+                               "for points in China (GIS layers: default the file's CRS)")
     lon: str | None = None
     lat: str | None = None
     category: str | None = Field(None, description="one category for every row of this source")
@@ -96,8 +97,9 @@ class OptimizeSpec(_Strict):
         "sites", description="lscp: the fewest new sites, or the least total cost")
     candidate_spacing_m: float = Field(100.0, gt=0)
     candidates: str | None = Field(None, description="file of candidate sites (else generated)")
-    candidates_coords: str = Field("wgs84", description="coordinate system of the candidates "
-                                   "file: wgs84 | gcj02 | bd09 | EPSG:xxxx")
+    candidates_coords: str | None = Field(None, description="coordinate system of the candidates "
+                                          "file: wgs84 | gcj02 | bd09 | EPSG:xxxx; required for "
+                                          "points in China")
     time_limit_s: float = Field(30.0, gt=0, allow_inf_nan=False)
     weights: dict[str, float] | None = Field(
         None, description="joint: weight of a person of each category (default 1)")

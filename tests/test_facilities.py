@@ -300,14 +300,20 @@ def test_projected_table_and_excel(tmp_path):
     assert facility_report(fac).counts["kindergarten"] == 1
 
 
-def test_undeclared_coordinates_in_china_warn_about_gcj02(tmp_path):
+def test_undeclared_coordinates_in_china_are_an_error_naming_the_systems(tmp_path):
+    """In China WGS-84, GCJ-02 and BD-09 differ by 500–600 m: nothing is assumed."""
     KNOWN.to_csv(tmp_path / "plain.csv", index=False)
-    with pytest.warns(FacilityWarning, match="gcj02"):
-        fac = load_facilities(tmp_path / "plain.csv", to_crs=TAIYUAN_UTM)
-    assert any("assumed" in note for note in facility_report(fac).notes)
+    with pytest.raises(CRSError, match="gcj02.*wgs84.*bd09.*--coords"):
+        load_facilities(tmp_path / "plain.csv", to_crs=TAIYUAN_UTM)
+    gdf = gpd.GeoDataFrame(KNOWN, geometry=gpd.points_from_xy(KNOWN["lon"], KNOWN["lat"]),
+                           crs=4326)
+    gdf.drop(columns=["lon", "lat"]).to_file(tmp_path / "plain.geojson")
+    with pytest.raises(CRSError, match="no coordinate system was declared"):
+        load_facilities(tmp_path / "plain.geojson", to_crs=TAIYUAN_UTM)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FacilityWarning)
         load_facilities(tmp_path / "plain.csv", crs="wgs84", to_crs=TAIYUAN_UTM)
+        load_facilities(tmp_path / "plain.geojson", crs="wgs84", to_crs=TAIYUAN_UTM)
 
 
 def test_keyword_table_longest_match_and_key_column(tmp_path):
@@ -318,7 +324,7 @@ def test_keyword_table_longest_match_and_key_column(tmp_path):
         "lon": [112.55, 112.56, 112.57, 112.58, 112.59, 112.60, 112.61], "lat": [37.87] * 7,
     })
     frame.to_csv(tmp_path / "t.csv", index=False)
-    fac = quiet_load(tmp_path / "t.csv", to_crs=TAIYUAN_UTM)
+    fac = quiet_load(tmp_path / "t.csv", to_crs=TAIYUAN_UTM, crs="wgs84")
     got = sorted(zip(fac["name"], fac["category"], strict=True))
     assert got == sorted([("桥东社区卫生服务中心", "health_centre"), ("实验九年一贯制学校", "primary_school"),
                           ("实验九年一贯制学校", "middle_school"), ("A", "pharmacy"),
@@ -327,7 +333,8 @@ def test_keyword_table_longest_match_and_key_column(tmp_path):
     dropped = facility_report(fac).dropped
     assert dropped["name"].tolist() == ["太原市第十二高级中学", "爱心宠物医院"]
     assert set(dropped["reason"]) == {"not a living-circle category"}
-    fac = quiet_load(tmp_path / "t.csv", to_crs=TAIYUAN_UTM, keywords={"高级中学": "middle_school"})
+    fac = quiet_load(tmp_path / "t.csv", to_crs=TAIYUAN_UTM, crs="wgs84",
+                     keywords={"高级中学": "middle_school"})
     assert "太原市第十二高级中学" in set(fac["name"])
 
 
@@ -616,9 +623,9 @@ def test_cost_column_is_read_and_checked(tmp_path):
     """A candidate list's cost (费用) reaches the table; a cost that is not a number ≥ 0 is named."""
     frame = KNOWN.iloc[:3].assign(费用=["120", "", "80.5"])
     frame.to_csv(tmp_path / "sites.csv", index=False)
-    fac = quiet_load(tmp_path / "sites.csv", to_crs=TAIYUAN_UTM, status="candidate")
+    fac = quiet_load(tmp_path / "sites.csv", to_crs=TAIYUAN_UTM, status="candidate", crs="wgs84")
     assert fac["cost"].tolist()[0] == 120.0 and fac["cost"].tolist()[2] == 80.5
     assert np.isnan(fac["cost"].tolist()[1])
     frame.assign(费用=["120", "about 90", "-1"]).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(InputError, match="Column '费用' holds costs that are not numbers ≥ 0"):
-        quiet_load(tmp_path / "bad.csv", to_crs=TAIYUAN_UTM)
+        quiet_load(tmp_path / "bad.csv", to_crs=TAIYUAN_UTM, crs="wgs84")

@@ -49,10 +49,12 @@ def facilities(
                        "OSM data (.osm.pbf/.osm), or a place name with --online."),
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output .gpkg or .parquet.")],
-    crs: Annotated[
+    coords: Annotated[
         str | None,
-        typer.Option(help="Coordinate system of the input: wgs84, gcj02 (Amap/Gaode, Tencent), "
-                     "bd09 (Baidu) or an EPSG code. Tables default to wgs84."),
+        typer.Option("--coords", "--crs",
+                     help="Coordinate system of the input: wgs84, gcj02 (Amap/Gaode, Tencent), "
+                     "bd09 (Baidu) or an EPSG code. Required for points in China; outside China "
+                     "tables default to wgs84, GIS layers to the file's CRS."),
     ] = None,
     category: Annotated[
         str | None, typer.Option(help="One category key for every row, e.g. kindergarten.")
@@ -116,7 +118,7 @@ def facilities(
     with console.status("Reading facilities…"), warnings.catch_warnings():
         warnings.simplefilter("ignore", FacilityWarning)  # printed from the report below
         fac = load_facilities(
-            source, to_crs=to_crs, categories=keys, crs=crs, category=category,
+            source, to_crs=to_crs, categories=keys, crs=coords, category=category,
             category_column=category_column, lon_column=lon_column, lat_column=lat_column,
             name_column=name_column, capacity_column=capacity_column, encoding=encoding,
             layer=layer, study_area=study_area, dedupe_m=dedupe, status=status, online=online,

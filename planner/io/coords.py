@@ -54,6 +54,19 @@ def coordinate_system(declared: object) -> str | pyproj.CRS:
     return "wgs84" if crs.equals(pyproj.CRS.from_epsg(4326), ignore_axis_order=True) else crs
 
 
+def undeclared_in_china(where: str, n_points: int) -> CRSError:
+    """The error for points inside China whose coordinate system was not declared: there
+    WGS-84 (OSM, GPS), GCJ-02 (Amap/Gaode, Tencent) and BD-09 (Baidu) differ by 500–600 m,
+    so no default is safe."""
+    return CRSError(
+        f"{where}: {n_points} points lie in China, where WGS-84 (OSM, GPS, Tianditu), GCJ-02 "
+        "(Amap/Gaode, Tencent) and BD-09 (Baidu) differ by 500–600 m, but no coordinate system "
+        "was declared. Declare it: coords = \"gcj02\" (or \"wgs84\", \"bd09\") in the "
+        "scenario's [[facilities]] entry (candidates_coords for a candidates file), --coords "
+        "gcj02 on the command line, or \"coords\": \"gcj02\" in an API request."
+    )
+
+
 def in_china(lon: Array, lat: Array) -> Array:
     """Boolean array: inside the box where GCJ-02/BD-09 are shifted (NaN counts as outside)."""
     lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)

@@ -36,13 +36,18 @@ from planner.facilities import (
     OUTSIDE,
     STATUSES,
     FacilityReport,
-    FacilityWarning,
     clip_to_area,
     finish,
     merge_duplicates,
     study_area_geometry,
 )
-from planner.io.coords import bd09_to_wgs84, coordinate_system, gcj02_to_wgs84, in_china
+from planner.io.coords import (
+    bd09_to_wgs84,
+    coordinate_system,
+    gcj02_to_wgs84,
+    in_china,
+    undeclared_in_china,
+)
 from planner.io.osm import LAYER_SUFFIXES, PBF_SUFFIXES, XML_SUFFIXES
 from planner.network import metric_crs
 from planner.standards import Category, TagRule, get_category, load_categories, load_keywords
@@ -523,14 +528,12 @@ def _frame_points(df, crs, lon_col, lat_col, report: FacilityReport) -> gpd.GeoD
         raise InputError("No row has readable coordinates; check the lon/lat columns' contents.")
     keep = _check_coordinates(x, y, system, report, df)
     df, x, y = df[keep].reset_index(drop=True), x[keep], y[keep]
-    if crs is None and in_china(x, y).any():
-        message = (
-            "No coordinate system declared, so WGS-84 (OSM, GPS) was assumed. Exports from "
-            "Amap/Gaode or Tencent are GCJ-02 (declare crs='gcj02'), from Baidu BD-09 "
-            "(crs='bd09'); read as WGS-84 they sit about 500–600 m off in China."
-        )
-        report.notes.append(message)
-        warnings.warn(f"{report.source}: {message}", FacilityWarning, stacklevel=4)
+    if crs is None:
+        china = in_china(x, y)
+        if china.any():
+            raise undeclared_in_china(report.source, int(china.sum()))
+        report.notes.append("no coordinate system declared; the points lie outside China, "
+                            "where WGS-84, GCJ-02 and BD-09 agree, so they were read as WGS-84")
     x, y = _to_wgs84(x, y, system, report)
     geom_crs = 4326 if isinstance(system, str) else system
     plain = df.drop(columns=["geometry"], errors="ignore")
@@ -639,11 +642,17 @@ def _layer_geometry(gdf: gpd.GeoDataFrame, crs, report: FacilityReport) -> gpd.G
     if gdf.crs is None:
         raise CRSError(
             "The layer has no CRS (a Shapefile without .prj?). Declare it with crs='wgs84', "
-            "'gcj02', 'bd09' or an EPSG code (CLI: --crs)."
+            "'gcj02', 'bd09' or an EPSG code (CLI: --coords)."
         )
     xy = shapely.get_coordinates(shapely.point_on_surface(gdf.geometry.to_numpy()))
     ok = _check_coordinates(xy[:, 0], xy[:, 1], system if shifted else gdf.crs, report, gdf)
     gdf = gdf[ok].copy()
+    if system is None and gdf.crs.is_geographic:
+        # a file's geographic CRS does not tell WGS-84 from GCJ-02: GeoJSON is always labelled
+        # WGS-84, and Amap/Baidu exports keep their shifted degrees under that label
+        china = in_china(xy[ok, 0], xy[ok, 1])
+        if china.any():
+            raise undeclared_in_china(report.source, int(china.sum()))
     if shifted:
         gdf["geometry"] = shapely.transform(
             gdf.geometry.to_numpy(),
