@@ -21,6 +21,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from planner.errors import CRSError, InputError
+from planner.network import WalkNetwork
+from planner.snap import snap_points
 
 FACILITY_COLUMNS = ("id", "name", "category", "capacity", "cost", "status", "source")
 STATUSES = ("existing", "candidate", "required", "closable")
@@ -35,6 +37,11 @@ NOT_A_SERVICE = "not a living-circle category"
 NOT_REQUESTED = "category not requested"
 DUPLICATE = "duplicate"
 OUTSIDE = "outside the study area"
+OFF_STREETS = "farther than max_access_m from any street"
+FAR_OUTSIDE = "far outside the network"
+#: A point this far (metres) from every street is no facility of the study area that a
+#: misplaced street layer could explain: its coordinates, coordinate system or file are wrong.
+FAR_OUTSIDE_M = 20_000.0
 
 
 class FacilityWarning(UserWarning):
@@ -185,6 +192,66 @@ def finish(fac: gpd.GeoDataFrame, report: FacilityReport, expected: Iterable[str
             stacklevel=3,
         )
     return out
+
+
+def drop_off_network(
+    fac: gpd.GeoDataFrame, network: WalkNetwork, max_access_m: float, report: FacilityReport
+) -> gpd.GeoDataFrame:
+    """Drop, into ``report``, the facilities nobody can walk to: those farther than
+    ``max_access_m`` metres from every street (reason OFF_STREETS) and those more than
+    FAR_OUTSIDE_M from the network (reason FAR_OUTSIDE; a warning names the likely causes).
+    Raises CRSError when every facility is that far, naming swapped longitude/latitude when
+    the swapped points fall near the streets. Updates the report's counts."""
+    if len(fac) == 0:
+        return fac
+    snapped = snap_points(network, fac.geometry.get_coordinates().to_numpy(), max_access_m)
+    far = snapped.access_m > FAR_OUTSIDE_M
+    if far.all():
+        raise CRSError(_far_message(fac, network, snapped.access_m, report.source))
+    km = pd.Series(snapped.access_m / 1000).round(1).astype(str)
+    report.drop(fac[far], FAR_OUTSIDE, (
+        km[far] + " km from the nearest street: swapped longitude/latitude, a wrong coordinate "
+        "system or a wrong row?").to_numpy())
+    if far.any():
+        message = (f"{int(far.sum())} of {len(fac)} facilities lie more than "
+                   f"{FAR_OUTSIDE_M / 1000:g} km from the network and were dropped; check their "
+                   "coordinates (see the dropped rows)")
+        report.notes.append(message)
+        warnings.warn(f"{report.source}: {message}", FacilityWarning, stacklevel=2)
+    off = ~snapped.ok & ~far
+    metres = pd.Series(snapped.access_m).round(0).astype(int).astype(str)
+    report.drop(fac[off], OFF_STREETS, (
+        "nearest street " + metres[off] + f" m away (max_access_m = {max_access_m:g} m)"
+    ).to_numpy())
+    kept = fac[snapped.ok].reset_index(drop=True)
+    counts = kept["category"].value_counts()
+    report.counts = {k: int(counts.get(k, 0)) for k in report.counts}
+    emptied = [k for k, n in report.counts.items() if n == 0 and k not in report.empty_categories]
+    report.empty_categories += emptied
+    if emptied:
+        warnings.warn(
+            f"{report.source}: no facility of {', '.join(emptied)} is within {max_access_m:g} m "
+            "of a street; their coverage will be zero.", FacilityWarning, stacklevel=2)
+    return kept
+
+
+def _far_message(fac: gpd.GeoDataFrame, network: WalkNetwork, access_m: np.ndarray,
+                 source: str) -> str:
+    lonlat = fac.to_crs(4326).geometry
+    swapped = gpd.GeoSeries(gpd.points_from_xy(lonlat.y, lonlat.x), crs=4326)
+    ok = np.isfinite(swapped.x) & (np.abs(swapped.y) <= 90)
+    near = np.zeros(len(fac), dtype=bool)
+    if ok.any():
+        xy = swapped[ok].to_crs(network.crs).get_coordinates().to_numpy()
+        near[np.flatnonzero(ok)] = snap_points(network, xy, FAR_OUTSIDE_M).ok
+    hint = ("Longitude and latitude look swapped: swapped, the points lie near the streets. "
+            "Swap the lon/lat columns." if near.mean() > 0.5 else
+            "Likely causes: longitude and latitude swapped, a wrong coordinate system declared "
+            "(coords), or a file of another city.")
+    x0, y0, x1, y1 = lonlat.total_bounds
+    return (f"{source}: every facility lies far outside the walk network (the nearest at "
+            f"{access_m.min() / 1000:.1f} km from a street; facilities span lon {x0:.4f}–"
+            f"{x1:.4f}, lat {y0:.4f}–{y1:.4f}). {hint}")
 
 
 def validate_facilities(fac: gpd.GeoDataFrame) -> None:

@@ -29,6 +29,7 @@ from planner.access import access_split_table, capacity_access
 from planner.catchment import coverage_matrix, nearest_by_category
 from planner.demand import DemandGrid
 from planner.errors import InputError
+from planner.facilities import drop_off_network
 from planner.gaps import gap_areas, gap_cells
 from planner.io.facilities import load_facilities
 from planner.io.osm import load_network, network_from_osmnx
@@ -279,6 +280,7 @@ def load_facilities_step(
             )
         report = fac.attrs.pop("report", None)
         if report is not None:
+            fac = drop_off_network(fac, network, scenario.analysis.max_access_m, report)
             notes.extend(report.lines())
             dropped.append(report.dropped.assign(source=report.source))
         frames.append(fac)

@@ -97,9 +97,13 @@ def facilities(
     dropped: Annotated[
         Path | None, typer.Option(help="Write every dropped row with its reason to this CSV.")
     ] = None,
+    max_access_m: Annotated[
+        float, typer.Option(help="With --network: drop facilities farther than this (metres) "
+                            "from any street.")
+    ] = 300.0,
 ) -> None:
     """Read facilities, print counts per category and what was dropped and why, and save them."""
-    from planner.facilities import FacilityWarning
+    from planner.facilities import FacilityWarning, drop_off_network
     from planner.io.facilities import facility_report, load_facilities
     from planner.standards import load_categories
 
@@ -124,6 +128,10 @@ def facilities(
             layer=layer, study_area=study_area, dedupe_m=dedupe, status=status, online=online,
         )
     report = facility_report(fac)
+    if network is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FacilityWarning)
+            fac = drop_off_network(fac, net, max_access_m, report)
     names = load_categories()
     table = Table(title=f"Facilities: {report.source} ({report.rows_read} rows read)")
     for col in ("category", "名称", "facilities"):
