@@ -92,6 +92,7 @@ def gap_map(
     isochrones: gpd.GeoDataFrame | None = None,
     proposed: gpd.GeoDataFrame | None = None,
     network: WalkNetwork | None = None,
+    off_streets: gpd.GeoDataFrame | None = None,
     basemap: Basemap = "none",
     lang: Lang = "zh",
     title: str | None = None,
@@ -114,6 +115,9 @@ def gap_map(
         isochrones: polygons with ``distance_m`` and optionally ``category``.
         proposed: proposed sites, points with ``category`` (and ``name``).
         network: the walk network, drawn as streets (visible when ``basemap="none"``).
+        off_streets: the cells farther than max_access_m from any street (``cell_id``,
+            ``total``, ``access_m``): drawn as their own layer and left out of every category's
+            classes.
         basemap: ``"none"`` (offline), ``"osm"`` or ``"amap"`` (overlays shifted to GCJ-02).
         lang: ``"zh"`` or ``"en"`` labels.
         shown: category shown when the page opens (default the first one any cell reaches).
@@ -141,7 +145,10 @@ def gap_map(
     shown = shown or next((k for k, d in dist.items() if np.isfinite(d).any()), next(iter(dist)))
     gcj = basemap == "amap"
     total = people_matrix(cells, ["total"])[:, 0]
-    inhabited = total > 0
+    off = (cells["cell_id"].isin(off_streets["cell_id"]).to_numpy()
+           if off_streets is not None and len(off_streets) and "cell_id" in cells else
+           np.zeros(len(cells), dtype=bool))
+    inhabited = (total > 0) & ~off
     view = to_map_coords(gpd.GeoSeries([shapely.box(*cells.total_bounds)], crs=cells.crs), gcj02=gcj)
 
     m = offline_map(
@@ -185,6 +192,8 @@ def gap_map(
     if facilities is not None and len(facilities):
         everything = folium.FeatureGroup(name=t["all_facilities"], show=False).add_to(m)
         _pins(everything, facilities[facilities["category"].isin(list(dist))], styles, gcj, proposed=False)
+    if off.any():
+        _off_streets(m, off_streets, gcj, lang)
     if complete is not None:
         _complete(m, cells, complete, inhabited, total, gcj, lang)
     if districts is not None:
@@ -377,6 +386,24 @@ def _complete(m, cells, complete: CompleteCircle, inhabited, total, gcj, lang) -
     _geojson(
         group, geoms, props,
         lambda f: {"fillColor": f["properties"]["fill"], "fillOpacity": 0.75, "weight": 0, "stroke": False},
+        "tip",
+    )
+
+
+def _off_streets(m, cells: gpd.GeoDataFrame, gcj: bool, lang: Lang) -> None:
+    t = text(lang)
+    people = float(cells["total"].sum())
+    group = folium.FeatureGroup(name=t["off_streets_layer"].format(people=f"{people:,.0f}"),
+                                show=True).add_to(m)
+    geoms = to_map_coords(cells.geometry, gcj02=gcj)
+    props = pd.DataFrame({"tip": [
+        t["off_streets_tip"].format(m=f"{a:,.0f}", people=f"{p:,.0f}")
+        for a, p in zip(cells["access_m"], cells["total"], strict=True)
+    ]})
+    _geojson(
+        group, geoms, props,
+        lambda f: {"fillColor": "#6b6b6b", "fillOpacity": 0.6, "color": "#000000", "weight": 1,
+                   "dashArray": "3 3"},
         "tip",
     )
 

@@ -58,6 +58,8 @@ COVERAGE_COLUMNS = [
     "people",
     "people_covered",
     "coverage_pct",
+    "people_uncovered",
+    "people_off_streets",
     "facilities",
     "note",
 ]
@@ -189,8 +191,10 @@ def _coverage_rows(
     speed: np.ndarray,
     members: csr_matrix,
     levels: Sequence[int],
+    off_people: np.ndarray,
 ) -> pd.DataFrame:
-    """Long table of one category for every zone (rows of ``members``)."""
+    """Long table of one category for every zone (rows of ``members``); ``off_people``
+    (zones, groups) are the people not reachable from the streets."""
     n_zones = members.shape[0]
     # (specs, groups) thresholds: the compliance distance, then each level at each group's speed.
     specs = [("compliance", category.level_min)] + [("time", lv) for lv in levels]
@@ -218,8 +222,10 @@ def _coverage_rows(
             "speed_m_s": np.where(modes == "time", speed[g], np.nan),
             "people": tot[z, g],
             "people_covered": got[z, s, g],
+            "people_off_streets": off_people[z, g],
         }
     )
+    frame["people_uncovered"] = frame["people"] - frame["people_covered"] - frame["people_off_streets"]
     with np.errstate(invalid="ignore", divide="ignore"):
         frame["coverage_pct"] = np.round(100.0 * frame["people_covered"] / frame["people"], 2)
     return frame
@@ -235,6 +241,7 @@ def _coverage_long(
     facilities: pd.DataFrame | None,
     groups: Sequence[str] | None,
     levels: Sequence[int],
+    off_streets: np.ndarray | None,
 ) -> pd.DataFrame:
     dist = check_distances(distances, len(cells), categories)
     groups = list(groups) if groups is not None else population_groups(cells)
@@ -242,9 +249,12 @@ def _coverage_long(
     speed = _speeds(speeds, groups)
     counts = facility_counts(facilities, dist)
     members = _zone_matrix(zone, n_zones)
+    off = _off_streets(off_streets, dist, len(cells))
+    off_people = np.asarray(members @ (people * off[:, None]))
     parts = []
     for key, d in dist.items():
-        frame = _coverage_rows(d, categories[key], people, groups, speed, members, levels)
+        frame = _coverage_rows(d, categories[key], people, groups, speed, members, levels,
+                               off_people)
         frame["facilities"] = counts[key] if counts is not None else pd.NA
         frame["note"] = [
             _note(counts[key] if counts is not None else None, d, p) for p in frame["people"]
@@ -253,6 +263,21 @@ def _coverage_long(
     if not parts:
         raise InputError("No category distances were given; compute them with nearest_distance first.")
     return pd.concat(parts, ignore_index=True)
+
+
+def _off_streets(off_streets: np.ndarray | None, dist: Mapping[str, np.ndarray],
+                 n_cells: int) -> np.ndarray:
+    """The cells farther than max_access_m from any street as a checked boolean array."""
+    if off_streets is None:
+        return np.zeros(n_cells, dtype=bool)
+    off = np.asarray(off_streets, dtype=bool)
+    if off.shape != (n_cells,):
+        raise InputError(f"off_streets has {off.shape} values for {n_cells} demand cells; give "
+                         "one flag per cell (True = farther than max_access_m from any street).")
+    if any(np.isfinite(d[off]).any() for d in dist.values()):
+        raise InputError("A cell flagged off_streets has a finite walking distance; the flags "
+                         "must come from the same snapping as the distances.")
+    return off
 
 
 def coverage_table(
@@ -264,6 +289,7 @@ def coverage_table(
     facilities: pd.DataFrame | None = None,
     groups: Sequence[str] | None = None,
     levels: Sequence[int] = LEVELS,
+    off_streets: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Population-weighted coverage per category × mode × level × group (long table).
 
@@ -276,13 +302,17 @@ def coverage_table(
             category with none is reported as 0 % with a note instead of failing.
         groups: population columns to report (default every known group present).
         levels: time-mode levels, minutes.
+        off_streets: per cell, True when it lies farther than max_access_m from any street;
+            its people are counted in ``people_off_streets``, apart from ``people_uncovered``.
 
     Returns:
         One row per category × (compliance at the category's level, time at each level) ×
-        group: ``people``, ``people_covered`` (people), ``coverage_pct`` and ``threshold_m``.
+        group: ``people``, ``people_covered``, ``people_uncovered`` (on the streets, beyond the
+        threshold), ``people_off_streets`` (people), ``coverage_pct`` and ``threshold_m``.
     """
     zone = np.zeros(len(cells), dtype=np.int64)
-    out = _coverage_long(distances, cells, categories, speeds, zone, 1, facilities, groups, levels)
+    out = _coverage_long(distances, cells, categories, speeds, zone, 1, facilities, groups, levels,
+                         off_streets)
     return out.drop(columns="zone")[COVERAGE_COLUMNS]
 
 
@@ -307,7 +337,8 @@ def headline_table(
                                              "note", "served"]]
     head = head.rename(columns={"served": "served_group"})
     total = comp[comp["group"] == "total"][["category", "level_min", "threshold_m", "people",
-                                            "people_covered", "coverage_pct"]]
+                                            "people_covered", "coverage_pct", "people_uncovered",
+                                            "people_off_streets"]]
     head = head.merge(total.rename(columns={"threshold_m": "distance_m"}), on="category",
                       how="left")
     own = mine[mine["mode"] == "compliance"][["category", "people", "coverage_pct"]]
@@ -319,7 +350,8 @@ def headline_table(
     wide.columns = [f"within_{c}_min_pct" for c in wide.columns]
     head = head.merge(wide, left_on="category", right_index=True, how="left")
     first = ["category", "name_zh", "name_en", "level_min", "distance_m", "facilities", "people",
-             "people_covered", "coverage_pct", "served_group", "served_people",
+             "people_covered", "coverage_pct", "people_uncovered", "people_off_streets",
+             "served_group", "served_people",
              "served_coverage_pct"]
     return head[first + [c for c in head.columns if c not in first]].reset_index(drop=True)
 
@@ -399,6 +431,7 @@ def district_coverage(
     facilities: pd.DataFrame | None = None,
     groups: Sequence[str] | None = None,
     levels: Sequence[int] = LEVELS,
+    off_streets: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """:func:`coverage_table` per district (街道/社区/any admin polygon).
 
@@ -408,7 +441,8 @@ def district_coverage(
     zone = assign_districts(cells, districts)
     names = district_names(districts, name_column)
     out = _coverage_long(
-        distances, cells, categories, speeds, zone, len(districts), facilities, groups, levels
+        distances, cells, categories, speeds, zone, len(districts), facilities, groups, levels,
+        off_streets,
     )
     out.insert(0, "district_name", names[out["zone"].to_numpy()])
     out.insert(0, "district", out.pop("zone"))

@@ -125,8 +125,11 @@ def gap_cells(
     speeds: Mapping[str, float] | None = None,
     cell_size_m: float | None = None,
     connectivity: Connectivity = "queen",
+    exclude: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
     """Uncovered, inhabited cells of every category, each with the gap area it belongs to.
+    ``exclude`` flags cells left out (those farther than max_access_m from any street, which
+    are reported apart).
 
     A cell is inhabited when the group the category serves (or, if that column is absent,
     ``total``) has people there. Columns: ``category``, ``cell_id`` (if present), ``group``,
@@ -143,7 +146,8 @@ def gap_cells(
         cat = categories[key]
         group = cat.group if cat.group in cells.columns else "total"
         people = people_matrix(cells, [group])[:, 0]
-        sel = np.nonzero(uncovered_mask(d, cat, mode=mode, speeds=speeds) & (people > 0))[0]
+        keep = (people > 0) if exclude is None else (people > 0) & ~np.asarray(exclude, bool)
+        sel = np.nonzero(uncovered_mask(d, cat, mode=mode, speeds=speeds) & keep)[0]
         label = label_areas(ij[sel], connectivity)
         rank = _rank(label, people[sel])
         frame = gpd.GeoDataFrame(

@@ -26,7 +26,7 @@ import shapely
 
 from planner import coverage as cov
 from planner.access import access_split_table, capacity_access
-from planner.catchment import coverage_matrix, nearest_by_category
+from planner.catchment import coverage_matrix, nearest_by_category, snap_points
 from planner.demand import DemandGrid
 from planner.errors import InputError
 from planner.facilities import drop_off_network
@@ -65,6 +65,8 @@ class ScenarioResult:
     demand: DemandGrid
     categories: dict[str, Category]
     distances: pd.DataFrame
+    off_streets: np.ndarray | None = None  # per cell: farther than max_access_m from any street
+    street_distance_m: np.ndarray | None = None  # per cell: straight metres to the nearest street
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     optimizations: list[OptimizeResult] = field(default_factory=list)
@@ -84,6 +86,7 @@ class ScenarioResult:
             "people": {k: round(v, 1) for k, v in self.demand.totals().items()},
             "cells": len(self.demand),
             "facilities": self.facilities["category"].value_counts().to_dict(),
+            "not_reachable_from_streets": self._off_streets_summary(),
             "headline": [] if headline is None else json.loads(headline.to_json(orient="records")),
             "optimizations": [
                 {
@@ -105,6 +108,13 @@ class ScenarioResult:
             "map": str(self.map_path) if self.map_path else None,
         }
 
+    def _off_streets_summary(self) -> dict[str, Any]:
+        table = self.tables.get("cells_off_streets")
+        if table is None:
+            return {"cells": 0, "people": 0.0}
+        return {"cells": len(table), "people": round(float(table["total"].sum()), 1),
+                "max_access_m": self.scenario.analysis.max_access_m}
+
     def gap_map(self, *, lang: str = "zh", basemap: str = "none", shown: str | None = None):
         """The Folium gap map of this result (see :func:`maps.gap_map`); ``shown`` is the
         category displayed when the page opens (default: the first optimised one)."""
@@ -125,6 +135,7 @@ class ScenarioResult:
             complete=self.complete,
             proposed=self.layers.get("proposals"),
             network=self.network,
+            off_streets=self.layers.get("cells_off_streets"),
             basemap=basemap,
             lang=lang,
             title=self.scenario.name,
@@ -347,8 +358,9 @@ def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, flo
     dist = {k: result.distances[k].to_numpy() for k in keys}
     cats = {k: result.categories[k] for k in keys}
     levels = result.scenario.analysis.levels_min
+    off = result.off_streets
     table = cov.coverage_table(dist, cells, cats, speeds, facilities=result.facilities,
-                               levels=levels)
+                               levels=levels, off_streets=off)
     mode = result.scenario.analysis.mode
     if mode != "both":
         table = table[table["mode"] == mode].reset_index(drop=True)
@@ -357,7 +369,8 @@ def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, flo
     result.tables["equity"] = cov.equity_table(dist, cells, cats, speeds)
     layer = cells.copy()
     _complete_circle(result, dist, cats, layer)
-    gaps = gap_cells(dist, cells, cats)
+    _cells_off_streets(result)
+    gaps = gap_cells(dist, cells, cats, exclude=off)
     areas = gap_areas(gaps, cats)
     result.tables["gap_areas"] = pd.DataFrame(areas.drop(columns="geometry"))
     result.layers["gap_cells"] = gaps
@@ -370,6 +383,31 @@ def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, flo
     _capacity_access(result, cats)
     if result.scenario.districts is not None:
         _districts(result, dist, cats, speeds)
+
+
+def _cells_off_streets(result: ScenarioResult) -> None:
+    """The inhabited cells farther than max_access_m from any street: a table, a layer and a
+    note. Their people are "not reachable from the streets", apart from "uncovered"."""
+    if result.off_streets is None:
+        return
+    cells = result.demand.cells
+    off = result.off_streets & (cells["total"].to_numpy() > 0)
+    part = cells[off].copy()
+    part.insert(1, "access_m", np.round(result.street_distance_m[off], 1))
+    lonlat = part.geometry.centroid.to_crs(4326)
+    part.insert(2, "lon_wgs84", lonlat.x.round(6).to_numpy())
+    part.insert(3, "lat_wgs84", lonlat.y.round(6).to_numpy())
+    result.layers["cells_off_streets"] = part
+    result.tables["cells_off_streets"] = pd.DataFrame(part.drop(columns="geometry"))
+    if len(part):
+        limit = result.scenario.analysis.max_access_m
+        result.notes.append(
+            f"{len(part)} inhabited cells ({part['total'].sum():,.0f} people) lie farther than "
+            f"{limit:g} m from any walkable street: they are counted as not reachable from the "
+            "streets (people_off_streets), apart from uncovered, and listed in "
+            "cells_off_streets. Complete the street layer there (paths inside 小区 are often "
+            "missing) or raise max_access_m."
+        )
 
 
 def _complete_circle(result: ScenarioResult, dist, cats, layer: gpd.GeoDataFrame) -> None:
@@ -424,7 +462,8 @@ def _districts(result: ScenarioResult, dist, cats, speeds) -> None:
         raise InputError(f"Cannot read the district layer {path}: {exc}.") from exc
     table = cov.district_coverage(dist, result.demand.cells, cats, speeds, layer,
                                   name_column=spec.name_column, facilities=result.facilities,
-                                  levels=result.scenario.analysis.levels_min)
+                                  levels=result.scenario.analysis.levels_min,
+                                  off_streets=result.off_streets)
     result.tables["coverage_by_district"] = table
     result.layers["districts"] = layer.to_crs(result.network.crs)
     result.district_table = table
@@ -649,11 +688,13 @@ def run_scenario(
     cats = {k: categories[k] for k in keys}
     bounds = {k: cov.required_distance_m({k: c}, speeds, scenario.analysis.levels_min)
               for k, c in cats.items()}
+    homes = snap_points(network, demand.points(), scenario.analysis.max_access_m)
     distances = timed("catchments", lambda: nearest_by_category(
-        network, demand.points(), facilities, bounds,
+        network, homes, facilities, bounds,
         max_access_m=scenario.analysis.max_access_m,
         progress=lambda f: report("catchments", f)))
     result = ScenarioResult(scenario, network, facilities, demand, categories, distances,
+                            off_streets=~homes.ok, street_distance_m=homes.access_m,
                             notes=notes, timings=timings)
     result.tables["facilities_dropped"] = (
         pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame()

@@ -8,12 +8,13 @@ import shapely
 from typer.testing import CliRunner
 
 from planner import scenario as scenario_mod
-from planner.catchment import nearest_distance
+from planner.catchment import nearest_distance, snap_points
 from planner.cli import app
 from planner.compare import compare
 from planner.coverage import coverage_table, required_distance_m
 from planner.errors import InputError, UnknownCategoryError
-from planner.io.facilities import load_facilities
+from planner.facilities import drop_off_network
+from planner.io.facilities import facility_report, load_facilities
 from planner.io.osm import load_network
 from planner.io.population import load_population
 from planner.sample import helsinki_pbf
@@ -33,14 +34,16 @@ def test_same_numbers_as_the_library(sample_run):
     net = load_network(helsinki_pbf())
     cats = load_categories()
     fac = load_facilities(helsinki_pbf(), to_crs=net.crs, categories=cats)
+    fac = drop_off_network(fac, net, 300.0, facility_report(fac))
     grid = load_population(helsinki_pbf(), crs=net.crs, cell_m=100, age_shares="shanxi")
+    off = ~snap_points(net, grid.points(), 300.0).ok
     speeds = load_speeds(overrides={"total": 1.2, "age_60_plus": 0.8})
     dist = {}
     for key, cat in cats.items():
         xy = fac.loc[fac["category"] == key].geometry.get_coordinates().to_numpy()
         bound = required_distance_m({key: cat}, speeds)
         dist[key] = nearest_distance(net, grid.points(), xy, bound) if len(xy) else np.full(len(grid.cells), np.inf)
-    expected = coverage_table(dist, grid.cells, cats, speeds, facilities=fac)
+    expected = coverage_table(dist, grid.cells, cats, speeds, facilities=fac, off_streets=off)
     got = result.tables["coverage"]
     pd.testing.assert_frame_equal(
         got.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False
