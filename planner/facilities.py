@@ -27,7 +27,12 @@ from planner.snap import snap_points
 FACILITY_COLUMNS = ("id", "name", "category", "capacity", "cost", "status", "source")
 STATUSES = ("existing", "candidate", "required", "closable")
 #: Columns of the table of dropped rows; ``ref`` says where a row came from ("line 7", "way/42").
-DROP_COLUMNS = ("ref", "id", "name", "category", "reason", "detail")
+DROP_COLUMNS = ("ref", "id", "name", "category", "rule", "reason", "detail")
+#: Columns of the kept rows (one per facility of the final table).
+KEPT_COLUMNS = ("ref", "id", "name", "category", "rule")
+#: Columns of the audit: one row per input row or feature.
+AUDIT_COLUMNS = ("source", "ref", "name", "outcome", "categories", "facility_ids", "rule",
+                 "reasons")
 DEFAULT_DEDUPE_M = 10.0
 
 # Reasons a row can be dropped (the ``reason`` column of the report).
@@ -50,7 +55,13 @@ class FacilityWarning(UserWarning):
 
 @dataclass
 class FacilityReport:
-    """What was read, kept and dropped (with reasons) when facilities were loaded."""
+    """What was read, kept and dropped (with reasons) when facilities were loaded.
+
+    ``inputs`` holds the ``ref`` of every input row or OSM feature; ``kept_rows`` the rows of the
+    final table and ``dropped`` the others, each with the rule that classified it. A feature
+    may yield several facilities (one per category it serves). :meth:`audit` accounts for
+    every input row exactly once.
+    """
 
     source: str
     rows_read: int = 0
@@ -58,18 +69,65 @@ class FacilityReport:
     dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DROP_COLUMNS)))
     counts: dict[str, int] = field(default_factory=dict)
     empty_categories: list[str] = field(default_factory=list)
+    inputs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ref", "name"]))
+    kept_rows: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(KEPT_COLUMNS)))
+
+    def read(self, rows: pd.DataFrame) -> None:
+        """Record every input row (``ref`` and, where present, ``name``) as read."""
+        names = rows["name"].to_numpy() if "name" in rows.columns else None
+        self.inputs = pd.DataFrame({"ref": rows["ref"].astype(str).to_numpy(), "name": names})
+        self.rows_read = len(rows)
+
+    def keep(self, rows: pd.DataFrame) -> None:
+        """Record the rows of the final table (with ``ref``, ``id``, ``category``)."""
+        self.kept_rows = _columns(rows, KEPT_COLUMNS)
 
     def drop(self, rows: pd.DataFrame, reason: str, detail: object = "") -> None:
-        """Record ``rows`` (with any of the DROP_COLUMNS) as dropped for ``reason``."""
+        """Record ``rows`` (with any of the DROP_COLUMNS) as dropped for ``reason``; rows of
+        the final table (matched by ``id``) leave the kept rows."""
         if len(rows) == 0:
             return
-        out = pd.DataFrame(index=range(len(rows)))
-        for col in ("ref", "id", "name", "category"):
-            out[col] = rows[col].to_numpy() if col in rows.columns else None
+        out = _columns(rows, DROP_COLUMNS[:5])
+        if "ref" not in rows.columns and "id" in rows.columns and len(self.kept_rows):
+            by_id = self.kept_rows.drop_duplicates("id").set_index("id")
+            known = out["id"].isin(by_id.index)
+            for col in ("ref", "rule"):
+                out.loc[known, col] = by_id.loc[out.loc[known, "id"], col].to_numpy()
+            self.kept_rows = self.kept_rows[~self.kept_rows["id"].isin(out["id"])].reset_index(drop=True)
         out["reason"] = reason
         out["detail"] = detail.to_numpy() if isinstance(detail, pd.Series) else detail
         frames = [f for f in (self.dropped, out) if len(f)]
         self.dropped = pd.concat(frames, ignore_index=True)[list(DROP_COLUMNS)]
+
+    def audit(self) -> pd.DataFrame:
+        """One row per input row or feature (AUDIT_COLUMNS): ``outcome`` kept / partly kept /
+        dropped, the categories and facility ids it became, the rule(s) that classified it and,
+        for what was dropped, ``category: reason (detail)``."""
+        kept = self.kept_rows.assign(ref=self.kept_rows["ref"].astype(str))
+        dropped = self.dropped.assign(ref=self.dropped["ref"].astype(str))
+        refs = list(dict.fromkeys([*self.inputs["ref"].astype(str), *kept["ref"],
+                                   *dropped["ref"]]))
+        names = pd.concat([self.inputs[["ref", "name"]], kept[["ref", "name"]],
+                           dropped[["ref", "name"]]]).dropna(subset=["name"])
+        names = names.assign(ref=names["ref"].astype(str)).drop_duplicates("ref").set_index("ref")
+        reasons = dropped.assign(text=[
+            _reason_text(c, r, d) for c, r, d in
+            zip(dropped["category"], dropped["reason"], dropped["detail"], strict=True)])
+        rules = pd.concat([kept[["ref", "rule"]], dropped[["ref", "rule"]]]).dropna()
+        rules = rules[rules["rule"].astype(str) != ""]
+        out = pd.DataFrame({"ref": refs})
+        out["name"] = out["ref"].map(names["name"]) if len(names) else None
+        out["categories"] = out["ref"].map(_joined(kept, "category")).fillna("")
+        out["facility_ids"] = out["ref"].map(_joined(kept, "id")).fillna("")
+        out["rule"] = out["ref"].map(_joined(rules, "rule")).fillna("")
+        out["reasons"] = out["ref"].map(_joined(reasons, "text")).fillna("")
+        has_kept, has_dropped = out["categories"] != "", out["reasons"] != ""
+        out["outcome"] = np.select([has_kept & has_dropped, has_kept], ["partly kept", "kept"],
+                                   "dropped")
+        out.loc[~has_kept & ~has_dropped, "reasons"] = "not classified"
+        out.insert(0, "source", self.source)
+        return out[list(AUDIT_COLUMNS)]
 
     def reasons(self) -> dict[str, int]:
         """Number of dropped rows per reason."""
@@ -88,6 +146,27 @@ class FacilityReport:
         if self.empty_categories:
             out.append(f"no facilities found for: {', '.join(self.empty_categories)}")
         return out
+
+
+def _columns(rows: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """``rows``' values of ``columns`` (None where absent), on a fresh index."""
+    out = pd.DataFrame(index=range(len(rows)))
+    for col in columns:
+        out[col] = rows[col].to_numpy() if col in rows.columns else None
+    return out
+
+
+def _joined(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Distinct non-empty values of ``column`` per ``ref``, joined by "; "."""
+    values = frame[["ref", column]].dropna()
+    values = values[values[column].astype(str) != ""]
+    return values.groupby("ref")[column].agg(lambda v: "; ".join(dict.fromkeys(map(str, v))))
+
+
+def _reason_text(category: object, reason: object, detail: object) -> str:
+    text = f"{category}: {reason}" if isinstance(category, str) and category else str(reason)
+    detail = "" if detail is None or (isinstance(detail, float) and np.isnan(detail)) else detail
+    return f"{text} ({detail})" if str(detail) else text
 
 
 def study_area_geometry(area: object, crs: pyproj.CRS) -> shapely.Geometry:
@@ -174,6 +253,7 @@ def finish(fac: gpd.GeoDataFrame, report: FacilityReport, expected: Iterable[str
     """Points (polygons → representative points), the standard columns in order, per-category
     counts in the report, and one FacilityWarning naming expected categories with no facility."""
     fac = fac.copy()
+    report.keep(fac)
     fac["geometry"] = fac.geometry.representative_point()
     fac["capacity"] = fac["capacity"].astype(float)
     fac["cost"] = fac["cost"].astype(float) if "cost" in fac.columns else np.nan

@@ -29,7 +29,7 @@ from planner.access import access_split_table, capacity_access
 from planner.catchment import coverage_matrix, nearest_by_category, snap_points
 from planner.demand import DemandGrid
 from planner.errors import InputError
-from planner.facilities import drop_off_network
+from planner.facilities import FacilityReport, drop_off_network
 from planner.gaps import gap_areas, gap_cells
 from planner.io.facilities import load_facilities
 from planner.io.osm import load_network, network_from_osmnx
@@ -262,10 +262,10 @@ def _study_area(scenario: Scenario, crs) -> object:
 
 def load_facilities_step(
     scenario: Scenario, network: WalkNetwork, categories: dict[str, Category], area, notes,
-    dropped: list[pd.DataFrame],
+    reports: list[FacilityReport],
 ) -> gpd.GeoDataFrame:
-    """Every facility source of the scenario in one table (network CRS); what each source
-    dropped, and why, is appended to ``dropped``."""
+    """Every facility source of the scenario in one table (network CRS); each source's report
+    (what it kept and dropped, and why) is appended to ``reports``."""
     frames = []
     for spec in scenario.facilities:
         if spec.source == "osm":
@@ -293,7 +293,7 @@ def load_facilities_step(
         if report is not None:
             fac = drop_off_network(fac, network, scenario.analysis.max_access_m, report)
             notes.extend(report.lines())
-            dropped.append(report.dropped.assign(source=report.source))
+            reports.append(report)
         frames.append(fac)
     out = pd.concat(frames, ignore_index=True) if frames else None
     return gpd.GeoDataFrame(out, geometry="geometry", crs=network.crs)
@@ -663,7 +663,7 @@ def run_scenario(
     cache = Path(cache_dir) if cache_dir is not None else (out / ".cache" if out else None)
     timings: dict[str, float] = {}
     notes: list[str] = []
-    dropped: list[pd.DataFrame] = []
+    reports: list[FacilityReport] = []
 
     def timed(name: str, func: Callable[[], Any]) -> Any:
         report(name, 0.0)
@@ -682,7 +682,7 @@ def run_scenario(
     network = timed("network", lambda: build_network_step(scenario, cache))
     area = _study_area(scenario, network.crs)
     facilities = timed("facilities", lambda: load_facilities_step(
-        scenario, network, categories, area, notes, dropped))
+        scenario, network, categories, area, notes, reports))
     demand = timed("population", lambda: build_demand_step(scenario, network, area, cache))
     notes.extend(demand.notes)
     cats = {k: categories[k] for k in keys}
@@ -696,8 +696,12 @@ def run_scenario(
     result = ScenarioResult(scenario, network, facilities, demand, categories, distances,
                             off_streets=~homes.ok, street_distance_m=homes.access_m,
                             notes=notes, timings=timings)
+    result.tables["facility_audit"] = (
+        pd.concat([r.audit() for r in reports], ignore_index=True) if reports else pd.DataFrame()
+    )
     result.tables["facilities_dropped"] = (
-        pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame()
+        pd.concat([r.dropped.assign(source=r.source) for r in reports], ignore_index=True)
+        if reports else pd.DataFrame()
     )
     timed("coverage", lambda: coverage_step(result, keys, speeds))
     for i, spec in enumerate(scenario.optimize):

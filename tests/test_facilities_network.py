@@ -9,8 +9,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from planner.errors import CRSError
+from planner.errors import CRSError, InputError
 from planner.facilities import (
     FAR_OUTSIDE,
     OFF_STREETS,
@@ -102,3 +104,56 @@ def test_every_point_far_away_is_an_error_that_names_swapped_coordinates(tmp_pat
                            geometry=gpd.points_from_xy([x0 + 90_000], [y0]), crs=UTM)
     with pytest.raises(CRSError, match="wrong coordinate system"):
         drop_off_network(fac, net, 300.0, FacilityReport("far.csv"))
+
+
+# --- the audit: every input row exactly once -----------------------------------------------
+
+NAMES = ["阳光幼儿园", "红星幼儿园", "老百姓大药房", "麦当劳", "", "唐久便利店", "迎泽区养老院"]
+
+
+@st.composite
+def facility_rows(draw):
+    """A table of Taiyuan POIs: some unnamed or of no category, some without coordinates,
+    out of range, far from the streets or far away, some repeated nearby."""
+    n = draw(st.integers(1, 25))
+    x0, y0 = 660_000.0, 4_192_000.0
+    kinds = draw(st.lists(st.sampled_from(["grid", "off", "far", "nan", "range"]), min_size=n,
+                          max_size=n))
+    rows = []
+    for i, kind in enumerate(kinds):
+        name = draw(st.sampled_from(NAMES))
+        x = x0 + draw(st.floats(0, 800)) if kind != "off" else x0 + 1500
+        y = y0 + draw(st.floats(0, 800))
+        if kind == "far":
+            x += 90_000
+        lon, lat = gpd.GeoSeries(gpd.points_from_xy([x], [y]), crs=UTM).to_crs(4326).iloc[0].coords[0]
+        if kind == "nan":
+            lon = np.nan
+        if kind == "range":
+            lat = 123.0
+        rows.append({"name": name, "lon": lon, "lat": lat, "n": i})
+    if n > 1 and draw(st.booleans()):  # the same facility twice, 3 m apart
+        rows.append({**rows[0], "lon": rows[0]["lon"] + 3e-5})
+    return pd.DataFrame(rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(facility_rows())
+def test_every_input_row_is_in_the_audit_exactly_once(frame):
+    net = grid_network()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FacilityWarning)
+            fac = load_facilities(frame, crs="wgs84", to_crs=UTM, category_column="name")
+            report = facility_report(fac)
+            fac = drop_off_network(fac, net, 300.0, report)
+    except InputError:  # nothing usable at all: named as an error, which is no silent drop
+        return
+    audit = report.audit()
+    assert sorted(audit["ref"]) == sorted(f"row {i}" for i in range(len(frame)))
+    assert audit["ref"].is_unique
+    kept = audit[audit["outcome"] != "dropped"]
+    ids = [i for text in kept["facility_ids"] for i in text.split("; ")]
+    assert sorted(ids) == sorted(fac["id"])
+    assert (audit.loc[audit["outcome"] == "dropped", "reasons"] != "").all()
+    assert not (audit["reasons"] == "not classified").any()

@@ -142,7 +142,7 @@ def load_facilities(
     report = FacilityReport(source=label)
     if kind == "osm":
         raw = _read_osm(source, online, bounding_box, table)
-        report.rows_read = len(raw)
+        report.read(raw)
         if crs is not None and coordinate_system(crs) != "wgs84":
             raise CRSError(f"OSM data is WGS-84; drop crs={crs!r} when reading {label}.")
         fac = _classify_osm_rows(raw, table, report)
@@ -488,7 +488,7 @@ def _read_frame(source, kind: str, encoding, layer, report: FacilityReport) -> p
         if len(df) == 0:
             raise InputError(f"{Path(source).name} holds no features.")
         df["ref"] = "feature " + pd.Series(np.arange(len(df)), index=df.index).astype(str)
-    report.rows_read = len(df)
+    report.read(df)
     return df.reset_index(drop=True)
 
 
