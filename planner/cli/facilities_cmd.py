@@ -97,6 +97,10 @@ def facilities(
     dropped: Annotated[
         Path | None, typer.Option(help="Write every dropped row with its reason to this CSV.")
     ] = None,
+    audit: Annotated[
+        Path | None, typer.Option(help="Write one row per input row or OSM feature: what it "
+                                  "became, the rule that decided and why anything was dropped.")
+    ] = None,
     max_access_m: Annotated[
         float, typer.Option(help="With --network: drop facilities farther than this (metres) "
                             "from any street.")
@@ -147,6 +151,10 @@ def facilities(
             f"[bold yellow]Warning:[/] no facilities for {', '.join(report.empty_categories)}."
         )
     _print_drops(report)
+    if audit is not None:
+        audit.parent.mkdir(parents=True, exist_ok=True)
+        report.audit().to_csv(audit, index=False, encoding="utf-8-sig")
+        console.print(f"Audit of every input row written to [bold]{audit}[/]")
     if dropped is not None:
         dropped.parent.mkdir(parents=True, exist_ok=True)
         report.dropped.to_csv(dropped, index=False, encoding="utf-8-sig")
