@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ def check_categories(keys: list[str] | None, overrides: dict[str, Any] | None = 
 
 
 def _check_inside(fc: dict[str, Any], coords: str | None, bbox: list[float], where: str) -> None:
-    """Facility points must lie in the network's area; swapped lon/lat is named as such."""
+    """Facility points must lie in the network's area; swapped lon/lat is named as such, and
+    points in China need a declared coordinate system."""
     w, s, e, n = bbox
     margin = BBOX_MARGIN_M.get(coords, 2000.0)
     dlat = margin / _M_PER_DEG
@@ -77,6 +79,32 @@ def _check_inside(fc: dict[str, Any], coords: str | None, bbox: list[float], whe
         f"(west {w:.5f}, south {s:.5f}, east {e:.5f}, north {n:.5f}), e.g. feature {i} at "
         f"[{lon}, {lat}]. {hint}"
     )
+
+
+def _check_upload(path: Path, fac: FacilitiesIn, bbox: list[float], where: str) -> None:
+    """Read an uploaded facility file as the job will, so that an undeclared or wrong
+    coordinate system, swapped or missing coordinate columns and unknown categories are refused
+    at submission rather than in a job that ends at 0 % coverage."""
+    from planner.facilities import FacilityWarning
+    from planner.io.facilities import load_facilities
+
+    west, south, east, north = bbox
+    lon, lat = (west + east) / 2, (south + north) / 2
+    utm = (32600 if lat >= 0 else 32700) + int((lon + 180) // 6) % 60 + 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FacilityWarning)
+            points = load_facilities(
+                path, to_crs=f"EPSG:{utm}", crs=fac.coords, category=fac.category,
+                category_column=fac.category_column, lon_column=fac.lon, lat_column=fac.lat,
+                name_column=fac.name_column, capacity_column=fac.capacity_column,
+                status=fac.status, encoding=fac.encoding, dedupe_m=0,
+            )
+    except InputError as exc:
+        raise type(exc)(f"{where} ({path.name}): {exc}") from None
+    xy = points.to_crs(4326).get_coordinates().to_numpy()
+    fc = {"features": [{"geometry": {"coordinates": list(p)}} for p in xy]}
+    _check_inside(fc, "wgs84", bbox, f"{where} ({path.name})")
 
 
 def _check_feature_categories(fac: FacilitiesIn, fc: dict[str, Any], where: str) -> None:
@@ -193,6 +221,7 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
                                "encoding": "utf-8"})
         else:
             src = _upload_path(store, fac.upload_id, FACILITY_SUFFIXES, where)
+            _check_upload(src, fac, bbox, where)
             name = f"facilities_{i}_{src.name}"
             link_or_copy(src, folder / name)
             facilities.append(_facility_entry(fac, name))
