@@ -501,6 +501,10 @@ def _site_table(result: ScenarioResult, spec: OptimizeSpec, key: str | None, are
         user = load_facilities(result.scenario.path(spec.candidates), to_crs=result.network.crs,
                                crs=spec.candidates_coords, category=key or spec.categories[0],
                                status="candidate")
+        report = user.attrs.pop("report")
+        user = drop_off_network(user, result.network, result.scenario.analysis.max_access_m,
+                                report)
+        _record_report(result, report)
     return candidate_sites(
         network=result.network if user is None else None,
         user_sites=user,
@@ -509,6 +513,19 @@ def _site_table(result: ScenarioResult, spec: OptimizeSpec, key: str | None, are
         spacing_m=spec.candidate_spacing_m,
         study_area=area,
     )
+
+
+def _record_report(result: ScenarioResult, report: FacilityReport) -> None:
+    """Add a candidates file's report to the notes, the audit and the dropped rows, once."""
+    audit = result.tables.get("facility_audit", pd.DataFrame())
+    if len(audit) and (audit["source"] == report.source).any():
+        return
+    result.notes.extend(report.lines())
+    for name, frame in (("facility_audit", report.audit()),
+                        ("facilities_dropped", report.dropped.assign(source=report.source))):
+        old = result.tables.get(name)
+        result.tables[name] = frame if old is None or not len(old) else pd.concat(
+            [old, frame], ignore_index=True)
 
 
 def check_requests(scenario: Scenario) -> None:
