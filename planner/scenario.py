@@ -26,7 +26,7 @@ import shapely
 
 from planner import coverage as cov
 from planner.access import access_split_table, capacity_access
-from planner.catchment import coverage_matrix, nearest_by_category
+from planner.catchment import coverage_matrix, nearest_by_category, network_part
 from planner.demand import DemandGrid
 from planner.errors import InputError
 from planner.gaps import gap_areas, gap_cells
@@ -352,7 +352,9 @@ def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, flo
         table = table[table["mode"] == mode].reset_index(drop=True)
     result.tables["coverage"] = table
     result.tables["headline"] = cov.headline_table(table, cats)
-    result.tables["equity"] = cov.equity_table(dist, cells, cats, speeds)
+    off_network, no_facility = _network_parts(result, keys)
+    result.tables["equity"] = cov.equity_table(dist, cells, cats, speeds,
+                                               off_network=off_network, no_facility=no_facility)
     layer = cells.copy()
     _complete_circle(result, dist, cats, layer)
     gaps = gap_cells(dist, cells, cats)
@@ -368,6 +370,24 @@ def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, flo
     _capacity_access(result, cats)
     if result.scenario.districts is not None:
         _districts(result, dist, cats, speeds)
+
+
+def _network_parts(result: ScenarioResult, keys: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Cells off the streets (farther than max_access_m), and per category the cells whose
+    part of the network holds none of its facilities — the two kinds of "no walk" that are not
+    "farther than the search bound"."""
+    max_access = result.scenario.analysis.max_access_m
+    cell_part = network_part(result.network, result.demand.points(), max_access_m=max_access)
+    fac = result.facilities
+    fac_xy = fac.geometry.get_coordinates().to_numpy()
+    fac_part = (network_part(result.network, fac_xy, max_access_m=max_access) if len(fac_xy)
+                else np.empty(0, dtype=np.int64))
+    on = cell_part >= 0
+    no_facility = {}
+    for k in keys:
+        parts = fac_part[(fac["category"] == k).to_numpy() & (fac_part >= 0)]
+        no_facility[k] = on & ~np.isin(cell_part, parts)
+    return ~on, no_facility
 
 
 def _complete_circle(result: ScenarioResult, dist, cats, layer: gpd.GeoDataFrame) -> None:
@@ -645,8 +665,7 @@ def run_scenario(
     demand = timed("population", lambda: build_demand_step(scenario, network, area, cache))
     notes.extend(demand.notes)
     cats = {k: categories[k] for k in keys}
-    bounds = {k: cov.required_distance_m({k: c}, speeds, scenario.analysis.levels_min)
-              for k, c in cats.items()}
+    bounds = cov.search_bounds(cats, speeds, scenario.analysis.levels_min)
     distances = timed("catchments", lambda: nearest_by_category(
         network, demand.points(), facilities, bounds,
         max_access_m=scenario.analysis.max_access_m,

@@ -11,7 +11,7 @@ from planner import scenario as scenario_mod
 from planner.catchment import nearest_distance
 from planner.cli import app
 from planner.compare import compare
-from planner.coverage import coverage_table, required_distance_m
+from planner.coverage import coverage_table, search_bounds
 from planner.errors import InputError, UnknownCategoryError
 from planner.io.facilities import load_facilities
 from planner.io.osm import load_network
@@ -38,7 +38,7 @@ def test_same_numbers_as_the_library(sample_run):
     dist = {}
     for key, cat in cats.items():
         xy = fac.loc[fac["category"] == key].geometry.get_coordinates().to_numpy()
-        bound = required_distance_m({key: cat}, speeds)
+        bound = search_bounds({key: cat}, speeds)[key]
         dist[key] = nearest_distance(net, grid.points(), xy, bound) if len(xy) else np.full(len(grid.cells), np.inf)
     expected = coverage_table(dist, grid.cells, cats, speeds, facilities=fac)
     got = result.tables["coverage"]
