@@ -425,7 +425,10 @@ def _capacity_access(result: ScenarioResult, cats: dict[str, Category]) -> None:
                                     max_access_m=result.scenario.analysis.max_access_m)
         access = capacity_access(catchment, own, result.demand.cells, cat)
         splits.append(access)
-        ratios.append(access.facilities.assign(category=key, name=own["name"].to_numpy()))
+        table = access.facilities
+        table.insert(1, "name", own["name"].to_numpy())
+        table.insert(0, "category", key)
+        ratios.append(table)
         if access.note:
             result.notes.append(f"{key}: {access.note}")
     if splits:
