@@ -30,10 +30,12 @@ from planner.catchment import coverage_matrix, nearest_by_category, network_part
 from planner.demand import DemandGrid
 from planner.errors import InputError
 from planner.gaps import gap_areas, gap_cells
+from planner.io.coords import coordinate_system
 from planner.io.facilities import load_facilities
 from planner.io.osm import load_network, network_from_osmnx
 from planner.io.population import load_population, read_area
 from planner.isochrones import isochrones
+from planner.lonlat import with_lonlat
 from planner.network import WalkNetwork
 from planner.optimize import (
     JointCategory,
@@ -359,7 +361,9 @@ def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, flo
     _complete_circle(result, dist, cats, layer)
     gaps = gap_cells(dist, cells, cats)
     areas = gap_areas(gaps, cats)
-    result.tables["gap_areas"] = pd.DataFrame(areas.drop(columns="geometry"))
+    result.tables["gap_areas"] = _with_lonlat(
+        result, pd.DataFrame(areas.drop(columns="geometry")),
+        shapely.get_coordinates(areas.geometry.representative_point().values))
     result.layers["gap_cells"] = gaps
     result.layers["gap_areas"] = areas
     for k in keys:
@@ -571,14 +575,29 @@ def _with_capacities(sites: gpd.GeoDataFrame, spec: OptimizeSpec, cat: Category)
     return sites.assign(capacity=cap.to_numpy())
 
 
+def _with_lonlat(result: ScenarioResult, table: pd.DataFrame, xy: np.ndarray,
+                 crs: object | None = None) -> pd.DataFrame:
+    """``table`` with the longitude/latitude of its points (``xy`` in the network CRS) in
+    WGS-84 and GCJ-02, and BD-09 when a facility or candidate input was BD-09."""
+    return with_lonlat(table, xy, crs or result.network.crs, bd09=has_bd09_input(result.scenario))
+
+
+def has_bd09_input(scenario: Scenario) -> bool:
+    """Whether a facility or candidate file of the scenario is in BD-09 (Baidu), so tables also
+    give BD-09 longitude/latitude."""
+    declared = [f.coords for f in scenario.facilities if f.source != "osm"]
+    declared += [o.candidates_coords for o in scenario.optimize if o.candidates is not None]
+    return any(isinstance(c, str) and coordinate_system(c) == "bd09" for c in declared)
+
+
 def _record_optimization(result: ScenarioResult, i: int, spec: OptimizeSpec, res: OptimizeResult) -> None:
     name = f"optimize_{i + 1}_{spec.model}_{'_'.join(spec.categories)}"
     sites = res.sites
     table = pd.DataFrame(sites.drop(columns="geometry", errors="ignore"))
     if isinstance(sites, gpd.GeoDataFrame) and len(sites):
-        lonlat = sites.geometry.to_crs(4326)
-        table = table.assign(x=sites.geometry.x.round(1), y=sites.geometry.y.round(1),
-                             lon=lonlat.x.round(6), lat=lonlat.y.round(6))
+        table = _with_lonlat(result, table.assign(x=sites.geometry.x.round(1),
+                                                  y=sites.geometry.y.round(1)),
+                             sites.geometry.get_coordinates().to_numpy(), sites.crs)
     result.tables[f"{name}_sites"] = table
     result.tables[f"{name}_coverage"] = pd.DataFrame([{**res.coverage, "status": res.status,
                                                        "objective": res.objective,
@@ -605,10 +624,9 @@ def _record_exceptions(result: ScenarioResult, name: str, res: OptimizeResult) -
     if len(unc) and unc["people"].sum() > 0:
         cells = result.demand.cells.set_index("cell_id")
         xy = cells.loc[unc["cell_id"], ["x", "y"]].to_numpy()
-        lonlat = gpd.GeoSeries(shapely.points(xy), crs=result.network.crs).to_crs(4326)
-        result.tables[f"{name}_uncoverable"] = unc.drop(columns=["x", "y"], errors="ignore").assign(
-            x=xy[:, 0].round(1), y=xy[:, 1].round(1), lon=lonlat.x.round(6).to_numpy(),
-            lat=lonlat.y.round(6).to_numpy())
+        result.tables[f"{name}_uncoverable"] = _with_lonlat(
+            result, unc.drop(columns=["x", "y"], errors="ignore").assign(
+                x=xy[:, 0].round(1), y=xy[:, 1].round(1)), xy)
         result.notes.append(
             f"{name}: {unc['people'].sum():,.0f} people in {len(unc)} cells are beyond the reach "
             f"of every candidate site (table {name}_uncoverable); add candidates near them."
