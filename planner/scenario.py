@@ -28,11 +28,11 @@ from planner import coverage as cov
 from planner.access import access_split_table, capacity_access
 from planner.catchment import coverage_matrix, nearest_by_category, network_part
 from planner.demand import DemandGrid
-from planner.errors import InputError
+from planner.errors import InputError, OfflineError
 from planner.gaps import gap_areas, gap_cells
 from planner.io.coords import coordinate_system
 from planner.io.facilities import load_facilities
-from planner.io.osm import load_network, network_from_osmnx
+from planner.io.osm import from_osm_online, load_network, network_from_osmnx
 from planner.io.population import load_population, read_area
 from planner.isochrones import isochrones
 from planner.lonlat import with_lonlat
@@ -293,7 +293,9 @@ def _online_buildings(place: str) -> gpd.GeoDataFrame:
     import osmnx as ox
 
     try:
-        return ox.features.features_from_place(place, tags={"building": True})
+        return from_osm_online(lambda: ox.features.features_from_place(place, tags={"building": True}))
+    except OfflineError:
+        raise
     except (ox._errors.InsufficientResponseError, ValueError, TypeError) as exc:
         raise InputError(
             f"OpenStreetMap returned no buildings for {place!r}: {exc}. Give a population "
