@@ -431,7 +431,7 @@ def _capacity_access(result: ScenarioResult, cats: dict[str, Category]) -> None:
                                     max_access_m=result.scenario.analysis.max_access_m)
         access = capacity_access(catchment, own, result.demand.cells, cat)
         splits.append(access)
-        table = access.facilities
+        table = access.facilities.copy()
         table.insert(1, "name", own["name"].to_numpy())
         table.insert(0, "category", key)
         ratios.append(table)
@@ -581,7 +581,8 @@ def _with_lonlat(result: ScenarioResult, table: pd.DataFrame, xy: np.ndarray,
                  crs: object | None = None) -> pd.DataFrame:
     """``table`` with the longitude/latitude of its points (``xy`` in the network CRS) in
     WGS-84 and GCJ-02, and BD-09 when a facility or candidate input was BD-09."""
-    return with_lonlat(table, xy, crs or result.network.crs, bd09=has_bd09_input(result.scenario))
+    crs = result.network.crs if crs is None else crs
+    return with_lonlat(table, xy, crs, bd09=has_bd09_input(result.scenario))
 
 
 def has_bd09_input(scenario: Scenario) -> bool:
