@@ -1,4 +1,5 @@
-"""Writing a scenario result for serving: WGS-84 GeoJSON layers, CSV/XLSX tables, the map."""
+"""Writing a scenario result for serving: WGS-84 GeoJSON layers (point layers also carry their
+GCJ-02 — and, after BD-09 inputs, BD-09 — degrees as properties), CSV/XLSX tables, the map."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import geopandas as gpd
 import pandas as pd
 
 from planner.errors import CRSError
+from planner.lonlat import with_lonlat
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
@@ -20,12 +22,18 @@ def safe_name(name: str) -> str:
     return _UNSAFE.sub("_", str(name)).strip("._")[:100] or "unnamed"
 
 
-def write_layer(gdf: gpd.GeoDataFrame, path: Path) -> int:
-    """Write a layer as a GeoJSON FeatureCollection in WGS-84; returns the feature count."""
+def write_layer(gdf: gpd.GeoDataFrame, path: Path, *, bd09: bool = False) -> int:
+    """Write a layer as a GeoJSON FeatureCollection in WGS-84; returns the feature count.
+    Point features get ``lon_wgs84``, ``lat_wgs84``, ``lon_gcj02``, ``lat_gcj02`` (and with
+    ``bd09`` ``lon_bd09``, ``lat_bd09``) properties for map apps in China."""
     if gdf.crs is None:
         raise CRSError(f"The result layer {path.stem} has no CRS, so it cannot be sent as "
                        "WGS-84 GeoJSON; the scenario runner must set one.")
     wgs = gdf.to_crs(4326)
+    if len(wgs) and (wgs.geom_type == "Point").all():
+        props = with_lonlat(pd.DataFrame(wgs.drop(columns=wgs.geometry.name)),
+                            wgs.get_coordinates().to_numpy(), wgs.crs, bd09=bd09)
+        wgs = gpd.GeoDataFrame(props, geometry=wgs.geometry.to_numpy(), crs=wgs.crs)
     for col in wgs.columns:
         if col != wgs.geometry.name and not (
             pd.api.types.is_numeric_dtype(wgs[col]) or pd.api.types.is_bool_dtype(wgs[col])
@@ -48,10 +56,14 @@ def export_result(result: Any, job_dir: Path) -> dict[str, Any]:
     layers_dir, tables_dir = job_dir / "layers", job_dir / "tables"
     layers_dir.mkdir(parents=True, exist_ok=True)
     tables_dir.mkdir(parents=True, exist_ok=True)
+    from planner.scenario import has_bd09_input
+
+    bd09 = has_bd09_input(result.scenario)
     layers = []
     for name, gdf in result.layers.items():
         safe = safe_name(name)
-        layers.append({"name": safe, "features": write_layer(gdf, layers_dir / f"{safe}.geojson")})
+        count = write_layer(gdf, layers_dir / f"{safe}.geojson", bd09=bd09)
+        layers.append({"name": safe, "features": count})
     tables = []
     for name, frame in result.tables.items():
         safe = safe_name(name)

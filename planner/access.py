@@ -4,12 +4,19 @@ Step 1, per facility *j*: ratio ``R_j = S_j / Σ_{k in catchment(j)} D_k`` — c
 places) per unit of demand within its catchment. Step 2, per cell *i*:
 ``A_i = Σ_{j reaching i} R_j`` — capacity per unit of demand the cell can reach.
 
-Demand ``D_k`` = people of the category's demand group × the norm's capacity units per person
-(``demand_per_1000 / 1000``; one unit per person of the served group when the category has no
-norm). ``A_i ≥ 1`` means the reachable capacity meets the norm. Each cell's people then split
-into **served** (``min(A_i, 1)`` of them), **covered but over capacity** (the rest of a covered
-cell) and **uncovered** (no facility within the threshold). Total served never exceeds total
-capacity.
+Demand ``D_k`` = capacity units the norm asks for in cell *k*: people of the norm's
+``demand_group`` × ``demand_per_1000 / 1000`` (one unit per person of the served group when the
+category has no norm). The ratio is thus capacity per unit *needed*, and ``A_i ≥ 1`` means the
+capacity the cell reaches meets the norm.
+
+People are counted in the group the category **serves** (``Category.group``), the same base as
+the headline coverage — e.g. childcare: 0–2-year-olds, although its norm (4.5 places per 1,000
+residents) is stated per resident. Each cell's served-group people split into **served**
+(``min(A_i, 1)`` of them: the share of the norm's need the reachable capacity meets),
+**covered but over capacity** (the rest of a covered cell) and **uncovered** (no facility within
+the threshold). Capacity is never over-spent in the norm's units:
+``Σ_k D_k·min(A_k, 1) ≤ Σ_j S_j``. A grid without the served group's column counts everyone
+and says so; the demand group's column is required.
 
 Catchments come as a sparse facilities × cells matrix (``planner.catchment.coverage_matrix``):
 its *structure* is the set of pairs within the threshold (explicit zeros count), read through
@@ -84,9 +91,12 @@ class CapacityAccess:
 
     Attributes:
         category: category key.
+        group: the served group people are counted in; demand_group: the norm's group.
         facilities: per facility: ``capacity`` used, ``capacity_source`` (given / norm /
-            median / dropped), ``catchment_people``, ``catchment_demand`` (units), ``ratio``
-            (capacity per unit of demand).
+            median / dropped), ``catchment_cells``, ``catchment_people`` (served group),
+            ``catchment_demand`` (units the norm asks for), ``ratio`` (capacity per unit needed;
+            ``inf`` when nobody of the demand group lives in the catchment) and ``note``
+            (what the ratio says and why it is infinite, undefined or very large).
         cells: per cell: ``access`` (A_i), ``covered``, ``people``, ``served``,
             ``over_capacity``, ``uncovered`` (people of ``group``).
         split: one-row table: people served / covered but over capacity / uncovered.
@@ -95,6 +105,7 @@ class CapacityAccess:
 
     category: str
     group: str
+    demand_group: str
     facilities: pd.DataFrame
     cells: pd.DataFrame
     split: pd.DataFrame
@@ -171,16 +182,12 @@ def capacity_access(
             f"capacity_access got facilities of other categories than {category.key!r}; pass "
             "only the rows of this category, in the catchment matrix's row order."
         )
-    group = category.demand_group or category.group
-    if group not in cells.columns:
-        raise InputError(
-            f"The demand cells have no {group!r} column, which {category.key!r} serves; add it "
-            "to the demand grid."
-        )
+    group, demand_group, group_note = _groups(cells, category)
     people = people_matrix(cells, [group])[:, 0]
     per_person = category.demand_per_1000 / 1000.0 if category.demand_per_1000 else 1.0
     cap, source, note = fill_capacity(facilities["capacity"].to_numpy(dtype=float), category, missing)
-    demand = people * per_person
+    note = " ".join(n for n in (group_note, note) if n)
+    demand = people_matrix(cells, [demand_group])[:, 0] * per_person
     ratio, access = two_step_fca(catchment, cap, demand)
     m = _structure(catchment)
     covered = np.asarray(m.sum(axis=0)).ravel() > 0
@@ -198,6 +205,7 @@ def capacity_access(
             "ratio": ratio,
         }
     )
+    fac["note"] = ratio_notes(fac, category, demand_group)
     cell = pd.DataFrame(
         {
             "access": access,
@@ -210,8 +218,57 @@ def capacity_access(
     )
     if "cell_id" in cells.columns:
         cell.insert(0, "cell_id", cells["cell_id"].to_numpy())
-    split = split_row(category, group, people.sum(), served.sum(), over.sum(), uncovered.sum(), cap.sum(), note)
-    return CapacityAccess(category.key, group, fac, cell, split, note)
+    split = split_row(category, group, people.sum(), served.sum(), over.sum(), uncovered.sum(),
+                      cap.sum(), note, demand_group=demand_group, capacity_needed=demand.sum())
+    return CapacityAccess(category.key, group, demand_group, fac, cell, split, note)
+
+
+def _groups(cells: pd.DataFrame, category: Category) -> tuple[str, str, str]:
+    """(served group, demand group, note): the served group falls back to everyone, as in the
+    headline, when the grid lacks it; the norm's demand group must be present."""
+    group, note = category.group, ""
+    if group not in cells.columns:
+        group = "total"
+        note = (f"The demand grid has no {category.group!r} column, so everyone is counted as "
+                f"served by {category.key!r}.")
+    demand_group = category.demand_group or group
+    if demand_group not in cells.columns:
+        raise InputError(
+            f"The demand cells have no {demand_group!r} column, the group {category.key!r}'s "
+            "capacity norm (demand_per_1000) refers to; add it to the demand grid."
+        )
+    return group, demand_group, note
+
+
+def ratio_notes(fac: pd.DataFrame, category: Category, demand_group: str) -> list[str]:
+    """Per facility of a :class:`CapacityAccess` table: what its ratio means and why it is
+    infinite, undefined or far from 1."""
+    unit = category.capacity_unit or "units"
+    if category.demand_per_1000:
+        need = f"{category.demand_per_1000:g} {unit} per 1,000 people of {demand_group}"
+    else:
+        need = f"1 {unit} per person of {demand_group}"
+    notes = []
+    for row in fac.itertuples(index=False):
+        assumed = (f"capacity assumed ({row.capacity_source}); "
+                   if row.capacity_source in ("norm", "median", "dropped") else "")
+        if row.catchment_cells == 0:
+            text = ("no populated cell within walking distance (off the streets or nobody lives "
+                    "near): serves no one, ratio undefined")
+        elif row.catchment_demand <= 0 and row.capacity > 0:
+            text = (f"nobody of {demand_group} lives in its catchment: ratio infinite, serves "
+                    "no one")
+        elif row.capacity <= 0:
+            text = "capacity 0: serves no one"
+        else:
+            text = (f"ratio = {row.capacity:,.6g} {unit} / {row.catchment_demand:,.2f} {unit} "
+                    f"the norm ({need}) asks for in its catchment")
+            if row.ratio >= 10:
+                text += "; far above 1: few people live within its walking distance"
+            elif row.ratio < 1:
+                text += "; below 1: its catchment needs more than it has"
+        notes.append(assumed + text)
+    return notes
 
 
 def split_row(
@@ -223,8 +280,12 @@ def split_row(
     uncovered: float,
     capacity: float,
     note: str,
+    *,
+    demand_group: str | None = None,
+    capacity_needed: float = float("nan"),
 ) -> pd.DataFrame:
-    """One row of the access split table (people and percent of ``group``)."""
+    """One row of the access split table (people and percent of ``group``; the capacity the
+    norm asks for, in its units, from ``demand_group``)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         pct = np.round(100.0 * np.array([served, over, uncovered]) / people, 2)
     return pd.DataFrame(
@@ -236,6 +297,8 @@ def split_row(
                 "group": group,
                 "capacity_unit": category.capacity_unit or "",
                 "capacity_total": capacity,
+                "demand_group": demand_group or group,
+                "capacity_needed": capacity_needed,
                 "people": people,
                 "served": served,
                 "over_capacity": over,

@@ -12,6 +12,7 @@ Public API (used by coverage, optimiser, API and CLI):
 - :func:`nearest_distance` / :func:`nearest` — metres from every demand point to the nearest
   facility, one multi-source search for all facilities.
 - :func:`nearest_by_category` — the same for every category of a facilities table.
+- :func:`network_part` — the connected part of the network each point joins (who can reach whom).
 - :func:`coverage_matrix` — sparse sites × demand points matrix of walking distances.
 - :func:`isochrones` — nesting walking-distance polygons (re-exported from
   :mod:`planner.isochrones`).
@@ -47,6 +48,7 @@ __all__ = [
     "isochrones",
     "minutes_by_group",
     "nearest",
+    "network_part",
     "nearest_by_category",
     "nearest_distance",
     "snap_points",
@@ -226,6 +228,17 @@ def nearest_by_category(
             if progress is not None:
                 progress(done / len(futures))
     return pd.DataFrame(columns, columns=list(max_distance_m))
+
+
+def network_part(network: WalkNetwork, points: Points, *, max_access_m: float = 300.0) -> np.ndarray:
+    """Connected part of the network (component label) each point joins; −1 for points
+    farther than ``max_access_m`` from any street. Two points can walk to each other exactly
+    when their labels are equal and ≥ 0."""
+    snapped = _snapped(network, points, max_access_m)
+    part = np.full(len(snapped), -1, dtype=np.int64)
+    labels = network.component_labels()
+    part[snapped.ok] = labels[network.edge_u[snapped.edge[snapped.ok]]]
+    return part
 
 
 def coverage_matrix(

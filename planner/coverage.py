@@ -1,6 +1,7 @@
 """Population-weighted coverage of the living-circle categories.
 
-Inputs are plain: the walking distance (metres, ``np.inf`` = unreachable) from every demand cell
+Inputs are plain: the walking distance (metres, ``np.inf`` = no facility within the search
+bound, on another network part, or the cell is off the streets) from every demand cell
 to the nearest facility of each category, as computed by ``planner.catchment.nearest_distance``,
 and the demand cells with their population columns (people per cell).
 
@@ -12,7 +13,8 @@ Two ways to measure (STANDARDS.md):
   minutes at *g*'s walking speed, i.e. distance ≤ 60·L·speed[g] metres.
 
 Distances must have been computed with a search bound at least :func:`required_distance_m`,
-otherwise cells between the bound and a threshold read as uncovered.
+otherwise cells between the bound and a threshold read as uncovered; the equity table's mean,
+median and Gini cover the walks measured up to its ``search_bound_m`` (:data:`SEARCH_BOUND_M`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ OLDER_GROUP = "age_60_plus"
 NO_FACILITIES = "no facilities of this category: coverage 0 %"
 NONE_REACHABLE = "no facility reachable on foot: coverage 0 %"
 NO_PEOPLE = "no people of this group in the area"
+#: Walks to the nearest facility are measured exactly up to this distance (metres) for the
+#: equity table's mean, median and Gini. 5 km is about 70 minutes on foot at 1.2 m/s and
+#: 100 minutes at the older adults' 0.8 m/s — five times the largest living-circle radius
+#: (1,000 m) and beyond any walk to an everyday service, yet small enough that one bounded
+#: search per category stays cheap. People farther away are counted and named, never averaged.
+SEARCH_BOUND_M = 5000.0
 
 COVERAGE_COLUMNS = [
     "category",
@@ -159,6 +167,15 @@ def required_distance_m(
     fastest = max(float(v) for v in speeds.values())
     longest = max(float(c.distance_m) for c in categories.values())
     return max(longest, 60.0 * max(levels) * fastest)
+
+
+def search_bounds(
+    categories: Mapping[str, Category], speeds: Mapping[str, float], levels: Sequence[int] = LEVELS
+) -> dict[str, float]:
+    """Search bound (metres) per category for the nearest-facility walks every table needs:
+    :data:`SEARCH_BOUND_M`, or the category's :func:`required_distance_m` when that is farther."""
+    return {k: max(SEARCH_BOUND_M, required_distance_m({k: c}, speeds, levels))
+            for k, c in categories.items()}
 
 
 # --- coverage tables -------------------------------------------------------------------------------
@@ -294,7 +311,7 @@ def coverage_table(
     """Population-weighted coverage per category × mode × level × group (long table).
 
     Args:
-        distances: category key → walking distance (m) per demand cell, ``np.inf`` unreachable.
+        distances: category key → walking distance (m) per demand cell, ``np.inf`` none found.
         cells: demand cells with population columns (people); row order matches the distances.
         categories: the standards' categories (``planner.standards.load_categories()``).
         speeds: walking speed (m/s) per population group (``load_speeds()``).
@@ -588,6 +605,20 @@ def weighted_gini(values: np.ndarray, weights: np.ndarray) -> float:
     return float((w * (x * cw - cxw)).sum() / (total_w * total_xw))
 
 
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value within which half of the people live: the smallest ``v`` whose people at
+    values ≤ ``v`` reach half of all (NaN without people)."""
+    x = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    keep = w > 0
+    x, w = x[keep], w[keep]
+    if len(x) == 0:
+        return float("nan")
+    order = np.argsort(x, kind="stable")
+    x, cum = x[order], np.cumsum(w[order])
+    return float(x[np.searchsorted(cum, 0.5 * cum[-1])])
+
+
 def equity_table(
     distances: Mapping[str, np.ndarray],
     cells: pd.DataFrame,
@@ -595,41 +626,113 @@ def equity_table(
     speeds: Mapping[str, float],
     *,
     older: str = OLDER_GROUP,
+    search_bound_m: float = SEARCH_BOUND_M,
+    off_network: np.ndarray | None = None,
+    no_facility: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Older adults vs everyone, per category.
 
-    Columns (percent of people, metres): compliance coverage of everyone and of ``older``;
-    time-mode coverage at the category's level, everyone at the adult speed and ``older`` at
-    theirs; the difference in percentage points (older − everyone); mean walking distance and
-    the Gini of walking distance across people who can reach a facility; and the share who
-    cannot reach one at all.
+    Every cell's walk is sorted into one of four kinds: *measured* (a finite distance, searched
+    up to ``search_bound_m``), *beyond the bound* (on the street network, with a facility on its
+    part of the network, but farther than ``search_bound_m``), *no facility on its network
+    part* (``no_facility``: the streets it joins do not connect to any facility of the category,
+    or the category has none), and *off the network* (``off_network``: farther than the largest
+    access leg from any street; excluded from every distance figure). Without ``no_facility``,
+    every on-network cell without a distance is counted beyond the bound — exact for a network
+    kept to its largest connected part, the default of the network readers.
+
+    Columns, per group (``_total`` everyone, ``_older`` the ``older`` group): ``people_``;
+    ``compliance_pct_`` within the category's distance; ``speed_m_s_`` the walking speed of
+    the group and ``time_pct_`` within the category's level (minutes) at that speed;
+    ``mean_distance_m_``, ``median_distance_m_`` and ``gini_distance_`` over the people whose
+    walk was measured, ``mean_walk_min_`` their mean walk in minutes at ``speed_m_s_``; and
+    the shares of people in each kind (``measured_pct_``, ``beyond_bound_pct_``,
+    ``no_facility_on_part_pct_``, ``off_network_pct_``; percent of all the group's people, as
+    are the coverage shares). ``compliance_gap_pp`` / ``time_gap_pp``: older − everyone,
+    percentage points. ``note`` says what the figures leave out, with people counts.
     """
     dist = check_distances(distances, len(cells), categories)
     groups = ["total"] + ([older] if older in cells.columns and older != "total" else [])
     people = people_matrix(cells, groups)
     speed = _speeds(speeds, groups)
+    bound = float(search_bound_m)
+    off = _cell_flags(off_network, len(cells), "off_network")
     rows = []
     for key, d in dist.items():
         cat = categories[key]
-        row: dict[str, object] = {"category": key, "name_zh": cat.name_zh, "name_en": cat.name_en}
-        reach = np.isfinite(d)
+        cut = _cell_flags((no_facility or {}).get(key), len(cells), f"no_facility[{key!r}]")
+        measured = np.isfinite(d) & ~off
+        no_part = ~measured & ~off & cut
+        beyond = ~measured & ~off & ~cut
+        row: dict[str, object] = {"category": key, "name_zh": cat.name_zh, "name_en": cat.name_en,
+                                  "level_min": cat.level_min, "distance_m": cat.distance_m,
+                                  "search_bound_m": bound}
         for gi, g in enumerate(groups):
             p = people[:, gi]
-            tot = p.sum()
             tag = "total" if g == "total" else "older"
             t_time = threshold_m(cat, "time", cat.level_min, speed[gi])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                row[f"compliance_pct_{tag}"] = round(100 * p[d <= cat.distance_m].sum() / tot, 2)
-                row[f"time_pct_{tag}"] = round(100 * p[d <= t_time].sum() / tot, 2)
-                row[f"unreachable_pct_{tag}"] = round(100 * p[~reach].sum() / tot, 2)
-                row[f"mean_distance_m_{tag}"] = round(
-                    float((p[reach] * d[reach]).sum() / p[reach].sum()), 1
-                )
-            row[f"gini_distance_{tag}"] = round(weighted_gini(d[reach], p[reach]), 4)
+            row.update(_equity_figures(tag, d, p, measured, speed[gi], cat.distance_m, t_time))
+            row.update(_kind_shares(tag, p, measured, beyond, no_part, off))
         if len(groups) > 1:
             row["compliance_gap_pp"] = round(
                 row["compliance_pct_older"] - row["compliance_pct_total"], 2
             )
             row["time_gap_pp"] = round(row["time_pct_older"] - row["time_pct_total"], 2)
+        row["note"] = _equity_note(people[:, 0], measured, beyond, no_part, off, bound)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _cell_flags(flags: np.ndarray | None, n_cells: int, name: str) -> np.ndarray:
+    if flags is None:
+        return np.zeros(n_cells, dtype=bool)
+    arr = np.asarray(flags, dtype=bool)
+    if arr.shape != (n_cells,):
+        raise InputError(
+            f"{name} has shape {arr.shape}, but there are {n_cells} demand cells; pass one "
+            "True/False per cell in the cells' row order."
+        )
+    return arr
+
+
+def _equity_figures(tag, d, p, measured, speed, distance_m, t_time) -> dict[str, float]:
+    tot = p.sum()
+    pm, dm = p[measured], d[measured]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = float((pm * dm).sum() / pm.sum())
+        return {
+            f"people_{tag}": round(float(tot), 1),
+            f"compliance_pct_{tag}": round(100 * p[d <= distance_m].sum() / tot, 2),
+            f"speed_m_s_{tag}": float(speed),
+            f"time_pct_{tag}": round(100 * p[d <= t_time].sum() / tot, 2),
+            f"mean_distance_m_{tag}": round(mean, 1),
+            f"median_distance_m_{tag}": round(weighted_median(dm, pm), 1),
+            f"gini_distance_{tag}": round(weighted_gini(dm, pm), 4),
+            f"mean_walk_min_{tag}": round(mean / speed / 60.0, 1),
+        }
+
+
+def _kind_shares(tag, p, measured, beyond, no_part, off) -> dict[str, float]:
+    tot = p.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            f"{name}_pct_{tag}": round(100 * p[mask].sum() / tot, 2)
+            for name, mask in (("measured", measured), ("beyond_bound", beyond),
+                               ("no_facility_on_part", no_part), ("off_network", off))
+        }
+
+
+def _equity_note(p, measured, beyond, no_part, off, bound) -> str:
+    parts = []
+    if beyond.any():
+        parts.append(f"{p[beyond].sum():,.0f} people ({int(beyond.sum())} cells) walk beyond "
+                     f"{bound:,.0f} m (not in the mean, median and Gini)")
+    if no_part.any() and not (measured | beyond).any():
+        parts.append("no facility of this category on the walk network: no walk to measure")
+    elif no_part.any():
+        parts.append(f"{p[no_part].sum():,.0f} people ({int(no_part.sum())} cells) live on "
+                     "streets that connect to no facility of this category")
+    if off.any():
+        parts.append(f"{p[off].sum():,.0f} people ({int(off.sum())} cells) are excluded: "
+                     "farther than the largest access walk from any street")
+    return "; ".join(parts)

@@ -13,6 +13,10 @@ class CRSError(InputError):
     """A layer has no CRS, or its coordinates contradict the CRS it declares."""
 
 
+class OfflineError(InputError):
+    """OpenStreetMap's servers cannot be reached for an online download."""
+
+
 class EmptyNetworkError(InputError):
     """No walkable ways remain after filtering."""
 

@@ -26,15 +26,17 @@ import shapely
 
 from planner import coverage as cov
 from planner.access import access_split_table, capacity_access
-from planner.catchment import coverage_matrix, nearest_by_category, snap_points
+from planner.catchment import coverage_matrix, nearest_by_category, network_part, snap_points
 from planner.demand import DemandGrid
-from planner.errors import InputError
+from planner.errors import InputError, OfflineError
 from planner.facilities import FacilityReport, drop_off_network
 from planner.gaps import gap_areas, gap_cells
+from planner.io.coords import coordinate_system
 from planner.io.facilities import load_facilities
-from planner.io.osm import load_network, network_from_osmnx
+from planner.io.osm import from_osm_online, load_network, network_from_osmnx
 from planner.io.population import load_population, read_area
 from planner.isochrones import isochrones
+from planner.lonlat import with_lonlat
 from planner.network import WalkNetwork
 from planner.optimize import (
     JointCategory,
@@ -304,7 +306,9 @@ def _online_buildings(place: str) -> gpd.GeoDataFrame:
     import osmnx as ox
 
     try:
-        return ox.features.features_from_place(place, tags={"building": True})
+        return from_osm_online(lambda: ox.features.features_from_place(place, tags={"building": True}))
+    except OfflineError:
+        raise
     except (ox._errors.InsufficientResponseError, ValueError, TypeError) as exc:
         raise InputError(
             f"OpenStreetMap returned no buildings for {place!r}: {exc}. Give a population "
@@ -366,13 +370,17 @@ def coverage_step(result: ScenarioResult, keys: list[str], speeds: dict[str, flo
         table = table[table["mode"] == mode].reset_index(drop=True)
     result.tables["coverage"] = table
     result.tables["headline"] = cov.headline_table(table, cats)
-    result.tables["equity"] = cov.equity_table(dist, cells, cats, speeds)
+    off_network, no_facility = _network_parts(result, keys)
+    result.tables["equity"] = cov.equity_table(dist, cells, cats, speeds,
+                                               off_network=off_network, no_facility=no_facility)
     layer = cells.copy()
     _complete_circle(result, dist, cats, layer)
     _cells_off_streets(result)
     gaps = gap_cells(dist, cells, cats, exclude=off)
     areas = gap_areas(gaps, cats)
-    result.tables["gap_areas"] = pd.DataFrame(areas.drop(columns="geometry"))
+    result.tables["gap_areas"] = _with_lonlat(
+        result, pd.DataFrame(areas.drop(columns="geometry")),
+        shapely.get_coordinates(areas.geometry.representative_point().values))
     result.layers["gap_cells"] = gaps
     result.layers["gap_areas"] = areas
     for k in keys:
@@ -394,11 +402,9 @@ def _cells_off_streets(result: ScenarioResult) -> None:
     off = result.off_streets & (cells["total"].to_numpy() > 0)
     part = cells[off].copy()
     part.insert(1, "access_m", np.round(result.street_distance_m[off], 1))
-    lonlat = part.geometry.centroid.to_crs(4326)
-    part.insert(2, "lon_wgs84", lonlat.x.round(6).to_numpy())
-    part.insert(3, "lat_wgs84", lonlat.y.round(6).to_numpy())
     result.layers["cells_off_streets"] = part
-    result.tables["cells_off_streets"] = pd.DataFrame(part.drop(columns="geometry"))
+    result.tables["cells_off_streets"] = _with_lonlat(
+        result, pd.DataFrame(part.drop(columns="geometry")), result.demand.points()[off])
     if len(part):
         limit = result.scenario.analysis.max_access_m
         result.notes.append(
@@ -408,6 +414,24 @@ def _cells_off_streets(result: ScenarioResult) -> None:
             "cells_off_streets. Complete the street layer there (paths inside 小区 are often "
             "missing) or raise max_access_m."
         )
+
+
+def _network_parts(result: ScenarioResult, keys: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Cells off the streets (farther than max_access_m), and per category the cells whose
+    part of the network holds none of its facilities — the two kinds of "no walk" that are not
+    "farther than the search bound"."""
+    max_access = result.scenario.analysis.max_access_m
+    cell_part = network_part(result.network, result.demand.points(), max_access_m=max_access)
+    fac = result.facilities
+    fac_xy = fac.geometry.get_coordinates().to_numpy()
+    fac_part = (network_part(result.network, fac_xy, max_access_m=max_access) if len(fac_xy)
+                else np.empty(0, dtype=np.int64))
+    on = cell_part >= 0
+    no_facility = {}
+    for k in keys:
+        parts = fac_part[(fac["category"] == k).to_numpy() & (fac_part >= 0)]
+        no_facility[k] = on & ~np.isin(cell_part, parts)
+    return ~on, no_facility
 
 
 def _complete_circle(result: ScenarioResult, dist, cats, layer: gpd.GeoDataFrame) -> None:
@@ -445,7 +469,10 @@ def _capacity_access(result: ScenarioResult, cats: dict[str, Category]) -> None:
                                     max_access_m=result.scenario.analysis.max_access_m)
         access = capacity_access(catchment, own, result.demand.cells, cat)
         splits.append(access)
-        ratios.append(access.facilities.assign(category=key, name=own["name"].to_numpy()))
+        table = access.facilities.copy()
+        table.insert(1, "name", own["name"].to_numpy())
+        table.insert(0, "category", key)
+        ratios.append(table)
         if access.note:
             result.notes.append(f"{key}: {access.note}")
     if splits:
@@ -606,14 +633,30 @@ def _with_capacities(sites: gpd.GeoDataFrame, spec: OptimizeSpec, cat: Category)
     return sites.assign(capacity=cap.to_numpy())
 
 
+def _with_lonlat(result: ScenarioResult, table: pd.DataFrame, xy: np.ndarray,
+                 crs: object | None = None) -> pd.DataFrame:
+    """``table`` with the longitude/latitude of its points (``xy`` in the network CRS) in
+    WGS-84 and GCJ-02, and BD-09 when a facility or candidate input was BD-09."""
+    crs = result.network.crs if crs is None else crs
+    return with_lonlat(table, xy, crs, bd09=has_bd09_input(result.scenario))
+
+
+def has_bd09_input(scenario: Scenario) -> bool:
+    """Whether a facility or candidate file of the scenario is in BD-09 (Baidu), so tables also
+    give BD-09 longitude/latitude."""
+    declared = [f.coords for f in scenario.facilities if f.source != "osm"]
+    declared += [o.candidates_coords for o in scenario.optimize if o.candidates is not None]
+    return any(isinstance(c, str) and coordinate_system(c) == "bd09" for c in declared)
+
+
 def _record_optimization(result: ScenarioResult, i: int, spec: OptimizeSpec, res: OptimizeResult) -> None:
     name = f"optimize_{i + 1}_{spec.model}_{'_'.join(spec.categories)}"
     sites = res.sites
     table = pd.DataFrame(sites.drop(columns="geometry", errors="ignore"))
     if isinstance(sites, gpd.GeoDataFrame) and len(sites):
-        lonlat = sites.geometry.to_crs(4326)
-        table = table.assign(x=sites.geometry.x.round(1), y=sites.geometry.y.round(1),
-                             lon=lonlat.x.round(6), lat=lonlat.y.round(6))
+        table = _with_lonlat(result, table.assign(x=sites.geometry.x.round(1),
+                                                  y=sites.geometry.y.round(1)),
+                             sites.geometry.get_coordinates().to_numpy(), sites.crs)
     result.tables[f"{name}_sites"] = table
     result.tables[f"{name}_coverage"] = pd.DataFrame([{**res.coverage, "status": res.status,
                                                        "objective": res.objective,
@@ -640,10 +683,9 @@ def _record_exceptions(result: ScenarioResult, name: str, res: OptimizeResult) -
     if len(unc) and unc["people"].sum() > 0:
         cells = result.demand.cells.set_index("cell_id")
         xy = cells.loc[unc["cell_id"], ["x", "y"]].to_numpy()
-        lonlat = gpd.GeoSeries(shapely.points(xy), crs=result.network.crs).to_crs(4326)
-        result.tables[f"{name}_uncoverable"] = unc.drop(columns=["x", "y"], errors="ignore").assign(
-            x=xy[:, 0].round(1), y=xy[:, 1].round(1), lon=lonlat.x.round(6).to_numpy(),
-            lat=lonlat.y.round(6).to_numpy())
+        result.tables[f"{name}_uncoverable"] = _with_lonlat(
+            result, unc.drop(columns=["x", "y"], errors="ignore").assign(
+                x=xy[:, 0].round(1), y=xy[:, 1].round(1)), xy)
         result.notes.append(
             f"{name}: {unc['people'].sum():,.0f} people in {len(unc)} cells are beyond the reach "
             f"of every candidate site (table {name}_uncoverable); add candidates near them."
@@ -703,8 +745,7 @@ def run_scenario(
     demand = timed("population", lambda: build_demand_step(scenario, network, area, cache))
     notes.extend(demand.notes)
     cats = {k: categories[k] for k in keys}
-    bounds = {k: cov.required_distance_m({k: c}, speeds, scenario.analysis.levels_min)
-              for k, c in cats.items()}
+    bounds = cov.search_bounds(cats, speeds, scenario.analysis.levels_min)
     homes = snap_points(network, demand.points(), scenario.analysis.max_access_m)
     distances = timed("catchments", lambda: nearest_by_category(
         network, homes, facilities, bounds,

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from scipy.sparse import csr_matrix
 
 from planner.access import access_split_table, capacity_access, two_step_fca
+from planner.coverage import coverage_table, headline_table
 from planner.errors import InputError
-from planner.standards import load_categories
+from planner.standards import load_categories, load_speeds
 from tests.test_coverage import grid
 
 
@@ -92,6 +93,52 @@ def test_no_facilities_means_everyone_uncovered():
     fac = pd.DataFrame({"id": [], "capacity": []})
     res = capacity_access(csr_matrix((0, 2)), fac, cells, cats["childcare"])
     assert res.split.iloc[0].uncovered == 1000
+    assert res.group == "total" and "no 'age_0_2' column, so everyone is counted" in res.note
+
+
+def test_childcare_counts_its_served_group_with_the_norm_on_residents():
+    """Childcare serves 0–2-year-olds, the headline's base; its norm (4.5 places per 1,000
+    residents) sets the need from everyone."""
+    care = load_categories()["childcare"]
+    assert care.group == "age_0_2" and care.demand_group == "total"
+    cells = grid(3, 1, total=[2000, 4000, 1000], age_0_2=[60, 100, 30])
+    # facility a reaches cells 0 and 1, facility b nothing populated
+    m = csr_matrix((np.zeros(2), np.array([0, 1]), np.array([0, 2, 2])), shape=(2, 3))
+    fac = pd.DataFrame({"id": ["a", "b"], "category": "childcare", "capacity": [13.5, 20.0]})
+    res = capacity_access(m, fac, cells, care)
+    # need: 4.5/1000 × (2000 + 4000) = 27 places; R_a = 13.5 / 27 = 0.5
+    assert res.facilities["catchment_demand"].tolist() == pytest.approx([27.0, 0.0])
+    assert res.facilities["catchment_people"].tolist() == pytest.approx([160.0, 0.0])
+    s = res.split.iloc[0]
+    assert (s.group, s.demand_group) == ("age_0_2", "total")
+    assert s.people == 190 and s.capacity_needed == pytest.approx(4.5 * 7)
+    assert (s.served, s.over_capacity, s.uncovered) == pytest.approx((80, 80, 30))
+    # the same base as the headline: uncovered = served-group people beyond the distance
+    dist = {"childcare": np.array([100.0, 250.0, 900.0])}
+    head = headline_table(coverage_table(dist, cells, {"childcare": care}, load_speeds()),
+                          {"childcare": care}).iloc[0]
+    assert head.served_people == s.people
+    assert 100 - head.served_coverage_pct == pytest.approx(s.uncovered_pct, abs=0.01)
+    # capacity is not over-spent in the norm's units
+    demand = 0.0045 * cells["total"].to_numpy()
+    assert (demand * np.minimum(res.cells["access"], 1)).sum() <= fac["capacity"].sum() + 1e-9
+    notes = res.facilities["note"].tolist()
+    assert notes[0].startswith("ratio = 13.5 places / 27.00 places the norm (4.5 places per 1,000 "
+                               "people of total) asks for") and "below 1" in notes[0]
+    assert "serves no one, ratio undefined" in notes[1]
+
+
+def test_ratio_notes_say_why_a_ratio_is_infinite_or_huge():
+    home = load_categories()["elderly_home"]  # 40 beds per 1,000 older residents, 200 by norm
+    cells = grid(3, 1, total=[100, 100, 100], age_60_plus=[0, 2, 500])
+    m = csr_matrix((np.zeros(3), np.array([0, 1, 2]), np.array([0, 1, 2, 3])), shape=(3, 3))
+    fac = pd.DataFrame({"id": list("abc"), "capacity": [50.0, np.nan, 10.0]})
+    res = capacity_access(m, fac, cells, home)
+    ratio, notes = res.facilities["ratio"].tolist(), res.facilities["note"].tolist()
+    assert np.isinf(ratio[0]) and "nobody of age_60_plus lives in its catchment" in notes[0]
+    assert ratio[1] == pytest.approx(200 / 0.08) and "far above 1" in notes[1]
+    assert notes[1].startswith("capacity assumed (norm); ratio = 200 beds / 0.08 beds")
+    assert ratio[2] == pytest.approx(0.5) and "below 1" in notes[2]
 
 
 def test_on_the_catchment_engine_matrix():

@@ -12,18 +12,23 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planner.catchment import nearest_by_category, network_part, snap_points
 from planner.coverage import (
     NO_FACILITIES,
+    SEARCH_BOUND_M,
     complete_circle,
     coverage_table,
     district_coverage,
     equity_table,
     headline_table,
     required_distance_m,
+    search_bounds,
     weighted_gini,
+    weighted_median,
 )
 from planner.errors import InputError, UnknownCategoryError
 from planner.standards import load_categories, load_speeds
+from planner.synthetic import network_from_arrays
 
 CRS = "EPSG:32649"  # UTM 49N (Taiyuan)
 X0, Y0 = 500_000.0, 4_180_000.0
@@ -236,11 +241,94 @@ def test_equity_older_vs_everyone(cats, speeds):
     e = equity_table(d, cells, cats, speeds).iloc[0]
     assert e.compliance_pct_total == pytest.approx(200 / 3, abs=0.01)
     assert e.compliance_pct_older == 25.0
+    assert e.speed_m_s_older == 0.8 and e.speed_m_s_total == 1.2
     assert e.time_pct_older == 0.0  # 5 min at 0.8 m/s = 240 m; cell 0 has no older adults
-    assert e.unreachable_pct_older == 75.0
-    assert e.mean_distance_m_total == 250.0
+    assert e.beyond_bound_pct_older == 75.0  # no network facts given: counted beyond the bound
+    assert e.measured_pct_older == 25.0
+    assert e.mean_distance_m_total == 250.0 and e.median_distance_m_total == 200.0
+    assert e.mean_walk_min_older == round(300 / 0.8 / 60, 1)
     assert e.gini_distance_total == pytest.approx(weighted_gini(np.array([200.0, 300]), np.array([100.0, 100])))
     assert e.compliance_gap_pp == pytest.approx(25.0 - 200 / 3, abs=0.01)
+    assert "100 people (1 cells) walk beyond 5,000 m" in e.note
+    assert not [c for c in e.index if "unreachable" in c]
+
+
+def line_city():
+    """A 3 km street along y = 0 (nodes every 100 m), a separate 200 m street 1 km north, one
+    convenience store at the west end; 30 cells 20 m south of the long street (people 1…30),
+    one cell on the separate street and one 700 m from every street."""
+    xs = np.arange(0.0, 3001.0, 100.0)
+    nodes = np.vstack([np.column_stack([xs, np.zeros_like(xs)]), [[0.0, 1000.0], [200.0, 1000.0]]])
+    n = len(xs)
+    net = network_from_arrays(nodes, [*range(n - 1), n], [*range(1, n), n + 1])
+    cell_xy = np.vstack([np.column_stack([xs[:-1] + 50.0, np.full(n - 1, -20.0)]),
+                         [[100.0, 1010.0], [1500.0, 500.0]]])
+    people = np.arange(1.0, len(cell_xy) + 1)
+    cells = pd.DataFrame({"cell_id": np.arange(len(cell_xy)), "x": cell_xy[:, 0],
+                          "y": cell_xy[:, 1], "total": people, "age_60_plus": 0.2 * people})
+    facilities = pd.DataFrame({"category": ["convenience"], "x": [0.0], "y": [0.0]})
+    return net, cells, facilities
+
+
+def networkx_walks(net, cell_xy, fac_xy):
+    import networkx as nx
+    from reference_graph import reference_graph
+
+    cells, fac = snap_points(net, cell_xy, 300.0), snap_points(net, fac_xy, 300.0)
+    graph = reference_graph(net, cell=cells, fac=fac)
+    reach = nx.multi_source_dijkstra_path_length(graph, [("fac", i) for i in range(len(fac))])
+    return np.array([reach.get(("cell", i), np.inf) for i in range(len(cells))])
+
+
+def test_equity_measures_walks_past_the_category_bound(cats, speeds):
+    net, cells, fac = line_city()
+    cat = {"convenience": cats["convenience"]}
+    bounds = search_bounds(cat, speeds)
+    assert bounds["convenience"] == SEARCH_BOUND_M > required_distance_m(cat, speeds)
+    xy = cells[["x", "y"]].to_numpy()
+    fac_gdf = gpd.GeoDataFrame(fac, geometry=gpd.points_from_xy(fac.x, fac.y), crs=net.crs)
+    d = nearest_by_category(net, xy, fac_gdf, bounds)["convenience"].to_numpy()
+    part = network_part(net, xy)
+    fac_part = network_part(net, fac[["x", "y"]].to_numpy())
+    off, cut = part < 0, (part >= 0) & ~np.isin(part, fac_part)
+    e = equity_table({"convenience": d}, cells, cat, speeds, off_network=off,
+                     no_facility={"convenience": cut}).iloc[0]
+    truth = networkx_walks(net, xy, fac[["x", "y"]].to_numpy())
+    long_street = np.arange(30)
+    assert np.isfinite(truth[long_street]).all() and truth[long_street].max() > 2900
+    p = cells["total"].to_numpy()[long_street]
+    assert e.mean_distance_m_total == pytest.approx((p * truth[long_street]).sum() / p.sum(), abs=0.05)
+    assert e.median_distance_m_total == pytest.approx(weighted_median(truth[long_street], p), abs=0.05)
+    assert e.gini_distance_total == pytest.approx(weighted_gini(truth[long_street], p), abs=1e-4)
+    people = cells["total"].sum()
+    assert e.measured_pct_total == pytest.approx(100 * p.sum() / people, abs=0.01)
+    assert e.no_facility_on_part_pct_total == pytest.approx(100 * 31 / people, abs=0.01)
+    assert e.off_network_pct_total == pytest.approx(100 * 32 / people, abs=0.01)
+    assert e.beyond_bound_pct_total == 0.0
+    assert "31 people (1 cells) live on streets that connect to no facility" in e.note
+    assert "32 people (1 cells) are excluded" in e.note
+    # a search bound shorter than the street: the far cells are counted beyond it, not averaged
+    near = nearest_by_category(net, xy, fac_gdf, {"convenience": 2000.0})["convenience"].to_numpy()
+    e2 = equity_table({"convenience": near}, cells, cat, speeds, search_bound_m=2000.0,
+                      off_network=off, no_facility={"convenience": cut}).iloc[0]
+    far = truth[long_street] > 2000
+    assert e2.beyond_bound_pct_total == pytest.approx(100 * p[far].sum() / people, abs=0.01)
+    assert f"{p[far].sum():,.0f} people ({far.sum()} cells) walk beyond 2,000 m" in e2.note
+    assert e2.mean_distance_m_total == pytest.approx(
+        (p[~far] * truth[long_street][~far]).sum() / p[~far].sum(), abs=0.05)
+
+
+def test_weighted_median_by_hand():
+    assert weighted_median(np.array([300.0, 100.0, 200.0]), np.array([1.0, 1.0, 5.0])) == 200.0
+    assert weighted_median(np.array([100.0, 200.0]), np.array([3.0, 1.0])) == 100.0
+    assert np.isnan(weighted_median(np.array([100.0]), np.array([0.0])))
+
+
+def test_equity_flags_must_match_the_cells(cats, speeds):
+    cells = grid(2, 1, total=[1, 1])
+    with pytest.raises(InputError, match="off_network has shape"):
+        equity_table({"convenience": np.array([1.0, 2.0])}, cells, cats, speeds,
+                      off_network=np.array([True]))
 
 
 def test_time_thresholds_follow_overridden_speed(cats):

@@ -1,15 +1,22 @@
 """Every bad network input gives a PlannerError that names the problem and the fix."""
 
+import os
+import socket
+import subprocess
+import sys
+import time
+
 import geopandas as gpd
 import osmnx as ox
 import pytest
+import requests
 import shapely
-from conftest import FIXTURES
+from conftest import FIXTURES, ROOT
 from typer.testing import CliRunner
 
 from planner.cli import app
-from planner.errors import CRSError, EmptyNetworkError, InputError
-from planner.io.osm import load_network, network_from_osmnx
+from planner.errors import CRSError, EmptyNetworkError, InputError, OfflineError
+from planner.io.osm import CONNECT_TIMEOUT_S, load_network, network_from_osmnx
 from planner.network import WalkNetwork, build_network
 
 LINE = shapely.LineString([(112.55, 37.87), (112.551, 37.87)])
@@ -140,3 +147,72 @@ def test_cli_network_summary_and_errors(tmp_path):
     bad = runner.invoke(app, ["network", str(tmp_path / "missing.osm"), "-o", str(tmp_path / "m")])
     assert bad.exit_code == 2 and "does not exist" in bad.output
 
+
+
+def _no_connection(kind=requests.exceptions.ConnectionError, seen=None):
+    """An osmnx download that finds no network, as requests reports it."""
+
+    def download(*args, **kwargs):
+        if seen is not None:
+            seen.update(timeout=ox.settings.requests_timeout, overpass=ox.settings.overpass_settings)
+        url = "https://nominatim.openstreetmap.org/search?q=x"
+        raise kind(f"Failed to resolve {url}", request=requests.Request("GET", url).prepare())
+
+    return download
+
+
+@pytest.mark.parametrize("kind", [requests.exceptions.ConnectionError, requests.exceptions.ConnectTimeout,
+                                  requests.exceptions.ReadTimeout])
+def test_offline_download_is_one_clear_error(monkeypatch, kind):
+    seen = {}
+    before = ox.settings.requests_timeout, ox.settings.overpass_settings
+    monkeypatch.setattr(ox.graph, "graph_from_place", _no_connection(kind, seen))
+    with pytest.raises(OfflineError, match=r"OpenStreetMap cannot be reached \(nominatim"
+                       r".openstreetmap.org: .*local .osm or .osm.pbf") as info:
+        network_from_osmnx("迎泽区, 太原市, 山西省, 中国")
+    assert "\n" not in str(info.value)
+    # a short connect timeout while downloading; the Overpass query limit keeps its value
+    assert seen["timeout"] == (CONNECT_TIMEOUT_S, before[0])
+    assert f"[timeout:{before[0]:g}]" in seen["overpass"]
+    assert (ox.settings.requests_timeout, ox.settings.overpass_settings) == before
+
+
+def test_offline_facilities_and_buildings(monkeypatch):
+    from planner.io.facilities import load_facilities
+    from planner.scenario import _online_buildings
+
+    monkeypatch.setattr(ox.features, "features_from_place", _no_connection())
+    with pytest.raises(OfflineError, match="cannot be reached"):
+        load_facilities("迎泽区, 太原市", online=True)
+    with pytest.raises(OfflineError, match="cannot be reached"):
+        _online_buildings("迎泽区, 太原市")
+
+
+def test_cli_offline_is_one_line_and_exit_code_2(monkeypatch, tmp_path):
+    monkeypatch.setattr(ox.graph, "graph_from_place", _no_connection())
+    runner = CliRunner()
+    for args in (["network", "迎泽区, 太原市", "--online", "-o", str(tmp_path / "n")],
+                 ["run", "--place", "迎泽区, 太原市", "-o", str(tmp_path / "out")]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and "Traceback" not in result.output
+        assert "cannot be reached" in errors[0] and '[network] source = "city.osm.pbf"' in errors[0]
+
+
+def test_real_run_without_internet_ends_within_seconds(tmp_path):
+    try:
+        socket.getaddrinfo("nominatim.openstreetmap.org", 443)
+        pytest.skip("this machine reaches OpenStreetMap; the offline run is checked with mocks")
+    except OSError:
+        pass
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", "from planner.cli import main; main()", "run", "--place", "迎泽区, 太原市, 山西省, 中国",
+         "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    seconds = time.perf_counter() - t0
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "OpenStreetMap cannot be reached" in done.stderr
+    assert seconds < 30  # about 5 s on an idle machine; the bound leaves room for a busy one

@@ -11,7 +11,7 @@ from planner import scenario as scenario_mod
 from planner.catchment import nearest_distance, snap_points
 from planner.cli import app
 from planner.compare import compare
-from planner.coverage import coverage_table, required_distance_m
+from planner.coverage import coverage_table, search_bounds
 from planner.errors import InputError, UnknownCategoryError
 from planner.facilities import drop_off_network
 from planner.io.facilities import facility_report, load_facilities
@@ -41,7 +41,7 @@ def test_same_numbers_as_the_library(sample_run):
     dist = {}
     for key, cat in cats.items():
         xy = fac.loc[fac["category"] == key].geometry.get_coordinates().to_numpy()
-        bound = required_distance_m({key: cat}, speeds)
+        bound = search_bounds({key: cat}, speeds)[key]
         dist[key] = nearest_distance(net, grid.points(), xy, bound) if len(xy) else np.full(len(grid.cells), np.inf)
     expected = coverage_table(dist, grid.cells, cats, speeds, facilities=fac, off_streets=off)
     got = result.tables["coverage"]

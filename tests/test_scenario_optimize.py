@@ -4,6 +4,7 @@ people no candidate can reach reported in the outputs."""
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -82,12 +83,35 @@ def test_lscp_lists_the_people_no_candidate_reaches(folder):
     assert res.uncoverable["people"].sum() > 0  # ten sites cannot reach all of Helsinki
     table = result.tables[f"{name}_uncoverable"]
     assert table["people"].sum() == pytest.approx(res.uncoverable["people"].sum())
-    assert table["lon"].between(24.8, 25.1).all() and table["lat"].between(60.1, 60.3).all()
+    assert table["lon_wgs84"].between(24.8, 25.1).all()
+    assert table["lat_wgs84"].between(60.1, 60.3).all()
+    # outside China GCJ-02 is WGS-84; no BD-09 input, so no BD-09 columns
+    assert (table["lon_gcj02"] == table["lon_wgs84"]).all() and "lon_bd09" not in table
     summary = result.summary()["optimizations"][0]
     assert summary["uncoverable_people"] == pytest.approx(res.uncoverable["people"].sum())
     assert any("beyond the reach of every candidate site" in n for n in result.notes)
     assert summary["closed_sites"] == len(res.closed)
     assert (f"{name}_closed" in result.tables) == bool(len(res.closed))
+
+
+def test_every_table_names_the_system_of_its_degrees(folder):
+    result = run(folder, {"model": "lscp", "categories": ["elderly_day_care"],
+                          "candidates": "sites.csv", "candidates_coords": "bd09"})
+    bare = {n: [c for c in t.columns if str(c).lower() in ("lon", "lat", "lng")]
+            for n, t in result.tables.items()}
+    assert not any(bare.values()), bare
+    sites = result.tables["optimize_1_lscp_elderly_day_care_sites"]
+    gaps = result.tables["gap_areas"]
+    for table in (sites, gaps, result.tables["optimize_1_lscp_elderly_day_care_uncoverable"]):
+        assert {"lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02", "lon_bd09", "lat_bd09"} <= set(table)
+    # a site's degrees are where its point is
+    lonlat = result.optimizations[0].sites.geometry.to_crs(4326)
+    assert np.allclose(sites["lon_wgs84"], lonlat.x, atol=2e-6)
+    assert np.allclose(sites["lat_wgs84"], lonlat.y, atol=2e-6)
+    # a gap area's point lies inside it
+    areas = result.layers["gap_areas"].to_crs(4326)
+    pts = gpd.points_from_xy(gaps["lon_wgs84"], gaps["lat_wgs84"], crs=4326)
+    assert areas.geometry.buffer(1e-6).contains(gpd.GeoSeries(pts, index=areas.index)).all()
 
 
 def test_gcj02_candidates_land_where_the_wgs84_ones_do(folder):

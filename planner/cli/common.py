@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from planner.errors import PlannerError
@@ -17,14 +18,15 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 
 def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the project's errors into a one-line message and exit code 2."""
+    """Turn the project's errors into a one-line message and exit code 2 (no traceback;
+    brackets in the message, e.g. ``[network]``, are printed as written)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except PlannerError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc}")
+            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
             raise typer.Exit(code=2) from None
 
     return wrapper

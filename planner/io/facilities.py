@@ -320,11 +320,17 @@ def osm_features_online(place: str, keys: Iterable[str]) -> gpd.GeoDataFrame:
     """OSM features carrying any of ``keys`` inside a named place, downloaded with osmnx."""
     import osmnx as ox
 
+    from planner.errors import OfflineError
+    from planner.io.osm import from_osm_online
+
     keys = list(keys)
     try:
-        gdf = ox.features.features_from_place(place, tags={k: True for k in keys})
+        gdf = from_osm_online(
+            lambda: ox.features.features_from_place(place, tags={k: True for k in keys}))
     except ox._errors.InsufficientResponseError:
         gdf = gpd.GeoDataFrame(geometry=[], crs=4326)
+    except OfflineError:
+        raise
     except (TypeError, ValueError, ConnectionError) as exc:
         raise InputError(
             f"OpenStreetMap returned nothing for the place {place!r}: {exc}. Check the spelling "

@@ -7,21 +7,28 @@ Every source turns its input into one table of OSM ways (LineStrings in WGS-84 w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 
-from planner.errors import InputError
+from planner.errors import InputError, OfflineError
 from planner.network import WalkNetwork, build_network
+
+T = TypeVar("T")
 
 #: OSM way tags the network needs from every source.
 WAY_TAGS = ("highway", "foot", "access", "sidewalk", "name", "area")
 XML_SUFFIXES = (".osm", ".osm.xml", ".xml", ".osm.bz2", ".xml.bz2")
 PBF_SUFFIXES = (".pbf",)
 LAYER_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".parquet", ".geoparquet")
+#: Seconds OpenStreetMap's geocoder and Overpass servers get to accept a connection before the
+#: machine counts as offline (downloads themselves may take minutes).
+CONNECT_TIMEOUT_S = 5.0
 
 
 def _suffix(path: Path) -> str:
@@ -144,6 +151,39 @@ def ways_from_xml(path: str | Path) -> gpd.GeoDataFrame:
     return ways_from_osmnx_graph(graph)
 
 
+def offline_error(host: str, exc: BaseException) -> OfflineError:
+    """The one-line error of every online step that cannot reach OpenStreetMap."""
+    why = type(exc).__name__
+    return OfflineError(
+        f"OpenStreetMap cannot be reached ({host}: {why}; is this machine offline?). Pass a "
+        "local .osm or .osm.pbf extract instead: [network] source = \"city.osm.pbf\" in the "
+        "scenario, or `planner network city.osm.pbf -o net`."
+    )
+
+
+def from_osm_online(download: Callable[[], T]) -> T:
+    """``download()`` — an osmnx call — with a short connect timeout; no connection to
+    OpenStreetMap's geocoder or Overpass server raises :class:`OfflineError`.
+
+    osmnx has one ``requests_timeout`` for connecting, reading and the Overpass server's own
+    query limit; for the call it becomes (``CONNECT_TIMEOUT_S``, the old value) for the HTTP
+    requests, while the Overpass query keeps the old value as its limit."""
+    import osmnx as ox
+    import requests
+
+    saved = ox.settings.requests_timeout, ox.settings.overpass_settings
+    read_s = saved[0][-1] if isinstance(saved[0], tuple) else saved[0]
+    ox.settings.overpass_settings = saved[1].replace("{timeout}", f"{read_s:g}")
+    ox.settings.requests_timeout = (CONNECT_TIMEOUT_S, read_s)
+    try:
+        return download()
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        host = urlsplit(getattr(exc.request, "url", None) or "").hostname or "openstreetmap.org"
+        raise offline_error(host, exc) from None
+    finally:
+        ox.settings.requests_timeout, ox.settings.overpass_settings = saved
+
+
 def network_from_osmnx(
     place: str | None = None,
     *,
@@ -154,7 +194,8 @@ def network_from_osmnx(
 ) -> WalkNetwork:
     """Download a walk network with osmnx (needs internet) by place name, bbox
     (west, south, east, north in degrees) or polygon (WGS-84), then build it exactly as the
-    XML reader does."""
+    XML reader does. Without a connection to OpenStreetMap: :class:`OfflineError` within
+    seconds (``CONNECT_TIMEOUT_S``)."""
     ox, wanted = _osmnx_settings()
     if sum(x is not None for x in (place, bbox, polygon)) != 1:
         raise InputError("Give exactly one of place, bbox or polygon to download a network.")
@@ -163,11 +204,13 @@ def network_from_osmnx(
     opts = dict(network_type="walk", simplify=False, retain_all=True)
     try:
         if place is not None:
-            graph = ox.graph.graph_from_place(place, **opts)
+            graph = from_osm_online(lambda: ox.graph.graph_from_place(place, **opts))
         elif bbox is not None:
-            graph = ox.graph.graph_from_bbox(bbox, **opts)
+            graph = from_osm_online(lambda: ox.graph.graph_from_bbox(bbox, **opts))
         else:
-            graph = ox.graph.graph_from_polygon(polygon, **opts)
+            graph = from_osm_online(lambda: ox.graph.graph_from_polygon(polygon, **opts))
+    except OfflineError:
+        raise
     except (ox._errors.InsufficientResponseError, TypeError, ValueError) as exc:
         what = f"place {place!r}" if place else "area"
         raise InputError(
