@@ -9,7 +9,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from planner.errors import InputError
+from planner.errors import CRSError, InputError
 from planner.io.population import (
     load_age_shares,
     load_building_defaults,
@@ -154,3 +154,104 @@ def test_settings_files():
         load_building_defaults(persons=3)
     with pytest.raises(InputError, match="must be positive"):
         load_building_defaults(m2_per_person=0)
+
+
+# --- OSM XML sources and the building_use rules -----------------------------------------------
+
+LON0, LAT0 = 112.55, 37.85  # central Taiyuan
+M_LAT = 1 / 111_320
+M_LON = 1 / (111_320 * 0.78962)  # cos(37.85°)
+
+
+def osm_xml(ways):
+    """OSM XML of closed square ways: (tags, x, y, side) in metres east/north of LON0, LAT0."""
+    nodes, lines = [], []
+    nid = 1
+    for wid, (tags, x, y, side) in enumerate(ways, start=1):
+        refs = []
+        for dx, dy in ((0, 0), (side, 0), (side, side), (0, side)):
+            nodes.append(f'<node id="{nid}" lat="{LAT0 + (y + dy) * M_LAT:.8f}" '
+                         f'lon="{LON0 + (x + dx) * M_LON:.8f}"/>')
+            refs.append(nid)
+            nid += 1
+        nds = "".join(f'<nd ref="{r}"/>' for r in [*refs, refs[0]])
+        tag = "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
+        lines.append(f'<way id="{wid}">{nds}{tag}</way>')
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">'
+            + "".join(nodes) + "".join(lines) + "</osm>")
+
+
+#: A building=yes-dominated block, as in Chinese OSM: expected people under 'all' are
+#: (400 m² × 6 levels + 400 m² × 6 default levels + 100 m² × 10 levels) ÷ 36.52 m² per person.
+TAIYUAN_BLOCK = [
+    ({"building": "yes", "building:levels": "6"}, 0, 0, 20),          # home
+    ({"building": "yes"}, 40, 0, 20),                                   # home, default 6 storeys
+    ({"building": "yes", "shop": "supermarket"}, 80, 0, 20),           # use tag
+    ({"building": "yes"}, 200, 5, 20),                                  # in commercial land use
+    ({"landuse": "commercial"}, 190, -5, 60),
+    ({"building": "yes"}, 0, 40, 5),                                    # 25 m² shed
+    ({"building": "school", "building:levels": "4"}, 40, 40, 20),      # non-residential type
+    ({"building": "apartments", "building:levels": "10"}, 80, 40, 10),  # tagged home
+]
+ALL_PEOPLE = (400 * 6 + 400 * 6 + 100 * 10) / 36.52
+TAGGED_PEOPLE = 100 * 10 / 36.52
+
+
+@pytest.mark.parametrize("name", ["block.osm", "block.osm.xml", "block.osm.bz2"])
+def test_buildings_from_osm_xml(tmp_path, name):
+    import bz2
+
+    text = osm_xml(TAIYUAN_BLOCK).encode()
+    path = tmp_path / name
+    path.write_bytes(bz2.compress(text) if name.endswith(".bz2") else text)
+    grid = load_population(path, cell_m=100, age_shares=None)
+    info = grid.meta["buildings"]
+    assert info["rule"] == "all" and info["building_use"] == "auto"
+    assert info["excluded"] == {"type": 1, "use_tag": 1, "landuse": 1, "small": 1}
+    assert info["used"] == 3 and info["buildings"] == 7
+    assert grid.totals()["total"] == pytest.approx(ALL_PEOPLE, rel=5e-3)  # UTM scale and spherical metres
+
+
+def test_building_use_forces_the_rule(tmp_path):
+    path = tmp_path / "block.osm"
+    path.write_text(osm_xml(TAIYUAN_BLOCK))
+    frame = read_buildings(path)
+    tagged = load_population(frame, cell_m=100, age_shares=None, building_use="residential")
+    assert tagged.totals()["total"] == pytest.approx(TAGGED_PEOPLE, rel=5e-3)  # UTM scale and spherical metres
+    assert tagged.meta["buildings"]["excluded"] == {"type": 1, "generic": 5}
+    everything = load_population(frame, cell_m=100, age_shares=None, building_use="all")
+    assert everything.totals()["total"] == pytest.approx(ALL_PEOPLE, rel=5e-3)  # UTM scale and spherical metres
+    with pytest.raises(InputError, match="building_use='tagged' is not one of"):
+        load_population(frame, cell_m=100, building_use="tagged")
+
+
+def test_auto_keeps_to_residential_tags_when_they_cover_most_footprint():
+    b = layer([("apartments", "5", None, square(0, 0, 20)),  # 400 m² tagged
+               ("yes", "5", None, square(40, 0, 19))])       # 361 m² generic: 53 % tagged
+    est = residential_floor_area(b, UTM)
+    assert est.rule == "residential" and est.residential_share == pytest.approx(400 / 761)
+    b = layer([("apartments", "5", None, square(0, 0, 19)), ("yes", "5", None, square(40, 0, 20))])
+    assert residential_floor_area(b, UTM).rule == "all"
+    custom = load_building_defaults(auto_share=0.4)
+    assert residential_floor_area(b, UTM, custom).rule == "residential"
+
+
+def test_notes_say_rule_counts_and_total(tmp_path):
+    path = tmp_path / "block.osm"
+    path.write_text(osm_xml(TAIYUAN_BLOCK))
+    notes = " ".join(load_population(path, cell_m=100, age_shares=None).notes)
+    assert "every building not evidently non-residential" in notes
+    assert "residential tags hold 11% of the footprint that may be homes, < 50%" in notes
+    assert "3 of 7 buildings counted" in notes
+    assert "1 buildings left out: inside commercial/industrial/retail land use" in notes
+    assert "1 buildings left out: non-residential building type (school ×1)" in notes
+    assert "36.52 m² per person: 158 people" in notes
+
+
+def test_swapped_lon_lat_building_layer(tmp_path):
+    frame = gpd.GeoDataFrame({"building": ["yes"]}, geometry=[square(0, 0)], crs=UTM).to_crs(4326)
+    frame.geometry = frame.geometry.map(lambda g: shapely.transform(g, lambda xy: xy[:, ::-1]))
+    path = tmp_path / "swapped.geojson"
+    frame.to_file(path)
+    with pytest.raises(CRSError, match="longitude and latitude swapped"):
+        load_population(path)

@@ -116,25 +116,20 @@ def load_building_defaults(path: str | Path | None = None, **overrides: Any) -> 
 
 def check_lonlat(frame: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> None:
     """Raise a CRSError when a layer in degrees has longitude and latitude swapped (latitudes
-    beyond ±90 while longitudes stay within ±90) or holds projected metres labelled degrees."""
-    check_crs(frame, what)
-    if not frame.crs.is_geographic or len(frame) == 0:
-        return
-    x0, y0, x1, y1 = frame.total_bounds
-    if not np.isfinite([x0, y0, x1, y1]).all() or (-90 <= y0 and y1 <= 90):
-        return
-    if -90 <= x0 and x1 <= 90 and -180 <= y0 and y1 <= 180:
-        raise CRSError(
-            f"The {what} has longitude and latitude swapped: its y values reach "
-            f"{max(abs(y0), abs(y1)):.4f}, beyond ±90, while x stays within ±90. Write the "
-            "coordinates as [longitude, latitude] (GeoJSON order), or swap the columns before "
-            "exporting."
-        )
-    raise CRSError(
-        f"The {what} says it is in degrees ({frame.crs.to_string()}) but its coordinates "
-        f"({x0:.1f}, {y0:.1f}) – ({x1:.1f}, {y1:.1f}) look like metres. Set the projected CRS "
-        "the layer was made in (e.g. EPSG:4547) instead of EPSG:4326."
-    )
+    beyond ±90 while longitudes stay within ±90), has no CRS, or holds metres labelled
+    degrees."""
+    if frame.crs is not None and frame.crs.is_geographic and len(frame):
+        x0, y0, x1, y1 = frame.total_bounds
+        swapped = (np.isfinite([x0, y0, x1, y1]).all() and not (-90 <= y0 and y1 <= 90)
+                   and -90 <= x0 and x1 <= 90 and -180 <= y0 and y1 <= 180)
+        if swapped:
+            raise CRSError(
+                f"The {what} has longitude and latitude swapped: its y values reach "
+                f"{max(abs(y0), abs(y1)):.4f}, beyond ±90, while x stays within ±90. Write "
+                "the coordinates as [longitude, latitude] (GeoJSON order), or swap the "
+                "columns before exporting."
+            )
+    check_crs(frame, what)  # no CRS, or metres labelled degrees
 
 
 # --- reading ---------------------------------------------------------------------------------
