@@ -255,3 +255,40 @@ def test_swapped_lon_lat_building_layer(tmp_path):
     frame.to_file(path)
     with pytest.raises(CRSError, match="longitude and latitude swapped"):
         load_population(path)
+
+
+def test_scenario_population_options(tmp_path):
+    from types import SimpleNamespace
+
+    import pyproj
+
+    from planner.scenario import build_demand_step
+    from planner.scenario_file import parse_scenario
+
+    (tmp_path / "block.osm").write_text(osm_xml(TAIYUAN_BLOCK))
+    network = SimpleNamespace(crs=pyproj.CRS("EPSG:32649"))
+    doc = {"network": {"source": "block.osm"},
+           "population": {"building_use": "residential", "m2_per_person": 20, "age_shares": None}}
+    grid = build_demand_step(parse_scenario(doc, tmp_path), network, None, None)
+    assert grid.totals()["total"] == pytest.approx(100 * 10 / 20, rel=5e-3)
+    doc["population"] = {"total": 207_000}
+    grid = build_demand_step(parse_scenario(doc, tmp_path), network, None, tmp_path / "cache")
+    assert grid.totals()["total"] == pytest.approx(207_000)
+    assert grid.meta["buildings"]["rule"] == "all"
+
+
+def test_cli_population_options(tmp_path):
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+    from planner.demand import DemandGrid
+
+    (tmp_path / "block.osm").write_text(osm_xml(TAIYUAN_BLOCK))
+    out = tmp_path / "grid.parquet"
+    args = ["population", str(tmp_path / "block.osm"), "-o", str(out), "--age-shares", "none"]
+    result = CliRunner().invoke(app, [*args, "--building-use", "residential", "--total", "1000"])
+    assert result.exit_code == 0, result.output
+    assert DemandGrid.load(out).totals()["total"] == pytest.approx(1000)
+    assert "only buildings tagged as homes" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, [*args, "--building-use", "tagged"])
+    assert result.exit_code == 2 and "not one of residential, all, auto" in result.output
