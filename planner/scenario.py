@@ -288,7 +288,7 @@ def load_facilities_step(
 
 def _online_buildings(place: str) -> gpd.GeoDataFrame:
     """Building footprints of a place from OpenStreetMap via osmnx (needs internet), with the
-    place's land-use polygons in ``attrs["landuse"]`` as the file readers give them."""
+    land use around each building as the file readers give it."""
     import osmnx as ox
 
     try:
@@ -302,10 +302,10 @@ def _online_buildings(place: str) -> gpd.GeoDataFrame:
     if "building" not in features.columns:
         raise InputError(f"OpenStreetMap holds no buildings for {place!r}; give a population "
                          "raster or census layer in the scenario instead.")
-    buildings = features[features["building"].notna()].copy()
-    if "landuse" in features.columns:
-        buildings.attrs["landuse"] = features[features["landuse"].notna()]
-    return buildings
+    from planner.io.buildings import attach_landuse
+
+    landuse = features[features["landuse"].notna()] if "landuse" in features.columns else None
+    return attach_landuse(features[features["building"].notna()], landuse)
 
 
 def build_demand_step(scenario: Scenario, network: WalkNetwork, area, cache_dir) -> DemandGrid:

@@ -33,7 +33,8 @@ def test_same_numbers_as_the_library(sample_run):
     net = load_network(helsinki_pbf())
     cats = load_categories()
     fac = load_facilities(helsinki_pbf(), to_crs=net.crs, categories=cats)
-    grid = load_population(helsinki_pbf(), crs=net.crs, cell_m=100, age_shares="shanxi")
+    grid = load_population(helsinki_pbf(), crs=net.crs, cell_m=100, age_shares="shanxi",
+                           total=4000)  # the sample calibrates to 4,000 residents
     speeds = load_speeds(overrides={"total": 1.2, "age_60_plus": 0.8})
     dist = {}
     for key, cat in cats.items():

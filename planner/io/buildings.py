@@ -27,7 +27,8 @@ from planner.paths import STANDARDS_DIR
 
 BuildingUse = Literal["residential", "all", "auto"]
 BUILDING_USES = ("residential", "all", "auto")
-LAYER_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".parquet", ".geoparquet")
+#: Column holding the land use around each building (see :func:`attach_landuse`).
+LANDUSE_COLUMN = "within_landuse"
 #: Why a building is not counted as a home (keys of ``BuildingEstimate.excluded``).
 EXCLUSION_REASONS = {
     "type": "non-residential building type",
@@ -189,15 +190,20 @@ def _landuse_polygons(landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | No
     return out.reset_index(drop=True) if len(out) else None
 
 
-def _read_layer(path: Path) -> gpd.GeoDataFrame:
+def read_layer(source: str | Path | gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
+    """A GIS layer (GeoJSON, GeoPackage, Shapefile, GeoParquet …) or a GeoDataFrame as is;
+    ``what`` names it in errors."""
+    if isinstance(source, gpd.GeoDataFrame):
+        return source
+    path = Path(source)
     if not path.is_file():
-        raise InputError(f"The building file {path} does not exist; check the path.")
+        raise InputError(f"The {what} file {path} does not exist; check the path.")
     try:
         if path.suffix.lower() in (".parquet", ".geoparquet"):
             return gpd.read_parquet(path)
         return gpd.read_file(path)
     except Exception as exc:  # pyogrio/arrow raise many types for unreadable files
-        raise InputError(f"Cannot read the building layer {path}: {exc}. Is it a GIS layer?") from exc
+        raise InputError(f"Cannot read the {what} {path}: {exc}. Is it a GIS layer?") from exc
 
 
 def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -205,13 +211,12 @@ def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     use keys (``shop``, ``amenity`` …), from OSM XML (.osm, .osm.xml, .osm.bz2), .osm.pbf, a GIS
     layer (GDAL ``other_tags`` is parsed) or a GeoDataFrame.
 
-    Land-use polygons of the same OSM file (or a ``landuse`` layer given with the frame) are
-    kept in ``frame.attrs["landuse"]`` for :func:`residential_floor_area`.
+    For OSM files, the land use around each building (``landuse=*`` polygons of the same file)
+    is in the ``within_landuse`` column (see :func:`attach_landuse`).
     """
     landuse = None
     if isinstance(source, gpd.GeoDataFrame):
         frame = source
-        landuse = source.attrs.get("landuse")
     else:
         path = Path(source)
         kind = osm_format(path)
@@ -222,7 +227,7 @@ def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         elif kind == "xml":
             frame, landuse = _from_xml(path)
         else:
-            frame = _read_layer(path)
+            frame = read_layer(path, "building")
         if frame is None or (kind is not None and len(frame) == 0):
             raise InputError(f"{path} holds no buildings (no way tagged building=*).")
     if "other_tags" in frame.columns:
@@ -243,8 +248,28 @@ def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     frame = frame[polygonal & frame["building"].notna()].copy()
     if len(frame) == 0:
         raise InputError("The building layer holds no building polygons.")
-    frame.attrs["landuse"] = _landuse_polygons(landuse)
-    return frame
+    return attach_landuse(frame, landuse) if landuse is not None else frame
+
+
+def attach_landuse(buildings: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """The buildings with a ``within_landuse`` column: the ``landuse=*`` value of the polygon
+    holding each building's representative point (a non-residential value of
+    ``population.toml`` wins where polygons nest; empty outside every polygon)."""
+    out = buildings.copy()
+    values = np.full(len(out), "", dtype=object)
+    polys = _landuse_polygons(landuse)
+    if polys is not None and len(out):
+        check_lonlat(polys, "land-use layer")
+        polys = polys.to_crs(out.crs)
+        geoms = shapely.make_valid(polys.geometry.to_numpy())
+        kinds = polys["landuse"].astype(str).str.lower().to_numpy()
+        pts = shapely.point_on_surface(out.geometry.to_numpy())
+        bi, li = shapely.STRtree(geoms).query(pts, predicate="within")
+        strong = np.isin(kinds[li], load_building_defaults().non_residential_landuse)
+        order = np.argsort(strong, kind="stable")  # non-residential values written last
+        values[bi[order]] = kinds[li[order]]
+    out[LANDUSE_COLUMN] = values
+    return out
 
 
 # --- which buildings are homes -----------------------------------------------------------------
@@ -296,19 +321,6 @@ def _number(series: pd.Series | None, n: int) -> np.ndarray:
     return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _in_landuse(points: np.ndarray, landuse: gpd.GeoDataFrame | None, values, crs) -> np.ndarray:
-    if landuse is None or not values:
-        return np.zeros(len(points), dtype=bool)
-    lu = landuse[landuse["landuse"].astype("string").str.lower().isin(values)]
-    if len(lu) == 0:
-        return np.zeros(len(points), dtype=bool)
-    polys = shapely.make_valid(lu.to_crs(crs).geometry.to_numpy())
-    hit, _ = shapely.STRtree(polys).query(points, predicate="within")
-    out = np.zeros(len(points), dtype=bool)
-    out[hit] = True
-    return out
-
-
 def residential_floor_area(
     buildings: gpd.GeoDataFrame,
     crs: object,
@@ -319,8 +331,8 @@ def residential_floor_area(
 
     ``use``: ``residential`` counts building=* values in ``defaults.residential``; ``all`` adds
     every other building except the evidently non-residential (a non-residential type, a use
-    key such as ``shop`` or ``amenity`` on a generic building, a generic building inside
-    commercial/industrial/retail land use, or a generic footprint below
+    key such as ``shop`` or ``amenity`` on a generic building, a generic building whose
+    ``within_landuse`` is commercial/industrial/retail…, or a generic footprint below
     ``defaults.min_footprint_m2``); ``auto`` applies ``residential`` when residential tags hold
     at least ``defaults.auto_share`` of the footprint of the buildings ``all`` would count, and
     ``all`` otherwise. Storeys come from ``building:levels``, else ``height`` ÷ storey height,
@@ -341,8 +353,8 @@ def residential_floor_area(
         value = _tag(buildings, key)
         use_tag |= (value != "").to_numpy() & ~value.isin(("no", "none")).to_numpy()
     use_tag &= other
-    landuse = _in_landuse(shapely.point_on_surface(geoms), buildings.attrs.get("landuse"),
-                          d.non_residential_landuse, crs) & other & ~use_tag
+    landuse = (_tag(buildings, LANDUSE_COLUMN).isin(d.non_residential_landuse).to_numpy()
+               & other & ~use_tag)
     small = other & ~use_tag & ~landuse & (area < d.min_footprint_m2)
     candidates = other & ~use_tag & ~landuse & ~small
     homes_area = float(area[residential].sum())

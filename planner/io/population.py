@@ -40,6 +40,7 @@ from planner.io.buildings import (
     load_building_defaults,
     osm_format,
     read_buildings,
+    read_layer,
     read_settings,
     residential_floor_area,
 )
@@ -484,20 +485,6 @@ def read_age_stack(
 # --- census counts by polygon ---------------------------------------------------------------------
 
 
-def _read_layer(source: str | Path | gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
-    if isinstance(source, gpd.GeoDataFrame):
-        return source
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(f"The {what} file {path} does not exist; check the path.")
-    try:
-        if path.suffix.lower() in (".parquet", ".geoparquet"):
-            return gpd.read_parquet(path)
-        return gpd.read_file(path)
-    except Exception as exc:  # pyogrio/arrow raise many types for unreadable files
-        raise InputError(f"Cannot read the {what} {path}: {exc}. Is it a GIS layer?") from exc
-
-
 def census_column(table: pd.DataFrame, column: str | None = None) -> str:
     """The population-count column of a census table (given, or found by common names)."""
     if column is not None:
@@ -598,7 +585,7 @@ def read_census(
     is dasymetric by residential floor area, otherwise areal.
     """
     cell_m = check_cell_size(cell_m)
-    table = _read_layer(source, "census")
+    table = read_layer(source, "census")
     name = source if isinstance(source, (str, Path)) else "census layer"
     check_lonlat(table, "census layer")
     col = census_column(table, column)
@@ -743,7 +730,7 @@ def load_population(
     if total is not None:
         return calibrate_total(grid, total)
     if districts is not None:
-        table = _read_layer(districts, "districts")
+        table = read_layer(districts, "districts")
         check_lonlat(table, "districts layer")
         col = census_column(table, districts_column)
         names = next((table[c].astype(str).tolist() for c in ("name", "名称", "NAME")
@@ -780,7 +767,7 @@ def _load(source, crs, cell_m, area, age_shares, pattern, column, buildings, bui
         if b"planner_demand" in (pq.read_schema(path).metadata or {}):
             return DemandGrid.load(path)
     if suffix in VECTOR_SUFFIXES:
-        return _from_layer(_read_layer(path, "population"), str(path), crs, cell_m, area,
+        return _from_layer(read_layer(path, "population"), str(path), crs, cell_m, area,
                            shares, shares_source, column, buildings, building_use,
                            building_defaults)
     raise InputError(
