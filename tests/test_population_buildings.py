@@ -182,7 +182,8 @@ def osm_xml(ways):
 
 
 #: A building=yes-dominated block, as in Chinese OSM: expected people under 'all' are
-#: (400 m² × 6 levels + 400 m² × 6 default levels + 100 m² × 10 levels) ÷ 36.52 m² per person.
+#: (400 m² × 6 levels + 400 m² × 6 default levels + 100 m² × 10 levels) ÷ 36.52 m² per person
+#: (compared within 0.5 %: UTM scale and the spherical metres of ``osm_xml``).
 TAIYUAN_BLOCK = [
     ({"building": "yes", "building:levels": "6"}, 0, 0, 20),          # home
     ({"building": "yes"}, 40, 0, 20),                                   # home, default 6 storeys
@@ -209,7 +210,7 @@ def test_buildings_from_osm_xml(tmp_path, name):
     assert info["rule"] == "all" and info["building_use"] == "auto"
     assert info["excluded"] == {"type": 1, "use_tag": 1, "landuse": 1, "small": 1}
     assert info["used"] == 3 and info["buildings"] == 7
-    assert grid.totals()["total"] == pytest.approx(ALL_PEOPLE, rel=5e-3)  # UTM scale and spherical metres
+    assert grid.totals()["total"] == pytest.approx(ALL_PEOPLE, rel=5e-3)
 
 
 def test_building_use_forces_the_rule(tmp_path):
@@ -217,10 +218,10 @@ def test_building_use_forces_the_rule(tmp_path):
     path.write_text(osm_xml(TAIYUAN_BLOCK))
     frame = read_buildings(path)
     tagged = load_population(frame, cell_m=100, age_shares=None, building_use="residential")
-    assert tagged.totals()["total"] == pytest.approx(TAGGED_PEOPLE, rel=5e-3)  # UTM scale and spherical metres
+    assert tagged.totals()["total"] == pytest.approx(TAGGED_PEOPLE, rel=5e-3)
     assert tagged.meta["buildings"]["excluded"] == {"type": 1, "generic": 5}
     everything = load_population(frame, cell_m=100, age_shares=None, building_use="all")
-    assert everything.totals()["total"] == pytest.approx(ALL_PEOPLE, rel=5e-3)  # UTM scale and spherical metres
+    assert everything.totals()["total"] == pytest.approx(ALL_PEOPLE, rel=5e-3)
     with pytest.raises(InputError, match="building_use='tagged' is not one of"):
         load_population(frame, cell_m=100, building_use="tagged")
 
@@ -243,8 +244,8 @@ def test_notes_say_rule_counts_and_total(tmp_path):
     assert "every building not evidently non-residential" in notes
     assert "residential tags hold 11% of the footprint that may be homes, < 50%" in notes
     assert "3 of 7 buildings counted" in notes
-    assert "1 buildings left out: inside commercial/industrial/retail land use" in notes
-    assert "1 buildings left out: non-residential building type (school ×1)" in notes
+    assert "1 building left out: inside commercial/industrial/retail land use" in notes
+    assert "1 building left out: non-residential building type (school ×1)" in notes
     assert "36.52 m² per person: 158 people" in notes
 
 

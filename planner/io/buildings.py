@@ -251,7 +251,9 @@ def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return attach_landuse(frame, landuse) if landuse is not None else frame
 
 
-def attach_landuse(buildings: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+def attach_landuse(
+    buildings: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame | None
+) -> gpd.GeoDataFrame:
     """The buildings with a ``within_landuse`` column: the ``landuse=*`` value of the polygon
     holding each building's representative point (a non-residential value of
     ``population.toml`` wins where polygons nest; empty outside every polygon)."""
@@ -367,8 +369,8 @@ def residential_floor_area(
         excluded = {"type": int(typed.sum()), "generic": int(other.sum())}
     excluded = {k: v for k, v in excluded.items() if v}
     notes = [_rule_note(use, rule, share, d, int(residential.sum()), int(keep.sum()), len(kind))]
-    notes += [f"{n} buildings left out: {EXCLUSION_REASONS[k]}" + _examples(kind, k, typed)
-              for k, n in excluded.items()]
+    notes += [f"{n} building{'s' * (n != 1)} left out: {EXCLUSION_REASONS[k]}"
+              + _examples(kind, k, typed) for k, n in excluded.items()]
     unlisted = Counter(kind[keep & other & ~kind.isin(d.generic).to_numpy()])
     if unlisted:
         notes.append("Building types in no list of population.toml, counted as generic: "

@@ -48,6 +48,20 @@ def calibrate_total(grid: DemandGrid, total: float) -> DemandGrid:
     return DemandGrid(cells, grid.cell_size_m, meta)
 
 
+def _cell_rows(cell_ix: np.ndarray, cell_iy: np.ndarray, ix: np.ndarray, iy: np.ndarray
+               ) -> np.ndarray:
+    """Row of each (ix, iy) among the grid's cells, -1 where the grid has no such cell."""
+    if len(cell_ix) == 0 or len(ix) == 0:
+        return np.full(len(ix), -1, dtype=np.int64)
+    x0, y0 = min(cell_ix.min(), ix.min()), min(cell_iy.min(), iy.min())
+    width = int(max(cell_ix.max(), ix.max()) - x0) + 1
+    keys = (cell_iy - y0) * width + (cell_ix - x0)
+    order = np.argsort(keys)
+    wanted = (iy - y0) * width + (ix - x0)
+    pos = np.minimum(np.searchsorted(keys[order], wanted), len(keys) - 1)
+    return np.where(keys[order][pos] == wanted, order[pos], -1).astype(np.int64)
+
+
 def calibrate_districts(
     grid: DemandGrid, districts: gpd.GeoSeries, totals: Sequence[float],
     names: Sequence[str] | None = None,
@@ -71,10 +85,7 @@ def calibrate_districts(
     size = grid.cell_size_m
     di, ix, iy, overlap = geometry_cell_areas(polys, size)
     cells = grid.cells
-    key = {(int(i), int(j)): r for r, (i, j) in enumerate(zip(cells["ix"], cells["iy"],
-                                                               strict=True))}
-    row = np.array([key.get((int(i), int(j)), -1) for i, j in zip(ix, iy, strict=True)],
-                   dtype=np.int64)
+    row = _cell_rows(cells["ix"].to_numpy(), cells["iy"].to_numpy(), ix, iy)
     frac = overlap / (size * size)
     covered = np.bincount(row[row >= 0], weights=frac[row >= 0], minlength=len(cells))
     excess = np.where(covered > 1 + 1e-9, covered, 1.0)
@@ -89,6 +100,10 @@ def calibrate_districts(
     factor = np.divide(totals, estimated, out=np.zeros_like(totals), where=estimated > 0)
     # contributions: scaled district parts, areal parts of empty districts, unscaled remainders
     area = np.bincount(di, weights=overlap, minlength=len(totals))
+    if (empty & (area <= 0)).any():
+        bad = np.array(names)[empty & (area <= 0)][:5]
+        raise InputError(f"District polygons {list(bad)} have people but no area; fix or drop "
+                         "those geometries.")
     areal = empty[di]
     scaled = inside & ~areal
     share = {g: (people[g].sum() / people["total"].sum()) for g in groups}
@@ -107,14 +122,22 @@ def calibrate_districts(
     outside = float((people["total"] * rest).sum())
     outside_cells = int((rest > 1e-9).sum())
     notes = out.meta["notes"]
+    lo, hi = factor[~empty].min(initial=np.inf), factor[~empty].max(initial=0)
+    span = (f"factor {lo:.3g}" if lo == hi else f"factors {lo:.3g}–{hi:.3g}") if lo <= hi else \
+        "none has estimated residents"
     notes.append(
-        f"Calibrated to {len(totals)} district totals ({totals.sum():,.0f} people; the estimate "
-        f"held {estimated.sum():,.0f} in them): each district's cells scaled to its total, "
-        f"factors {factor[~empty].min(initial=np.inf):.3g}–{factor[~empty].max(initial=0):.3g}.")
+        f"Calibrated to {len(totals)} district total{'s' * (len(totals) != 1)} "
+        f"({totals.sum():,.0f} people; the estimate held {estimated.sum():,.0f} in them): each "
+        f"district's cells scaled to its total, {span}.")
     if empty.any():
         notes.append(
             f"{int(empty.sum())} districts with people hold no estimated residents "
             f"({', '.join(np.array(names)[empty][:5])}); their totals are spread by area.")
+    removed = (totals == 0) & (estimated > 0)
+    if removed.any():
+        notes.append(
+            f"{int(removed.sum())} districts have a total of 0 "
+            f"({', '.join(np.array(names)[removed][:5])}); the {estimated[removed].sum():,.0f} people estimated there are removed.")
     if outside > 0:
         notes.append(
             f"{outside:,.0f} estimated people in {outside_cells:,} cells lie outside every "

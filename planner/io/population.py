@@ -785,7 +785,8 @@ def _from_layer(frame, name, crs, cell_m, area, shares, shares_source, column, b
     if has_count:
         grid = read_census(frame, crs=crs, cell_m=cell_m, area=area, column=column,
                            buildings=buildings, building_defaults=building_defaults,
-                           building_use=building_use, age_shares=shares, shares_source=shares_source)
+                           building_use=building_use, age_shares=shares,
+                           shares_source=shares_source)
     elif "building" in frame.columns or "other_tags" in frame.columns:
         grid = read_buildings_population(frame, crs=crs, cell_m=cell_m, area=area,
                                          defaults=building_defaults, use=building_use,
