@@ -288,24 +288,23 @@ def load_facilities_step(
 
 def _online_buildings(place: str) -> gpd.GeoDataFrame:
     """Building footprints of a place from OpenStreetMap via osmnx (needs internet), with the
-    land use around each building as the file readers give it."""
+    land use around each building and the use points inside it, as the file readers give them."""
     import osmnx as ox
 
+    from planner.io.buildings import attach_landuse, attach_uses, osm_feature_tags, split_features
+
     try:
-        features = ox.features.features_from_place(place, tags={"building": True, "landuse": True})
+        features = ox.features.features_from_place(place, tags=osm_feature_tags())
     except (ox._errors.InsufficientResponseError, ValueError, TypeError) as exc:
         raise InputError(
             f"OpenStreetMap returned no buildings for {place!r}: {exc}. Give a population "
             "raster or census layer in the scenario instead."
         ) from exc
-    features = features.reset_index(drop=True)
-    if "building" not in features.columns:
+    buildings, landuse, points = split_features(features)
+    if buildings is None:
         raise InputError(f"OpenStreetMap holds no buildings for {place!r}; give a population "
                          "raster or census layer in the scenario instead.")
-    from planner.io.buildings import attach_landuse
-
-    landuse = features[features["landuse"].notna()] if "landuse" in features.columns else None
-    return attach_landuse(features[features["building"].notna()], landuse)
+    return attach_uses(attach_landuse(buildings, landuse), points)
 
 
 def build_demand_step(scenario: Scenario, network: WalkNetwork, area, cache_dir) -> DemandGrid:

@@ -29,12 +29,15 @@ BuildingUse = Literal["residential", "all", "auto"]
 BUILDING_USES = ("residential", "all", "auto")
 #: Column holding the land use around each building (see :func:`attach_landuse`).
 LANDUSE_COLUMN = "within_landuse"
+#: Column counting the shop/office/amenity points inside each building (:func:`attach_uses`).
+USES_COLUMN = "use_points"
 #: Why a building is not counted as a home (keys of ``BuildingEstimate.excluded``).
 EXCLUSION_REASONS = {
     "type": "non-residential building type",
     "use_tag": "shop/amenity/office/… tag on the building",
     "landuse": "inside commercial/industrial/retail land use",
     "small": "shed-sized footprint",
+    "one_storey_use": "one storey holding shops, offices or other uses (points inside)",
     "generic": "generic building=yes under the residential rule",
 }
 
@@ -57,6 +60,8 @@ class BuildingDefaults:
         min_footprint_m2: generic buildings with a smaller footprint are sheds, not homes (m²).
         auto_share: ``auto`` keeps to residential tags when they hold at least this share
             (0–1) of the footprint of the buildings that may be homes.
+        street_furniture: amenity=* values of points that say nothing about a building's use
+            (benches, vending machines …).
     """
 
     m2_per_person: float
@@ -71,6 +76,7 @@ class BuildingDefaults:
     non_residential_landuse: tuple[str, ...] = ()
     min_footprint_m2: float = 0.0
     auto_share: float = 0.5
+    street_furniture: tuple[str, ...] = ()
 
 
 def read_settings(path: str | Path) -> dict:
@@ -100,6 +106,7 @@ def load_building_defaults(path: str | Path | None = None, **overrides: Any) -> 
         non_residential_landuse=tuple(t["landuse"]["non_residential"]),
         min_footprint_m2=float(t["small_buildings"]["min_footprint_m2"]),
         auto_share=float(t["auto"]["residential_share"]),
+        street_furniture=tuple(t["ground_floor"]["street_furniture"]),
     )
     unknown = set(overrides) - set(values)
     if unknown:
@@ -148,7 +155,7 @@ def osm_format(path: str | Path) -> Literal["xml", "pbf"] | None:
     return None
 
 
-def _from_pbf(path: Path) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+def _from_pbf(path: Path) -> tuple[gpd.GeoDataFrame | None, ...]:
     import warnings
 
     import pyrosm
@@ -159,6 +166,7 @@ def _from_pbf(path: Path) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | N
             osm = pyrosm.OSM(str(path))
             frame = osm.get_buildings()
             landuse = osm.get_landuse()
+            pois = osm.get_pois(custom_filter={k: True for k in load_building_defaults().use_keys})
     except Exception as exc:  # pyrosm raises plain Exceptions for corrupt files
         raise InputError(f"Cannot read buildings from {path}: {exc}. Is it an .osm.pbf?") from exc
     if frame is not None and "tags" in frame.columns:  # pyrosm keeps the other keys as JSON
@@ -166,20 +174,34 @@ def _from_pbf(path: Path) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | N
         for key in ("tourism", "leisure", "craft", "industrial", "healthcare"):
             if key not in frame.columns:
                 frame[key] = extra.map(lambda t, key=key: t.get(key))
-    return frame, landuse
+    return frame, landuse, pois
 
 
-def _from_xml(path: Path) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+def osm_feature_tags() -> dict[str, bool]:
+    """The OSM tags to fetch (osmnx ``tags=``) for buildings, land use and use points."""
+    return {"building": True, "landuse": True,
+            **{k: True for k in load_building_defaults().use_keys}}
+
+
+def split_features(features: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame | None, ...]:
+    """osmnx features → (buildings, land-use polygons, use points)."""
+    features = features.reset_index(drop=True)
+    has = {k: features[k].notna() if k in features.columns else
+           pd.Series(False, index=features.index) for k in ("building", "landuse")}
+    points = features.geometry.geom_type == "Point"
+    return (features[has["building"]] if has["building"].any() else None,
+            features[has["landuse"]] if has["landuse"].any() else None,
+            features[points & ~has["building"]])
+
+
+def _from_xml(path: Path) -> tuple[gpd.GeoDataFrame | None, ...]:
     import osmnx as ox
 
     try:
-        features = ox.features.features_from_xml(path, tags={"building": True, "landuse": True})
+        features = ox.features.features_from_xml(path, tags=osm_feature_tags())
     except Exception as exc:  # osmnx/xml raise ParseError, KeyError, ValueError, ...
         raise InputError(f"Cannot read {path} as OSM XML: {exc}. Is it a valid .osm file?") from exc
-    features = features.reset_index(drop=True)
-    split = [features[features[k].notna()] if k in features.columns else None
-             for k in ("building", "landuse")]
-    return split[0], split[1]
+    return split_features(features)
 
 
 def _landuse_polygons(landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
@@ -212,9 +234,10 @@ def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     layer (GDAL ``other_tags`` is parsed) or a GeoDataFrame.
 
     For OSM files, the land use around each building (``landuse=*`` polygons of the same file)
-    is in the ``within_landuse`` column (see :func:`attach_landuse`).
+    is in the ``within_landuse`` column and the shop/office/amenity points inside it are
+    counted in ``use_points`` (see :func:`attach_landuse`, :func:`attach_uses`).
     """
-    landuse = None
+    landuse = pois = kind = None
     if isinstance(source, gpd.GeoDataFrame):
         frame = source
     else:
@@ -223,9 +246,9 @@ def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if kind is not None and not path.is_file():
             raise InputError(f"OSM file {path} does not exist; check the path.")
         if kind == "pbf":
-            frame, landuse = _from_pbf(path)
+            frame, landuse, pois = _from_pbf(path)
         elif kind == "xml":
-            frame, landuse = _from_xml(path)
+            frame, landuse, pois = _from_xml(path)
         else:
             frame = read_layer(path, "building")
         if frame is None or (kind is not None and len(frame) == 0):
@@ -248,7 +271,34 @@ def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     frame = frame[polygonal & frame["building"].notna()].copy()
     if len(frame) == 0:
         raise InputError("The building layer holds no building polygons.")
-    return attach_landuse(frame, landuse) if landuse is not None else frame
+    if kind is None:
+        return frame
+    return attach_uses(attach_landuse(frame, landuse), pois)
+
+
+def attach_uses(buildings: gpd.GeoDataFrame, points: gpd.GeoDataFrame | None
+                ) -> gpd.GeoDataFrame:
+    """The buildings with a ``use_points`` column: how many points tagged with a use key
+    (``shop``, ``office``, ``amenity`` … but not street furniture such as benches) lie inside
+    each footprint."""
+    out = buildings.copy()
+    counts = np.zeros(len(out), dtype=np.int64)
+    d = load_building_defaults()
+    if points is not None and len(points) and len(out):
+        pts = points[points.geometry.geom_type == "Point"]
+        amenity = _tag(pts, "amenity")
+        furniture = amenity.isin(d.street_furniture)
+        other = np.zeros(len(pts), dtype=bool)
+        for key in d.use_keys:
+            if key != "amenity":
+                other |= (_tag(pts, key) != "").to_numpy()
+        pts = pts[((amenity != "") & ~furniture).to_numpy() | other]
+        if len(pts):
+            geoms = pts.to_crs(out.crs).geometry.to_numpy()
+            _, bi = shapely.STRtree(out.geometry.to_numpy()).query(geoms, predicate="within")
+            counts = np.bincount(bi, minlength=len(out))
+    out[USES_COLUMN] = counts
+    return out
 
 
 def attach_landuse(
@@ -337,8 +387,10 @@ def residential_floor_area(
     ``within_landuse`` is commercial/industrial/retail…, or a generic footprint below
     ``defaults.min_footprint_m2``); ``auto`` applies ``residential`` when residential tags hold
     at least ``defaults.auto_share`` of the footprint of the buildings ``all`` would count, and
-    ``all`` otherwise. Storeys come from ``building:levels``, else ``height`` ÷ storey height,
-    else the defaults.
+    ``all`` otherwise; a one-storey generic building holding shop/office/… points
+    (``use_points``) is left out too. Storeys come from ``building:levels``, else ``height`` ÷
+    storey height, else the defaults; a building with use points has homes above its ground
+    floor only.
     """
     if use not in BUILDING_USES:
         raise InputError(f"building_use={use!r} is not one of {', '.join(BUILDING_USES)}.")
@@ -347,6 +399,8 @@ def residential_floor_area(
     kind = _tag(buildings, "building")
     geoms = buildings.to_crs(crs).geometry.to_numpy()
     area = shapely.area(geoms)
+    levels, untagged = _storeys(buildings, kind, d)
+    uses = _number(buildings.get(USES_COLUMN), len(kind)) > 0
     residential = kind.isin(d.residential).to_numpy()
     typed = kind.isin(d.non_residential).to_numpy() & ~residential
     other = ~residential & ~typed  # generic building=yes and values in no list
@@ -358,13 +412,15 @@ def residential_floor_area(
     landuse = (_tag(buildings, LANDUSE_COLUMN).isin(d.non_residential_landuse).to_numpy()
                & other & ~use_tag)
     small = other & ~use_tag & ~landuse & (area < d.min_footprint_m2)
-    candidates = other & ~use_tag & ~landuse & ~small
+    one_storey_use = other & ~use_tag & ~landuse & ~small & uses & (levels < 2)
+    candidates = other & ~use_tag & ~landuse & ~small & ~one_storey_use
     homes_area = float(area[residential].sum())
     share = homes_area / max(homes_area + float(area[candidates].sum()), 1e-9)
     rule = use if use != "auto" else ("residential" if share >= d.auto_share else "all")
     keep = residential | candidates if rule == "all" else residential
     excluded = {"type": int(typed.sum()), "use_tag": int(use_tag.sum()),
-                "landuse": int(landuse.sum()), "small": int(small.sum())}
+                "landuse": int(landuse.sum()), "small": int(small.sum()),
+                "one_storey_use": int(one_storey_use.sum())}
     if rule == "residential":
         excluded = {"type": int(typed.sum()), "generic": int(other.sum())}
     excluded = {k: v for k, v in excluded.items() if v}
@@ -382,10 +438,19 @@ def residential_floor_area(
             "or raster population for this area, or building_use = 'all' if homes are tagged "
             "building=yes."
         )
-    levels, level_note = _storeys(buildings[keep], kind[keep], d)
-    if level_note:
-        notes.append(level_note)
-    return BuildingEstimate(geoms[keep], area[keep] * levels, rule, use, share, len(kind),
+    if (keep & untagged).any():
+        notes.append(
+            f"{int((keep & untagged).sum())} of {int(keep.sum())} buildings counted as homes "
+            f"have no levels or height tag; assumed {d.default_levels:g} storeys "
+            f"({d.small_levels:g} for houses).")
+    shop_floor = keep & uses & (levels >= 2)
+    if shop_floor.any():
+        n = int(shop_floor.sum())
+        notes.append(f"{n} building{'s' * (n != 1)} counted as homes hold{'s' * (n == 1)} "
+                     "shops, offices or other uses (points inside): the ground floor is not "
+                     "counted as homes.")
+    homes = levels - shop_floor
+    return BuildingEstimate(geoms[keep], (area * homes)[keep], rule, use, share, len(kind),
                             excluded, notes)
 
 
@@ -408,19 +473,17 @@ def _examples(kind: pd.Series, reason: str, typed: np.ndarray) -> str:
     return " (" + ", ".join(f"{k} ×{v}" for k, v in top) + ")."
 
 
-def _storeys(chosen: gpd.GeoDataFrame, kind: pd.Series, d: BuildingDefaults):
-    n = len(chosen)
-    levels = _number(chosen.get("building:levels"), n)
-    height = _number(chosen.get("height"), n)
+def _storeys(buildings: gpd.GeoDataFrame, kind: pd.Series, d: BuildingDefaults
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Storeys of every building (``building:levels``, else ``height`` ÷ storey height, else
+    the defaults) and which had neither tag."""
+    n = len(buildings)
+    levels = _number(buildings.get("building:levels"), n)
+    height = _number(buildings.get("height"), n)
     levels = np.where(np.isfinite(levels) & (levels > 0) & (levels < 200), levels, np.nan)
     from_height = ~np.isfinite(levels) & (height > 0) & (height < 700)
     levels[from_height] = np.maximum(np.round(height[from_height] / d.storey_height_m), 1)
-    small = kind.isin(d.small_types).to_numpy()
     untagged = ~np.isfinite(levels)
+    small = kind.isin(d.small_types).to_numpy()
     levels[untagged] = np.where(small[untagged], d.small_levels, d.default_levels)
-    note = ""
-    if untagged.any():
-        note = (f"{int(untagged.sum())} of {n} buildings counted as homes have no levels or "
-                f"height tag; assumed {d.default_levels:g} storeys ({d.small_levels:g} for "
-                "houses).")
-    return levels, note
+    return levels, untagged
