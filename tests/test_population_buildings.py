@@ -156,6 +156,11 @@ def test_settings_files():
         load_building_defaults(persons=3)
     with pytest.raises(InputError, match="must be positive"):
         load_building_defaults(m2_per_person=0)
+    assert (d.auto_share, d.min_footprint_m2) == (0.5, 40)
+    assert "yes" in d.generic and "commercial" in d.non_residential_landuse
+    assert not set(d.residential) & set(d.non_residential)
+    with pytest.raises(InputError, match="not a share between 0 and 1"):
+        load_building_defaults(auto_share=1.5)
 
 
 # --- OSM XML sources and the building_use rules -----------------------------------------------
