@@ -184,11 +184,26 @@ class PopulationIn(_In):
     age_shares: str | None = Field("shanxi", pattern=r"^[A-Za-z0-9_-]{1,40}$",
                                    description="region of the age structure applied when the "
                                                "source has none (age_structure.toml), or 'none'")
+    building_use: Literal["residential", "all", "auto"] = Field(
+        "auto", description="homes: residential tags only, all buildings not evidently "
+        "non-residential, or auto (residential tags when they hold ≥ 50% of the footprint)")
+    m2_per_person: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="gross residential floor area per resident, m² (default 36.52)")
+    total: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                description="calibrate the grid to this many people")
+    districts: str | None = Field(
+        None, pattern=ID_PATTERN, description="upload id of district polygons (GeoJSON/GPKG) "
+        "with a population column: each district's cells are scaled to its total")
+    districts_column: str | None = Field(None, max_length=100,
+                                         description="population column of the districts")
 
     @model_validator(mode="after")
     def _source_fields(self) -> PopulationIn:
         if (self.source == "upload") != (self.upload_id is not None):
             raise ValueError("give `upload_id` exactly when source = 'upload'")
+        if self.total is not None and self.districts is not None:
+            raise ValueError("give `total` or `districts`, not both")
         return self
 
 

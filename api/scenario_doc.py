@@ -231,6 +231,11 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
         src = _upload_path(store, pop.upload_id, POPULATION_SUFFIXES, "population")
         population["source"] = f"population_{src.name}"
         link_or_copy(src, folder / population["source"])
+    if pop.districts is not None:
+        src = _upload_path(store, pop.districts, (".geojson", ".json", ".gpkg"),
+                           "population.districts")
+        population["districts"] = f"districts_{src.name}"
+        link_or_copy(src, folder / population["districts"])
     doc: dict[str, Any] = {
         "name": request.name,
         "description": request.description,

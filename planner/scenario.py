@@ -302,11 +302,15 @@ def load_facilities_step(
 
 
 def _online_buildings(place: str) -> gpd.GeoDataFrame:
-    """Building footprints of a place from OpenStreetMap via osmnx (needs internet)."""
+    """Building footprints of a place from OpenStreetMap via osmnx (needs internet), with the
+    land use around each building and the use points inside it, as the file readers give them."""
     import osmnx as ox
 
+    from planner.io.buildings import attach_landuse, attach_uses, osm_feature_tags, split_features
+
     try:
-        return from_osm_online(lambda: ox.features.features_from_place(place, tags={"building": True}))
+        features = from_osm_online(
+            lambda: ox.features.features_from_place(place, tags=osm_feature_tags()))
     except OfflineError:
         raise
     except (ox._errors.InsufficientResponseError, ValueError, TypeError) as exc:
@@ -314,9 +318,19 @@ def _online_buildings(place: str) -> gpd.GeoDataFrame:
             f"OpenStreetMap returned no buildings for {place!r}: {exc}. Give a population "
             "raster or census layer in the scenario instead."
         ) from exc
+    buildings, landuse, points = split_features(features)
+    if buildings is None:
+        raise InputError(f"OpenStreetMap holds no buildings for {place!r}; give a population "
+                         "raster or census layer in the scenario instead.")
+    return attach_uses(attach_landuse(buildings, landuse), points)
 
 
 def build_demand_step(scenario: Scenario, network: WalkNetwork, area, cache_dir) -> DemandGrid:
+    """The scenario's demand grid: its population source (buildings of the network's OSM data
+    by default) with the building rule and calibration of ``[population]``."""
+    from planner.io.buildings import load_building_defaults
+    from planner.paths import STANDARDS_DIR
+
     spec = scenario.population
     if spec.source == "buildings" and scenario.network.place is not None:
         src = _online_buildings(scenario.network.place)
@@ -324,24 +338,25 @@ def build_demand_step(scenario: Scenario, network: WalkNetwork, area, cache_dir)
         src = osm_source(scenario)
         if src is None:
             raise InputError(
-                "population source 'buildings' needs the network's OSM file (.osm.pbf); name a "
-                "population raster, census layer or building file instead."
+                "population source 'buildings' needs the network's OSM file (.osm, .osm.bz2, "
+                ".osm.pbf); name a population raster, census layer or building file instead."
             )
     else:
         src = scenario.path(spec.source)
-    area_key = scenario.study_area.model_dump() if scenario.study_area else None
-    if isinstance(src, gpd.GeoDataFrame):
-        return load_population(src, crs=network.crs, cell_m=spec.cell_m, area=area,
-                               age_shares=spec.age_shares)
-    key = "demand-" + fingerprint(src, spec.model_dump(), network.crs.to_wkt(), area_key) + ".parquet"
-    return _cached(
-        cache_dir,
-        key,
-        lambda: load_population(src, crs=network.crs, cell_m=spec.cell_m, area=area,
-                                age_shares=spec.age_shares, column=spec.population_column),
-        lambda grid, p: grid.save(p),
-        DemandGrid.load,
+    districts = scenario.path(spec.districts) if spec.districts else None
+    options = dict(
+        crs=network.crs, cell_m=spec.cell_m, area=area, age_shares=spec.age_shares,
+        column=spec.population_column, building_use=spec.building_use,
+        building_defaults=load_building_defaults(m2_per_person=spec.m2_per_person),
+        total=spec.total, districts=districts, districts_column=spec.districts_column,
     )
+    if isinstance(src, gpd.GeoDataFrame):
+        return load_population(src, **options)
+    area_key = scenario.study_area.model_dump() if scenario.study_area else None
+    key = "demand-" + fingerprint(src, spec.model_dump(), network.crs.to_wkt(), area_key,
+                                  districts, STANDARDS_DIR / "population.toml") + ".parquet"
+    return _cached(cache_dir, key, lambda: load_population(src, **options),
+                   lambda grid, p: grid.save(p), DemandGrid.load)
 
 
 def _analysed_categories(scenario: Scenario, categories: dict[str, Category]) -> list[str]:

@@ -67,12 +67,32 @@ class FacilitySpec(_Strict):
 
 
 class PopulationSpec(_Strict):
-    """Population source: 'buildings' (from the network's OSM data), a raster, or census polygons."""
+    """Population source: 'buildings' (from the network's OSM data), a raster, census polygons or
+    buildings; which buildings are homes; and totals to calibrate to."""
 
     source: str = "buildings"
     cell_m: float = Field(100.0, ge=10, le=5000, description="demand cell size, metres")
     population_column: str | None = None
     age_shares: str | None = Field("shanxi", description="age structure when the source has none")
+    building_use: Literal["residential", "all", "auto"] = Field(
+        "auto", description="homes: residential tags only, all buildings not evidently "
+        "non-residential, or auto (residential tags when they hold ≥ 50% of the footprint)")
+    m2_per_person: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="gross residential floor area per resident, m² (default: population.toml)")
+    total: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                description="calibrate the grid to this many people")
+    districts: str | None = Field(None, description="polygons with a population column: each "
+                                  "district's cells are scaled to its total")
+    districts_column: str | None = Field(None, description="population column of districts")
+
+    @model_validator(mode="after")
+    def _one_calibration(self) -> PopulationSpec:
+        if self.total is not None and self.districts is not None:
+            raise ValueError("give population.total or population.districts, not both")
+        if self.districts_column is not None and self.districts is None:
+            raise ValueError("population.districts_column needs population.districts")
+        return self
 
 
 class AnalysisSpec(_Strict):

@@ -225,6 +225,22 @@ def test_population_and_facility_uploads_are_checked(c, net_dir):
     _error(r, 422)
 
 
+def test_population_building_use_and_calibration(c, net_dir):
+    nid = net_dir[1]
+    districts = c.post("/v1/uploads", files={"file": ("jiedao.geojson", b'{"type": '
+                       b'"FeatureCollection", "features": []}')}).json()
+    r = c.post("/v1/scenarios", json={"network_id": nid, "population": {
+        "building_use": "all", "m2_per_person": 34, "districts": districts["id"],
+        "districts_column": "population"}})
+    assert r.status_code == 201, r.text
+    r = c.post("/v1/scenarios", json={"network_id": nid, "population": {
+        "building_use": "tagged"}})
+    assert "building_use" in str(_error(r, 422))
+    r = c.post("/v1/scenarios", json={"network_id": nid, "population": {
+        "total": 5, "districts": districts["id"]}})
+    assert "not both" in str(_error(r, 422))
+
+
 def test_cors(tmp_path):
     origin = "https://gis.example.cn"
     with client(tmp_path, cors_origins=[origin]) as c:

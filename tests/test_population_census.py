@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.errors import CRSError, InputError
+from planner.io.calibrate import calibrate_districts, calibrate_total
 from planner.io.population import disaggregate, load_population, read_census
 
 UTM = "EPSG:32650"
@@ -139,3 +140,82 @@ def test_non_polygon_and_missing_crs():
 def test_census_cell_size_limits():
     with pytest.raises(InputError, match="Cell size"):
         read_census(census([(5, (0, 0, 100, 100))]), crs=UTM, cell_m=6000)
+
+
+# --- calibration to known totals ------------------------------------------------------------
+
+
+def test_calibrate_to_one_total():
+    grid = read_census(census([(300, (0, 0, 200, 100))]), crs=UTM, cell_m=100,
+                       age_shares={"age_60_plus": 0.2})
+    out = load_population(grid, total=207_000)
+    assert out.totals()["total"] == pytest.approx(207_000, rel=1e-12)
+    assert out.totals()["age_60_plus"] == pytest.approx(0.2 * 207_000, rel=1e-12)
+    assert out.meta["calibration"]["factor"] == pytest.approx(690)
+    assert any("Calibrated to the given total of 207,000 people" in n for n in out.notes)
+
+
+def test_calibrate_to_district_totals_hand_computed(tmp_path):
+    # estimate: 100 people per cell in a 3 × 1 row of cells
+    grid = read_census(census([(300, (0, 0, 300, 100))]), crs=UTM, cell_m=100, age_shares=None)
+    # district A covers cell 0 and half of cell 1 (150 estimated) → 600; B covers cell 2's
+    # left half (50 estimated) → 10; cell 1's right half and cell 2's right half are outside
+    districts = census([(600, (0, 0, 150, 100)), (10, (200, 0, 250, 100))]).to_crs(4326)
+    districts["name"] = ["迎泽街道", "柳巷街道"]
+    path = tmp_path / "jiedao.geojson"
+    districts.to_file(path)
+    out = load_population(grid, districts=path)
+    assert by_cell(out) == pytest.approx({(0, 0): 400, (1, 0): 200 + 50, (2, 0): 10 + 50},
+                                         rel=1e-6)
+    cal = out.meta["calibration"]
+    assert cal["factors"] == pytest.approx({"迎泽街道": 4.0, "柳巷街道": 0.2}, rel=1e-6)
+    assert cal["outside_people"] == pytest.approx(100, rel=1e-6)
+    assert any("100 estimated people in 2 cells lie outside every district" in n
+               for n in out.notes)
+
+
+def test_district_without_estimated_people_is_spread_by_area():
+    grid = read_census(census([(100, (0, 0, 100, 100))]), crs=UTM, cell_m=100, age_shares=None)
+    districts = census([(50, (0, 0, 100, 100)), (80, (200, 0, 400, 100))])
+    out = calibrate_districts(grid, districts.geometry, districts["population"])
+    assert by_cell(out) == pytest.approx({(0, 0): 50, (2, 0): 40, (3, 0): 40})
+    assert out.meta["calibration"]["spread_by_area"] == ["1"]
+
+
+def test_calibration_bad_input():
+    grid = read_census(census([(100, (0, 0, 100, 100))]), crs=UTM, cell_m=100, age_shares=None)
+    with pytest.raises(InputError, match="either one population total or district totals"):
+        load_population(grid, total=5, districts=census([(5, (0, 0, 100, 100))]))
+    with pytest.raises(InputError, match="finite number of people"):
+        calibrate_total(grid, -3)
+    swapped = census([(5, (0, 0, 100, 100))]).to_crs(4326)
+    swapped.geometry = swapped.geometry.map(lambda g: shapely.transform(g, lambda a: a[:, ::-1]))
+    with pytest.raises(CRSError, match="longitude and latitude swapped"):
+        load_population(grid, districts=swapped)
+    with pytest.raises(CRSError, match="longitude and latitude swapped"):
+        read_census(swapped, crs=UTM)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(1, 1e3), st.floats(0, 500), st.floats(0, 500)),
+                min_size=1, max_size=10),
+       st.lists(st.tuples(st.floats(0, 1e5), st.integers(1, 6)), min_size=1, max_size=4))
+def test_calibration_preserves_district_totals_exactly(cells, districts):
+    """Random estimates and side-by-side district strips on cell borders: the cells of every
+    district add up to its total; people outside all districts keep their estimate."""
+    layer = census([(p, (x, y, x + 60, y + 60)) for p, x, y in cells])
+    grid = read_census(layer, crs=UTM, cell_m=50, age_shares=None)
+    strips, x = [], 0
+    for total, width in districts:
+        strips.append((total, (x, -100, x + 50 * width, 700)))
+        x += 50 * width
+    d = census(strips)
+    out = calibrate_districts(grid, d.geometry, d["population"])
+    got = by_cell(out)
+    for total, (x0, _, x1, _) in strips:
+        inside = sum(v for (i, _), v in got.items() if x0 <= i * 50 < x1)
+        assert inside == pytest.approx(total, rel=1e-9, abs=1e-6)
+    before = by_cell(grid)
+    outside = {k: v for k, v in before.items() if not 0 <= k[0] * 50 < x}
+    assert {k: got[k] for k in outside} == pytest.approx(outside, rel=1e-12)
+    assert out.meta["calibration"]["outside_people"] == pytest.approx(sum(outside.values()))

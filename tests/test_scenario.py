@@ -35,7 +35,8 @@ def test_same_numbers_as_the_library(sample_run):
     cats = load_categories()
     fac = load_facilities(helsinki_pbf(), to_crs=net.crs, categories=cats)
     fac = drop_off_network(fac, net, 300.0, facility_report(fac))
-    grid = load_population(helsinki_pbf(), crs=net.crs, cell_m=100, age_shares="shanxi")
+    grid = load_population(helsinki_pbf(), crs=net.crs, cell_m=100, age_shares="shanxi",
+                           total=4000)  # the sample calibrates to 4,000 residents
     off = ~snap_points(net, grid.points(), 300.0).ok
     speeds = load_speeds(overrides={"total": 1.2, "age_60_plus": 0.8})
     dist = {}

@@ -79,3 +79,48 @@ def test_relative_paths_resolve_from_the_scenario_folder(tmp_path):
     assert s.path("streets.osm") == tmp_path / "streets.osm"
     with pytest.raises(InputError, match="'missing.csv', which does not exist"):
         s.path("missing.csv")
+
+
+# --- population options: one name in the scenario TOML, the API and the CLI ----------------------
+
+POPULATION_OPTIONS = ("building_use", "m2_per_person", "total", "districts", "districts_column")
+
+
+def test_population_options_share_names_across_scenario_api_and_cli():
+    import typer.main
+
+    from api.models import PopulationIn
+    from planner.cli import app
+    from planner.scenario_file import PopulationSpec
+
+    assert set(POPULATION_OPTIONS) <= set(PopulationSpec.model_fields)
+    assert set(POPULATION_OPTIONS) <= set(PopulationIn.model_fields)
+    command = next(c for c in typer.main.get_command(app).commands.values()
+                   if c.name == "population")
+    cli = {p.name for p in command.params}
+    assert set(POPULATION_OPTIONS) <= cli
+    assert "all_buildings" not in cli
+    assert PopulationIn(building_use="all", total=207000).total == 207000
+
+
+def test_population_options_in_scenario_toml(tmp_path):
+    (tmp_path / "s.toml").write_text(
+        '[network]\nsource = "x.osm"\n[population]\nbuilding_use = "all"\ntotal = 207000\n'
+        "m2_per_person = 34\n", encoding="utf-8")
+    s = load_scenario(tmp_path / "s.toml")
+    assert (s.population.building_use, s.population.total) == ("all", 207000)
+
+
+@pytest.mark.parametrize(
+    ("population", "message"),
+    [
+        ({"use": "all"}, "unknown key 'population.use'"),
+        ({"building_use": "tagged"}, "population.building_use"),
+        ({"total": 5, "districts": "jiedao.geojson"}, "population.total or population.districts"),
+        ({"districts_column": "人口"}, "districts_column needs population.districts"),
+        ({"m2_per_person": 0}, "population.m2_per_person"),
+    ],
+)
+def test_population_mistakes_are_named(population, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        parse_scenario({"network": {"source": "x"}, "population": population}, Path("."))

@@ -20,7 +20,8 @@ def population(
     source: Annotated[
         Path,
         typer.Argument(help="Population raster (.tif), directory of WorldPop age/sex rasters, "
-                       "census polygons with a population column, or buildings (.osm.pbf / layer)."),
+                       "census polygons with a population column, or buildings (.osm, .osm.bz2, "
+                       ".osm.pbf or a layer)."),
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="GeoParquet file to write.")],
     cell: Annotated[float, typer.Option("--cell", help="Cell size in metres (50–1000).")] = 100.0,
@@ -37,26 +38,49 @@ def population(
     ] = None,
     buildings: Annotated[
         Path | None,
-        typer.Option(help="Buildings (.osm.pbf or layer) for dasymetric census weighting."),
+        typer.Option(help="Buildings (OSM file or layer) for dasymetric census weighting."),
     ] = None,
     age_shares: Annotated[
         str,
         typer.Option(help="Age structure for sources without ages: a region of "
                      "age_structure.toml, or 'none'."),
     ] = "shanxi",
-    all_buildings: Annotated[
-        bool, typer.Option("--all-buildings",
-                           help="Count generic building=yes as homes too.")
-    ] = False,
+    building_use: Annotated[
+        str, typer.Option("--building-use",
+                          help="Which buildings are homes: residential (tagged as homes), all "
+                          "(every building not evidently non-residential) or auto.")
+    ] = "auto",
+    m2_per_person: Annotated[
+        float | None, typer.Option("--m2-per-person",
+                                   help="Gross residential floor area per resident, m².")
+    ] = None,
+    total: Annotated[
+        float | None, typer.Option("--total", help="Calibrate the grid to this many people.")
+    ] = None,
+    districts: Annotated[
+        Path | None, typer.Option("--districts",
+                                  help="District polygons with a population column: each "
+                                  "district's cells are scaled to its total.")
+    ] = None,
+    districts_column: Annotated[
+        str | None, typer.Option("--districts-column", help="Population column of --districts.")
+    ] = None,
 ) -> None:
     """Build a demand grid, print people per group and the cell count, and save it."""
+    from planner.errors import InputError
+    from planner.io.buildings import BUILDING_USES, load_building_defaults
     from planner.io.population import load_population
 
+    if building_use not in BUILDING_USES:
+        raise InputError(f"--building-use {building_use!r} is not one of "
+                         f"{', '.join(BUILDING_USES)}.")
     with console.status("Building the demand grid…"):
         grid = load_population(
             source, crs=crs, cell_m=cell, area=area, pattern=pattern, column=column,
             buildings=buildings, age_shares=None if age_shares.lower() == "none" else age_shares,
-            building_use="all" if all_buildings else "auto",
+            building_use=building_use,
+            building_defaults=load_building_defaults(m2_per_person=m2_per_person),
+            total=total, districts=districts, districts_column=districts_column,
         )
         grid.save(output)
     table = Table(title=f"Demand grid: {source.name} ({grid.cell_size_m:g} m cells, "

@@ -10,12 +10,8 @@ missing age bands, untagged buildings) are written to ``grid.notes``.
 from __future__ import annotations
 
 import re
-import tomllib
-import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -37,6 +33,18 @@ from planner.demand import (
     polygon_cell_fractions,
 )
 from planner.errors import CRSError, InputError
+from planner.io.buildings import (
+    BuildingDefaults,
+    BuildingUse,
+    check_lonlat,
+    load_building_defaults,
+    osm_format,
+    read_buildings,
+    read_layer,
+    read_settings,
+    residential_floor_area,
+)
+from planner.io.calibrate import calibrate_districts, calibrate_total
 from planner.network import check_crs
 from planner.paths import STANDARDS_DIR
 
@@ -58,68 +66,13 @@ CENSUS_COLUMNS = ("total", "population", "pop", "常住人口", "人口", "人�
 
 def load_age_shares(region: str = "shanxi", path: str | Path | None = None) -> dict[str, float]:
     """Age-group shares (0–1 of the total) of a region in ``data/standards/age_structure.toml``."""
-    table = _read_toml(path or STANDARDS_DIR / "age_structure.toml")
+    table = read_settings(path or STANDARDS_DIR / "age_structure.toml")
     if region not in table:
         raise InputError(
             f"No age structure for region {region!r}; known regions: {sorted(table)}. "
             "Add it to age_structure.toml or give the shares directly."
         )
     return {k: float(v["share"]) for k, v in table[region]["shares"].items()}
-
-
-@dataclass(frozen=True)
-class BuildingDefaults:
-    """How residents are estimated from buildings (see ``data/standards/population.toml``).
-
-    Attributes:
-        m2_per_person: gross residential floor area per resident (m²).
-        default_levels: storeys of an untagged building.
-        small_levels: storeys of an untagged low-rise house type (``small_types``).
-        storey_height_m: metres per storey when only ``height`` is tagged.
-        residential: building=* values where people live.
-        generic: building=* values that say nothing about use.
-    """
-
-    m2_per_person: float
-    default_levels: float
-    small_levels: float
-    storey_height_m: float
-    small_types: tuple[str, ...]
-    residential: tuple[str, ...]
-    generic: tuple[str, ...]
-
-
-def load_building_defaults(
-    path: str | Path | None = None, **overrides: Any
-) -> BuildingDefaults:
-    """Read the building defaults, with keyword overrides (e.g. ``m2_per_person=30``)."""
-    t = _read_toml(path or STANDARDS_DIR / "population.toml")
-    values = dict(
-        m2_per_person=float(t["floor_area"]["m2_per_person"]),
-        default_levels=float(t["levels"]["default"]),
-        small_levels=float(t["levels"]["small"]),
-        storey_height_m=float(t["levels"]["storey_height_m"]),
-        small_types=tuple(t["levels"]["small_types"]),
-        residential=tuple(t["tags"]["residential"]),
-        generic=tuple(t["tags"]["generic"]),
-    )
-    unknown = set(overrides) - set(values)
-    if unknown:
-        raise InputError(f"Unknown building settings {sorted(unknown)}; known: {sorted(values)}.")
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    if values["m2_per_person"] <= 0 or values["default_levels"] <= 0:
-        raise InputError("Floor area per person and default levels must be positive numbers.")
-    return BuildingDefaults(**values)
-
-
-def _read_toml(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"Settings file {path} does not exist; check the path.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"Settings file {path} is not valid TOML: {exc}. Fix the syntax.") from exc
 
 
 # --- study area ----------------------------------------------------------------------------------
@@ -532,20 +485,6 @@ def read_age_stack(
 # --- census counts by polygon ---------------------------------------------------------------------
 
 
-def _read_layer(source: str | Path | gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
-    if isinstance(source, gpd.GeoDataFrame):
-        return source
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(f"The {what} file {path} does not exist; check the path.")
-    try:
-        if path.suffix.lower() in (".parquet", ".geoparquet"):
-            return gpd.read_parquet(path)
-        return gpd.read_file(path)
-    except Exception as exc:  # pyogrio/arrow raise many types for unreadable files
-        raise InputError(f"Cannot read the {what} {path}: {exc}. Is it a GIS layer?") from exc
-
-
 def census_column(table: pd.DataFrame, column: str | None = None) -> str:
     """The population-count column of a census table (given, or found by common names)."""
     if column is not None:
@@ -636,7 +575,7 @@ def read_census(
     source: str | Path | gpd.GeoDataFrame, *, crs: object | None = None,
     cell_m: float = DEFAULT_CELL_M, area: object = None, column: str | None = None,
     buildings: str | Path | gpd.GeoDataFrame | None = None,
-    building_defaults: BuildingDefaults | None = None,
+    building_defaults: BuildingDefaults | None = None, building_use: BuildingUse = "auto",
     age_shares: Mapping[str, float] | None = None, shares_source: str = "age shares",
 ) -> DemandGrid:
     """Census counts by polygon (e.g. 社区/街道 from the 7th census) → DemandGrid.
@@ -646,9 +585,9 @@ def read_census(
     is dasymetric by residential floor area, otherwise areal.
     """
     cell_m = check_cell_size(cell_m)
-    table = _read_layer(source, "census")
+    table = read_layer(source, "census")
     name = source if isinstance(source, (str, Path)) else "census layer"
-    check_crs(table, "census layer")
+    check_lonlat(table, "census layer")
     col = census_column(table, column)
     groups = [g for g in AGE_GROUPS if g in table.columns]
     counts = np.stack([_counts(table, c) for c in [col, *groups]], axis=1)
@@ -670,9 +609,10 @@ def read_census(
         )
     bgeoms = bfloor = None
     if buildings is not None:
-        b = read_buildings(buildings) if not isinstance(buildings, gpd.GeoDataFrame) else buildings
-        bgeoms, bfloor, bnotes = residential_floor_area(b, crs, building_defaults)
-        notes += bnotes
+        est = residential_floor_area(read_buildings(buildings), crs, building_defaults,
+                                     building_use)
+        bgeoms, bfloor = est.footprints, est.floor_m2
+        notes += est.notes
     pi, ix, iy, people, fallback = disaggregate(
         polys, counts, cell_m, building_geoms=bgeoms, building_floor_m2=bfloor)
     if bgeoms is not None:
@@ -695,137 +635,34 @@ def read_census(
 # --- buildings -----------------------------------------------------------------------------------
 
 
-def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Building footprints with ``building`` and, when tagged, ``building:levels``/``height``:
-    from an .osm.pbf (pyrosm) or a GIS layer (GDAL ``other_tags`` is parsed)."""
-    if isinstance(source, gpd.GeoDataFrame):
-        frame = source
-    elif str(source).lower().endswith(".pbf"):
-        import pyrosm
-
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"OSM file {path} does not exist; check the path.")
-        try:
-            frame = pyrosm.OSM(str(path)).get_buildings()
-        except Exception as exc:  # pyrosm raises plain Exceptions for corrupt files
-            raise InputError(f"Cannot read buildings from {path}: {exc}. Is it an .osm.pbf?") from exc
-        if frame is None:
-            raise InputError(f"{path} holds no buildings (no way tagged building=*).")
-    else:
-        frame = _read_layer(source, "building")
-    if "other_tags" in frame.columns:
-        from planner.io.osm import parse_other_tags
-
-        wanted = tuple(k for k in ("building", "building:levels", "height")
-                       if k not in frame.columns)
-        frame = frame.join(parse_other_tags(frame["other_tags"], wanted))
-    if "building" not in frame.columns:
-        raise InputError(
-            f"The building layer has no 'building' column (columns: "
-            f"{[c for c in frame.columns if c != 'geometry'][:12]}). Give OSM buildings "
-            "(building=*) or rename the use column to 'building'."
-        )
-    polygonal = frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
-    frame = frame[polygonal & frame["building"].notna()]
-    if len(frame) == 0:
-        raise InputError("The building layer holds no building polygons.")
-    return frame
-
-
-def _number(series: pd.Series | None, n: int) -> np.ndarray:
-    if series is None:
-        return np.full(n, np.nan)
-    text = series.astype("string").str.extract(r"(\d+(?:\.\d+)?)", expand=False)
-    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def residential_floor_area(
-    buildings: gpd.GeoDataFrame,
-    crs: object,
-    defaults: BuildingDefaults | None = None,
-    use: Literal["auto", "tagged", "all"] = "auto",
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Residential buildings and their gross floor area (m²) = footprint × levels.
-
-    ``use``: ``tagged`` counts building=* values in ``defaults.residential``; ``all`` adds the
-    generic ones (``building=yes``); ``auto`` is ``tagged`` unless no building has a residential
-    tag, in which case it falls back to ``all`` and says so in the notes.
-
-    Returns:
-        (footprint polygons in ``crs``, floor area m² per building, notes).
-    """
-    d = defaults or load_building_defaults()
-    check_crs(buildings, "building layer")
-    kind = buildings["building"].astype("string").str.lower().fillna("")
-    tagged = kind.isin(d.residential).to_numpy()
-    generic = kind.isin(d.generic).to_numpy()
-    notes: list[str] = []
-    if use == "tagged" or (use == "auto" and tagged.any()):
-        keep = tagged
-        if generic.any():
-            notes.append(
-                f"{int(generic.sum())} buildings tagged only building={'/'.join(d.generic)} "
-                "are not counted as homes; use all buildings (use='all') where most homes "
-                "are tagged that way."
-            )
-    elif use in ("auto", "all"):
-        keep = tagged | generic
-        if not tagged.any():
-            msg = (f"No building carries a residential tag ({', '.join(d.residential[:4])}…); "
-                   f"counting all {int(generic.sum())} generic buildings "
-                   f"(building={'/'.join(d.generic)}) as homes instead.")
-            notes.append(msg)
-            warnings.warn(msg, stacklevel=2)
-    else:
-        raise InputError(f"use={use!r} is not one of 'auto', 'tagged', 'all'.")
-    if not keep.any():
-        raise InputError(
-            "No residential building in the layer (no building=* value among "
-            f"{', '.join(d.residential[:4])}… nor generic ones). Use census or raster "
-            "population for this area, or tag the housing."
-        )
-    chosen = buildings[keep]
-    footprints = chosen.to_crs(crs).geometry.to_numpy()
-    n = len(chosen)
-    levels = _number(chosen.get("building:levels"), n)
-    height = _number(chosen.get("height"), n)
-    levels = np.where(np.isfinite(levels) & (levels > 0) & (levels < 200), levels, np.nan)
-    from_height = ~np.isfinite(levels) & (height > 0) & (height < 700)
-    levels[from_height] = np.maximum(np.round(height[from_height] / d.storey_height_m), 1)
-    small = kind[keep].isin(d.small_types).to_numpy()
-    untagged = ~np.isfinite(levels)
-    levels[untagged] = np.where(small[untagged], d.small_levels, d.default_levels)
-    if untagged.any():
-        notes.append(
-            f"{int(untagged.sum())} of {n} residential buildings have no levels or height tag; "
-            f"assumed {d.default_levels:g} storeys ({d.small_levels:g} for houses)."
-        )
-    return footprints, shapely.area(footprints) * levels, notes
-
-
 def read_buildings_population(
     source: str | Path | gpd.GeoDataFrame, *, crs: object | None = None,
     cell_m: float = DEFAULT_CELL_M, area: object = None,
-    defaults: BuildingDefaults | None = None, use: Literal["auto", "tagged", "all"] = "auto",
+    defaults: BuildingDefaults | None = None, use: BuildingUse = "auto",
     age_shares: Mapping[str, float] | None = None, shares_source: str = "age shares",
 ) -> DemandGrid:
-    """Residents estimated from buildings alone: floor area ÷ m² per person, split over cells
-    by footprint area."""
+    """Residents estimated from buildings alone: residential floor area (m²) ÷ m² per person,
+    each building's people split over cells by footprint area.
+
+    ``use`` chooses the homes (see :func:`residential_floor_area`); the rule applied and the
+    buildings used and left out, by reason, are in ``grid.meta["buildings"]`` and the notes.
+    """
     cell_m = check_cell_size(cell_m)
     d = defaults or load_building_defaults()
     frame = read_buildings(source)
-    check_crs(frame, "building layer")
     crs = check_metric_crs(crs) if crs is not None else frame.estimate_utm_crs()
-    footprints, floor, notes = residential_floor_area(frame, crs, d, use)
-    people = floor / d.m2_per_person
-    bi, ix, iy, part = geometry_cell_areas(footprints, cell_m)
-    share = part / np.bincount(bi, weights=part, minlength=len(footprints))[bi]
+    est = residential_floor_area(frame, crs, d, use)
+    people = est.floor_m2 / d.m2_per_person
+    bi, ix, iy, part = geometry_cell_areas(est.footprints, cell_m)
+    share = part / np.bincount(bi, weights=part, minlength=len(est.footprints))[bi]
     name = source if isinstance(source, (str, Path)) else "building layer"
-    notes.append(f"Residents = residential floor area ÷ {d.m2_per_person:g} m² per person.")
+    notes = [*est.notes, f"Residents = residential floor area ÷ {d.m2_per_person:g} m² per "
+             f"person: {people.sum():,.0f} people."]
     meta = {"source": str(name), "notes": notes, "method": "buildings",
-            "source_total": float(people.sum()), "residential_buildings": len(footprints),
-            "floor_area_m2": float(floor.sum())}
+            "source_total": float(people.sum()), "residential_buildings": len(est.footprints),
+            "floor_area_m2": float(est.floor_m2.sum()),
+            "buildings": {**est.info(), "m2_per_person": d.m2_per_person,
+                          "people": float(people.sum())}}
     grid = grid_from_cells(ix, iy, {"total": people[bi] * share}, cell_m=cell_m, crs=crs, meta=meta)
     return _finish(grid, read_area(area, crs), age_shares, shares_source)
 
@@ -851,15 +688,19 @@ def load_population(
     pattern: str | None = None,
     column: str | None = None,
     buildings: str | Path | gpd.GeoDataFrame | None = None,
-    building_use: Literal["auto", "tagged", "all"] = "auto",
+    building_use: BuildingUse = "auto",
     building_defaults: BuildingDefaults | None = None,
+    total: float | None = None,
+    districts: str | Path | gpd.GeoDataFrame | None = None,
+    districts_column: str | None = None,
     groups: Mapping[str, tuple[int, int | None]] = AGE_GROUPS,
 ) -> DemandGrid:
     """Build a DemandGrid from any population source, chosen by its type:
 
     - a directory of age/sex rasters (``pattern``, WorldPop layout) → age groups from bands;
     - a raster file (.tif) → one total raster;
-    - an .osm.pbf, or a layer with a ``building`` column → buildings only;
+    - OSM data (.osm, .osm.xml, .osm.bz2, .osm.pbf), or a layer with a ``building`` column →
+      buildings only;
     - a polygon layer with a population column (``column``) → census counts, dasymetric when
       ``buildings`` is given;
     - a GeoParquet written by ``DemandGrid.save`` (or a DemandGrid) → returned as it is.
@@ -873,11 +714,33 @@ def load_population(
             None for no age columns.
         pattern: filename pattern of an age/sex stack (``{age}``, ``{sex}``, ``*``).
         column: population column of a census layer.
-        buildings: building layer or .osm.pbf for dasymetric census weighting.
-        building_use: which buildings are homes (see :func:`residential_floor_area`).
+        buildings: buildings (OSM file or layer) for dasymetric census weighting.
+        building_use: which buildings are homes: ``residential``, ``all`` or ``auto`` (see
+            :func:`planner.io.buildings.residential_floor_area`).
         building_defaults: floor area per person and default levels.
+        total: calibrate the grid (after clipping) to this many people.
+        districts: calibrate to per-district totals: polygons (file or GeoDataFrame) with a
+            population column (``districts_column``, else found by name).
         groups: age groups (column → (first, last) age in years, None = open) for stacks.
     """
+    if total is not None and districts is not None:
+        raise InputError("Give either one population total or district totals, not both.")
+    grid = _load(source, crs, cell_m, area, age_shares, pattern, column, buildings,
+                 building_use, building_defaults, groups)
+    if total is not None:
+        return calibrate_total(grid, total)
+    if districts is not None:
+        table = read_layer(districts, "districts")
+        check_lonlat(table, "districts layer")
+        col = census_column(table, districts_column)
+        names = next((table[c].astype(str).tolist() for c in ("name", "名称", "NAME")
+                      if c in table.columns), None)
+        return calibrate_districts(grid, table.geometry, _counts(table, col), names)
+    return grid
+
+
+def _load(source, crs, cell_m, area, age_shares, pattern, column, buildings, building_use,
+          building_defaults, groups) -> DemandGrid:
     if isinstance(source, DemandGrid):
         return source
     shares, shares_source = _shares(age_shares)
@@ -894,7 +757,7 @@ def load_population(
     if suffix in RASTER_SUFFIXES:
         return read_raster(path, crs=crs, cell_m=cell_m, area=area, age_shares=shares,
                            shares_source=shares_source)
-    if path.name.lower().endswith(".pbf"):
+    if osm_format(path) is not None:
         return read_buildings_population(path, crs=crs, cell_m=cell_m, area=area,
                                          defaults=building_defaults, use=building_use,
                                          age_shares=shares, shares_source=shares_source)
@@ -904,13 +767,14 @@ def load_population(
         if b"planner_demand" in (pq.read_schema(path).metadata or {}):
             return DemandGrid.load(path)
     if suffix in VECTOR_SUFFIXES:
-        return _from_layer(_read_layer(path, "population"), str(path), crs, cell_m, area,
+        return _from_layer(read_layer(path, "population"), str(path), crs, cell_m, area,
                            shares, shares_source, column, buildings, building_use,
                            building_defaults)
     raise InputError(
         f"Cannot tell what population source {path.name} is. Give a raster "
-        f"({', '.join(RASTER_SUFFIXES)}), a directory of age/sex rasters, an .osm.pbf, or a "
-        f"census/building layer ({', '.join(VECTOR_SUFFIXES)})."
+        f"({', '.join(RASTER_SUFFIXES)}), a directory of age/sex rasters, OSM data (.osm, "
+        f".osm.xml, .osm.bz2, .osm.pbf), or a census/building layer "
+        f"({', '.join(VECTOR_SUFFIXES)})."
     )
 
 
@@ -921,7 +785,8 @@ def _from_layer(frame, name, crs, cell_m, area, shares, shares_source, column, b
     if has_count:
         grid = read_census(frame, crs=crs, cell_m=cell_m, area=area, column=column,
                            buildings=buildings, building_defaults=building_defaults,
-                           age_shares=shares, shares_source=shares_source)
+                           building_use=building_use, age_shares=shares,
+                           shares_source=shares_source)
     elif "building" in frame.columns or "other_tags" in frame.columns:
         grid = read_buildings_population(frame, crs=crs, cell_m=cell_m, area=area,
                                          defaults=building_defaults, use=building_use,
