@@ -86,6 +86,9 @@ class ScenarioResult:
             "scenario": self.scenario.name,
             "network": self.network.summary(),
             "people": {k: round(v, 1) for k, v in self.demand.totals().items()},
+            "population_source": {k: self.demand.meta[k] for k in ("source", "buildings",
+                                                                   "calibration")
+                                  if k in self.demand.meta},
             "cells": len(self.demand),
             "facilities": self.facilities["category"].value_counts().to_dict(),
             "not_reachable_from_streets": self._off_streets_summary(),
