@@ -3,7 +3,8 @@
 One rule set (``data/standards/facility_rules.toml``, carried by each :class:`Category`) serves
 OSM features and Amap/Baidu/planners' tables alike. Per category: an exclusion vetoes; otherwise
 a name keyword or brand (then a keyword in the type string) decides; otherwise a plain OSM tag
-rule does. Every decision carries a short text naming the rule, e.g. ``"name keyword 幼儿园"``,
+rule does. Across categories the same order holds: a row whose name or brand gives a category
+keeps no category that only its type string or tags suggest. Every decision carries a short text naming the rule, e.g. ``"name keyword 幼儿园"``,
 ``"tag amenity=kindergarten"`` or ``"excluded: name 口腔 (…)"``.
 """
 
@@ -21,6 +22,14 @@ from planner.standards import Category, TagRule
 
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 NO_RULE = "no rule matched"
+
+
+def type_levels(text: object) -> str:
+    """A POI type string without its broad first level, normalised: "教育培训;中学" → "中学",
+    "科教文化服务;学校;中学" → "学校;中学" (a first level such as 教育培训 or 医疗保健服务 names
+    a whole domain and would match words like 培训 or 医疗). Several types ("a|b") are kept."""
+    parts = [p.split(";") for p in normalise(text).split("|")]
+    return "|".join(";".join(p[1:] if len(p) > 1 else p) for p in parts)
 
 
 def _normalised(values: Iterable[object], fn=normalise) -> pd.Series:
@@ -131,6 +140,11 @@ def _veto(cat: Category, tags, name, kind) -> np.ndarray:
     return out
 
 
+def _strength(rule: str) -> int:
+    """2 for a name or brand, 1 for a type keyword, 0 for a tag."""
+    return 0 if rule.startswith("tag ") else 1 if rule.startswith("type ") else 2
+
+
 def classify(
     categories: Mapping[str, Category],
     names: Iterable[object],
@@ -156,7 +170,7 @@ def classify(
     n = len(names)
     tags = pd.DataFrame(index=range(n)) if tags is None else tags.reset_index(drop=True)
     name = _normalised(names, main_name)
-    kind = _normalised(types if types is not None else [None] * n)
+    kind = _normalised(types if types is not None else [None] * n, type_levels)
     brand = pd.Series("", index=name.index, dtype="string")
     for col in ("brand:zh", "brand"):
         if col in tags.columns:
@@ -180,6 +194,11 @@ def classify(
         "category": np.concatenate(keys) if keys else np.array([], dtype=object),
         "rule": np.concatenate(rules) if rules else np.array([], dtype=object),
     }).sort_values(["row"], kind="stable", ignore_index=True)
+    # across categories too, a name or brand beats a type keyword or tag, and a type keyword
+    # beats a tag: a 托育园 tagged amenity=kindergarten, or an Amap 托儿所 typed 幼儿园, is childcare
+    rank = matches["rule"].map(_strength).to_numpy(dtype=int)
+    best = pd.Series(rank).groupby(matches["row"].to_numpy()).transform("max").to_numpy(dtype=int)
+    matches = matches[rank == best].reset_index(drop=True)
     none = np.setdiff1d(np.arange(n), matches["row"].to_numpy())
     excluded = np.array([refused[i] is not None for i in none], dtype=bool)
     unmatched = pd.DataFrame({
