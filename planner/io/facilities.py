@@ -2,9 +2,10 @@
 (CSV/TXT/XLSX with encoding detection and a declared coordinate system) and GIS layers
 (GeoJSON/GeoPackage/Shapefile/GeoParquet).
 
-:func:`load_facilities` picks the reader, assigns categories (OSM tag rules, a key column or the
-keyword table), converts GCJ-02/BD-09 to WGS-84, projects to the network's CRS, merges
-duplicates, drops what lies outside the study area and reports every dropped row with its reason
+:func:`load_facilities` picks the reader, assigns categories (a key column, or the category
+rules of :mod:`planner.classify` on names, brands, POI type strings and OSM tags), converts
+GCJ-02/BD-09 to WGS-84, projects to the network's CRS, merges duplicates, drops what lies
+outside the study area and reports every dropped row with its reason
 (``facilities.attrs["report"]``, a :class:`planner.facilities.FacilityReport`).
 """
 
