@@ -4,8 +4,9 @@ One rule set (``data/standards/facility_rules.toml``, carried by each :class:`Ca
 OSM features and Amap/Baidu/planners' tables alike. Per category: an exclusion vetoes; otherwise
 a name keyword or brand (then a keyword in the type string) decides; otherwise a plain OSM tag
 rule does. Across categories the same order holds: a row whose name or brand gives a category
-keeps no category that only its type string or tags suggest. Every decision carries a short text naming the rule, e.g. ``"name keyword 幼儿园"``,
-``"tag amenity=kindergarten"`` or ``"excluded: name 口腔 (…)"``.
+keeps no category that only its type string or tags suggest. Every decision carries a short
+text naming the rule, e.g. ``"name keyword 幼儿园"``, ``"tag amenity=kindergarten"`` or
+``"excluded: name 口腔 (…)"``.
 """
 
 from __future__ import annotations
@@ -102,10 +103,9 @@ def _search(text: pd.Series, patterns: tuple[str, ...]) -> pd.Series:
     return text.str.extract(f"({union})", expand=False).astype("string")
 
 
-def _set(target: np.ndarray, found: pd.Series, prefix: str, where: np.ndarray | None = None) -> None:
+def _set(target: np.ndarray, found: pd.Series, prefix: str) -> None:
+    """Write ``prefix`` + the match into ``target`` where ``found`` holds one."""
     hit = found.notna().to_numpy()
-    if where is not None:
-        hit &= where
     target[hit] = prefix + found[hit].to_numpy(dtype=object)
 
 
