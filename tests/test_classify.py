@@ -255,7 +255,9 @@ def helsinki():
 
 def test_helsinki_sample_look_alikes(helsinki):
     names = {k: set(g.dropna()) for k, g in helsinki.groupby("category")["name"]}
-    assert not any("amen" in n.lower() for n in names.get("breakfast", set()))  # no ramen bar
+    assert "Momotoko" not in names["breakfast"]  # a ramen bar (cuisine=noodle;japanese)
+    assert "Kanniston leipomo" not in names["breakfast"]  # a bakery alone is no breakfast shop
+    assert "McDonald's" in names["breakfast"]  # opens at 07:00
     assert "Hypnoosi- ja luontaisterapeuttia Anneli Rusanen" not in names.get("clinic", set())
     assert "Dextra" not in names.get("clinic", set())  # plastic surgery
     assert "Hakaniemen Lihakauppa" not in names.get("fresh_market", set())  # a butcher
