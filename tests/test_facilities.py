@@ -1,5 +1,5 @@
 """Facility readers, cleaning and report: OSM (Helsinki PBF, hand-made XML), Amap-style GBK
-CSV in GCJ-02, GIS layers, the CLI, and every bad input of the issue."""
+CSV in GCJ-02, GIS layers, the CLI, and every bad input we know of."""
 
 from __future__ import annotations
 
