@@ -205,11 +205,11 @@ def _exclusions(raw: Any, where: str) -> tuple[Exclusion, ...]:
     out = []
     for i, ex in enumerate(raw):
         at = f"{where}[{i}]"
-        if not isinstance(ex, Mapping) or not (ex.get("names") or ex.get("tags")):
-            raise InputError(f"{at} must be a table with names = [...] and/or tags = [...].")
-        unknown = sorted(set(ex) - set(_EXCLUSION_FIELDS))
+        unknown = sorted(set(ex) - set(_EXCLUSION_FIELDS)) if isinstance(ex, Mapping) else []
         if unknown:
             raise InputError(f"{at} has unknown key(s) {unknown}{_suggest(unknown[0], _EXCLUSION_FIELDS)}.")
+        if not isinstance(ex, Mapping) or not (ex.get("names") or ex.get("tags")):
+            raise InputError(f"{at} must be a table with names = [...] and/or tags = [...].")
         out.append(Exclusion(
             names=_patterns(ex.get("names", []), f"{at}.names"),
             tags=_tag_rules(ex.get("tags", []), f"{at}.tags"),

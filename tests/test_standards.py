@@ -206,7 +206,8 @@ def test_rules_are_normalised_and_extended_by_overrides(cats):
     "fields, match",
     [
         ({"keywords": ["药铺"]}, "did you mean 'names'"),
-        ({"exclude": [{"name": ["x"]}]}, "names = \\[...\\]"),
+        ({"exclude": [{"name": ["x"]}]}, "did you mean 'names'"),
+        ({"exclude": [{"why": "no words"}]}, "names = \\[...\\]"),
         ({"exclude": [{"names": ["x"], "whyy": "y"}]}, "did you mean 'why'"),
         ({"names": ["(unclosed"]}, "regular expression"),
         ({"osm_tags": [{"opening_hours": "<7am"}]}, "opening time"),
