@@ -140,6 +140,7 @@ def test_childcare_kindergarten_pharmacy_and_elderly_care(cats):
     assert typed(cats, "华康药业连锁第十二药店", "医疗;药店") == {"pharmacy"}
     assert typed(cats, "柳巷社区日间照料中心", "生活服务;生活服务场所;生活服务场所") == {"elderly_day_care"}
     assert typed(cats, "中国人寿养老保险", "金融保险服务;保险公司;中国人寿") == set()
+    assert typed(cats, "颐和养老服务有限公司桃园社区日间照料中心", "") == {"elderly_day_care"}
     assert osm(cats, "唐久", shop="yes") == {"convenience"}  # Shanxi chain by brand
 
 
