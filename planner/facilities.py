@@ -22,6 +22,7 @@ from scipy.sparse.csgraph import connected_components
 
 from planner.errors import CRSError, InputError
 from planner.network import WalkNetwork
+from planner.normalise import normalise
 from planner.snap import snap_points
 
 FACILITY_COLUMNS = ("id", "name", "category", "capacity", "cost", "status", "source")
@@ -202,12 +203,15 @@ def study_area_geometry(area: object, crs: pyproj.CRS) -> shapely.Geometry:
 def merge_duplicates(
     fac: gpd.GeoDataFrame, distance_m: float = DEFAULT_DEDUPE_M
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    """Merge facilities of the same category whose geometries lie within ``distance_m`` metres.
+    """Merge rows that map one facility twice: the same category within ``distance_m`` metres
+    AND the same normalised name (a branch suffix such as "(五一路店)" counts), or the same
+    brand where a name is missing, or an unnamed row touching (inside) the other's polygon.
+    Two named rows with different names, and two unnamed rows apart, are distinct facilities.
 
-    Groups are the connected components of the "within distance" relation (a node inside a
-    polygon of the same facility is at distance 0). Each group keeps one row — preferring a
-    known capacity, then a name, then a point over a polygon, then file order — and takes the
-    first known capacity of the group. Returns (kept rows, dropped rows with a ``detail``).
+    Groups are the connected components of that relation. Each keeps one row — preferring a
+    known capacity, then a name, then a point over a polygon, then input order — and takes the
+    first known capacity of the group. Returns (kept rows, dropped rows with a ``detail`` such
+    as "duplicate of way/42 '阳光幼儿园' at 3.2 m").
     """
     if distance_m <= 0 or len(fac) < 2:
         return fac, fac.iloc[:0].assign(detail=pd.Series(dtype=object))
@@ -216,14 +220,22 @@ def merge_duplicates(
     geoms = fac.geometry.to_numpy()
     left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=distance_m)
     cat = fac["category"].to_numpy()
-    keep = (left < right) & (cat[left] == cat[right])
+    name = np.array([normalise(v) for v in fac["name"]], dtype=object)
+    brand = np.array([normalise(v) for v in fac.get("brand", pd.Series(None, index=fac.index))],
+                     dtype=object)
+    named = name != ""
+    same_name = named[left] & named[right] & (name[left] == name[right])
+    one_unnamed = ~(named[left] & named[right])
+    same_brand = one_unnamed & (brand[left] != "") & (brand[left] == brand[right])
+    inside = one_unnamed & shapely.intersects(geoms[left], geoms[right])
+    keep = (left < right) & (cat[left] == cat[right]) & (same_name | same_brand | inside)
     n = len(fac)
     graph = coo_matrix((np.ones(keep.sum()), (left[keep], right[keep])), shape=(n, n))
     _, label = connected_components(graph, directed=False)
     priority = pd.DataFrame({
         "label": label,
         "no_capacity": fac["capacity"].isna().to_numpy(),
-        "no_name": fac["name"].isna().to_numpy() | (fac["name"].astype("string") == "").to_numpy(),
+        "no_name": ~named,
         "not_point": shapely.get_type_id(geoms) != 0,
         "order": np.arange(n),
     }).sort_values(["label", "no_capacity", "no_name", "not_point", "order"])
@@ -236,10 +248,14 @@ def merge_duplicates(
     kept = fac.iloc[np.flatnonzero(is_rep)].copy()
     kept["capacity"] = capacity.to_numpy()[is_rep]
     dropped = fac.iloc[np.flatnonzero(~is_rep)].copy()
-    ids = fac["id"].to_numpy()[rep[~is_rep]]
-    dropped["detail"] = (
-        "merged into " + pd.Series(ids, dtype="string") + f" (same category within {distance_m:g} m)"
-    ).to_numpy()
+    gone, into = np.flatnonzero(~is_rep), rep[~is_rep]
+    refs = fac["ref"] if "ref" in fac.columns else fac["id"]
+    dist = shapely.distance(geoms[gone], geoms[into])
+    dropped["detail"] = [
+        f"duplicate of {ref} '{label_}' at {d:.1f} m" if label_ else f"duplicate of {ref} at {d:.1f} m"
+        for ref, label_, d in zip(refs.to_numpy()[into], fac["name"].fillna("").to_numpy()[into], dist,
+                                  strict=True)
+    ]
     return kept, dropped
 
 

@@ -1,24 +1,27 @@
-"""Planning norms as data: service categories, walking speeds and facility keywords.
+"""Planning norms as data: service categories with their recognition rules, and walking speeds.
 
-The numbers live in ``data/standards/*.toml`` with their source beside each one; a scenario may
-override any field or add categories. See ../shared/docs/STANDARDS.md for the norms.
+The numbers live in ``data/standards/*.toml`` with their source beside each one, the rules that
+recognise each category's facilities in ``data/standards/facility_rules.toml``; a scenario may
+override any field, extend the rules or add categories.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from planner.errors import InputError, UnknownCategoryError
+from planner.normalise import normalise
 from planner.paths import STANDARDS_DIR
 
 CATEGORIES_FILE = STANDARDS_DIR / "categories.toml"
 SPEEDS_FILE = STANDARDS_DIR / "speeds.toml"
-KEYWORDS_FILE = STANDARDS_DIR / "facility_keywords.toml"
+RULES_FILE = STANDARDS_DIR / "facility_rules.toml"
 
 #: Population columns a category may serve (demand grid, coverage).
 GROUPS = ("total", "age_60_plus", "age_65_plus", "age_0_2", "age_3_5")
@@ -29,7 +32,10 @@ OVERRIDE_SOURCE = "scenario override"
 
 _NUMBER_FIELDS = ("level_min", "distance_m", "capacity_per_site", "demand_per_1000")
 _TEXT_FIELDS = ("name_zh", "name_en", "group", "capacity_unit", "demand_group")
-_KNOWN_FIELDS = (*_TEXT_FIELDS, *_NUMBER_FIELDS, "osm_tags", "capacity_norm")
+#: Recognition rules; a scenario's lists extend the bundled ones (see facility_rules.toml).
+RULE_FIELDS = ("names", "brands", "osm_tags", "exclude")
+_KNOWN_FIELDS = (*_TEXT_FIELDS, *_NUMBER_FIELDS, *RULE_FIELDS, "capacity_norm")
+_EXCLUSION_FIELDS = ("names", "tags", "unless", "why")
 _REQUIRED = ("name_zh", "name_en", "group", "level_min", "distance_m")
 
 #: One condition of an OSM tag rule: (tag key, accepted values). A value is an exact tag value,
@@ -37,6 +43,16 @@ _REQUIRED = ("name_zh", "name_en", "group", "level_min", "distance_m")
 TagCondition = tuple[str, tuple[str, ...]]
 #: A rule matches when every condition holds; a category matches when any rule does.
 TagRule = tuple[TagCondition, ...]
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A veto of a category: name/type patterns or tag rules, spared by ``unless`` patterns."""
+
+    names: tuple[str, ...] = ()
+    tags: tuple[TagRule, ...] = ()
+    unless: tuple[str, ...] = ()
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,8 @@ class Category:
     ``capacity_per_site`` is the default capacity of one site in ``capacity_unit`` (beds,
     places); ``demand_per_1000`` the capacity units needed per 1,000 people of ``demand_group``.
     ``verified`` is true only when every number is quoted from a named source.
+    ``names``/``brands`` (normalised regular expressions), ``osm_tags`` and ``exclude`` are the
+    rules recognising the category's facilities (see :mod:`planner.classify`).
     """
 
     key: str
@@ -66,6 +84,9 @@ class Category:
     distance_m: float
     group: str
     osm_tags: tuple[TagRule, ...] = ()
+    names: tuple[str, ...] = ()
+    brands: tuple[str, ...] = ()
+    exclude: tuple[Exclusion, ...] = ()
     capacity_unit: str | None = None
     capacity_per_site: float | None = None
     capacity_norm: str | None = None
@@ -146,6 +167,8 @@ def _tag_rules(raw: Any, where: str) -> tuple[TagRule, ...]:
                     f"{where}[{i}].{key} must be a tag value, a list of values, \"*\" or \"~regex\"."
                 )
             for v in values:
+                if v.startswith("<") and not re.fullmatch(r"<\d{1,2}:\d{2}", v):
+                    raise InputError(f"{where}[{i}].{key}: write an opening time as \"<07:30\", not {v!r}.")
                 if v.startswith("~"):
                     try:
                         re.compile(v[1:])
@@ -156,6 +179,58 @@ def _tag_rules(raw: Any, where: str) -> tuple[TagRule, ...]:
     return tuple(rules)
 
 
+_ESCAPE = re.compile(r"(\\.)")
+
+
+def _patterns(raw: Any, where: str) -> tuple[str, ...]:
+    """Regular expressions, normalised like the texts they are searched in."""
+    raw = [raw] if isinstance(raw, str) else raw
+    if not isinstance(raw, list | tuple) or not all(isinstance(p, str) and p.strip() for p in raw):
+        raise InputError(f"{where} must be a list of words or regular expressions, e.g. [\"药店\"].")
+    out = []
+    for p in raw:
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise InputError(f"{where}: bad regular expression {p!r} ({exc}).") from exc
+        # normalise the text, never a regex escape (\S is not \s)
+        out.append("".join(part if part.startswith("\\") else normalise(part)
+                           for part in _ESCAPE.split(p)))
+    return tuple(dict.fromkeys(out))
+
+
+def _exclusions(raw: Any, where: str) -> tuple[Exclusion, ...]:
+    if not isinstance(raw, list):
+        raise InputError(f"{where} must be a list of tables such as [{{ names = [\"口腔\"], why = \"…\" }}].")
+    out = []
+    for i, ex in enumerate(raw):
+        at = f"{where}[{i}]"
+        unknown = sorted(set(ex) - set(_EXCLUSION_FIELDS)) if isinstance(ex, Mapping) else []
+        if unknown:
+            raise InputError(f"{at} has unknown key(s) {unknown}{_suggest(unknown[0], _EXCLUSION_FIELDS)}.")
+        if not isinstance(ex, Mapping) or not (ex.get("names") or ex.get("tags")):
+            raise InputError(f"{at} must be a table with names = [...] and/or tags = [...].")
+        out.append(Exclusion(
+            names=_patterns(ex.get("names", []), f"{at}.names"),
+            tags=_tag_rules(ex.get("tags", []), f"{at}.tags"),
+            unless=_patterns(ex.get("unless", []), f"{at}.unless"),
+            why=str(ex.get("why", "")),
+        ))
+    return tuple(out)
+
+
+#: Field names people reach for, and the field meant.
+_ALIASES = {"keywords": "names", "keyword": "names", "words": "names", "tags": "osm_tags",
+            "exclusions": "exclude", "excludes": "exclude", "veto": "exclude"}
+
+
+def _suggest(key: str, allowed: tuple[str, ...] | list[str]) -> str:
+    if _ALIASES.get(key) in allowed:
+        return f" — did you mean {_ALIASES[key]!r}?"
+    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
+    return f" — did you mean {close[0]!r}?" if close else f"; known: {list(allowed)}"
+
+
 def _group(value: Any, where: str) -> str:
     if value not in GROUPS:
         raise InputError(f"{where} = {value!r} is not a population group; use one of {list(GROUPS)}.")
@@ -164,9 +239,9 @@ def _group(value: Any, where: str) -> str:
 
 def _build(key: str, spec: Mapping[str, Any], default_source: str) -> Category:
     where = f"category {key!r}"
-    unknown = set(spec) - set(_KNOWN_FIELDS)
+    unknown = sorted(set(spec) - set(_KNOWN_FIELDS))
     if unknown:
-        raise InputError(f"{where} has unknown field(s) {sorted(unknown)}; known: {list(_KNOWN_FIELDS)}.")
+        raise InputError(f"{where} has unknown field(s) {unknown}{_suggest(unknown[0], _KNOWN_FIELDS)}.")
     missing = [f for f in _REQUIRED if f not in spec]
     if missing:
         raise InputError(f"{where} lacks {missing}; a new category needs {list(_REQUIRED)}.")
@@ -204,6 +279,9 @@ def _build(key: str, spec: Mapping[str, Any], default_source: str) -> Category:
         distance_m=float(nums["distance_m"]),
         group=_group(spec["group"], f"{where}: group"),
         osm_tags=_tag_rules(spec.get("osm_tags", []), f"{where}: osm_tags"),
+        names=_patterns(spec.get("names", []), f"{where}: names"),
+        brands=_patterns(spec.get("brands", []), f"{where}: brands"),
+        exclude=_exclusions(spec.get("exclude", []), f"{where}: exclude"),
         capacity_unit=spec.get("capacity_unit"),
         capacity_per_site=nums["capacity_per_site"],
         capacity_norm=norm,
@@ -218,14 +296,18 @@ def _build(key: str, spec: Mapping[str, Any], default_source: str) -> Category:
 def load_categories(
     path: str | Path | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    rules: str | Path | None = None,
 ) -> dict[str, Category]:
-    """Read the service categories, keyed by category key.
+    """Read the service categories with their recognition rules, keyed by category key.
 
     Args:
         path: a TOML file laid out like ``data/standards/categories.toml`` (default: bundled).
-        overrides: ``{key: {field: value}}``; fields of a known key replace the file's, an
+        overrides: ``{key: {field: value}}``; fields of a known key replace the file's, except the
+            rule lists (names, brands, osm_tags, exclude), which extend the bundled rules; an
             unknown key adds a category (it needs name_zh, name_en, group, level_min, distance_m).
             A number given without a source is recorded as a scenario override, unverified.
+        rules: a TOML file laid out like ``data/standards/facility_rules.toml`` (default:
+            bundled); its ``[rules.<key>]`` tables extend the categories of ``path``.
     """
     path = Path(path) if path else CATEGORIES_FILE
     doc = _read_toml(path, "categories", CATEGORIES_FILE)
@@ -234,12 +316,63 @@ def load_categories(
         raise InputError(f"{path} has no [categories.<key>] tables; copy {CATEGORIES_FILE} and edit it.")
     specs = {k: dict(v) for k, v in specs.items()}
     sources = {k: str(path) for k in specs}
+    rules_path = Path(rules) if rules else RULES_FILE
+    for key, fields in _read_toml(rules_path, "facility-rule", RULES_FILE).get("rules", {}).items():
+        if key not in specs:
+            if path == CATEGORIES_FILE:  # a custom category file may leave bundled ones out
+                raise InputError(f"{rules_path} has rules for unknown category {key!r}"
+                                 f"{_suggest(key, list(specs))}.")
+            continue
+        _extend(specs[key], fields, f"rules of {key!r} in {rules_path}")
     for key, fields in (overrides or {}).items():
         if not isinstance(fields, Mapping):
             raise InputError(f"The override of category {key!r} must be a table of fields.")
-        specs.setdefault(key, {}).update(fields)
+        spec = specs.setdefault(key, {})
+        _extend(spec, {k: v for k, v in fields.items() if k in RULE_FIELDS}, f"override of {key!r}")
+        spec.update({k: v for k, v in fields.items() if k not in RULE_FIELDS})
         sources[key] = OVERRIDE_SOURCE
     return {key: _build(key, spec, sources[key]) for key, spec in specs.items()}
+
+
+def _extend(spec: dict[str, Any], fields: Mapping[str, Any], where: str) -> None:
+    """Append rule lists to a category spec."""
+    if not isinstance(fields, Mapping):
+        raise InputError(f"The {where} must be a table of rule lists ({', '.join(RULE_FIELDS)}).")
+    for field, value in fields.items():
+        if field not in RULE_FIELDS:
+            raise InputError(f"The {where} has unknown field {field!r}{_suggest(field, RULE_FIELDS)}.")
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list | tuple):
+            example = '[{ amenity = "pharmacy" }]' if field in ("osm_tags", "exclude") else '["药店"]'
+            kind = "tables" if field in ("osm_tags", "exclude") else "words"
+            raise InputError(f"The {where}: {field} must be a list of {kind}, e.g. {example}.")
+        spec[field] = [*spec.get(field, []), *value]
+
+
+def add_keywords(
+    categories: Mapping[str, Category], keywords: Mapping[str, str | list[str]]
+) -> dict[str, Category]:
+    """The categories with extra name keywords: ``{"社区食堂": "canteen"}`` adds a keyword to a
+    category (or to each of a list), ``{"高级中学": []}`` vetoes every category for names
+    containing the word. Unknown category keys raise UnknownCategoryError."""
+    out = dict(categories)
+    for word, keys in keywords.items():
+        keys = [keys] if isinstance(keys, str) else keys
+        if not isinstance(word, str) or not word.strip() or not isinstance(keys, list | tuple) or not all(
+            isinstance(k, str) and k for k in keys
+        ):
+            raise InputError(
+                f"Facility keyword {word!r} = {keys!r}: map a non-empty text to a category key, "
+                "a list of keys, or [] for a word that is no living-circle category."
+            )
+        pattern = re.escape(normalise(word))
+        for key in keys:
+            cat = get_category(out, key)
+            out[key] = replace(cat, names=(*cat.names, pattern))
+        if not keys:
+            veto = Exclusion(names=(pattern,), why=f"keyword {word} given as no living-circle category")
+            out = {k: replace(c, exclude=(*c.exclude, veto)) for k, c in out.items()}
+    return out
 
 
 def get_category(categories: Mapping[str, Category], key: str) -> Category:
@@ -276,28 +409,3 @@ def load_speeds(
     if missing:
         raise InputError(f"{path} gives no walking speed for {missing}; add them under [speeds].")
     return speeds
-
-
-def load_keywords(
-    path: str | Path | None = None, overrides: Mapping[str, str | list[str]] | None = None
-) -> dict[str, tuple[str, ...]]:
-    """Facility names/POI types → category keys, e.g. ``{"幼儿园": ("kindergarten",)}``.
-
-    An empty tuple marks a known type that is no living-circle category. The longest keyword
-    found in a text wins (see planner.io.facilities)."""
-    path = Path(path) if path else KEYWORDS_FILE
-    doc = _read_toml(path, "facility-keyword", KEYWORDS_FILE)
-    table = {str(k): v for k, v in doc.get("keywords", {}).items()}
-    table.update(overrides or {})
-    out = {}
-    for word, keys in table.items():
-        keys = [keys] if isinstance(keys, str) else keys
-        if not word.strip() or not isinstance(keys, list | tuple) or not all(
-            isinstance(k, str) and k for k in keys
-        ):
-            raise InputError(
-                f"Facility keyword {word!r} = {keys!r}: map a non-empty text to a category key, "
-                "a list of keys, or [] for a type that is no living-circle category."
-            )
-        out[word] = tuple(keys)
-    return out

@@ -1,4 +1,4 @@
-"""Service categories, walking speeds and facility keywords read from data/standards."""
+"""Service categories with their recognition rules, and walking speeds, read from data/standards."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from planner.errors import InputError, UnknownCategoryError
 from planner.standards import (
     CATEGORIES_FILE,
     GROUPS,
-    KEYWORDS_FILE,
     OVERRIDE_SOURCE,
+    RULES_FILE,
     SPEEDS_FILE,
+    add_keywords,
     get_category,
     load_categories,
-    load_keywords,
     load_speeds,
 )
 
@@ -35,7 +35,7 @@ def cats():
     return load_categories()
 
 
-def test_bundled_categories_cover_the_issue(cats):
+def test_bundled_categories_cover_the_living_circle(cats):
     assert REQUIRED_KEYS <= set(cats)
     for key, c in cats.items():
         assert c.key == key
@@ -43,7 +43,7 @@ def test_bundled_categories_cover_the_issue(cats):
         assert c.level_min in (5, 10, 15)
         assert c.distance_m == LEVEL_DISTANCE[c.level_min]  # GB 50180 table 3.0.4
         assert c.group in GROUPS
-        assert c.osm_tags, f"{key} has no OSM tag rules"
+        assert c.osm_tags and c.names and c.exclude, f"{key} lacks tag, name or exclusion rules"
         assert c.time_s == 60 * c.level_min
 
 
@@ -187,15 +187,49 @@ def test_bad_files(tmp_path):
         load_categories(empty)
 
 
-def test_keywords_point_at_known_categories(cats):
-    words = load_keywords()
-    assert words["幼儿园"] == ("kindergarten",)
-    assert words["高级中学"] == ()
-    for word, keys in words.items():
-        assert set(keys) <= set(cats), word
-    for word in ("托育", "养老院", "日间照料", "便利店", "菜市场", "药店", "卫生服务站"):
-        assert word in words
-    assert load_keywords(overrides={"社区食堂": "canteen"})["社区食堂"] == ("canteen",)
+def test_rules_are_normalised_and_extended_by_overrides(cats):
+    assert RULES_FILE.exists()
+    assert "幼儿园" in cats["kindergarten"].names
+    assert "美宜佳" in cats["convenience"].brands
+    # a scenario's rule lists extend the bundled ones; patterns are normalised (traditional,
+    # full-width and upper case are matched as simplified, half-width, lower case)
+    more = load_categories(overrides={"pharmacy": {"names": ["藥鋪", "ＤＲＵＧ"],
+                                                   "exclude": [{"names": ["中药材"], "why": "raw herbs"}]}})
+    ph = more["pharmacy"]
+    assert ph.names[: len(cats["pharmacy"].names)] == cats["pharmacy"].names
+    assert ph.names[-2:] == ("药铺", "drug") or ph.names[-1] == "drug"
+    assert ph.exclude[-1].names == ("中药材",) and ph.exclude[-1].why == "raw herbs"
+    assert more["pharmacy"].distance_m == cats["pharmacy"].distance_m
+
+
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"keywords": ["药铺"]}, "did you mean 'names'"),
+        ({"exclude": [{"name": ["x"]}]}, "did you mean 'names'"),
+        ({"exclude": [{"why": "no words"}]}, "names = \\[...\\]"),
+        ({"exclude": [{"names": ["x"], "whyy": "y"}]}, "did you mean 'why'"),
+        ({"names": ["(unclosed"]}, "regular expression"),
+        ({"osm_tags": [{"opening_hours": "<7am"}]}, "opening time"),
+    ],
+)
+def test_bad_rule_overrides(fields, match):
+    with pytest.raises(InputError, match=match):
+        load_categories(overrides={"pharmacy": fields})
+
+
+def test_bad_rules_file(tmp_path):
+    bad = tmp_path / "rules.toml"
+    bad.write_text('[rules.pharmcy]\nnames = ["药店"]\n', encoding="utf-8")
+    with pytest.raises(InputError, match="did you mean 'pharmacy'"):
+        load_categories(rules=bad)
+
+
+def test_add_keywords(cats):
+    more = add_keywords(cats, {"社区药铺": "pharmacy", "九年制": ["primary_school"], "旧货": []})
+    assert more["pharmacy"].names[-1] == "社区药铺"
+    assert more["clinic"].exclude[-1].names == ("旧货",)
+    with pytest.raises(UnknownCategoryError, match="pharmacies"):
+        add_keywords(cats, {"药": "pharmacies"})
     with pytest.raises(InputError, match="keyword"):
-        load_keywords(overrides={"": "pharmacy"})
-    assert KEYWORDS_FILE.exists()
+        add_keywords(cats, {"": "pharmacy"})

@@ -2,9 +2,10 @@
 (CSV/TXT/XLSX with encoding detection and a declared coordinate system) and GIS layers
 (GeoJSON/GeoPackage/Shapefile/GeoParquet).
 
-:func:`load_facilities` picks the reader, assigns categories (OSM tag rules, a key column or the
-keyword table), converts GCJ-02/BD-09 to WGS-84, projects to the network's CRS, merges
-duplicates, drops what lies outside the study area and reports every dropped row with its reason
+:func:`load_facilities` picks the reader, assigns categories (a key column, or the category
+rules of :mod:`planner.classify` on names, brands, POI type strings and OSM tags), converts
+GCJ-02/BD-09 to WGS-84, projects to the network's CRS, merges duplicates, drops what lies
+outside the study area and reports every dropped row with its reason
 (``facilities.attrs["report"]``, a :class:`planner.facilities.FacilityReport`).
 """
 
@@ -14,8 +15,6 @@ import codecs
 import csv
 import io
 import json
-import re
-import warnings
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from planner.classify import classify
 from planner.errors import CRSError, InputError, UnknownCategoryError
 from planner.facilities import (
     DEFAULT_DEDUPE_M,
@@ -50,7 +50,7 @@ from planner.io.coords import (
 )
 from planner.io.osm import LAYER_SUFFIXES, PBF_SUFFIXES, XML_SUFFIXES
 from planner.network import metric_crs
-from planner.standards import Category, TagRule, get_category, load_categories, load_keywords
+from planner.standards import Category, add_keywords, get_category, load_categories
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xls")
 OUT_OF_RANGE = "coordinates out of range"
@@ -71,8 +71,11 @@ CAPACITY_NAMES = ("capacity", "容量", "规模", "床位", "床位数", "beds",
                   "学位数", "托位", "托位数")
 STATUS_NAMES = ("status", "状态")
 COST_NAMES = ("cost", "费用", "造价", "成本", "投资", "投资额")
-#: OSM tags read besides the category rules' keys.
-OSM_EXTRA_TAGS = ("name", "name:zh", "name:en", "capacity", "beds")
+#: OSM tags read besides the category rules' keys; they never select features on their own.
+OSM_EXTRA_TAGS = ("name", "name:zh", "name:zh-Hans", "name:en", "brand", "brand:zh", "capacity",
+                  "beds", "opening_hours", "cuisine", "healthcare:speciality")
+#: OSM name tags, in the order a facility's shown name is taken from.
+OSM_NAME_TAGS = ("name", "name:zh", "name:zh-Hans", "name:en")
 
 
 # --- public entry point --------------------------------------------------------------------
@@ -113,9 +116,9 @@ def load_facilities(
             Tencent), ``bd09`` (Baidu) or any EPSG code. Tables default to wgs84; GIS layers to
             the CRS in the file.
         category: one category key for every row (a list of kindergartens, say).
-        category_column: column holding a category key or a name/type text matched against the
-            keyword table (default: a column named category/type/类别/类型/…); rows it leaves
-            unmatched are matched by their name.
+        category_column: column holding a category key, or a POI type string (Amap/Baidu
+            "大类;中类;小类") matched with the names by the category rules (default: a column
+            named category/type/类别/类型/…).
         lon_column, lat_column: coordinate columns of a table (default: lon/lng/x/经度 …,
             lat/y/纬度 …, or one "lng,lat" column such as Amap's ``location``).
         name_column, id_column, capacity_column: optional columns (recognised by usual names).
@@ -124,14 +127,18 @@ def load_facilities(
         encoding: text encoding of a table (default: detected among UTF-8, UTF-8 with BOM,
             UTF-16 with BOM, GBK/GB18030).
         layer: layer name of a multi-layer GIS file.
-        keywords: extra or replacing entries of the keyword table (text → category key).
+        keywords: extra name keywords, text → category key(s); [] vetoes every category for
+            names containing the text (see :func:`planner.standards.add_keywords`).
         study_area: facilities outside it are dropped (GeoDataFrame in any CRS, a WalkNetwork,
             or a shapely geometry in ``to_crs``).
-        dedupe_m: same-category facilities closer than this (metres) are merged; 0 disables.
+        dedupe_m: facilities of the same category and name (or brand) closer than this
+            (metres) are merged; 0 disables (see :func:`planner.facilities.merge_duplicates`).
         online: treat ``source`` as a place name and download OSM features with osmnx.
         bounding_box: [west, south, east, north] degrees, to read part of a .pbf.
     """
-    table, wanted, known = _category_table(categories)
+    table, wanted, known, keep = _category_table(categories)
+    if keywords:
+        table = add_keywords(table, keywords)
     if category is not None:
         get_category(table, category)
     if status not in STATUSES:
@@ -146,16 +153,16 @@ def load_facilities(
         if crs is not None and coordinate_system(crs) != "wgs84":
             raise CRSError(f"OSM data is WGS-84; drop crs={crs!r} when reading {label}.")
         fac = _classify_osm_rows(raw, table, report)
-        expected = list(wanted) if wanted is not None else list(table)
+        expected = list(wanted) if wanted is not None else keep
     else:
         frame = _read_frame(source, kind, encoding, layer, report)
         fac = _frame_points(frame, crs, lon_column, lat_column, report)
         fac = _frame_attributes(
-            fac, known, category, category_column, name_column, id_column, capacity_column,
-            keywords, label, report,
+            fac, table, known, category, category_column, name_column, id_column,
+            capacity_column, label, report,
         )
         expected = list(wanted) if wanted is not None else ([category] if category else [])
-    fac = _keep_wanted(fac, wanted if wanted is not None else list(table), report)
+    fac = _keep_wanted(fac, keep, report)
     fac = _status_and_ids(fac, status)
     work = metric_crs(fac, to_crs) if len(fac) else _output_crs(to_crs)
     fac = fac.to_crs(work)
@@ -182,20 +189,21 @@ def facility_report(facilities: gpd.GeoDataFrame) -> FacilityReport:
 # --- categories ----------------------------------------------------------------------------
 
 
-def _category_table(categories) -> tuple[dict[str, Category], list[str] | None, set[str]]:
-    """(category table, keys asked for or None, every key a file may name: the table's and
-    the bundled ones)."""
+def _category_table(categories) -> tuple[dict[str, Category], list[str] | None, set[str], list[str]]:
+    """(category table with rules, keys asked for or None, every key a file may name: the
+    table's and the bundled ones, keys kept)."""
     bundled = load_categories()
     if categories is None:
-        return bundled, None, set(bundled)
+        return bundled, None, set(bundled), list(bundled)
     if isinstance(categories, Mapping):
         if not categories:
             raise InputError("The category table is empty; pass load_categories() or leave it out.")
-        return dict(categories), None, set(bundled) | set(categories)
+        # bundled categories still classify, so a row of another category is reported as such
+        return {**bundled, **categories}, None, set(bundled) | set(categories), list(categories)
     keys = [categories] if isinstance(categories, str) else list(categories)
     for key in keys:
         get_category(bundled, key)
-    return bundled, keys, set(bundled)
+    return bundled, keys, set(bundled), keys
 
 
 def _keep_wanted(fac: gpd.GeoDataFrame, wanted: list[str], report: FacilityReport):
@@ -251,58 +259,70 @@ def _output_crs(to_crs) -> pyproj.CRS:
 
 
 def _rule_keys(table: Mapping[str, Category]) -> list[str]:
+    """OSM keys that select features: the keys of the categories' tag rules, but for the
+    qualifying tags (name, opening_hours, cuisine …) that are read without selecting."""
     keys = {k for c in table.values() for rule in c.osm_tags for k, _ in rule}
-    return sorted(keys - {"name"})
+    return sorted(keys - set(OSM_EXTRA_TAGS))
+
+
+def _tag_columns(table: Mapping[str, Category]) -> list[str]:
+    """Every OSM key a rule or an exclusion reads."""
+    rules = [r for c in table.values() for r in (*c.osm_tags, *(t for e in c.exclude for t in e.tags))]
+    return list(dict.fromkeys([*(k for rule in rules for k, _ in rule), *OSM_EXTRA_TAGS]))
 
 
 def _read_osm(source, online: bool, bounding_box, table) -> gpd.GeoDataFrame:
-    keys = _rule_keys(table)
+    keys, columns = _rule_keys(table), _tag_columns(table)
     if not keys:
         raise InputError("No category has OSM tag rules, so nothing can be read from OSM data.")
     if online:
-        return osm_features_online(str(source), keys)
+        return osm_features_online(str(source), keys, columns)
     path = Path(source)
     if _suffix(path) in PBF_SUFFIXES:
-        return osm_features_pbf(path, keys, bounding_box)
-    return osm_features_xml(path, keys)
+        return osm_features_pbf(path, keys, bounding_box, columns)
+    return osm_features_xml(path, keys, columns)
 
 
 def _osm_frame(gdf: gpd.GeoDataFrame, ref: pd.Series, keys: Iterable[str]) -> gpd.GeoDataFrame:
     """One string column per wanted tag (NA where absent), ``ref`` ("node/1") and geometry."""
     missing = pd.Series(pd.NA, index=gdf.index, dtype="string")
-    cols = {
-        k: gdf[k].astype("string") if k in gdf.columns else missing
-        for k in dict.fromkeys([*keys, *OSM_EXTRA_TAGS])
-    }
+    cols = {k: gdf[k].astype("string") if k in gdf.columns else missing for k in keys}
     out = pd.DataFrame(cols, index=gdf.index).assign(ref=ref.to_numpy())
     out = gpd.GeoDataFrame(out, geometry=gdf.geometry.to_numpy(), crs=gdf.crs or 4326)
     return out.reset_index(drop=True)
 
 
 def osm_features_pbf(
-    path: str | Path, keys: Iterable[str], bounding_box: list[float] | None = None
+    path: str | Path,
+    keys: Iterable[str],
+    bounding_box: list[float] | None = None,
+    columns: Iterable[str] = OSM_EXTRA_TAGS,
 ) -> gpd.GeoDataFrame:
-    """OSM nodes, ways and relations carrying any of ``keys`` from an .osm.pbf (pyrosm)."""
+    """OSM nodes, ways and relations carrying any of ``keys`` from an .osm.pbf (pyrosm), with
+    ``keys`` and ``columns`` as string columns."""
     import pyrosm
 
     keys = list(keys)
+    cols = list(dict.fromkeys([*keys, *columns]))
     try:
         osm = pyrosm.OSM(str(path), bounding_box=bounding_box)
         gdf = osm.get_pois(custom_filter={k: True for k in keys})
     except Exception as exc:  # pyrosm raises plain Exceptions for corrupt files
         raise InputError(f"Cannot read {path} as OSM PBF: {exc}. Is it a valid .osm.pbf?") from exc
     if gdf is None or len(gdf) == 0:
-        return _osm_frame(gpd.GeoDataFrame(geometry=[], crs=4326), pd.Series([], dtype=str), keys)
-    wanted = [k for k in dict.fromkeys([*keys, *OSM_EXTRA_TAGS]) if k not in gdf.columns]
+        return _osm_frame(gpd.GeoDataFrame(geometry=[], crs=4326), pd.Series([], dtype=str), cols)
+    wanted = [k for k in cols if k not in gdf.columns]
     if wanted and "tags" in gdf.columns:  # tags pyrosm did not turn into columns, as JSON text
         parsed = gdf["tags"].map(lambda t: json.loads(t) if isinstance(t, str) else {})
         extra = pd.DataFrame.from_records(parsed.tolist(), index=gdf.index)
         gdf = gdf.join(extra[[k for k in wanted if k in extra.columns]])
     ref = gdf["osm_type"].astype(str) + "/" + gdf["id"].astype(str)
-    return _osm_frame(gdf, ref, keys)
+    return _osm_frame(gdf, ref, cols)
 
 
-def osm_features_xml(path: str | Path, keys: Iterable[str]) -> gpd.GeoDataFrame:
+def osm_features_xml(
+    path: str | Path, keys: Iterable[str], columns: Iterable[str] = OSM_EXTRA_TAGS
+) -> gpd.GeoDataFrame:
     """OSM features carrying any of ``keys`` from OSM XML (.osm, .osm.bz2), via osmnx."""
     import osmnx as ox
 
@@ -313,10 +333,12 @@ def osm_features_xml(path: str | Path, keys: Iterable[str]) -> gpd.GeoDataFrame:
         gdf = gpd.GeoDataFrame(geometry=[], crs=4326)
     except Exception as exc:  # ParseError, KeyError, ValueError from malformed XML
         raise InputError(f"Cannot read {path} as OSM XML: {exc}. Is it a valid .osm file?") from exc
-    return _osm_from_osmnx(gdf, keys)
+    return _osm_from_osmnx(gdf, [*keys, *columns])
 
 
-def osm_features_online(place: str, keys: Iterable[str]) -> gpd.GeoDataFrame:
+def osm_features_online(
+    place: str, keys: Iterable[str], columns: Iterable[str] = OSM_EXTRA_TAGS
+) -> gpd.GeoDataFrame:
     """OSM features carrying any of ``keys`` inside a named place, downloaded with osmnx."""
     import osmnx as ox
 
@@ -336,10 +358,11 @@ def osm_features_online(place: str, keys: Iterable[str]) -> gpd.GeoDataFrame:
             f"OpenStreetMap returned nothing for the place {place!r}: {exc}. Check the spelling "
             "(e.g. '迎泽区, 太原市, 山西省, 中国') or read a local .osm/.pbf file."
         ) from exc
-    return _osm_from_osmnx(gdf, keys)
+    return _osm_from_osmnx(gdf, [*keys, *columns])
 
 
 def _osm_from_osmnx(gdf: gpd.GeoDataFrame, keys: list[str]) -> gpd.GeoDataFrame:
+    keys = list(dict.fromkeys(keys))
     if len(gdf) == 0:
         return _osm_frame(gpd.GeoDataFrame(geometry=[], crs=4326), pd.Series([], dtype=str), keys)
     idx = gdf.index.to_frame(index=False)
@@ -348,64 +371,45 @@ def _osm_from_osmnx(gdf: gpd.GeoDataFrame, keys: list[str]) -> gpd.GeoDataFrame:
     return _osm_frame(gdf, ref, keys)
 
 
-def _value_pattern(values: tuple[str, ...]) -> str | None:
-    """Regex matching a tag value (or one part of a 'a;b' value); None means 'any value'."""
-    if "*" in values:
-        return None
-    exact = [re.escape(v) for v in values if not v.startswith("~")]
-    parts = [f"(?:{v[1:]})" for v in values if v.startswith("~")]
-    if exact:
-        parts.append(rf"(?:^|;)\s*(?:{'|'.join(exact)})\s*(?:;|$)")
-    return "|".join(parts)
+def classify_osm(tags: pd.DataFrame, table: Mapping[str, Category]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The categories of OSM features (one string column per tag) by the category rules:
+    (matches: row, category, rule), (rows with none: row, excluded, rule); see
+    :func:`planner.classify.classify`. A feature may get several categories."""
+    names = [" ".join(dict.fromkeys(p for p in parts if isinstance(p, str) and p.strip()))
+             for parts in zip(*(_tag(tags, k) for k in OSM_NAME_TAGS), strict=True)]
+    return classify(table, names, tags=tags)
 
 
-def rule_mask(tags: pd.DataFrame, rule: TagRule) -> np.ndarray:
-    """Rows of ``tags`` (one string column per OSM key) meeting every condition of ``rule``."""
-    mask = np.ones(len(tags), dtype=bool)
-    for key, values in rule:
-        if key not in tags.columns:
-            return np.zeros(len(tags), dtype=bool)
-        col = tags[key].astype("string")
-        pattern = _value_pattern(values)
-        if pattern is None:
-            hit = col.notna() & (col.str.strip() != "")
-        else:
-            with warnings.catch_warnings():  # groups in a rule's regex are harmless here
-                warnings.simplefilter("ignore", UserWarning)
-                hit = col.str.contains(pattern, regex=True)
-        mask &= hit.fillna(False).to_numpy(dtype=bool)
-    return mask
+def _tag(tags: pd.DataFrame, key: str) -> list[object]:
+    return tags[key].tolist() if key in tags.columns else [None] * len(tags)
 
 
-def classify_osm(tags: pd.DataFrame, table: Mapping[str, Category]) -> tuple[np.ndarray, np.ndarray]:
-    """(row positions, category keys) of every (feature, category) match; a feature matching
-    several categories (a supermarket also sells fresh food) yields one pair per category."""
-    keys = list(table)
-    masks = np.zeros((len(tags), len(keys)), dtype=bool)
-    for j, key in enumerate(keys):
-        for rule in table[key].osm_tags:
-            masks[:, j] |= rule_mask(tags, rule)
-    rows, cols = np.nonzero(masks)
-    return rows, np.asarray(keys, dtype=object)[cols]
+def _drop_unmatched(rows: pd.DataFrame, unmatched: pd.DataFrame, report: FacilityReport) -> None:
+    """Report rows no category accepted: refused by an exclusion, or matched by no rule."""
+    for excluded, reason in ((True, NOT_A_SERVICE), (False, NO_CATEGORY)):
+        part = unmatched[unmatched["excluded"] == excluded]
+        report.drop(rows.iloc[part["row"].to_numpy()], reason, part["rule"].to_numpy())
 
 
 def _classify_osm_rows(raw: gpd.GeoDataFrame, table, report: FacilityReport) -> gpd.GeoDataFrame:
-    rows, keys = classify_osm(raw, table)
+    raw = raw.copy()
+    shown = raw["name"]
+    for key in OSM_NAME_TAGS[1:]:
+        shown = shown.fillna(raw[key])
+    raw["name"] = shown
+    matches, unmatched = classify_osm(raw, table)
+    _drop_unmatched(raw, unmatched, report)
+    rows, keys = matches["row"].to_numpy(), matches["category"].to_numpy()
     fac = raw.iloc[rows].reset_index(drop=True)
     fac["category"] = keys
+    fac["rule"] = matches["rule"].to_numpy()
     unit = np.array([table[k].capacity_unit or "" for k in keys], dtype=object)
     beds = pd.to_numeric(fac["beds"], errors="coerce").to_numpy(dtype=float)
     cap = pd.to_numeric(fac["capacity"], errors="coerce").to_numpy(dtype=float)
     fac["capacity"] = np.where((unit == "beds") & ~np.isnan(beds), beds, cap)
-    fac["name"] = fac["name"].fillna(fac["name:zh"]).fillna(fac["name:en"])
+    fac["brand"] = fac["brand:zh"].fillna(fac["brand"])
     fac["id"] = fac["ref"]
     fac["source"] = f"OSM {report.source}"
-    missed = len(raw) - len(np.unique(rows))
-    if missed:
-        report.notes.append(
-            f"{missed} of {len(raw)} OSM features carry no living-circle category (restaurants, "
-            "benches, …) and were not read as facilities."
-        )
     return fac
 
 
@@ -667,8 +671,8 @@ def _layer_geometry(gdf: gpd.GeoDataFrame, crs, report: FacilityReport) -> gpd.G
     return gdf.reset_index(drop=True)
 
 
-def _frame_attributes(fac, known, category, category_column, name_column, id_column,
-                      capacity_column, keywords, label, report) -> gpd.GeoDataFrame:
+def _frame_attributes(fac, table, known, category, category_column, name_column, id_column,
+                      capacity_column, label, report) -> gpd.GeoDataFrame:
     name_col = _find_column(fac, name_column, NAME_NAMES, "name")
     names = fac[name_col].astype("string").str.strip() if name_col else pd.Series(
         pd.NA, index=fac.index, dtype="string")
@@ -691,6 +695,7 @@ def _frame_attributes(fac, known, category, category_column, name_column, id_col
     )
     if category is not None:
         out["category"] = category
+        out["rule"] = f"category {category} given for every row"
         return out
     cat_col = _find_column(fac, category_column, CATEGORY_NAMES, "category")
     if cat_col is None:
@@ -698,7 +703,7 @@ def _frame_attributes(fac, known, category, category_column, name_column, id_col
             f"No category column found. Columns: {_columns(fac)}. Name it with category_column "
             "(CLI: --category-column) or give one category for every row (--category)."
         )
-    return categorize(out, fac[cat_col], known, load_keywords(overrides=keywords), report)
+    return categorize(out, fac[cat_col], known, table, report)
 
 
 def _read_numbers(col: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
@@ -750,20 +755,15 @@ def categorize(
     fac: gpd.GeoDataFrame,
     text: pd.Series,
     known: Collection[str],
-    keywords: Mapping[str, tuple[str, ...]],
+    table: Mapping[str, Category],
     report: FacilityReport,
 ) -> gpd.GeoDataFrame:
-    """Category of each row from ``text`` (a category key, or a name/type containing a keyword;
-    the longest keyword wins), else from the row's name. Rows matching a multi-category keyword
-    are repeated; unmatched rows are dropped into the report. Raises UnknownCategoryError when
-    a value looks like a category key but is not one of ``known``."""
+    """Category of each row from ``text``: a category key, else a POI type string (Amap/Baidu
+    "大类;中类;小类" or a plain type word) classified together with the row's name by the rules
+    of ``table``. A row getting several categories is repeated; the ``rule`` column says which
+    rule decided; rows with none are dropped into the report with the rule text. Raises
+    UnknownCategoryError when a value looks like a category key but is not one of ``known``."""
     known = sorted(known)
-    unknown_targets = sorted({k for keys in keywords.values() for k in keys} - set(known))
-    if unknown_targets:
-        raise UnknownCategoryError(
-            f"The keyword table points at unknown categories {unknown_targets}. Known categories: "
-            f"{', '.join(known)}."
-        )
     text = pd.Series(text.to_numpy(), index=fac.index).astype("string").str.strip()
     looks_key = text.str.fullmatch(r"[a-z][a-z0-9_]*").fillna(False) & ~text.isin(known)
     if looks_key.any():
@@ -772,21 +772,23 @@ def categorize(
             f"Unknown category key(s) {bad[:10]} in the category column. Known categories: "
             f"{', '.join(known)}. Fix the spelling or add the category to the scenario."
         )
-    # matched category keys joined by "|" ("" = a known type that is no category), NA = none
-    match = text.where(text.isin(known))
-    word = pd.Series(pd.NA, index=fac.index, dtype="string")
-    for source_text in (text, fac["name"].astype("string")):
-        for kw in sorted(keywords, key=len, reverse=True):
-            hit = match.isna() & source_text.str.contains(kw, regex=False).fillna(False)
-            match[hit] = "|".join(keywords[kw])
-            word[hit] = kw
-    none = match.isna().to_numpy()
-    report.drop(fac[none], NO_CATEGORY, ("no key or keyword in " + text[none].fillna("")).to_numpy())
-    other = ~none & (match == "").fillna(False).to_numpy()
-    report.drop(fac[other], NOT_A_SERVICE, ("keyword " + word[other].fillna("")).to_numpy())
-    service = ~none & ~other
-    fac = fac[service].assign(category=match[service].str.split("|").to_numpy())
-    return gpd.GeoDataFrame(fac.explode("category", ignore_index=True), crs=fac.crs)
+    fac = fac.reset_index(drop=True)
+    text = text.reset_index(drop=True)
+    is_key = text.isin(known).fillna(False).to_numpy()
+    keyed = fac[is_key].assign(category=text[is_key].to_numpy())
+    keyed["rule"] = "category column key " + keyed["category"].astype(str)
+    rest = fac[~is_key].reset_index(drop=True)
+    matches, unmatched = classify(table, rest["name"].tolist(), types=text[~is_key].tolist())
+    _drop_unmatched(rest, unmatched, report)
+    typed = rest.iloc[matches["row"].to_numpy()].assign(
+        category=matches["category"].to_numpy(), rule=matches["rule"].to_numpy())
+    out = pd.concat([keyed, typed]).sort_values("ref", key=_ref_order, kind="stable")
+    return gpd.GeoDataFrame(out.reset_index(drop=True), geometry="geometry", crs=fac.crs)
+
+
+def _ref_order(refs: pd.Series) -> pd.Series:
+    """Input order of "line 7"/"row 3"/"feature 2" references."""
+    return pd.to_numeric(refs.astype(str).str.extract(r"(\d+)$")[0], errors="coerce")
 
 
 # --- ids, status, area ---------------------------------------------------------------------
