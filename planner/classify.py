@@ -4,22 +4,27 @@ One rule set (``data/standards/facility_rules.toml``, carried by each :class:`Ca
 OSM features and Amap/Baidu/planners' tables alike. Per category: an exclusion vetoes; otherwise
 a name keyword or brand (then a keyword in the type string) decides; otherwise a plain OSM tag
 rule does. Across categories the same order holds: a row whose name or brand gives a category
-keeps no category that only its type string or tags suggest. Every decision carries a short
-text naming the rule, e.g. ``"name keyword 幼儿园"``, ``"tag amenity=kindergarten"`` or
-``"excluded: name 口腔 (…)"``.
+keeps no category that only its type string or tags suggest. Within an ``exclusive`` group of
+the rules file (a convenience store and a supermarket) a row keeps one category: the one its type
+string supports, else its OSM tags, else its name keyword (over a brand), else the first listed.
+Every decision carries a short text naming the rule, e.g. ``"name keyword 幼儿园"``,
+``"tag amenity=kindergarten"``, ``"excluded: name 口腔 (…)"`` or ``"name keyword 超市 (over
+convenience: type string)"``.
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 
 import numpy as np
 import pandas as pd
 
 from planner.normalise import main_name, normalise
-from planner.standards import Category, TagRule
+from planner.standards import RULES_FILE, Category, TagRule
 
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 NO_RULE = "no rule matched"
@@ -109,17 +114,21 @@ def _set(target: np.ndarray, found: pd.Series, prefix: str) -> None:
     target[hit] = prefix + found[hit].to_numpy(dtype=object)
 
 
-def _evidence(cat: Category, tags, name, kind, brand) -> np.ndarray:
-    """The strongest positive rule per row (None where no rule holds)."""
+def _evidence(cat: Category, tags, name, kind, brand) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the strongest positive rule per row (None where no rule holds), whether a type keyword
+    holds, whether a tag rule holds)."""
     out = np.full(len(name), None, dtype=object)
+    tagged = np.zeros(len(name), dtype=bool)
     for rule in reversed(cat.osm_tags):  # the first rule listed wins
         hit = rule_mask(tags, rule)
         out[hit] = _tag_text(tags, rule, hit)
-    _set(out, _search(kind, cat.names), "type keyword ")
+        tagged |= hit
+    typed = _search(kind, cat.names)
+    _set(out, typed, "type keyword ")
     _set(out, _search(brand, cat.brands), "brand ")
     _set(out, _search(name, cat.brands), "brand ")
     _set(out, _search(name, cat.names), "name keyword ")
-    return out
+    return out, typed.notna().to_numpy(), tagged
 
 
 def _veto(cat: Category, tags, name, kind) -> np.ndarray:
@@ -145,11 +154,44 @@ def _strength(rule: str) -> int:
     return 0 if rule.startswith("tag ") else 1 if rule.startswith("type ") else 2
 
 
+@cache
+def bundled_exclusive() -> tuple[tuple[str, ...], ...]:
+    """The ``exclusive`` groups of ``data/standards/facility_rules.toml``: categories of which a
+    row keeps one."""
+    raw = tomllib.loads(RULES_FILE.read_text(encoding="utf-8")).get("exclusive", [])
+    return tuple(tuple(group) for group in raw)
+
+
+def _one_of(matches: pd.DataFrame, group: Sequence[str], typed: dict, tagged: dict) -> pd.DataFrame:
+    """Keep one category of ``group`` per row: the one the type string supports, else the OSM
+    tags, else a name keyword (over a brand), else the first listed; the winner's rule says so."""
+    inside = matches["category"].isin(group).to_numpy()
+    clash = matches.loc[inside, "row"].duplicated(keep=False)
+    drop: list[int] = []
+    for row, part in matches.loc[inside][clash.to_numpy()].groupby("row"):
+        order = sorted(part.index, key=lambda i: group.index(matches.at[i, "category"]))
+        support = {i: (bool(typed[matches.at[i, "category"]][row]),
+                       bool(tagged[matches.at[i, "category"]][row]),
+                       matches.at[i, "rule"].startswith("name keyword")) for i in order}
+        winner, reason = order[0], "first listed"
+        for level, why in enumerate(("type string", "OSM tags", "name keyword")):
+            keep = [i for i in order if support[i][level]]
+            if len(keep) == 1:
+                winner, reason = keep[0], why
+                break
+        losers = [i for i in order if i != winner]
+        others = ", ".join(matches.loc[losers, "category"])
+        matches.at[winner, "rule"] = f"{matches.at[winner, 'rule']} (over {others}: {reason})"
+        drop += losers
+    return matches.drop(index=drop).reset_index(drop=True)
+
+
 def classify(
     categories: Mapping[str, Category],
     names: Iterable[object],
     types: Iterable[object] | None = None,
     tags: pd.DataFrame | None = None,
+    exclusive: Sequence[Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Categories of each row from its name, type string and OSM tags.
 
@@ -160,6 +202,8 @@ def classify(
             or None.
         tags: OSM tags, one string column per key (``brand``/``brand:zh`` are used as brands),
             or None.
+        exclusive: groups of category keys of which a row keeps one (default: the ``exclusive``
+            groups of the bundled rules file).
 
     Returns:
         (matches with columns ``row`` (position), ``category``, ``rule``; one row per category a
@@ -177,9 +221,10 @@ def classify(
             brand = brand + " " + _normalised(tags[col])
     tag_view = tags.assign(name=_normalised(names))
     rows, keys, rules = [], [], []
+    typed, tagged = {}, {}
     refused = np.full(n, None, dtype=object)
     for key, cat in categories.items():
-        evidence = _evidence(cat, tag_view, name, kind, brand)
+        evidence, typed[key], tagged[key] = _evidence(cat, tag_view, name, kind, brand)
         veto = _veto(cat, tag_view, name, kind)
         positive = np.array([e is not None for e in evidence], dtype=bool)
         vetoed = np.array([v is not None for v in veto], dtype=bool)
@@ -199,6 +244,8 @@ def classify(
     rank = matches["rule"].map(_strength).to_numpy(dtype=int)
     best = pd.Series(rank).groupby(matches["row"].to_numpy()).transform("max").to_numpy(dtype=int)
     matches = matches[rank == best].reset_index(drop=True)
+    for group in bundled_exclusive() if exclusive is None else exclusive:
+        matches = _one_of(matches, [k for k in group if k in categories], typed, tagged)
     none = np.setdiff1d(np.arange(n), matches["row"].to_numpy())
     excluded = np.array([refused[i] is not None for i in none], dtype=bool)
     unmatched = pd.DataFrame({

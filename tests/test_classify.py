@@ -144,6 +144,87 @@ def test_childcare_kindergarten_pharmacy_and_elderly_care(cats):
     assert osm(cats, "唐久", shop="yes") == {"convenience"}  # Shanxi chain by brand
 
 
+@pytest.mark.parametrize("name", ["鼓楼区华林街长者服务站", "越秀区北京街颐康服务站", "海曙区南门街道颐康中心",
+                                  "江北区老年人照料中心", "南岗区花园街道老年服务驿站", "长者照料之家"])
+def test_older_people_service_outlets_are_day_care(cats, name):
+    assert typed(cats, name, "生活服务;生活服务场所;生活服务场所") == {"elderly_day_care"}
+    assert typed(cats, name, "政府机构;福利机构") == {"elderly_day_care"}
+
+
+@pytest.mark.parametrize("name", ["鼓楼区长者饭堂", "南岗区老年活动中心", "宁波老年大学", "海曙区长者助餐点"])
+def test_meals_activities_and_schools_for_older_people_are_no_day_care(cats, name):
+    assert typed(cats, name, "生活服务;生活服务场所;生活服务场所") == set()
+    assert osm(cats, name, amenity="social_facility", social_facility__for="senior") == set()
+
+
+def test_a_bare_senior_social_facility_is_day_care_unless_another_kind(cats):
+    assert osm(cats, "荔湾区逢源街服务点", amenity="social_facility", social_facility__for="elderly") == {"elderly_day_care"}
+    assert osm(cats, None, amenity="social_facility", social_facility__for="senior") == {"elderly_day_care"}
+    assert osm(cats, None, amenity="social_facility", social_facility="nursing_home",
+               social_facility__for="senior") == {"elderly_home"}
+    assert osm(cats, None, amenity="social_facility", social_facility="soup_kitchen",
+               social_facility__for="senior") == set()
+    assert osm(cats, "福寿养老院", amenity="social_facility", social_facility__for="senior") == {"elderly_home"}
+
+
+@pytest.mark.parametrize("name", ["佛山市老人院", "香港九龙安老院", "南京仙林颐养院"])
+def test_old_peoples_homes_by_any_name(cats, name):
+    assert typed(cats, name, "生活服务;生活服务场所;生活服务场所") == {"elderly_home"}
+    assert osm(cats, name, amenity="social_facility", social_facility__for="senior") == {"elderly_home"}
+
+
+@pytest.mark.parametrize("name, type_string", [
+    ("舟山国际水产城海鲜批发市场", "购物服务;综合市场;水产海鲜市场"),
+    ("舟山国际水产城海鲜批发市场", "购物服务;综合市场;综合市场"),
+    ("长沙马王堆蔬菜批发市场", "购物服务;综合市场;蔬菜市场"),
+    ("郑州万邦农副产品批发市场", "购物服务;综合市场;农副产品市场"),
+    ("合肥周谷堆农产品批发市场", "购物;市场"),
+])
+def test_wholesale_markets_are_no_fresh_markets_whatever_the_type(cats, name, type_string):
+    assert typed(cats, name, type_string) == set()
+    assert osm(cats, name, amenity="marketplace") == set()
+
+
+def test_any_wholesale_tag_vetoes_every_retail_category(cats):
+    assert osm(cats, "南郊农产品市场", amenity="marketplace", wholesale="agricultural_products") == set()
+    assert osm(cats, "南郊农产品市场", amenity="marketplace", wholesale="no") == {"fresh_market"}
+    assert osm(cats, "兴旺超市", shop="supermarket", wholesale="yes") == set()
+    assert osm(cats, "惠民药房", amenity="pharmacy", wholesale="pharmaceuticals") == set()
+    assert typed(cats, "惠民便利店批发部", "购物服务;便民商店/便利店;便民商店/便利店") == set()
+    assert typed(cats, "利群超市批发部", "购物服务;超级市场;超市") == set()
+
+
+@pytest.mark.parametrize("name", ["荣耀授权体验店", "OPPO专卖店", "vivo体验店", "中国联通营业厅", "中国电信营业厅",
+                                  "小米之家", "华为授权服务中心", "苹果手机维修"])
+def test_phone_and_telecom_shops_tagged_convenience_are_no_convenience_stores(cats, name):
+    assert osm(cats, name, shop="convenience") == set()
+    assert typed(cats, name, "购物服务;便民商店/便利店;便民商店/便利店") == set()
+
+
+def test_convenience_stores_near_phone_words_stay_convenience_stores(cats):
+    assert osm(cats, "荣华便利店", shop="convenience") == {"convenience"}
+    assert osm(cats, "小米粥铺", amenity="fast_food") == {"breakfast"}
+    assert osm(cats, "红苹果小卖部", shop="convenience") == {"convenience"}
+
+
+def test_a_shop_is_a_convenience_store_or_a_supermarket_never_both(cats):
+    # a convenience brand with 超市 in the name: the type string, then the shop tag, then the name
+    assert typed(cats, "红旗连锁超市(青羊店)", "购物;超市") == {"supermarket"}
+    assert typed(cats, "红旗连锁超市(青羊店)", "购物服务;超级市场;超市") == {"supermarket"}
+    assert typed(cats, "红旗连锁超市(青羊店)", "购物;便利店") == {"convenience"}
+    assert osm(cats, "红旗连锁超市", shop="convenience") == {"convenience"}
+    assert osm(cats, "红旗连锁超市", shop="supermarket") == {"supermarket"}
+    matches, _ = classify(cats, ["红旗连锁超市"])
+    assert matches[["category", "rule"]].values.tolist() == [
+        ["supermarket", "name keyword 超市 (over convenience: name keyword)"]]
+    # size words decide before the type or tag
+    assert typed(cats, "红旗连锁便民超市", "购物;超市") == {"convenience"}
+    assert osm(cats, "红旗连锁大型超市", shop="convenience") == set()  # tagged small, named large
+    assert typed(cats, "红旗连锁量贩店", "购物;超市") == {"supermarket"}
+    # a brand alone keeps its category
+    assert typed(cats, "红旗连锁(青羊店)", "") == {"convenience"}
+
+
 def test_every_decision_names_its_rule(cats):
     tags = pd.DataFrame({"name": ["阳光幼儿园", None, "美奥口腔诊所", "Bench"],
                          "amenity": ["kindergarten", "kindergarten", "clinic", "bench"]})
