@@ -219,10 +219,23 @@ def test_a_shop_is_a_convenience_store_or_a_supermarket_never_both(cats):
         ["supermarket", "name keyword 超市 (over convenience: name keyword)"]]
     # size words decide before the type or tag
     assert typed(cats, "红旗连锁便民超市", "购物;超市") == {"convenience"}
-    assert osm(cats, "红旗连锁大型超市", shop="convenience") == set()  # tagged small, named large
+    assert osm(cats, "红旗连锁大型超市", shop="convenience") == {"supermarket"}  # the name says large
     assert typed(cats, "红旗连锁量贩店", "购物;超市") == {"supermarket"}
     # a brand alone keeps its category
     assert typed(cats, "红旗连锁(青羊店)", "") == {"convenience"}
+    # Amap types supermarket-like shops "购物服务;超级市场;超市": a type name, not a size word
+    assert typed(cats, "可的(漕溪路店)", "购物服务;超级市场;超市") == {"convenience"}
+    # a chain running both formats: the mapper's shop tag says which this one is
+    assert osm(cats, "家乐福", shop="convenience") == {"convenience"}
+    assert osm(cats, "永辉超市", shop="convenience") == {"convenience"}
+    assert osm(cats, "永辉购物广场", shop="convenience") == {"supermarket"}
+
+
+def test_day_care_synonyms_and_phone_chains(cats):
+    assert typed(cats, "闵行区江川路街道老年人日间照护中心", "生活服务;生活服务场所;生活服务场所") == {"elderly_day_care"}
+    assert typed(cats, "普陀区长风街道长者照护之家", "生活服务;生活服务场所;生活服务场所") == {"elderly_home"}
+    assert osm(cats, "乐语通讯", shop="convenience") == set()
+    assert osm(cats, "迪信通(人民路店)", shop="convenience") == set()
 
 
 def test_every_decision_names_its_rule(cats):
