@@ -48,6 +48,10 @@ FAR_OUTSIDE = "far outside the network"
 #: A point this far (metres) from every street is no facility of the study area that a
 #: misplaced street layer could explain: its coordinates, coordinate system or file are wrong.
 FAR_OUTSIDE_M = 20_000.0
+#: Two inputs (an OSM extract and an Amap export, say) place one facility up to a few tens of
+#: metres apart (entrance vs building centre, separate surveys): rows of different inputs with
+#: the same category and normalised name within this distance (metres) are one facility.
+CROSS_SOURCE_DEDUPE_M = 50.0
 
 
 class FacilityWarning(UserWarning):
@@ -201,12 +205,16 @@ def study_area_geometry(area: object, crs: pyproj.CRS) -> shapely.Geometry:
 
 
 def merge_duplicates(
-    fac: gpd.GeoDataFrame, distance_m: float = DEFAULT_DEDUPE_M
+    fac: gpd.GeoDataFrame, distance_m: float = DEFAULT_DEDUPE_M, *,
+    groups: np.ndarray | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Merge rows that map one facility twice: the same category within ``distance_m`` metres
     AND the same normalised name (a branch suffix such as "(五一路店)" counts), or the same
     brand where a name is missing, or an unnamed row touching (inside) the other's polygon.
     Two named rows with different names, and two unnamed rows apart, are distinct facilities.
+
+    With ``groups`` (one label per row, e.g. the input file), only rows of different groups
+    are merged: the same facility in an OSM extract and an Amap export.
 
     Groups are the connected components of that relation. Each keeps one row — preferring a
     known capacity, then a name, then a point over a polygon, then input order — and takes the
@@ -229,6 +237,8 @@ def merge_duplicates(
     same_brand = one_unnamed & (brand[left] != "") & (brand[left] == brand[right])
     inside = one_unnamed & shapely.intersects(geoms[left], geoms[right])
     keep = (left < right) & (cat[left] == cat[right]) & (same_name | same_brand | inside)
+    if groups is not None:
+        keep &= np.asarray(groups)[left] != np.asarray(groups)[right]
     n = len(fac)
     graph = coo_matrix((np.ones(keep.sum()), (left[keep], right[keep])), shape=(n, n))
     _, label = connected_components(graph, directed=False)
@@ -288,6 +298,32 @@ def finish(fac: gpd.GeoDataFrame, report: FacilityReport, expected: Iterable[str
             stacklevel=3,
         )
     return out
+
+
+def merge_across_sources(
+    frames: list[gpd.GeoDataFrame], reports: list[FacilityReport],
+    distance_m: float = CROSS_SOURCE_DEDUPE_M,
+) -> gpd.GeoDataFrame:
+    """One table of the facility tables of several inputs (same projected CRS), where a
+    facility listed by more than one input is kept once; the other rows are dropped, as
+    duplicates naming the kept one, into the report of their own input."""
+    crs = frames[0].crs
+    used = [i for i, f in enumerate(frames) if len(f)]
+    if not used:
+        return frames[0]
+    both = pd.concat([frames[i] for i in used], keys=used, names=["_input", None])
+    both = gpd.GeoDataFrame(both.reset_index(level=0), geometry="geometry", crs=crs)
+    both = both.reset_index(drop=True)
+    kept, dropped = merge_duplicates(both, distance_m, groups=both["_input"].to_numpy())
+    for i, rows in dropped.groupby("_input"):
+        report = reports[i]
+        report.drop(rows.drop(columns="_input"), DUPLICATE,
+                    rows["detail"].str.replace("duplicate of", "same facility as", regex=False)
+                    + " in another input")
+        counts = kept.loc[kept["_input"] == i, "category"].value_counts()
+        report.counts = {k: int(counts.get(k, 0)) for k in report.counts}
+    return gpd.GeoDataFrame(kept.drop(columns="_input").reset_index(drop=True),
+                            geometry="geometry", crs=crs)
 
 
 def drop_off_network(

@@ -29,11 +29,11 @@ from planner.access import access_split_table, capacity_access
 from planner.catchment import coverage_matrix, nearest_by_category, network_part, snap_points
 from planner.demand import DemandGrid
 from planner.errors import InputError, OfflineError
-from planner.facilities import FacilityReport, drop_off_network
+from planner.facilities import FacilityReport, drop_off_network, merge_across_sources
 from planner.gaps import gap_areas, gap_cells
 from planner.io.coords import coordinate_system
 from planner.io.facilities import load_facilities
-from planner.io.osm import from_osm_online, load_network, network_from_osmnx
+from planner.io.osm import from_osm_online, is_osm_file, load_network, network_from_osmnx
 from planner.io.population import load_population, read_area
 from planner.isochrones import isochrones
 from planner.lonlat import with_lonlat
@@ -226,7 +226,8 @@ def _remove(path: Path) -> None:
 
 
 def osm_source(scenario: Scenario) -> Path | None:
-    """The OSM file behind the scenario's network (None for a place name or saved network)."""
+    """The OSM file behind the scenario's network (None for a place name, a saved network
+    without its source, or a GIS line layer, which holds streets only)."""
     src = scenario.network.source
     if src is None:
         return None
@@ -235,8 +236,18 @@ def osm_source(scenario: Scenario) -> Path | None:
     path = scenario.path(src)
     if path.is_dir():
         original = sorted(path.glob("source.*"))
-        return original[0] if original else None
+        path = original[0] if original else None
+    if path is None or not is_osm_file(path):
+        return None
     return path
+
+
+def _no_osm_file(scenario: Scenario, what: str, instead: str) -> InputError:
+    src = scenario.network.source
+    kind = ("a GIS line layer, which holds streets only" if src and not scenario.path(src).is_dir()
+            else "a saved network without its OSM file")
+    return InputError(f"{what} reads the network's OSM file (.osm, .osm.bz2, .osm.pbf), but the "
+                      f"network source {src!r} is {kind}. {instead}")
 
 
 def build_network_step(scenario: Scenario, cache_dir: Path | None) -> WalkNetwork:
@@ -279,10 +290,8 @@ def load_facilities_step(
                 fac = load_facilities(scenario.network.place, online=True, to_crs=network.crs,
                                       categories=categories, study_area=area)
             elif src is None:
-                raise InputError(
-                    "facilities source 'osm' needs the network's OSM file, but the network is a "
-                    "saved network without its source. Name a facilities file instead."
-                )
+                raise _no_osm_file(scenario, "facilities source 'osm'",
+                                   "Name a facility file (CSV, Excel, GeoJSON …) instead.")
             else:
                 fac = load_facilities(src, to_crs=network.crs, categories=categories,
                                       study_area=area)
@@ -294,14 +303,13 @@ def load_facilities_step(
                 capacity_column=spec.capacity_column, status=spec.status, encoding=spec.encoding,
                 study_area=area,
             )
-        report = fac.attrs.pop("report", None)
-        if report is not None:
-            fac = drop_off_network(fac, network, scenario.analysis.max_access_m, report)
-            notes.extend(report.lines())
-            reports.append(report)
-        frames.append(fac)
-    out = pd.concat(frames, ignore_index=True) if frames else None
-    return gpd.GeoDataFrame(out, geometry="geometry", crs=network.crs)
+        report = fac.attrs.pop("report")
+        frames.append(drop_off_network(fac, network, scenario.analysis.max_access_m, report))
+        reports.append(report)
+    out = merge_across_sources(frames, reports)
+    for report in reports:
+        notes.extend(report.lines())
+    return out
 
 
 def _online_buildings(place: str) -> gpd.GeoDataFrame:
@@ -340,10 +348,8 @@ def build_demand_step(scenario: Scenario, network: WalkNetwork, area, cache_dir)
     elif spec.source == "buildings":
         src = osm_source(scenario)
         if src is None:
-            raise InputError(
-                "population source 'buildings' needs the network's OSM file (.osm, .osm.bz2, "
-                ".osm.pbf); name a population raster, census layer or building file instead."
-            )
+            raise _no_osm_file(scenario, "population source 'buildings'",
+                               "Name a population raster, census layer or building file instead.")
     else:
         src = scenario.path(spec.source)
     districts = scenario.path(spec.districts) if spec.districts else None

@@ -19,6 +19,7 @@ from planner.facilities import (
     FacilityReport,
     FacilityWarning,
     drop_off_network,
+    merge_across_sources,
 )
 from planner.io.facilities import facility_report, load_facilities
 from planner.synthetic import network_from_arrays
@@ -157,3 +158,29 @@ def test_every_input_row_is_in_the_audit_exactly_once(frame):
     assert sorted(ids) == sorted(fac["id"])
     assert (audit.loc[audit["outcome"] == "dropped", "reasons"] != "").all()
     assert not (audit["reasons"] == "not classified").any()
+
+
+def test_a_facility_in_two_inputs_is_kept_once(tmp_path):
+    """An OSM extract and an Amap export both list 阳光幼儿园, 20 m apart: one facility, the
+    other row reported as the same facility in another input; distinct names stay."""
+    x0, y0 = 660_000.0, 4_192_000.0
+    osm = facility_csv(tmp_path / "osm.csv", [(x0 + 100, y0 + 50), (x0 + 300, y0 + 50)])
+    amap = facility_csv(tmp_path / "amap.csv", [(x0 + 100, y0 + 70), (x0 + 300, y0 + 80)])
+    pd.read_csv(amap).assign(name=["幼儿园0", "别的幼儿园"]).to_csv(amap, index=False)
+    frames, reports = [], []
+    for path in (osm, amap):
+        fac = loaded(path)
+        reports.append(facility_report(fac))
+        frames.append(fac)
+    both = merge_across_sources(frames, reports)
+    assert sorted(both["name"]) == ["别的幼儿园", "幼儿园0", "幼儿园1"]
+    dup = reports[1].dropped
+    assert dup["reason"].tolist() == ["duplicate"]
+    assert dup["detail"].iloc[0].startswith("same facility as osm.csv:")
+    assert "20.0 m" in dup["detail"].iloc[0]
+    assert reports[1].counts == {"kindergarten": 1}
+    audit = reports[1].audit().set_index("name")
+    assert audit.loc["幼儿园0", "outcome"] == "dropped"
+    assert audit.loc["别的幼儿园", "outcome"] == "kept"
+    # within one input, two rows of one name 20 m apart are two facilities (dedupe_m = 10 m)
+    assert len(merge_across_sources([frames[0]], [reports[0]])) == 2

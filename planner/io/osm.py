@@ -39,6 +39,12 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
+def is_osm_file(path: str | Path) -> bool:
+    """Whether ``path`` is OSM data (.osm, .osm.xml, .osm.bz2, .osm.pbf) by its name, rather
+    than a GIS line layer."""
+    return _suffix(Path(path)) in XML_SUFFIXES + PBF_SUFFIXES
+
+
 def _existing(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
