@@ -184,3 +184,33 @@ def test_a_facility_in_two_inputs_is_kept_once(tmp_path):
     assert audit.loc["别的幼儿园", "outcome"] == "kept"
     # within one input, two rows of one name 20 m apart are two facilities (dedupe_m = 10 m)
     assert len(merge_across_sources([frames[0]], [reports[0]])) == 2
+
+
+NAME_ONLY_OSM = """<?xml version='1.0' encoding='UTF-8'?>
+<osm version="0.6">
+  <node id="1" lat="37.8702" lon="112.5501"><tag k="name" v="向阳幼儿园"/></node>
+  <node id="2" lat="37.8710" lon="112.5510"><tag k="name" v="阳光小学站"/>
+    <tag k="highway" v="bus_stop"/></node>
+  <node id="3" lat="37.8720" lon="112.5520"><tag k="name" v="华晋医药公司"/>
+    <tag k="office" v="company"/></node>
+  <node id="4" lat="37.8730" lon="112.5530"><tag k="name" v="柳巷街道居家养老服务站"/></node>
+  <node id="5" lat="37.8740" lon="112.5540"><tag k="place" v="neighbourhood"/>
+    <tag k="name" v="双塔小学片区"/></node>
+  <node id="6" lat="37.8750" lon="112.5550"><tag k="amenity" v="bench"/></node>
+</osm>
+"""
+
+
+def test_named_osm_points_without_tags_are_read_and_stops_are_not(tmp_path):
+    """Chinese OSM holds many POIs with a name only: they are classified by name and reach
+    the audit; a bus stop or a place named after a school is no school."""
+    path = tmp_path / "named.osm"
+    path.write_text(NAME_ONLY_OSM, encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FacilityWarning)
+        fac = load_facilities(path, to_crs=UTM)
+    got = dict(zip(fac["name"], fac["category"], strict=True))
+    assert got == {"向阳幼儿园": "kindergarten", "柳巷街道居家养老服务站": "elderly_day_care"}
+    audit = facility_report(fac).audit().set_index("ref")
+    assert sorted(audit.index) == ["node/1", "node/3", "node/4", "node/6"]
+    assert audit.loc["node/3", "outcome"] == "dropped"

@@ -74,6 +74,13 @@ COST_NAMES = ("cost", "费用", "造价", "成本", "投资", "投资额")
 #: OSM tags read besides the category rules' keys; they never select features on their own.
 OSM_EXTRA_TAGS = ("name", "name:zh", "name:zh-Hans", "name:en", "brand", "brand:zh", "capacity",
                   "beds", "opening_hours", "cuisine", "healthcare:speciality")
+#: Named OSM features without a rule key are read too (Chinese OSM holds many POIs tagged
+#: with a name only), as are offices; a name alone selects points and buildings only.
+OSM_NAME_SELECT = ("name", "office")
+#: Keys of named features that are no facility: a bus stop named 阳光小学站 or a place node
+#: is not a school.
+OSM_NOT_FACILITY = ("highway", "railway", "public_transport", "place", "route", "waterway",
+                    "natural", "boundary", "landuse", "barrier", "entrance", "power", "man_made")
 #: OSM name tags, in the order a facility's shown name is taken from.
 OSM_NAME_TAGS = ("name", "name:zh", "name:zh-Hans", "name:en")
 
@@ -272,15 +279,33 @@ def _tag_columns(table: Mapping[str, Category]) -> list[str]:
 
 
 def _read_osm(source, online: bool, bounding_box, table) -> gpd.GeoDataFrame:
-    keys, columns = _rule_keys(table), _tag_columns(table)
-    if not keys:
+    rule_keys = _rule_keys(table)
+    if not rule_keys:
         raise InputError("No category has OSM tag rules, so nothing can be read from OSM data.")
+    keys = list(dict.fromkeys([*rule_keys, *OSM_NAME_SELECT]))
+    columns = [*_tag_columns(table), "building", *OSM_NOT_FACILITY]
     if online:
-        return osm_features_online(str(source), keys, columns)
-    path = Path(source)
-    if _suffix(path) in PBF_SUFFIXES:
-        return osm_features_pbf(path, keys, bounding_box, columns)
-    return osm_features_xml(path, keys, columns)
+        raw = osm_features_online(str(source), keys, columns)
+    elif _suffix(Path(source)) in PBF_SUFFIXES:
+        raw = osm_features_pbf(Path(source), keys, bounding_box, columns)
+    else:
+        raw = osm_features_xml(Path(source), keys, columns)
+    return _possible_facilities(raw, rule_keys)
+
+
+def _possible_facilities(raw: gpd.GeoDataFrame, rule_keys: list[str]) -> gpd.GeoDataFrame:
+    """The features that may be facilities: those with a rule key or an office tag, and named
+    points and buildings that are no street, stop, place or land area."""
+    def present(keys) -> np.ndarray:
+        cols = [raw[k].notna() & (raw[k].str.strip() != "") for k in keys if k in raw.columns]
+        return np.logical_or.reduce([c.to_numpy(bool) for c in cols]) if cols else np.zeros(
+            len(raw), bool)
+
+    kind = shapely.get_type_id(raw.geometry.to_numpy())
+    point_or_building = (kind == 0) | present(["building"])
+    named = present(["name"]) & point_or_building & ~present(OSM_NOT_FACILITY)
+    keep = present([*rule_keys, "office"]) | named
+    return raw[keep].reset_index(drop=True)
 
 
 def _osm_frame(gdf: gpd.GeoDataFrame, ref: pd.Series, keys: Iterable[str]) -> gpd.GeoDataFrame:
