@@ -453,7 +453,9 @@ def district_coverage(
     """:func:`coverage_table` per district (街道/社区/any admin polygon).
 
     A cell belongs to the district containing its centre; cells outside every district are left
-    out. Adds columns ``district`` (row of the layer) and ``district_name``.
+    out (so a district's people can differ from a census total it was calibrated to by the
+    cells straddling its border). ``facilities`` counts those inside the district. Adds columns
+    ``district`` (row of the layer) and ``district_name``.
     """
     zone = assign_districts(cells, districts)
     names = district_names(districts, name_column)
@@ -461,9 +463,24 @@ def district_coverage(
         distances, cells, categories, speeds, zone, len(districts), facilities, groups, levels,
         off_streets,
     )
+    if facilities is not None and len(facilities) and isinstance(facilities, gpd.GeoDataFrame):
+        out["facilities"] = _facilities_per_district(facilities, districts, cells.crs, out)
     out.insert(0, "district_name", names[out["zone"].to_numpy()])
     out.insert(0, "district", out.pop("zone"))
     return out[["district", "district_name", *COVERAGE_COLUMNS]]
+
+
+def _facilities_per_district(facilities: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, crs,
+                             rows: pd.DataFrame) -> np.ndarray:
+    """Facilities of each row's category inside each row's district (``zone``)."""
+    try:
+        zone = assign_districts(facilities.to_crs(crs), districts)
+    except InputError:  # no facility inside any district
+        zone = np.full(len(facilities), -1)
+    counts = pd.Series(1, index=pd.MultiIndex.from_arrays(
+        [zone, facilities["category"].to_numpy()])).groupby(level=[0, 1]).sum()
+    keys = pd.MultiIndex.from_arrays([rows["zone"].to_numpy(), rows["category"].to_numpy()])
+    return counts.reindex(keys, fill_value=0).to_numpy()
 
 
 # --- complete living circle ----------------------------------------------------------------------

@@ -100,6 +100,10 @@ class FacilityReport:
             for col in ("ref", "rule"):
                 out.loc[known, col] = by_id.loc[out.loc[known, "id"], col].to_numpy()
             self.kept_rows = self.kept_rows[~self.kept_rows["id"].isin(out["id"])].reset_index(drop=True)
+        if out["name"].isna().any() and len(self.inputs):
+            by_ref = self.inputs.dropna(subset=["name"]).drop_duplicates("ref")
+            known = by_ref.set_index(by_ref["ref"].astype(str))["name"]
+            out["name"] = out["name"].fillna(out["ref"].astype(str).map(known))
         out["reason"] = reason
         out["detail"] = detail.to_numpy() if isinstance(detail, pd.Series) else detail
         frames = [f for f in (self.dropped, out) if len(f)]

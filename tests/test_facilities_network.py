@@ -214,3 +214,16 @@ def test_named_osm_points_without_tags_are_read_and_stops_are_not(tmp_path):
     audit = facility_report(fac).audit().set_index("ref")
     assert sorted(audit.index) == ["node/1", "node/3", "node/4", "node/6"]
     assert audit.loc["node/3", "outcome"] == "dropped"
+
+
+def test_a_point_far_from_all_others_is_named_without_a_network(tmp_path):
+    """Without a network or study area nothing says where facilities belong, but a point
+    thousands of kilometres from the rest is named, and does not choose the UTM zone."""
+    path = tmp_path / "far.csv"
+    pd.DataFrame({"name": ["甲幼儿园", "乙幼儿园", "丙幼儿园", "远方幼儿园"],
+                  "lon": [112.55, 112.56, 112.57, 87.6], "lat": [37.87, 37.87, 37.88, 43.8]}
+                 ).to_csv(path, index=False)  # the last one in Ürümqi
+    with pytest.warns(FacilityWarning, match="远方幼儿园, 2,"):
+        fac = load_facilities(path, category="kindergarten", crs="wgs84")
+    assert fac.crs.to_epsg() == 32649  # Taiyuan's UTM zone, not Ürümqi's or one between
+    assert len(fac) == 4

@@ -168,6 +168,10 @@ def test_districts_and_capacity_tables(sample_run, tmp_path):
     joined = parts.join(whole[["people", "people_covered"]].add_suffix("_all"))
     np.testing.assert_allclose(joined["people"], joined["people_all"])
     np.testing.assert_allclose(joined["people_covered"], joined["people_covered_all"])
+    rows = by_district[(by_district["mode"] == "compliance") & (by_district["group"] == "total")]
+    inside = rows.groupby("category")["facilities"].sum()
+    assert inside["pharmacy"] == (run.facilities["category"] == "pharmacy").sum()  # all inside
+    assert rows.loc[rows["category"] == "pharmacy", "facilities"].min() < inside["pharmacy"]
     split = run.tables["capacity_access"].set_index("category").loc["childcare"]
     assert split["people"] == pytest.approx(
         split["served"] + split["over_capacity"] + split["uncovered"])

@@ -77,7 +77,7 @@ def facilities(
     network: Annotated[
         Path | None,
         typer.Option(help="Saved walk network (planner network -o DIR): use its CRS and drop "
-                     "facilities outside its area."),
+                     "facilities farther than --max-access-m from its streets."),
     ] = None,
     area: Annotated[
         Path | None, typer.Option(help="Study-area polygons; facilities outside are dropped.")
@@ -116,7 +116,7 @@ def facilities(
         from planner.network import WalkNetwork
 
         net = WalkNetwork.load(network)
-        study_area, to_crs = net, to_crs or net.crs
+        to_crs = to_crs or net.crs
     if area is not None:
         try:
             study_area = gpd.read_file(area)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -35,10 +36,13 @@ def execute(scenario, output: Path, lang: str = "zh", basemap: str = "none"):
 
         raise InputError(f"--lang must be zh or en and --basemap none, osm or amap "
                          f"(got {lang!r}, {basemap!r}).")
+    from planner.facilities import FacilityWarning
     from planner.scenario import run_scenario
 
     columns = (TextColumn("{task.description:<34}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bars:
+    with Progress(*columns, console=console, transient=False) as bars, \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", FacilityWarning)  # the result's notes print them
         tasks: dict[str, int] = {}
 
         def progress(step: str, fraction: float) -> None:

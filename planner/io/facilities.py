@@ -15,6 +15,7 @@ import codecs
 import csv
 import io
 import json
+import warnings
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from planner.facilities import (
     OUTSIDE,
     STATUSES,
     FacilityReport,
+    FacilityWarning,
     clip_to_area,
     finish,
     merge_duplicates,
@@ -74,6 +76,12 @@ COST_NAMES = ("cost", "费用", "造价", "成本", "投资", "投资额")
 #: OSM tags read besides the category rules' keys; they never select features on their own.
 OSM_EXTRA_TAGS = ("name", "name:zh", "name:zh-Hans", "name:en", "brand", "brand:zh", "capacity",
                   "beds", "opening_hours", "cuisine", "healthcare:speciality")
+#: Without a study area, a facility this far (metres) from the median of a file's points, and
+#: ten times farther than the typical one, is named as a likely coordinate error.
+OUTLIER_M = 100_000.0
+#: How to name the coordinate columns the other way round, everywhere they can be named.
+SWAP_HOW = ("Name the columns the other way round: lon/lat in the scenario's [[facilities]] "
+            "entry or an API request, --lon-column/--lat-column on the command line.")
 #: Named OSM features without a rule key are read too (Chinese OSM holds many POIs tagged
 #: with a name only), as are offices; a name alone selects points and buildings only.
 OSM_NAME_SELECT = ("name", "office")
@@ -163,6 +171,9 @@ def load_facilities(
         expected = list(wanted) if wanted is not None else keep
     else:
         frame = _read_frame(source, kind, encoding, layer, report)
+        name_col = _find_column(frame, name_column, NAME_NAMES, "name")
+        if name_col is not None:  # rows dropped before their name is read keep it in the report
+            report.inputs["name"] = frame[name_col].to_numpy()
         fac = _frame_points(frame, crs, lon_column, lat_column, report)
         fac = _frame_attributes(
             fac, table, known, category, category_column, name_column, id_column,
@@ -171,7 +182,8 @@ def load_facilities(
         expected = list(wanted) if wanted is not None else ([category] if category else [])
     fac = _keep_wanted(fac, keep, report)
     fac = _status_and_ids(fac, status)
-    work = metric_crs(fac, to_crs) if len(fac) else _output_crs(to_crs)
+    near = _near_the_rest(fac, report) if study_area is None else np.ones(len(fac), bool)
+    work = metric_crs(fac[near], to_crs) if len(fac) else _output_crs(to_crs)
     fac = fac.to_crs(work)
     if dedupe_m > 0:
         fac, dup = merge_duplicates(fac, dedupe_m)
@@ -589,8 +601,9 @@ def _coordinate_columns(df, lon_col, lat_col) -> tuple[np.ndarray, np.ndarray]:
         if parts.shape[1] == 2:
             return _numbers(parts[0]), _numbers(parts[1])
     raise InputError(
-        f"No coordinate columns found. Columns: {_columns(df)}. Name them with lon_column/"
-        "lat_column (CLI: --lon-column/--lat-column), e.g. 经度/纬度 or x/y."
+        f"No coordinate columns found. Columns: {_columns(df)}. Name them, e.g. 经度/纬度 or "
+        "x/y: lon/lat in the scenario's [[facilities]] entry or an API request, "
+        "--lon-column/--lat-column on the command line."
     )
 
 
@@ -613,7 +626,7 @@ def _check_coordinates(x, y, system, report: FacilityReport, df) -> np.ndarray:
             raise CRSError(
                 f"Longitude and latitude look swapped: the latitude column holds values up to "
                 f"{np.abs(y).max():.4f}, beyond ±90, while the longitude column stays within ±90. "
-                "Swap lon_column and lat_column (CLI: --lon-column/--lat-column)."
+                f"{SWAP_HOW}"
             )
         raise CRSError(
             f"The coordinates ({np.nanmin(x):.1f}, {np.nanmin(y):.1f}) – ({np.nanmax(x):.1f}, "
@@ -628,7 +641,7 @@ def _check_coordinates(x, y, system, report: FacilityReport, df) -> np.ndarray:
         if not inside.any() and in_china(y[ok], x[ok]).all():
             raise CRSError(
                 "Longitude and latitude look swapped: as given no point lies in China, where "
-                f"{system} applies, but swapped they all do. Swap lon_column and lat_column."
+                f"{system} applies, but swapped they all do. {SWAP_HOW}"
             )
         if not inside.all():
             report.notes.append(
@@ -833,6 +846,29 @@ def _status_and_ids(fac: gpd.GeoDataFrame, status: str) -> gpd.GeoDataFrame:
     return fac
 
 
+def _near_the_rest(fac: gpd.GeoDataFrame, report: FacilityReport) -> np.ndarray:
+    """Rows within reach of the others: farther than OUTLIER_M and ten times the typical
+    spread from the median point, a row is named in a note and a warning (kept, since without
+    a study area or network nothing says where the facilities belong)."""
+    if len(fac) < 3:
+        return np.ones(len(fac), bool)
+    xy = shapely.get_coordinates(fac.to_crs(4326).geometry.representative_point().values)
+    lon0, lat0 = np.median(xy, axis=0)
+    dist = pyproj.Geod(ellps="WGS84").inv(np.full(len(xy), lon0), np.full(len(xy), lat0),
+                                          xy[:, 0], xy[:, 1])[2]
+    far = dist > max(OUTLIER_M, 10 * np.median(dist))
+    if far.any():
+        worst = np.argsort(-dist)[: min(3, int(far.sum()))]
+        listed = ", ".join(f"{fac['ref'].iloc[i]} ({fac['name'].iloc[i] or 'unnamed'}, "
+                           f"{dist[i] / 1000:,.0f} km)" for i in worst)
+        message = (f"{int(far.sum())} facilities lie far from all the others (farthest: "
+                   f"{listed}): check their coordinates; give a network or study area to drop "
+                   "them")
+        report.notes.append(message)
+        warnings.warn(f"{report.source}: {message}", FacilityWarning, stacklevel=3)
+    return ~far
+
+
 def _clip(fac: gpd.GeoDataFrame, area, crs, report: FacilityReport) -> gpd.GeoDataFrame:
     geom = study_area_geometry(area, crs)
     inside, outside = clip_to_area(fac, geom)
@@ -844,7 +880,7 @@ def _clip(fac: gpd.GeoDataFrame, area, crs, report: FacilityReport) -> gpd.GeoDa
         hint = (
             "Longitude and latitude look swapped: swapped, the points fall inside the area."
             if shapely.intersects(geom, swapped.to_numpy()).any()
-            else "Check the declared coordinate system (crs) and the lon/lat columns."
+            else "Check the declared coordinate system (coords) and the lon/lat columns."
         )
         raise InputError(
             f"Every facility lies outside the study area: facilities span lon {lon0:.4f}–{lon1:.4f}, "
