@@ -485,8 +485,10 @@ def read_age_stack(
 # --- census counts by polygon ---------------------------------------------------------------------
 
 
-def census_column(table: pd.DataFrame, column: str | None = None) -> str:
-    """The population-count column of a census table (given, or found by common names)."""
+def census_column(table: pd.DataFrame, column: str | None = None,
+                  how: str = "population_column (CLI: --column)") -> str:
+    """The population-count column of a census table (given, or found by common names);
+    ``how`` names the option that gives it, for the error."""
     if column is not None:
         if column not in table.columns:
             raise InputError(
@@ -501,7 +503,7 @@ def census_column(table: pd.DataFrame, column: str | None = None) -> str:
     raise InputError(
         "The census layer has no population column (looked for "
         f"{', '.join(CENSUS_COLUMNS)}); its columns are "
-        f"{[c for c in table.columns if c != 'geometry']}. Name it with column=… / --column."
+        f"{[c for c in table.columns if c != 'geometry']}. Name it with {how}."
     )
 
 
@@ -732,7 +734,8 @@ def load_population(
     if districts is not None:
         table = read_layer(districts, "districts")
         check_lonlat(table, "districts layer")
-        col = census_column(table, districts_column)
+        col = census_column(table, districts_column,
+                            "districts_column (CLI: --districts-column)")
         names = next((table[c].astype(str).tolist() for c in ("name", "名称", "NAME")
                       if c in table.columns), None)
         return calibrate_districts(grid, table.geometry, _counts(table, col), names)
