@@ -22,7 +22,7 @@ from scipy.sparse.csgraph import connected_components
 
 from planner.errors import CRSError, InputError
 from planner.network import WalkNetwork
-from planner.normalise import normalise
+from planner.normalise import branch_suffix, main_name, normalise
 from planner.snap import snap_points
 
 FACILITY_COLUMNS = ("id", "name", "category", "capacity", "cost", "status", "source")
@@ -213,9 +213,10 @@ def merge_duplicates(
     groups: np.ndarray | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Merge rows that map one facility twice: the same category within ``distance_m`` metres
-    AND the same normalised name (a branch suffix such as "(五一路店)" counts), or the same
-    brand where a name is missing, or an unnamed row touching (inside) the other's polygon.
-    Two named rows with different names, and two unnamed rows apart, are distinct facilities.
+    AND the same normalised name (a branch suffix such as "(五一路店)" on one of them is
+    ignored; two different suffixes are two branches), or the same brand where a name is
+    missing, or an unnamed row touching (inside) the other's polygon. Two named rows with
+    different names, and two unnamed rows apart, are distinct facilities.
 
     With ``groups`` (one label per row, e.g. the input file), only rows of different groups
     are merged: the same facility in an OSM extract and an Amap export.
@@ -232,11 +233,14 @@ def merge_duplicates(
     geoms = fac.geometry.to_numpy()
     left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=distance_m)
     cat = fac["category"].to_numpy()
-    name = np.array([normalise(v) for v in fac["name"]], dtype=object)
+    name = np.array([main_name(v) for v in fac["name"]], dtype=object)
+    branch = np.array([branch_suffix(v) for v in fac["name"]], dtype=object)
     brand = np.array([normalise(v) for v in fac.get("brand", pd.Series(None, index=fac.index))],
                      dtype=object)
     named = name != ""
-    same_name = named[left] & named[right] & (name[left] == name[right])
+    # "美特好超市" and "美特好超市(平城店)" are one shop; two different branches are two
+    one_branch = (branch[left] == branch[right]) | (branch[left] == "") | (branch[right] == "")
+    same_name = named[left] & named[right] & (name[left] == name[right]) & one_branch
     one_unnamed = ~(named[left] & named[right])
     same_brand = one_unnamed & (brand[left] != "") & (brand[left] == brand[right])
     inside = one_unnamed & shapely.intersects(geoms[left], geoms[right])

@@ -31,6 +31,11 @@ def normalise(text: object) -> str:
     return _SPACE.sub(" ", out).strip()
 
 
+def branch_suffix(text: object) -> str:
+    """The bracketed branch/location suffixes :func:`main_name` leaves out ("" if none)."""
+    return "".join(_BRANCH.findall(normalise(text)))
+
+
 def main_name(text: object) -> str:
     """:func:`normalise`, without bracketed branch/location suffixes such as "(五一路店)"."""
     norm = normalise(text)

@@ -227,3 +227,17 @@ def test_a_point_far_from_all_others_is_named_without_a_network(tmp_path):
         fac = load_facilities(path, category="kindergarten", crs="wgs84")
     assert fac.crs.to_epsg() == 32649  # Taiyuan's UTM zone, not Ürümqi's or one between
     assert len(fac) == 4
+
+
+def test_a_branch_suffix_on_one_name_does_not_make_two_shops(tmp_path):
+    """美特好超市 and 美特好超市(平城店) 8 m apart are one shop; two named branches are two."""
+    x0, y0 = 660_000.0, 4_192_000.0
+    path = facility_csv(tmp_path / "s.csv", [(x0 + 100, y0 + 50), (x0 + 108, y0 + 50),
+                                             (x0 + 300, y0 + 50), (x0 + 305, y0 + 50)])
+    pd.read_csv(path).assign(name=["美特好超市", "美特好超市(平城店)", "唐久便利(新建南路店)",
+                                   "唐久便利(迎泽大街店)"]).to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FacilityWarning)
+        fac = load_facilities(path, category="supermarket", crs="wgs84", to_crs=UTM)
+    assert sorted(fac["name"]) == ["唐久便利(新建南路店)", "唐久便利(迎泽大街店)", "美特好超市"]
+    assert "美特好超市" in facility_report(fac).dropped["detail"].iloc[0]
