@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from planner.scenario import ScenarioResult
+from planner.standards import load_speeds
 
 KEYS = ["category", "name_zh", "name_en", "mode", "level_min", "group"]
 
@@ -20,8 +21,10 @@ class Comparison:
     Attributes:
         coverage: every coverage row of both with ``coverage_pct_a/_b``, ``people_covered_a/_b``
             and the differences (``diff_pp`` percentage points, ``diff_people`` people).
-        cells: per category, people newly covered and no longer covered at the category's
-            compliance distance (only when both runs share one demand grid).
+        cells: per category, people of the group it serves newly covered and no longer
+            covered at the category's compliance distance, and newly within / no longer within
+            the category's level in minutes at that group's walking speed in each scenario
+            (only when both runs share one demand grid).
         changes: demand cells whose compliance coverage changed, per category
             (``change`` = "newly covered" | "no longer covered"), for the difference map.
         same_grid: whether the two runs used the same demand cells.
@@ -59,6 +62,17 @@ def _covered(result: ScenarioResult, key: str) -> np.ndarray:
     return np.isfinite(dist) & (dist <= result.categories[key].distance_m)
 
 
+def _within_level(result: ScenarioResult, key: str) -> np.ndarray:
+    """Cells within the category's level (minutes) at the walking speed of its group."""
+    dist = result.distances[key].to_numpy() if key in result.distances else None
+    if dist is None:
+        return np.zeros(len(result.demand.cells), dtype=bool)
+    cat = result.categories[key]
+    speeds = load_speeds(overrides=result.scenario.speeds or None)
+    limit_m = cat.level_min * 60.0 * speeds.get(cat.group, speeds["total"])
+    return np.isfinite(dist) & (dist <= limit_m)
+
+
 def compare(a: ScenarioResult, b: ScenarioResult) -> Comparison:
     """How scenario ``b`` differs from ``a`` (coverage tables, people, changed cells)."""
     ta, tb = a.tables["coverage"], b.tables["coverage"]
@@ -80,12 +94,16 @@ def compare(a: ScenarioResult, b: ScenarioResult) -> Comparison:
             people = cells[group].to_numpy(dtype=float)
             before, after = _covered(a, key), _covered(b, key)
             gained, lost = after & ~before, before & ~after
+            t_before, t_after = _within_level(a, key), _within_level(b, key)
             rows.append({
                 "category": key, "name_zh": cat.name_zh, "name_en": cat.name_en, "group": group,
                 "people_newly_covered": float(people[gained].sum()),
                 "people_no_longer_covered": float(people[lost].sum()),
                 "cells_newly_covered": int(gained.sum()),
                 "cells_no_longer_covered": int(lost.sum()),
+                "level_min": cat.level_min,
+                "people_newly_within_level": float(people[t_after & ~t_before].sum()),
+                "people_no_longer_within_level": float(people[t_before & ~t_after].sum()),
             })
             for mask, label in ((gained, "newly covered"), (lost, "no longer covered")):
                 if mask.any():

@@ -209,3 +209,24 @@ def test_cache_entries_appear_whole_and_bad_ones_are_rebuilt(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["entry"]  # no temporary names left
     (tmp_path / "entry").write_text("half a fi")
     assert scenario_mod._cached(tmp_path, "entry", build, save, load) == {"value": 2}
+
+
+def test_comparison_of_walking_speeds_shows_the_time_mode_change(sample_run):
+    """Slower walkers change no compliance figure, but fewer reach a pharmacy within its 10
+    minutes: the comparison says so, in its table and on screen."""
+    result, out = sample_run
+    s = load_scenario()
+    doc = s.model_dump(exclude={"base_dir"})
+    doc.update(optimize=[], speeds={**doc["speeds"], "total": 0.6})
+    slow = run_scenario(parse_scenario(doc, s.base_dir), cache_dir=out / ".cache")
+    cmp = compare(result, slow)
+    row = cmp.cells.set_index("category").loc["pharmacy"]
+    assert row["people_newly_covered"] == 0 and row["people_no_longer_covered"] == 0
+    d = result.distances["pharmacy"].to_numpy()
+    lost = (d > 10 * 60 * 0.6) & (d <= 10 * 60 * 1.2)
+    assert row["people_no_longer_within_level"] == pytest.approx(
+        result.demand.cells["total"].to_numpy()[lost].sum())
+    assert row["people_no_longer_within_level"] > 0
+    from planner.cli.compare_cmd import _time_table
+
+    assert _time_table(cmp).row_count == len(cmp.cells)

@@ -11,6 +11,23 @@ from rich.table import Table
 from planner.cli.common import console, reports_errors
 
 
+def _time_table(result) -> Table:
+    """Time mode: the group each category serves, within the category's level (minutes), at
+    that group's walking speed in each scenario — where a change of speeds shows."""
+    cov = result.coverage
+    own = cov[cov["mode"] == "compliance"].groupby("category")["level_min"].first()
+    level = cov["category"].map(own)  # the compliance row carries the category's level
+    rows = cov[(cov["mode"] == "time") & cov["served_group"] & (cov["level_min"] == level)]
+    table = Table(title=f"Walking time of the group each category serves, within its level: "
+                        f"{result.name_a} → {result.name_b} (% of that group)")
+    for col in ("category", "group", "min", "A %", "B %", "Δ pp", "Δ people"):
+        table.add_column(col, justify="left" if col in ("category", "group") else "right")
+    for r in rows.itertuples(index=False):
+        table.add_row(r.category, r.group, f"{r.level_min:g}", f"{r.coverage_pct_a:.1f}",
+                      f"{r.coverage_pct_b:.1f}", f"{r.diff_pp:+.1f}", f"{r.diff_people:+,.0f}")
+    return table
+
+
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare_scenarios)
 
@@ -43,6 +60,7 @@ def compare_scenarios(
         table.add_row(r.category, r.group, f"{r.coverage_pct_a:.1f}", f"{r.coverage_pct_b:.1f}",
                       f"{r.diff_pp:+.1f}", f"{r.diff_people:+,.0f}")
     console.print(table)
+    console.print(_time_table(result))
     tables = {"coverage_comparison": result.coverage, "people_newly_covered": result.cells}
     write_tables(tables, output, workbook="comparison.xlsx")
     map_path = save_difference_map(result.changes, f"{result.name_a} → {result.name_b}",
