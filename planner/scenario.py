@@ -758,6 +758,11 @@ def run_scenario(
 
     categories = load_categories(overrides=scenario.categories or None)
     speeds = load_speeds(overrides=scenario.speeds or None)
+    if speeds["age_65_plus"] > speeds["age_60_plus"]:
+        notes.append(
+            f"Walking speeds: age_65_plus ({speeds['age_65_plus']:g} m/s) is faster than "
+            f"age_60_plus ({speeds['age_60_plus']:g} m/s), so the older group looks better "
+            "served; set both under [speeds].")
     keys = _analysed_categories(scenario, categories)
     check_requests(scenario)
     if scenario.optimize:  # the optimizer's compiled kernel gets ready while the city is read

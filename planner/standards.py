@@ -233,7 +233,8 @@ def _suggest(key: str, allowed: tuple[str, ...] | list[str]) -> str:
 
 def _group(value: Any, where: str) -> str:
     if value not in GROUPS:
-        raise InputError(f"{where} = {value!r} is not a population group; use one of {list(GROUPS)}.")
+        raise InputError(f"{where}: {value!r} is not a population group"
+                         f"{_suggest(str(value), GROUPS)}")
     return str(value)
 
 
@@ -380,9 +381,12 @@ def get_category(categories: Mapping[str, Category], key: str) -> Category:
     try:
         return categories[key]
     except KeyError:
+        close = difflib.get_close_matches(str(key), list(categories), n=1, cutoff=0.6)
+        hint = f"Did you mean {close[0]!r}? " if close else ""
         raise UnknownCategoryError(
-            f"Unknown service category {key!r}. Known categories: {', '.join(sorted(categories))}. "
-            "Add it to the scenario's categories or fix the spelling."
+            f"Unknown service category {key!r}. {hint}Known categories: "
+            f"{', '.join(sorted(categories))}. Add it to the scenario's categories or fix the "
+            "spelling."
         ) from None
 
 
@@ -397,7 +401,7 @@ def load_speeds(
     speeds = {}
     for group, raw in table.items():
         where = f"walking speed of {group!r}"
-        _group(group, where)
+        _group(group, "[speeds]")
         value = _number(raw, where, OVERRIDE_SOURCE)[0]
         if not 0.1 <= value <= 3.0:
             raise InputError(

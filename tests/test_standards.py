@@ -233,3 +233,13 @@ def test_add_keywords(cats):
         add_keywords(cats, {"药": "pharmacies"})
     with pytest.raises(InputError, match="keyword"):
         add_keywords(cats, {"": "pharmacy"})
+
+
+def test_misspelt_group_and_category_get_a_suggestion():
+    from planner.standards import get_category, load_speeds
+
+    with pytest.raises(InputError, match="'age_60plus' is not a population group — did you mean "
+                                         "'age_60_plus'"):
+        load_speeds(overrides={"age_60plus": 0.65})
+    with pytest.raises(UnknownCategoryError, match="Did you mean 'kindergarten'"):
+        get_category(load_categories(), "kindergarden")

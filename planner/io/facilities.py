@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import io
 import json
 import warnings
@@ -65,7 +66,8 @@ LON_NAMES = ("lon", "lng", "long", "longitude", "x", "point_x", "经度", "wgs84
 LAT_NAMES = ("lat", "latitude", "y", "point_y", "纬度", "wgs84_lat", "gcj02_lat", "bd09_lat",
              "lat_gcj02")
 PAIR_NAMES = ("location", "lnglat", "lonlat", "经纬度", "坐标")
-NAME_NAMES = ("name", "名称", "poi名称", "机构名称", "设施名称", "店名", "title")
+NAME_NAMES = ("name", "名称", "poi名称", "机构名称", "设施名称", "店名", "title", "地块名称",
+              "站点名称", "项目名称", "单位名称", "学校名称")
 ID_NAMES = ("id", "poi_id", "poiid", "uid", "编号", "设施编号")
 CATEGORY_NAMES = ("category", "类别", "设施类别", "分类", "type", "类型", "poi类型", "tag",
                   "typename", "小类", "中类", "大类")
@@ -806,8 +808,11 @@ def categorize(
     looks_key = text.str.fullmatch(r"[a-z][a-z0-9_]*").fillna(False) & ~text.isin(known)
     if looks_key.any():
         bad = sorted(text[looks_key].unique())
+        close = {b: difflib.get_close_matches(b, known, n=1, cutoff=0.6) for b in bad[:10]}
+        hints = "; ".join(f"{b!r} → {c[0]!r}" for b, c in close.items() if c)
         raise UnknownCategoryError(
-            f"Unknown category key(s) {bad[:10]} in the category column. Known categories: "
+            f"Unknown category key(s) {bad[:10]} in the category column"
+            f"{f' (did you mean {hints}?)' if hints else ''}. Known categories: "
             f"{', '.join(known)}. Fix the spelling or add the category to the scenario."
         )
     fac = fac.reset_index(drop=True)
@@ -862,8 +867,8 @@ def _near_the_rest(fac: gpd.GeoDataFrame, report: FacilityReport) -> np.ndarray:
         listed = ", ".join(f"{fac['ref'].iloc[i]} ({fac['name'].iloc[i] or 'unnamed'}, "
                            f"{dist[i] / 1000:,.0f} km)" for i in worst)
         message = (f"{int(far.sum())} facilities lie far from all the others (farthest: "
-                   f"{listed}): check their coordinates; give a network or study area to drop "
-                   "them")
+                   f"{listed}): check their coordinates; against a walk network they are "
+                   "dropped as far outside it")
         report.notes.append(message)
         warnings.warn(f"{report.source}: {message}", FacilityWarning, stacklevel=3)
     return ~far
