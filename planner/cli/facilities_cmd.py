@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import geopandas as gpd
-import pandas as pd
 import typer
 from rich.table import Table
 
 from planner.cli.common import console, reports_errors
 from planner.errors import InputError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 OUTPUT_SUFFIXES = (".gpkg", ".parquet", ".geoparquet")
 #: Dropped rows listed on screen; the rest go to --dropped.
@@ -25,6 +26,8 @@ def register(app: typer.Typer) -> None:
 
 def write_facilities(fac: gpd.GeoDataFrame, path: Path) -> Path:
     """Write a GeoPackage (.gpkg) or GeoParquet (.parquet/.geoparquet) chosen by extension."""
+    import geopandas as gpd
+
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
         raise InputError(
@@ -107,6 +110,8 @@ def facilities(
     ] = 300.0,
 ) -> None:
     """Read facilities, print counts per category and what was dropped and why, and save them."""
+    import geopandas as gpd
+
     from planner.facilities import FacilityWarning, drop_off_network
     from planner.io.facilities import facility_report, load_facilities
     from planner.standards import load_categories
@@ -164,6 +169,8 @@ def facilities(
 
 
 def _print_drops(report) -> None:
+    import pandas as pd
+
     reasons = report.reasons()
     if not reasons:
         console.print("Nothing was dropped.")
