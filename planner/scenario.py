@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import threading
 import time
@@ -278,38 +279,59 @@ def _study_area(scenario: Scenario, crs) -> object:
 
 def load_facilities_step(
     scenario: Scenario, network: WalkNetwork, categories: dict[str, Category], area, notes,
-    reports: list[FacilityReport],
+    reports: list[FacilityReport], cache_dir: Path | None = None,
 ) -> gpd.GeoDataFrame:
     """Every facility source of the scenario in one table (network CRS); each source's report
-    (what it kept and dropped, and why) is appended to ``reports``."""
+    (what it kept and dropped, and why) is appended to ``reports``. Sources read from files are
+    cached under ``cache_dir`` by a fingerprint of the file, its options, the category rules
+    and the network."""
     frames = []
     for spec in scenario.facilities:
-        if spec.source == "osm":
-            src = osm_source(scenario)
-            if src is None and scenario.network.place is not None:
-                fac = load_facilities(scenario.network.place, online=True, to_crs=network.crs,
-                                      categories=categories, study_area=area)
-            elif src is None:
+        src = osm_source(scenario) if spec.source == "osm" else scenario.path(spec.source)
+        if spec.source == "osm" and src is None:
+            if scenario.network.place is None:
                 raise _no_osm_file(scenario, "facilities source 'osm'",
                                    "Name a facility file (CSV, Excel, GeoJSON …) instead.")
-            else:
-                fac = load_facilities(src, to_crs=network.crs, categories=categories,
-                                      study_area=area)
+            fac, report = _facility_source(scenario, spec, None, network, categories, area)
         else:
-            fac = load_facilities(
-                scenario.path(spec.source), to_crs=network.crs, categories=categories,
-                crs=spec.coords, category=spec.category, category_column=spec.category_column,
-                lon_column=spec.lon, lat_column=spec.lat, name_column=spec.name_column,
-                capacity_column=spec.capacity_column, status=spec.status, encoding=spec.encoding,
-                study_area=area,
-            )
-        report = fac.attrs.pop("report")
-        frames.append(drop_off_network(fac, network, scenario.analysis.max_access_m, report))
+            key = "facilities-" + fingerprint(
+                src, spec.model_dump(), repr(sorted(categories.items())), network.crs.to_wkt(),
+                network.summary(), scenario.study_area.model_dump() if scenario.study_area
+                else None, scenario.analysis.max_access_m) + ".pkl"
+            fac, report = _cached(
+                cache_dir, key,
+                lambda spec=spec, src=src: _facility_source(scenario, spec, src, network,
+                                                            categories, area),
+                lambda value, path: path.write_bytes(pickle.dumps(value)),
+                lambda path: pickle.loads(path.read_bytes()))
+        frames.append(fac)
         reports.append(report)
     out = merge_across_sources(frames, reports)
     for report in reports:
         notes.extend(report.lines())
     return out
+
+
+def _facility_source(scenario: Scenario, spec, src: Path | None, network: WalkNetwork,
+                     categories: dict[str, Category], area) -> tuple[gpd.GeoDataFrame,
+                                                                     FacilityReport]:
+    """One facility source read, classified and checked against the network, with its report
+    (``src`` None: the online OSM data of the scenario's place)."""
+    if src is None:
+        fac = load_facilities(scenario.network.place, online=True, to_crs=network.crs,
+                              categories=categories, study_area=area)
+    elif spec.source == "osm":
+        fac = load_facilities(src, to_crs=network.crs, categories=categories, study_area=area)
+    else:
+        fac = load_facilities(
+            src, to_crs=network.crs, categories=categories,
+            crs=spec.coords, category=spec.category, category_column=spec.category_column,
+            lon_column=spec.lon, lat_column=spec.lat, name_column=spec.name_column,
+            capacity_column=spec.capacity_column, status=spec.status, encoding=spec.encoding,
+            study_area=area,
+        )
+    report = fac.attrs.pop("report")
+    return drop_off_network(fac, network, scenario.analysis.max_access_m, report), report
 
 
 def _online_buildings(place: str) -> gpd.GeoDataFrame:
@@ -770,7 +792,7 @@ def run_scenario(
     network = timed("network", lambda: build_network_step(scenario, cache))
     area = _study_area(scenario, network.crs)
     facilities = timed("facilities", lambda: load_facilities_step(
-        scenario, network, categories, area, notes, reports))
+        scenario, network, categories, area, notes, reports, cache))
     demand = timed("population", lambda: build_demand_step(scenario, network, area, cache))
     notes.extend(demand.notes)
     cats = {k: categories[k] for k in keys}

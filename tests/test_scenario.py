@@ -68,17 +68,20 @@ def test_every_output_file_is_written(sample_run):
     assert "leaflet" in html.lower() and "https://cdn" not in html
 
 
-def test_rerun_reuses_the_parsed_network(sample_run, monkeypatch):
+def test_rerun_reuses_the_parsed_network_and_facilities(sample_run, monkeypatch):
     result, out = sample_run
 
     def no_parsing(*args, **kwargs):
-        raise AssertionError("the network was parsed again")
+        raise AssertionError("an input was parsed again")
 
     monkeypatch.setattr(scenario_mod, "load_network", no_parsing)
+    monkeypatch.setattr(scenario_mod, "load_facilities", no_parsing)
     s = load_scenario()
     again = run_scenario(s.model_copy(update={"optimize": s.optimize[:1]}), cache_dir=out / ".cache")
     assert again.network.n_edges == result.network.n_edges
     pd.testing.assert_frame_equal(again.tables["coverage"], result.tables["coverage"])
+    pd.testing.assert_frame_equal(again.tables["facility_audit"], result.tables["facility_audit"])
+    pd.testing.assert_frame_equal(again.facilities, result.facilities)
 
 
 def test_comparison_with_itself_shows_no_difference(sample_run):
