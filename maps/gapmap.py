@@ -72,6 +72,8 @@ AMAP_TILES = (
 #: Gap areas labelled with their rank number on the map, per category.
 RANKS_SHOWN = 5
 SIMPLIFY_M = 1.0
+#: Isochrones are drawn on 2.5 m cells (planner.isochrones); their cell steps go on the map.
+ISOCHRONE_SIMPLIFY_M = 3.0
 STREET_SIMPLIFY_M = 3.0
 #: Streets are drawn this far (m) around the demand cells, not over the whole network.
 STREET_MARGIN_M = 300.0
@@ -342,7 +344,8 @@ def _isochrones(group, iso: gpd.GeoDataFrame, key: str | None, gcj: bool) -> Non
         return
     if len(sel) == 0:
         return
-    geoms = to_map_coords(without_holes(sel.geometry), gcj02=gcj, simplify_m=SIMPLIFY_M * 2)
+    geoms = to_map_coords(without_holes(sel.geometry), gcj02=gcj,
+                          simplify_m=ISOCHRONE_SIMPLIFY_M)
     ring = np.unique(sel["distance_m"].to_numpy(), return_inverse=True)[1]
     props = pd.DataFrame(
         {"tip": [f"{d:,.0f} m" for d in sel["distance_m"]], "dash": np.where(ring > 0, "6 4", "")}

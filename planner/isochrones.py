@@ -1,10 +1,13 @@
 """Walking-distance polygons that nest: the 300 m polygon lies inside the 500 m one, and so on.
 
-A polygon is the buffer of the street pieces reached within the budget: whole edges, the
-partial edge where the budget runs out (from each end that is reached), the stretch of each
-origin's own edge either side of it, and the origin's access leg. The pieces for a smaller budget
-are a subset of those for a larger one, and each polygon is also unioned with the previous one,
-so the polygons nest by construction.
+A polygon is the area within ``buffer_m`` of the street reached within the budget: whole edges,
+the partial edge where the budget runs out, the stretch of each origin's own edge either side
+of it, and the origin's access leg. It is drawn on a grid of ``cell_m`` squares: every street
+point is sampled (every half cell) with its walking distance, each cell keeps the smallest, and
+a budget's polygon is the union of the cells within ``buffer_m`` (Euclidean distance transform)
+of a cell reached within it. Drawn on one grid, the polygons nest exactly, every reached street
+point lies inside its polygon, and the outline lies within one cell diagonal of the exact
+buffer of the reached street — about 10× faster than buffering and unioning street pieces.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def isochrones(
     *,
     buffer_m: float = 25.0,
     max_access_m: float = 300.0,
+    cell_m: float | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> gpd.GeoDataFrame:
     """Polygons of the area within each walking distance of the origin(s).
@@ -39,6 +43,8 @@ def isochrones(
         distances_m: walking distances in metres (e.g. ``walking_distance_m([5, 10, 15], 1.2)``).
         buffer_m: how far (m) either side of a reached street the polygon extends.
         max_access_m: largest access leg (m) from an origin to the street.
+        cell_m: grid cell (m) the polygons are drawn on, their tolerance (default
+            ``buffer_m / 10``, grown when the area would need more than MAX_CELLS cells).
         progress: called with the finished fraction (0–1) after each polygon.
 
     Returns:
@@ -58,21 +64,97 @@ def isochrones(
     if not snapped.ok.any():
         raise InputError(f"No isochrone origin can reach the network: {snapped.describe_far()}.")
     dist = _node_distances(network, snapped, budgets[-1])
+    grid = _walk_grid(network, xy, snapped, dist, budgets[-1], buffer_m, cell_m)
     rows, geoms = [], []
-    previous = None
     for i, budget in enumerate(budgets):
-        pieces, street_m = _reached_pieces(network, xy, snapped, dist, budget)
-        # buffering each piece and merging with a cascaded union is ~40x faster than
-        # buffering one collection of thousands of pieces (GEOS unions those pairwise)
-        poly = shapely.union_all(shapely.buffer(pieces, buffer_m))
-        if previous is not None:
-            poly = shapely.union(poly, previous)
-        previous = poly
+        street_m = _reached_length(network, snapped, dist, budget)
         rows.append({"distance_m": float(budget), "street_m": street_m})
-        geoms.append(poly)
+        geoms.append(grid.polygon(budget, buffer_m))
         if progress is not None:
             progress((i + 1) / len(budgets))
     return gpd.GeoDataFrame(rows, geometry=geoms, crs=network.crs)
+
+
+#: Largest grid (cells) one isochrone set is drawn on; larger areas get larger cells.
+MAX_CELLS = 16_000_000
+
+
+class _WalkGrid:
+    """Smallest walking distance (m) of the street points in each grid cell (inf: none)."""
+
+    def __init__(self, value: np.ndarray, x0: float, y1: float, cell_m: float):
+        self.value, self.x0, self.y1, self.cell_m = value, x0, y1, cell_m
+
+    def polygon(self, budget: float, buffer_m: float) -> shapely.Geometry:
+        """The cells within ``buffer_m`` of a cell reached within ``budget``, as polygons."""
+        from rasterio.features import shapes
+        from rasterio.transform import from_origin
+        from scipy.ndimage import distance_transform_edt
+
+        reached = self.value <= budget
+        if not reached.any():
+            return shapely.Polygon()
+        near = distance_transform_edt(~reached) * self.cell_m <= buffer_m
+        transform = from_origin(self.x0, self.y1, self.cell_m, self.cell_m)
+        parts = [shapely.geometry.shape(g) for g, _ in
+                 shapes(near.view(np.uint8), mask=near, connectivity=4, transform=transform)]
+        return parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
+
+
+def _walk_grid(network, xy, snapped, dist, bound, buffer_m, cell_m) -> _WalkGrid:
+    """Sample every street point reached within ``bound`` every half cell, with its walking
+    distance, onto a grid covering them and ``buffer_m`` around."""
+    sx, sy, sv = _street_samples(network, xy, snapped, dist, bound, cell_m or buffer_m / 10)
+    x0, x1 = sx.min() - buffer_m, sx.max() + buffer_m
+    y0, y1 = sy.min() - buffer_m, sy.max() + buffer_m
+    cell = float(cell_m or buffer_m / 10)
+    cell = max(cell, float(np.sqrt((x1 - x0) * (y1 - y0) / MAX_CELLS)))
+    if cell_m is None and cell > buffer_m / 10:  # resample at the grown cell's spacing
+        sx, sy, sv = _street_samples(network, xy, snapped, dist, bound, cell)
+    pad = cell  # one cell of margin so outlines never touch the grid's edge
+    x0, y1 = x0 - pad, y1 + pad
+    width = int(np.ceil((x1 + pad - x0) / cell)) + 1
+    height = int(np.ceil((y1 - (y0 - pad)) / cell)) + 1
+    value = np.full((height, width), np.inf)
+    col = ((sx - x0) / cell).astype(np.int64)
+    row = ((y1 - sy) / cell).astype(np.int64)
+    np.minimum.at(value, (row, col), sv)
+    return _WalkGrid(value, x0, y1, cell)
+
+
+def _street_samples(network, xy, snapped, dist, bound, cell):
+    """Points every half ``cell`` (m) along every edge reached within ``bound``, along each
+    origin's own edge and access leg, with their walking distance: x, y, metres."""
+    step = cell / 2
+    length = network.edge_length
+    du, dv = dist[network.edge_u], dist[network.edge_v]
+    edges = np.flatnonzero(np.minimum(du, dv) <= bound)
+    ok = np.flatnonzero(snapped.ok)
+    o_edge, o_off, o_acc = snapped.edge[ok], snapped.offset_m[ok], snapped.access_m[ok]
+    # every edge sampled from both ends; an origin's own edge also from the origin
+    e = np.concatenate([edges, o_edge])
+    n = np.ceil(length[e] / step).astype(np.int64) + 1
+    which = np.repeat(np.arange(len(e)), n)
+    t = (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)) * np.repeat(length[e] / (n - 1), n)
+    edge = e[which]
+    value = np.minimum(du[edge] + t, dv[edge] + length[edge] - t)
+    own = which >= len(edges)
+    origin = which[own] - len(edges)
+    value[own] = o_acc[origin] + np.abs(t[own] - o_off[origin])
+    a, b = network.node_xy[network.edge_u[edge]], network.node_xy[network.edge_v[edge]]
+    pts = a + (t / length[edge])[:, None] * (b - a)
+    # access legs: from the origin (0 m) to its projection on the street
+    m = np.ceil(o_acc / step).astype(np.int64) + 1
+    leg = np.repeat(np.arange(len(ok)), m)
+    s = (np.arange(m.sum()) - np.repeat(np.cumsum(m) - m, m)) / np.repeat(np.maximum(m - 1, 1), m)
+    proj = network.node_xy[network.edge_u[o_edge]] + (o_off / length[o_edge])[:, None] * (
+        network.node_xy[network.edge_v[o_edge]] - network.node_xy[network.edge_u[o_edge]])
+    leg_pts = xy[ok][leg] + s[:, None] * (proj[leg] - xy[ok][leg])
+    leg_value = s * o_acc[leg]
+    keep = value <= bound
+    x = np.concatenate([pts[keep, 0], leg_pts[:, 0]])
+    y = np.concatenate([pts[keep, 1], leg_pts[:, 1]])
+    return x, y, np.concatenate([value[keep], leg_value])
 
 
 def _node_distances(network: WalkNetwork, snapped: Snapped, bound: float) -> np.ndarray:
@@ -87,12 +169,10 @@ def _node_distances(network: WalkNetwork, snapped: Snapped, bound: float) -> np.
     return dist
 
 
-def _reached_pieces(network, xy, snapped, dist, budget):
-    """Line pieces (and points, where a budget ends exactly on a node) reached within budget,
-    and the length (m) of street they cover."""
+def _reached_length(network, snapped, dist, budget) -> float:
+    """Length (m) of street reached within ``budget``: whole edges, partial edges from each
+    reached end, and each origin's own edge either side of it."""
     length = network.edge_length
-    a = network.node_xy[network.edge_u]
-    b = network.node_xy[network.edge_v]
     ru = np.clip(budget - dist[network.edge_u], 0.0, length)
     rv = np.clip(budget - dist[network.edge_v], 0.0, length)
     whole = ru + rv >= length
@@ -102,7 +182,6 @@ def _reached_pieces(network, xy, snapped, dist, budget):
     edge_ids = np.concatenate([e_whole, e_u, e_v])
     t0 = np.concatenate([np.zeros(len(e_whole)), np.zeros(len(e_u)), length[e_v] - rv[e_v]])
     t1 = np.concatenate([length[e_whole], ru[e_u], length[e_v]])
-
     ok = np.flatnonzero(snapped.ok)
     o_edge, o_off, o_acc = snapped.edge[ok], snapped.offset_m[ok], snapped.access_m[ok]
     rem = budget - o_acc
@@ -110,24 +189,7 @@ def _reached_pieces(network, xy, snapped, dist, budget):
     edge_ids = np.concatenate([edge_ids, o_edge[on_edge]])
     t0 = np.concatenate([t0, np.maximum(o_off - rem, 0.0)[on_edge]])
     t1 = np.concatenate([t1, np.minimum(o_off + rem, length[o_edge])[on_edge]])
-
-    street_m = _union_length(edge_ids, t0, t1, 2.0 * length.max() + 1.0)
-
-    frac0 = (t0 / length[edge_ids])[:, None]
-    frac1 = (t1 / length[edge_ids])[:, None]
-    ab = b[edge_ids] - a[edge_ids]
-    segments = np.stack([a[edge_ids] + frac0 * ab, a[edge_ids] + frac1 * ab], axis=1)
-    pieces = [shapely.linestrings(segments)]
-
-    origin = xy[ok]
-    proj = a[o_edge] + (o_off / length[o_edge])[:, None] * (b[o_edge] - a[o_edge])
-    has_leg = o_acc > 0
-    leg_frac = (np.minimum(budget, o_acc[has_leg]) / o_acc[has_leg])[:, None]
-    leg_end = origin[has_leg] + leg_frac * (proj[has_leg] - origin[has_leg])
-    pieces.append(shapely.linestrings(np.stack([origin[has_leg], leg_end], axis=1)))
-    at_budget = np.flatnonzero(dist == budget)
-    pieces.append(shapely.points(np.concatenate([origin, network.node_xy[at_budget]])))
-    return np.concatenate(pieces), street_m
+    return _union_length(edge_ids, t0, t1, 2.0 * length.max() + 1.0)
 
 
 def _union_length(edge, t0, t1, stride):
