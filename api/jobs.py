@@ -53,6 +53,8 @@ _RECORD_FOR_S = 60.0
 #: Exit code of a worker that could not record its outcome.
 EXIT_UNRECORDED = 75
 _PR_SET_PDEATHSIG = 1
+#: How often a worker checks that its server still runs (seconds).
+_WATCH_S = 0.1
 
 
 class QueueFull(Exception):
@@ -103,24 +105,44 @@ def staging_dir(store: Store, job_id: str) -> Path:
     return store.data_dir / "jobs" / f".{job_id}.partial"
 
 
-def _die_with_parent() -> None:
-    """End this worker when its parent (the fork server, which ends with the server) ends:
-    SIGKILL from the kernel on Linux, and a watcher thread everywhere."""
-    parent = os.getppid()
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie counts as ended)."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _die_with_server(server_pid: int) -> None:
+    """End this worker within ``_WATCH_S`` of its server's end: a watcher thread checks the
+    server; on Linux the kernel also kills it when its parent, the fork server, ends."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux
         pass
-    if os.getppid() != parent or parent == 1:
-        os._exit(1)
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
+        while not _gone(server_pid):
+            time.sleep(_WATCH_S)
         os._exit(1)
 
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    if _gone(server_pid):
+        os._exit(1)
+    threading.Thread(target=watch, name="server-watch", daemon=True).start()
+
+
+def _worker_main(target: Callable[[str, str], None], data_dir: str, job_id: str,
+                 server_pid: int) -> None:
+    """What a worker process runs: the job's target, tied to the life of its server."""
+    _die_with_server(server_pid)
+    target(data_dir, job_id)
 
 
 def _record(store: Store, job_id: str, status: str, **fields: Any) -> bool:
@@ -143,9 +165,7 @@ def work(data_dir: str, job_id: str) -> None:
     from api.tasks import TASKS
     from planner.optimize.highs import silence_banner
 
-    silence_banner()  # while this process has one thread: the optimizer's threads log later
-    if multiprocessing.parent_process() is not None:
-        _die_with_parent()
+    silence_banner()  # before the optimizer's threads log anything
     store = Store(data_dir)
     job = store.get("jobs", job_id)
     progress = ProgressWriter(store, job_id)
@@ -328,8 +348,9 @@ class JobManager:
                                      step="starting", progress=0.0):
             return
         try:
-            proc = self._ctx.Process(target=self._target,
-                                     args=(str(self.store.data_dir), job_id),
+            proc = self._ctx.Process(target=_worker_main,
+                                     args=(self._target, str(self.store.data_dir), job_id,
+                                           os.getpid()),
                                      name=f"planner-job-{job_id[:8]}")
             proc.start()
         except Exception as exc:
