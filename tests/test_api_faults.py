@@ -349,6 +349,41 @@ def test_a_full_disk_refuses_writes_and_keeps_reads(net_dir, monkeypatch):
         assert c.post("/v1/uploads", files={"file": ("d.csv", _csv())}).status_code == 201
 
 
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 4 MB filesystem (tmpfs; needs the right to mount, else the test is skipped)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here ({r.stderr.strip()})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_really_full_disk(small_disk):
+    """On a filesystem that is really full: writes 507 without partial files, reads work (the
+    server keeps the database's WAL files, which a read would otherwise have to recreate)."""
+    data_dir = small_disk / "data"
+    with client(data_dir) as c:
+        kept = c.post("/v1/uploads", files={"file": ("a.csv", _csv())}).json()
+        filler = small_disk / "filler"
+        with pytest.raises(OSError), filler.open("wb") as fh:
+            for _ in range(1000):
+                fh.write(b"0" * 65536)
+                fh.flush()
+        r = c.post("/v1/uploads", files={"file": ("big.csv", _csv() * 5000)})
+        assert r.status_code == 507 and "disk is full" in r.json()["detail"], r.text
+        assert os.listdir(data_dir / "uploads") == [kept["id"]]
+        assert c.get(f"/v1/uploads/{kept['id']}").status_code == 200
+        assert c.get("/v1/health").status_code == 200 and c.get("/v1/jobs").status_code == 200
+        filler.unlink()
+        assert c.post("/v1/uploads", files={"file": ("b.csv", _csv())}).status_code == 201
+
+
 def test_a_full_queue_answers_429(net_dir):
     data_dir, _ = net_dir
     with client(data_dir) as c:
