@@ -50,6 +50,8 @@ _PURGE_EVERY_S = 600.0
 _LOST_AFTER_S = 10.0
 #: How long a worker keeps trying to record its outcome in a failing database (seconds).
 _RECORD_FOR_S = 60.0
+#: Tries to start a worker (the first after a killed fork server fails).
+_START_ATTEMPTS = 3
 #: Exit code of a worker that could not record its outcome.
 EXIT_UNRECORDED = 75
 _PR_SET_PDEATHSIG = 1
@@ -347,17 +349,23 @@ class JobManager:
         if not self.store.transition(job_id, "running", ("queued",), started=time.time(),
                                      step="starting", progress=0.0):
             return
-        try:
-            proc = self._ctx.Process(target=_worker_main,
-                                     args=(self._target, str(self.store.data_dir), job_id,
-                                           os.getpid()),
-                                     name=f"planner-job-{job_id[:8]}")
-            proc.start()
-        except Exception as exc:
-            self.store.transition(job_id, "failed", ("running",), finished=time.time(),
-                                  error=f"The worker process could not start ({exc}); "
-                                        "submit the job again.")
-            raise
+        for attempt in range(_START_ATTEMPTS):
+            try:
+                proc = self._ctx.Process(target=_worker_main,
+                                         args=(self._target, str(self.store.data_dir), job_id,
+                                               os.getpid()),
+                                         name=f"planner-job-{job_id[:8]}")
+                proc.start()  # restarts the fork server if it died
+                break
+            except Exception as exc:
+                if attempt + 1 < _START_ATTEMPTS:
+                    log.warning("job %s: worker did not start (%r); retrying", job_id, exc)
+                    time.sleep(0.5)
+                    continue
+                self.store.transition(job_id, "failed", ("running",), finished=time.time(),
+                                      error=f"The worker process could not start ({exc}); "
+                                            "submit the job again.")
+                raise
         self._running[job_id] = proc
         try:
             self.store.update("jobs", job_id, pid=proc.pid)
@@ -405,7 +413,8 @@ class JobManager:
 
     def purge(self, before: float) -> dict[str, int]:
         """Delete finished jobs (not the build jobs of networks) and uploads created before
-        ``before`` (a Unix time); returns how many of each."""
+        ``before`` (a Unix time), and, while no job runs, cache entries last written before
+        it (a later job rebuilds them); returns how many of each."""
         jobs = self.store.ids(
             "jobs", f"status IN {FINAL!r} AND kind != 'network' AND created < ?", (before,))
         for job_id in jobs:
@@ -413,9 +422,16 @@ class JobManager:
         uploads = self.store.ids("uploads", "created < ?", (before,))
         for upload_id in uploads:
             self.store.delete("uploads", upload_id)
-        if jobs or uploads:
-            log.info("retention: deleted %d job(s) and %d upload(s)", len(jobs), len(uploads))
-        return {"jobs": len(jobs), "uploads": len(uploads)}
+        cached = []
+        if not self._running:
+            cached = [p for p in (self.store.data_dir / "cache").glob("*")
+                      if p.stat().st_mtime < before]
+            for entry in cached:
+                remove_tree(entry) if entry.is_dir() else entry.unlink(missing_ok=True)
+        if jobs or uploads or cached:
+            log.info("retention: deleted %d job(s), %d upload(s), %d cache entries",
+                     len(jobs), len(uploads), len(cached))
+        return {"jobs": len(jobs), "uploads": len(uploads), "cache": len(cached)}
 
 
 def _stop_process(proc: multiprocessing.Process, grace_s: float = 3.0) -> None:

@@ -207,6 +207,17 @@ def test_a_dead_dispatcher_is_restarted(store, monkeypatch):
         _wait(lambda: _status(store, job["id"]) == "done", 20, "job done after the restart")
 
 
+def test_a_killed_fork_server_is_restarted(store):
+    from multiprocessing import forkserver
+
+    with manager(store, finishing) as m:
+        first = m.submit("coverage", "a" * 32)
+        _wait(lambda: _status(store, first["id"]) == "done", 30, "first job done")
+        os.kill(forkserver._forkserver._forkserver_pid, signal.SIGKILL)
+        second = m.submit("coverage", "b" * 32)
+        _wait(lambda: _status(store, second["id"]) == "done", 30, "job done after the kill")
+
+
 def test_a_worker_that_cannot_start_fails_its_job(store, monkeypatch):
     with manager(store, finishing) as m:
         def no_fork(*args, **kwargs):
@@ -279,8 +290,13 @@ def test_retention_deletes_old_finished_jobs_and_uploads(store):
     upload = store.insert("uploads", {"id": "e" * 32, "filename": "a.csv", "size_bytes": 1,
                                       "created": old})
     store.path("uploads", upload["id"]).mkdir()
+    stale, fresh = store.data_dir / "cache" / "net-old", store.data_dir / "cache" / "net-new"
+    stale.mkdir()
+    fresh.mkdir()
+    os.utime(stale, (old, old))
     m = JobManager(store, target=finishing, retention_s=7 * 86400)
-    assert m.purge(time.time() - m.retention_s) == {"jobs": 1, "uploads": 1}
+    assert m.purge(time.time() - m.retention_s) == {"jobs": 1, "uploads": 1, "cache": 1}
+    assert not stale.exists() and fresh.exists()
     assert store.get("jobs", rows["old_done"]) is None
     assert not store.path("jobs", rows["old_done"]).exists()
     assert not store.path("uploads", upload["id"]).exists()
