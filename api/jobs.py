@@ -193,7 +193,11 @@ def work(data_dir: str, job_id: str) -> None:
         _record(store, job_id, "failed", finished=time.time(), error=error)
         return
     if staging.exists():
-        progress("saving", 0.99)  # JobCancelled here leaves nothing behind
+        try:
+            progress("saving", 0.99)  # is the job still running?
+        except JobCancelled:
+            remove_tree(staging)
+            return
         final = store.path("jobs", job_id)
         remove_tree(final)
         staging.rename(final)

@@ -261,6 +261,62 @@ def test_a_progress_write_that_fails_does_not_stop_the_job(store, monkeypatch):
     assert store.get("jobs", job["id"])["progress"] == 0.5
 
 
+def _job_row(store: Store, status: str = "running") -> dict:
+    return store.insert("jobs", {"id": api.jobs.new_id(), "kind": "coverage",
+                                 "target_id": "a" * 32, "status": status,
+                                 "created": time.time(), "params": {}})
+
+
+@pytest.mark.parametrize("fault", ["disk full", "internal", "interrupted"])
+def test_a_worker_leaves_no_partial_results(store, monkeypatch, fault):
+    """Results are written to a staging directory that becomes the job's only when it is done;
+    a full disk, an unexpected error or an interruption leave nothing behind, and no server
+    path reaches the job's error."""
+    from api import tasks
+
+    job = _job_row(store)
+
+    def task(store_, row, progress):
+        staging = api.jobs.staging_dir(store_, row["id"])
+        (staging / "tables").mkdir(parents=True)
+        (staging / "tables" / "coverage.csv").write_text("a,b\n")
+        if fault == "disk full":
+            raise OSError(errno.ENOSPC, "No space left on device", str(staging / "map.html"))
+        if fault == "internal":
+            raise KeyError(str(store_.data_dir / "secret"))
+        store_.transition(row["id"], "interrupted", ("running",))  # a restart meanwhile
+        return {"summary": {}, "timings": {}, "outputs": {}}
+
+    monkeypatch.setitem(tasks.TASKS, "coverage", task)
+    api.jobs.work(str(store.data_dir), job["id"])
+    row = store.get("jobs", job["id"])
+    assert not store.path("jobs", job["id"]).exists()
+    assert not api.jobs.staging_dir(store, job["id"]).exists()
+    if fault == "interrupted":
+        assert row["status"] == "interrupted"
+    else:
+        assert row["status"] == "failed" and str(store.data_dir) not in row["error"]
+        assert ("disk filled up" in row["error"]) == (fault == "disk full")
+
+
+def test_a_finished_worker_moves_its_results_into_place(store, monkeypatch):
+    from api import tasks
+
+    job = _job_row(store)
+
+    def task(store_, row, progress):
+        staging = api.jobs.staging_dir(store_, row["id"])
+        staging.mkdir(parents=True)
+        (staging / "map.html").write_text("<html></html>")
+        return {"summary": {"ok": 1}, "timings": {}, "outputs": {"map": True}}
+
+    monkeypatch.setitem(tasks.TASKS, "coverage", task)
+    api.jobs.work(str(store.data_dir), job["id"])
+    assert store.get("jobs", job["id"])["status"] == "done"
+    assert (store.path("jobs", job["id"]) / "map.html").exists()
+    assert not api.jobs.staging_dir(store, job["id"]).exists()
+
+
 # --- queue limit, retention ---------------------------------------------------------------------
 
 def test_a_full_queue_is_refused_with_a_retry_time(store):
