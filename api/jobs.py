@@ -335,6 +335,13 @@ class JobManager:
                     log.exception("job dispatcher step failed; retrying in %.1f s", backoff)
                     wait, backoff = backoff, min(backoff * 2, _BACKOFF_S[1])
                 self._cond.wait(timeout=wait)
+            now = time.monotonic()
+            if self.retention_s is not None and now >= self._next_purge:
+                self._next_purge = now + _PURGE_EVERY_S
+                try:  # outside the lock: submitting and health checks never wait for it
+                    self.purge(time.time() - self.retention_s)
+                except Exception:
+                    log.exception("retention: purge failed; trying again later")
 
     def _step(self) -> None:
         self._reap()
@@ -345,9 +352,6 @@ class JobManager:
         if now >= self._next_reconcile:
             self._reconcile()
             self._next_reconcile = now + _RECONCILE_EVERY_S
-        if self.retention_s is not None and now >= self._next_purge:
-            self.purge(time.time() - self.retention_s)
-            self._next_purge = now + _PURGE_EVERY_S
 
     def _launch(self, job_id: str) -> None:
         if not self.store.transition(job_id, "running", ("queued",), started=time.time(),
@@ -427,11 +431,12 @@ class JobManager:
         for upload_id in uploads:
             self.store.delete("uploads", upload_id)
         cached = []
-        if not self._running:
-            cached = [p for p in (self.store.data_dir / "cache").glob("*")
-                      if p.stat().st_mtime < before]
-            for entry in cached:
-                remove_tree(entry) if entry.is_dir() else entry.unlink(missing_ok=True)
+        with self._cond:  # no job starts meanwhile
+            if not self._running:
+                cached = [p for p in (self.store.data_dir / "cache").glob("*")
+                          if p.stat().st_mtime < before]
+                for entry in cached:
+                    remove_tree(entry) if entry.is_dir() else entry.unlink(missing_ok=True)
         if jobs or uploads or cached:
             log.info("retention: deleted %d job(s), %d upload(s), %d cache entries",
                      len(jobs), len(uploads), len(cached))

@@ -360,6 +360,17 @@ def test_retention_deletes_old_finished_jobs_and_uploads(store):
         assert store.get("jobs", rows[kept]) is not None
 
 
+def test_a_server_with_retention_purges_by_itself(tmp_path):
+    with client(tmp_path, retention_days=1) as c:
+        store = c.app.state.store
+        old = store.insert("jobs", {"id": api.jobs.new_id(), "kind": "coverage",
+                                    "target_id": "a" * 32, "status": "done",
+                                    "created": time.time() - 2 * 86400, "params": {}})
+        c.app.state.jobs._next_purge = 0.0
+        _wait(lambda: store.get("jobs", old["id"]) is None, 10, "old job purged")
+        assert c.get("/v1/health").status_code == 200
+
+
 # --- over HTTP: disk full, queue full, deleting -------------------------------------------------
 
 @pytest.fixture(scope="module")
