@@ -26,7 +26,7 @@ log = logging.getLogger("planner.api")
 _HTTP_ERRORS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
                 405: "MethodNotAllowed", 409: "Conflict", 413: "PayloadTooLarge",
                 415: "UnsupportedMediaType", 422: "ValidationError"}
-_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422)}
+_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422, 429, 503, 507)}
 
 DESCRIPTION = """
 15-minute living-circle (一刻钟便民生活圈) planning as a service: upload a walk network, describe
