@@ -9,10 +9,10 @@ server restart. Cancelling a running job terminates its process.
 Faults cost at most the job they hit: a storage error in the dispatcher is logged and the step
 retried (a supervisor thread restarts the dispatcher should it ever die); a worker's end is
 recorded as soon as the database accepts it; jobs the dispatcher lost track of are failed with
-the reason. A worker dies with its server (its parent, the fork server, exits with the server)
-and writes its results to a staging directory that becomes the job's only if the job is still
-running, so nothing is written for an interrupted job. Finished jobs and uploads older than
-``retention_s`` are deleted.
+the reason. A worker dies with its server (it watches the server's process; on Linux the kernel
+also kills it when the fork server exits) and writes its results to a staging directory that
+becomes the job's only if the job is still running, so nothing is written for an interrupted
+job. Finished jobs, uploads and cache entries older than ``retention_s`` are deleted.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ _POLL_S = 0.2
 _PROGRESS_EVERY_S = 0.3
 #: After a failed dispatcher step, wait this long before the next one (doubling, seconds).
 _BACKOFF_S = (0.2, 5.0)
-#: How often the dispatcher compares the database with the jobs it runs, and purges old ones.
+#: How often the dispatcher compares the database with the jobs it holds, and purges old ones.
 _RECONCILE_EVERY_S = 5.0
 _PURGE_EVERY_S = 600.0
-#: A queued row not in the queue this long after its creation was never queued (seconds).
+#: An active row the dispatcher does not hold this long after its creation is lost (seconds).
 _LOST_AFTER_S = 10.0
 #: How long a worker keeps trying to record its outcome in a failing database (seconds).
 _RECORD_FOR_S = 60.0
