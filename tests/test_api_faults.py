@@ -125,8 +125,10 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch):
-    """Shorter waits between retries and dispatcher steps in this process (same logic)."""
+    """Shorter waits between retries and dispatcher steps in this process (same logic), and a
+    fork server that preloads nothing (these workers need nothing; it starts in 0.1 s)."""
     monkeypatch.setattr("api.store._RETRY_WAITS_S", (0.01, 0.02, 0.05))
+    monkeypatch.setattr(api.jobs, "PRELOAD", [])
     monkeypatch.setattr(api.jobs, "_BACKOFF_S", (0.05, 0.2))
 
 
