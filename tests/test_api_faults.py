@@ -609,7 +609,7 @@ def test_one_server_per_data_directory_and_workers_die_with_it(tmp_path):
                 s.close()
 
         scenario = _scenario(c, network_id)
-        jobs = [_optimize(c, scenario["id"])["id"] for _ in range(2)]  # one runs, one waits
+        jobs = [_optimize(c, scenario["id"])["id"] for _ in range(4)]  # one runs, three wait
         _wait(lambda: _job(c, jobs[0])["status"] == "running", 60, "first job running")
 
         # a second server on the same directory, on another port and on the same port
