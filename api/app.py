@@ -13,12 +13,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import require_api_key
-from api.jobs import JobManager
+from api.jobs import JobManager, QueueFull
 from api.middleware import BodyLimit
 from api.models import ErrorOut
 from api.routes import jobs, meta, networks, results, scenarios, uploads
 from api.settings import Settings
-from api.store import Store
+from api.store import StorageError, StorageFull, Store
 from planner.errors import PlannerError
 
 log = logging.getLogger("planner.api")
@@ -26,7 +26,7 @@ log = logging.getLogger("planner.api")
 _HTTP_ERRORS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
                 405: "MethodNotAllowed", 409: "Conflict", 413: "PayloadTooLarge",
                 415: "UnsupportedMediaType", 422: "ValidationError"}
-_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422)}
+_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422, 429, 503, 507)}
 
 DESCRIPTION = """
 15-minute living-circle (一刻钟便民生活圈) planning as a service: upload a walk network, describe
@@ -74,6 +74,16 @@ def _install_error_handlers(app: FastAPI) -> None:
                       "under /v1 and is described at /docs.")
         return _error(exc.status_code, kind, detail, getattr(exc, "headers", None))
 
+    @app.exception_handler(StorageError)
+    async def storage_error(_: Request, exc: StorageError) -> JSONResponse:
+        if isinstance(exc, StorageFull):
+            return _error(507, "InsufficientStorage", str(exc))
+        return _error(503, "StorageUnavailable", str(exc), {"Retry-After": "30"})
+
+    @app.exception_handler(QueueFull)
+    async def queue_full(_: Request, exc: QueueFull) -> JSONResponse:
+        return _error(429, "TooManyJobs", str(exc), {"Retry-After": str(exc.retry_after_s)})
+
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -93,7 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     interrupted = store.initialise()
     if interrupted:
         log.warning("%d job(s) of a previous server run were marked interrupted", interrupted)
-    manager = JobManager(store, settings.workers)
+    manager = JobManager(store, settings.workers, max_queued=settings.max_queued,
+                         retention_s=settings.retention_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -102,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             manager.shutdown()
+            store.close()
 
     app = FastAPI(
         title="15-minute living-circle planner API",

@@ -29,6 +29,22 @@ class Settings(BaseSettings):
         default_factory=list, description="origins allowed to call the API from a browser"
     )
     workers: int = Field(1, ge=1, le=64, description="job worker processes running at once")
+    max_queued: int = Field(
+        100, ge=1, le=100_000,
+        description="jobs waiting at most; beyond that a submission gets 429 with Retry-After")
+    retention_days: float | None = Field(
+        None, gt=0, description="delete finished jobs (with their results) and uploads older "
+                                "than this many days; unset keeps them until deleted")
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=300,
+        description="close a connection that has not sent a request's headers within this, s")
+    keep_alive_s: float = Field(
+        5.0, gt=0, le=300, description="close an idle keep-alive connection after this, s")
+
+    @property
+    def retention_s(self) -> float | None:
+        """The retention in seconds, or None (keep everything)."""
+        return None if self.retention_days is None else self.retention_days * 86400.0
 
     @property
     def max_upload_bytes(self) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from api.export import export_result
+from api.jobs import staging_dir
 from api.scenario_doc import load_stored_scenario
 from api.store import Store
 from planner.errors import InputError
@@ -62,7 +63,7 @@ def run_scenario_job(store: Store, job: dict[str, Any], progress: Progress) -> d
     from planner.scenario import run_scenario
 
     scenario = load_stored_scenario(store, job["target_id"], job["params"])
-    job_dir = store.path("jobs", job["id"])
+    job_dir = staging_dir(store, job["id"])  # becomes jobs/<id> once the job is done
     steps = [*RUNNER_STEPS, *(f"optimize_{i + 1}" for i in range(len(scenario.optimize))),
              "export"]
     overall = StepProgress(progress, steps)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.deps import JobsDep, ResourceId, StoreDep, fetch
 from api.models import JobOut, JobStatus
@@ -35,12 +35,18 @@ def get_job(job_id: ResourceId, store: StoreDep) -> JobOut:
     return job_out(fetch(store, "jobs", job_id))
 
 
-@router.delete("/jobs/{job_id}", response_model=JobOut, summary="Cancel a job")
-def cancel_job(job_id: ResourceId, store: StoreDep, jobs: JobsDep) -> JobOut:
-    """Cancel a queued or running job (a running worker is stopped)."""
+@router.delete("/jobs/{job_id}", response_model=JobOut, summary="Cancel or delete a job",
+               responses={204: {"description": "the finished job and its results were deleted"}})
+def cancel_job(job_id: ResourceId, store: StoreDep, jobs: JobsDep) -> JobOut | Response:
+    """Cancel a queued or running job (a running worker is stopped; 200 with the cancelled
+    job), or delete a finished one with its results (204). A network's build job goes with
+    its network: DELETE /v1/networks/{id}."""
     row = fetch(store, "jobs", job_id)
-    if not jobs.cancel(job_id):
-        row = fetch(store, "jobs", job_id)
-        raise HTTPException(409, detail=f"Job {job_id} already finished ({row['status']}); "
-                                        "there is nothing to cancel.")
-    return job_out(fetch(store, "jobs", row["id"]))
+    if jobs.cancel(job_id):
+        return job_out(fetch(store, "jobs", row["id"]))
+    if row["kind"] == "network" and store.get("networks", row["target_id"]) is not None:
+        raise HTTPException(409, detail=f"Job {job_id} built network {row['target_id']} "
+                                        f"({row['status']}); delete the network instead with "
+                                        f"DELETE /v1/networks/{row['target_id']}.")
+    jobs.delete_job(job_id)
+    return Response(status_code=204)

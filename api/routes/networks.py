@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import time
+from contextlib import suppress
 from typing import Annotated, Any
 
 import pyproj
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 
 from api.deps import JobsDep, ResourceId, StoreDep, fetch
 from api.models import NetworkOut
-from api.store import Store, new_id
+from api.store import ACTIVE, StorageError, Store, creating, new_id
 from api.uploads import NETWORK_SUFFIXES, copy_stream, safe_filename, suffix_of
 from planner.errors import InputError
 from planner.network import metric_crs
@@ -65,19 +65,22 @@ def create_network(
     filename = safe_filename(file.filename, NETWORK_SUFFIXES) if file is not None else None
     # kept beside the saved network as source.<ext>, where the scenario runner looks for it
     stored = f"source{suffix_of(filename, NETWORK_SUFFIXES)}" if filename else None
-    folder = store.path("networks", network_id)
-    try:
+    with creating(store.path("networks", network_id), "the network file") as folder:
         if file is not None:
             copy_stream(file.file, folder / "network" / stored)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    params = {"file": stored, "place": place, "crs": crs, "tolerance_m": tolerance_m}
-    job = jobs.submit("network", network_id, params)
-    row = store.insert("networks", {
-        "id": network_id, "name": name or filename or place, "created": time.time(),
-        "source": filename, "place": place if file is None else None, "job_id": job["id"],
-    })
+        params = {"file": stored, "place": place, "crs": crs, "tolerance_m": tolerance_m}
+        job = jobs.submit("network", network_id, params)
+        try:
+            row = store.insert("networks", {
+                "id": network_id, "name": name or filename or place, "created": time.time(),
+                "source": filename, "place": place if file is None else None,
+                "job_id": job["id"],
+            })
+        except BaseException:
+            with suppress(StorageError):  # else the build fails: its folder is removed
+                jobs.cancel(job["id"])
+                jobs.delete_job(job["id"])
+            raise
     return network_out(store, row)
 
 
@@ -90,3 +93,24 @@ def list_networks(store: StoreDep) -> list[NetworkOut]:
 def get_network(network_id: ResourceId, store: StoreDep) -> NetworkOut:
     """State and summary: nodes, edges, walkable km, CRS, bbox (degrees WGS-84)."""
     return network_out(store, fetch(store, "networks", network_id))
+
+
+@router.delete("/networks/{network_id}", status_code=204, response_class=Response,
+               summary="Delete a network")
+def delete_network(network_id: ResourceId, store: StoreDep, jobs: JobsDep) -> Response:
+    """Remove a network, its files and its build job (a build still running is stopped).
+    Refused (409) while scenarios use it: delete those first."""
+    row = fetch(store, "networks", network_id)
+    users = store.ids("scenarios", "network_id=?", (network_id,))
+    if users:
+        raise HTTPException(409, detail=(
+            f"Network {network_id} is used by {len(users)} scenario(s) "
+            f"({', '.join(users[:5])}{', …' if len(users) > 5 else ''}); delete them first "
+            "with DELETE /v1/scenarios/{id}."))
+    job = store.get("jobs", row["job_id"])
+    if job is not None and job["status"] in ACTIVE:
+        jobs.cancel(job["id"])
+    store.delete("networks", network_id)
+    if job is not None:
+        jobs.delete_job(job["id"])
+    return Response(status_code=204)

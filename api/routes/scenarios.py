@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Response
 
 from api.deps import JobsDep, ResourceId, StoreDep, fetch
 from api.models import JobOut, OptimizeIn, ScenarioIn, ScenarioOut
@@ -15,7 +15,7 @@ from api.scenario_doc import (
     load_stored_scenario,
     optimize_spec,
 )
-from api.store import new_id
+from api.store import ACTIVE, creating, new_id
 
 router = APIRouter(tags=["scenarios"])
 
@@ -39,10 +39,11 @@ def create_scenario(body: ScenarioIn, store: StoreDep) -> ScenarioOut:
     network = fetch(store, "networks", body.network_id)
     network_job = fetch(store, "jobs", network["job_id"])
     scenario_id = new_id()
-    doc = create_scenario_files(store, body, network, network_job, scenario_id)
-    row = store.insert("scenarios", {"id": scenario_id, "name": body.name,
-                                     "network_id": body.network_id, "created": time.time(),
-                                     "request": doc})
+    with creating(store.path("scenarios", scenario_id), "the scenario"):
+        doc = create_scenario_files(store, body, network, network_job, scenario_id)
+        row = store.insert("scenarios", {"id": scenario_id, "name": body.name,
+                                         "network_id": body.network_id, "created": time.time(),
+                                         "request": doc})
     return scenario_out(row)
 
 
@@ -54,6 +55,21 @@ def list_scenarios(store: StoreDep) -> list[ScenarioOut]:
 @router.get("/scenarios/{scenario_id}", response_model=ScenarioOut, summary="A scenario")
 def get_scenario(scenario_id: ResourceId, store: StoreDep) -> ScenarioOut:
     return scenario_out(fetch(store, "scenarios", scenario_id))
+
+
+@router.delete("/scenarios/{scenario_id}", status_code=204, response_class=Response,
+               summary="Delete a scenario")
+def delete_scenario(scenario_id: ResourceId, store: StoreDep) -> Response:
+    """Remove a scenario and its files. Its finished jobs keep their results; refused (409)
+    while one of its jobs is queued or running: cancel those first."""
+    fetch(store, "scenarios", scenario_id)
+    active = store.ids("jobs", f"target_id=? AND status IN {ACTIVE!r}", (scenario_id,))
+    if active:
+        raise HTTPException(409, detail=(
+            f"Scenario {scenario_id} has {len(active)} job(s) queued or running "
+            f"({', '.join(active[:5])}); cancel them first with DELETE /v1/jobs/{{id}}."))
+    store.delete("scenarios", scenario_id)
+    return Response(status_code=204)
 
 
 @router.post("/scenarios/{scenario_id}/coverage", response_model=JobOut, status_code=202,

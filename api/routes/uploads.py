@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, HTTPException, Response, UploadFile
 
 from api.deps import ResourceId, StoreDep, fetch
 from api.models import UploadOut
-from api.store import new_id
+from api.store import creating, new_id
 from api.uploads import UPLOAD_SUFFIXES, copy_stream, safe_filename
 
 router = APIRouter(tags=["uploads"])
@@ -24,12 +24,23 @@ def create_upload(
     """Store a file; use the returned id in a scenario (``upload_id``)."""
     filename = safe_filename(file.filename, UPLOAD_SUFFIXES)
     upload_id = new_id()
-    size = copy_stream(file.file, store.path("uploads", upload_id) / filename)
-    row = store.insert("uploads", {"id": upload_id, "filename": filename, "size_bytes": size,
-                                   "created": time.time()})
+    with creating(store.path("uploads", upload_id), "the upload") as folder:
+        size = copy_stream(file.file, folder / filename)
+        row = store.insert("uploads", {"id": upload_id, "filename": filename,
+                                       "size_bytes": size, "created": time.time()})
     return UploadOut(**row)
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadOut, summary="An upload's metadata")
 def get_upload(upload_id: ResourceId, store: StoreDep) -> UploadOut:
     return UploadOut(**fetch(store, "uploads", upload_id))
+
+
+@router.delete("/uploads/{upload_id}", status_code=204, response_class=Response,
+               summary="Delete an upload")
+def delete_upload(upload_id: ResourceId, store: StoreDep) -> Response:
+    """Remove an uploaded file. Scenarios made from it keep their own copy."""
+    fetch(store, "uploads", upload_id)
+    if not store.delete("uploads", upload_id):
+        raise HTTPException(404, detail=f"No upload with id {upload_id}; it was just deleted.")
+    return Response(status_code=204)

@@ -24,13 +24,23 @@ def serve(
     workers: Annotated[int | None, typer.Option(
         help="Job worker processes at once (default: $PLANNER_WORKERS or 1).")] = None,
 ) -> None:
-    """Serve the HTTP API (/v1, OpenAPI page at /docs). The API key, upload limit and CORS
-    origins come from PLANNER_API_KEY, PLANNER_MAX_UPLOAD_MB and PLANNER_CORS_ORIGINS."""
+    """Serve the HTTP API (/v1, OpenAPI page at /docs). The API key, upload limit, CORS
+    origins, queue limit, retention and timeouts come from PLANNER_API_KEY,
+    PLANNER_MAX_UPLOAD_MB, PLANNER_CORS_ORIGINS, PLANNER_MAX_QUEUED, PLANNER_RETENTION_DAYS,
+    PLANNER_HEADER_TIMEOUT_S and PLANNER_KEEP_ALIVE_S.
+
+    One server per data directory: a second one on the same directory stops with a message
+    naming the process that holds it, before touching anything."""
     import uvicorn
 
     from api import Settings, create_app
+    from api.protocol import header_timeout_protocol
 
     overrides = {k: v for k, v in {"data_dir": data_dir, "workers": workers}.items()
                  if v is not None}
     settings = Settings(**overrides)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    app = create_app(settings)  # takes the data directory's lock first
+    uvicorn.run(app, host=host, port=port, log_level="info",
+                http=header_timeout_protocol(settings.header_timeout_s),
+                timeout_keep_alive=max(1, round(settings.keep_alive_s)),
+                timeout_graceful_shutdown=10)
