@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import pyproj
 from fastapi import APIRouter, File, Form, UploadFile
 
-from api.deps import JobsDep, ResourceId, StoreDep, fetch
+from api.deps import JobsDep, ResourceId, SettingsDep, StoreDep, fetch
 from api.models import NetworkOut
 from api.store import Store, new_id
 from api.uploads import NETWORK_SUFFIXES, copy_stream, safe_filename, suffix_of
@@ -38,6 +38,7 @@ def network_out(store: Store, row: dict[str, Any]) -> NetworkOut:
 def create_network(
     store: StoreDep,
     jobs: JobsDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile | None, File(
         description="OSM .osm/.osm.bz2/.osm.pbf or a GeoJSON/GPKG line layer of OSM ways")] = None,
     place: Annotated[str | None, Form(
@@ -68,7 +69,7 @@ def create_network(
     folder = store.path("networks", network_id)
     try:
         if file is not None:
-            copy_stream(file.file, folder / "network" / stored)
+            copy_stream(file.file, folder / "network" / stored, settings.max_decompressed_bytes)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

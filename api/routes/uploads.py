@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 
-from api.deps import ResourceId, StoreDep, fetch
+from api.deps import ResourceId, SettingsDep, StoreDep, fetch
 from api.models import UploadOut
 from api.store import new_id
 from api.uploads import UPLOAD_SUFFIXES, copy_stream, safe_filename
@@ -18,13 +18,15 @@ router = APIRouter(tags=["uploads"])
 @router.post("/uploads", response_model=UploadOut, status_code=201, summary="Upload a file")
 def create_upload(
     store: StoreDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File(description="facilities (.csv, .geojson) or population "
                                                  "(.tif, .geojson), within the upload limit")],
 ) -> UploadOut:
     """Store a file; use the returned id in a scenario (``upload_id``)."""
     filename = safe_filename(file.filename, UPLOAD_SUFFIXES)
     upload_id = new_id()
-    size = copy_stream(file.file, store.path("uploads", upload_id) / filename)
+    size = copy_stream(file.file, store.path("uploads", upload_id) / filename,
+                       settings.max_decompressed_bytes)
     row = store.insert("uploads", {"id": upload_id, "filename": filename, "size_bytes": size,
                                    "created": time.time()})
     return UploadOut(**row)

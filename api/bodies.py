@@ -1,0 +1,142 @@
+"""Large JSON request bodies: streamed to a file, then parsed and handled in a helper process.
+
+Parsing and validating a 50 MB JSON document takes seconds of CPU that hold Python's global
+interpreter lock, so a thread would stall the event loop (and every other client) as much as
+the loop itself. Bodies up to ``INLINE_BYTES`` are handled in a thread; larger ones in a
+single helper process, forked from the job workers' fork server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from tempfile import NamedTemporaryFile
+from typing import Any, TypeVar
+
+from fastapi import HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+#: Bodies up to this size are parsed in a thread (a few milliseconds of work).
+INLINE_BYTES = 256 * 1024
+M = TypeVar("M", bound=BaseModel)
+
+
+class RejectedBody(Exception):
+    """A request refused inside a helper process, in a form that crosses processes."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(status, detail)
+        self.status, self.detail = status, detail
+
+    def reraise(self) -> None:
+        if self.status == 422:
+            raise RequestValidationError(self.detail)
+        raise HTTPException(self.status, detail=self.detail)
+
+
+def read_model(path: Path, model: type[M]) -> M:
+    """Parse and validate a JSON body saved at ``path``; errors are ``RejectedBody``
+    (422 with the same error list FastAPI gives)."""
+    try:
+        data = json.loads(path.read_bytes()) if path.stat().st_size else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        pos = getattr(exc, "pos", getattr(exc, "start", 0))
+        raise RejectedBody(422, [{"type": "json_invalid", "loc": ("body", pos),
+                                  "msg": "JSON decode error", "input": {},
+                                  "ctx": {"error": str(getattr(exc, "msg", exc))}}]) from None
+    if data is None:
+        raise RejectedBody(422, [{"type": "missing", "loc": ("body",), "msg": "Field required",
+                                  "input": None}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{"type": e["type"], "loc": ("body", *e["loc"]), "msg": e["msg"]}
+                  for e in exc.errors(include_url=False)[:50]]
+        raise RejectedBody(422, errors) from None
+
+
+def crossable(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn``; an HTTPException becomes a RejectedBody, which survives pickling."""
+    try:
+        return fn(*args)
+    except HTTPException as exc:
+        raise RejectedBody(exc.status_code, exc.detail) from None
+
+
+class HeavyBodies:
+    """Receive JSON bodies to disk and run the work on them off the event loop."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    async def spool(self, request: Request) -> Path:
+        """Stream the request body into a file of ``folder`` (the caller removes it)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with NamedTemporaryFile(dir=self.folder, suffix=".json", delete=False) as out:
+            try:
+                async for chunk in request.stream():
+                    out.write(chunk)
+            except BaseException:
+                Path(out.name).unlink(missing_ok=True)
+                raise
+        return Path(out.name)
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+            return self._pool.submit(crossable, fn, *args)
+
+    async def run(self, request: Request, fn: Callable[..., Any], *args: Any) -> Any:
+        """Spool the body, then call ``fn(body_path, *args)`` in a thread (small body) or the
+        helper process (large body); ``fn`` must be a module-level function."""
+        path = await self.spool(request)
+        try:
+            if path.stat().st_size <= INLINE_BYTES:
+                return await run_in_threadpool(crossable, fn, path, *args)
+            try:
+                # submitting may start the helper (and the fork server): not on the loop either
+                future = await run_in_threadpool(self._submit, fn, path, *args)
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                self.shutdown()  # the next large body starts a new helper
+                raise
+        except RejectedBody as exc:
+            exc.reraise()
+        finally:
+            path.unlink(missing_ok=True)
+
+    def shutdown(self) -> None:
+        """Stop the helper process."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body of ``model`` read by ``HeavyBodies``."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+
+
+def add_schemas(schema: dict[str, Any], models: list[type[BaseModel]]) -> dict[str, Any]:
+    """Put ``models`` (and the models they use) into an OpenAPI document's components."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in models:
+        doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in doc.pop("$defs", {}).items():
+            components.setdefault(name, sub)
+        components.setdefault(model.__name__, doc)
+    return schema
