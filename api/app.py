@@ -156,7 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # that get past it; CORS is outermost, so every answer (401, 413, 500 …) carries its headers.
     app.add_middleware(InternalErrors)
     app.add_middleware(HidePaths, roots=_server_folders(settings))
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes,
+                       streamed=["/v1/scenarios"])  # api.bodies reads it into a file
     app.add_middleware(Methods, routes=lambda: app.routes)
     key = settings.api_key.get_secret_value() if settings.api_key is not None else None
     app.add_middleware(ApiKey, key=key)

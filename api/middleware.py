@@ -44,27 +44,43 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """Answer 413 as soon as a request body exceeds ``max_bytes`` (declared or streamed)."""
+    """Answer 413 as soon as a request body exceeds its limit (declared or streamed):
+    ``max_bytes`` for file uploads (multipart) and the bodies routes stream to disk
+    (``streamed``: POST paths), ``small_bytes`` for every other body, which is read into
+    memory and parsed on the event loop."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, small_bytes: int = 1 << 20,
+                 streamed: Iterable[str] = ()) -> None:
+        self.app, self.max_bytes, self.small_bytes = app, max_bytes, small_bytes
+        self.streamed = frozenset(streamed)
 
-    async def _reject(self, send: Send) -> None:
-        mb = self.max_bytes / (1024 * 1024)
-        await send_json(send, 413, {
-            "error": "PayloadTooLarge",
-            "detail": f"The request body is larger than this server's limit of {mb:g} MB. Send a "
+    def _limit(self, scope: Scope) -> int:
+        ctype = dict(scope.get("headers", [])).get(b"content-type", b"")
+        if ctype.lower().startswith(b"multipart/form-data") or (
+                scope["method"] == "POST" and scope["path"] in self.streamed):
+            return self.max_bytes
+        return min(self.small_bytes, self.max_bytes)
+
+    async def _reject(self, send: Send, limit: int) -> None:
+        mb = limit / (1024 * 1024)
+        if limit == self.max_bytes:
+            detail = (f"The request body is larger than this server's limit of {mb:g} MB. Send a "
                       "smaller file (clip the area, or compress OSM XML as .osm.pbf) or ask the "
-                      "operator to raise PLANNER_MAX_UPLOAD_MB.",
-        })
+                      "operator to raise PLANNER_MAX_UPLOAD_MB.")
+        else:
+            detail = (f"The request body is larger than {mb:g} MB, the limit of this request. "
+                      "Files go to POST /v1/uploads or /v1/networks (multipart/form-data), "
+                      "scenario documents to POST /v1/scenarios.")
+        await send_json(send, 413, {"error": "PayloadTooLarge", "detail": detail})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(send, limit)
             return
         received = 0
         exceeded = False
@@ -75,7 +91,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     exceeded = True
                     raise _TooLarge
             return message
@@ -93,7 +109,7 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await self._reject(send)
+            await self._reject(send, limit)
 
 
 class ApiKey:

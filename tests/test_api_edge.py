@@ -63,6 +63,21 @@ def test_key_is_checked_before_the_body_is_read(tmp_path):
         assert not any((tmp_path / "uploads").glob("*"))
 
 
+def test_bodies_read_into_memory_are_small(tmp_path):
+    with client(tmp_path) as c:
+        junk = {"model": "mclp", "categories": ["kindergarten"], "junk": "x" * 2_000_000}
+        r = c.post(f"/v1/scenarios/{new_id()}/optimize", json=junk)
+        assert r.status_code == 413 and "POST /v1/scenarios" in r.json()["detail"]
+        body, _ = _sent_chunks(100, b"1" * 65536)  # streamed, no Content-Length
+        r = c.post(f"/v1/scenarios/{new_id()}/optimize", content=body,
+                   headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        # a scenario document may be large: it is streamed to a file, then validated
+        r = c.post("/v1/scenarios", json={"network_id": new_id(), "junk": "x" * 2_000_000})
+        assert r.status_code == 422 and "junk" in r.json()["detail"]
+        assert not any((tmp_path / "incoming").iterdir())
+
+
 def test_non_ascii_key_is_compared_as_utf8(tmp_path):
     with client(tmp_path, api_key=KEY) as c:
         assert c.get("/v1/categories", headers=H).status_code == 200
