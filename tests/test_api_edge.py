@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import html
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -259,11 +261,12 @@ def test_no_server_paths_in_answers(tmp_path):
 
 
 @contextmanager
-def _server(data_dir: Path):
+def _server(data_dir: Path, key: str | None = "edge-key"):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PLANNER_API_KEY": "edge-key", "PLANNER_MAX_UPLOAD_MB": "300"}
+    env = {k: v for k, v in os.environ.items() if k != "PLANNER_API_KEY"}
+    env.update({"PLANNER_MAX_UPLOAD_MB": "300", **({"PLANNER_API_KEY": key} if key else {})})
     log = open(data_dir.parent / "server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-c", "from planner.cli import main; main()", "serve",
@@ -345,7 +348,8 @@ def test_real_server_stays_responsive(tmp_path):
         assert "longitude" in r.json()["detail"] and "199999" in r.json()["detail"]
         print(f"25 MB scenario body: answered in {took:.2f} s; /v1/health worst "
               f"{probe.worst * 1000:.0f} ms over {probe.count} polls")
-        assert probe.count >= 5 and probe.worst < 0.25
+        # ≈ 100 ms is the aim; the margin is for a loaded shared machine (7 s before)
+        assert probe.count >= 5 and probe.worst < 0.5
 
         # 3. a valid ≈ 0.5 MB scenario goes through the helper process too
         ok = feature_collection(points[:4000], category="kindergarten")
@@ -356,3 +360,45 @@ def test_real_server_stays_responsive(tmp_path):
         assert r.status_code == 201, r.text
         assert c.get(f"/v1/scenarios/{r.json()['id']}").json()["name"] == r.json()["name"]
         assert not any((data_dir / "incoming").iterdir())
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _chromium_dom(url: str, profile: Path) -> str:
+    run = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--proxy-server=127.0.0.1:9",  # nothing but this server (loopback) is reachable
+         f"--user-data-dir={profile}", "--virtual-time-budget=6000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120)
+    return run.stdout
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium "
+                                                  "(apt-get install -y chromium)")
+def test_map_and_docs_work_in_a_browser_under_their_security_policy(tmp_path):
+    from test_gapmap import build_case
+    from test_gapmap_browser import PROBE
+
+    from maps import gap_map, save_gap_map
+
+    case = build_case()
+    args = {k: v for k, v in case.items() if k not in ("cells", "distances", "categories")}
+    m = gap_map(case["cells"], case["distances"], case["categories"], lang="zh",
+                basemap="none", **args)
+    data_dir = tmp_path / "data"
+    with _server(data_dir, key=None) as (_, base):
+        job_id = _finished_job(data_dir)
+        page = save_gap_map(m, data_dir / "jobs" / job_id / "map.html")
+        page.write_text(page.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1),
+                        encoding="utf-8")
+        dom = _chromium_dom(f"{base}/v1/jobs/{job_id}/map.html", tmp_path / "p1")
+        found = re.search(r'<pre id="plc-probe">(.*?)</pre>', dom, re.S)
+        assert found, dom[-2000:]
+        state = json.loads(html.unescape(found.group(1)))
+        assert state["errors"] == [] and state["map"] and state["leaflet"]
+        assert state["paths"] >= 8 and state["pins"] >= 4
+        assert [u for u in state["external"] if not u.startswith(base)] == []
+        docs = _chromium_dom(f"{base}/docs", tmp_path / "p2")
+        assert 'data-path="/v1/scenarios"' in docs  # Swagger UI drew the operations
