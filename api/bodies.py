@@ -9,9 +9,11 @@ single helper process, forked from the job workers' fork server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -80,8 +82,14 @@ class HeavyBodies:
         self._lock = threading.Lock()
 
     async def spool(self, request: Request) -> Path:
-        """Stream the request body into a file of ``folder`` (the caller removes it)."""
+        """Stream the request body into a file of ``folder`` (the caller removes it; files a
+        killed server left behind are removed after an hour)."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        stale = time.time() - 3600
+        for old in self.folder.glob("*.json"):
+            with contextlib.suppress(OSError):
+                if old.stat().st_mtime < stale:
+                    old.unlink()
         with NamedTemporaryFile(dir=self.folder, suffix=".json", delete=False) as out:
             try:
                 async for chunk in request.stream():
@@ -94,8 +102,10 @@ class HeavyBodies:
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         with self._lock:
             if self._pool is None:
+                # a fresh process per body: the memory of a large document is given back
                 self._pool = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+                    max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
+                    max_tasks_per_child=1)
             return self._pool.submit(crossable, fn, *args)
 
     async def run(self, request: Request, fn: Callable[..., Any], *args: Any) -> Any:

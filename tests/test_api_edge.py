@@ -75,6 +75,10 @@ def test_bodies_read_into_memory_are_small(tmp_path):
                    headers={"content-type": "application/json"})
         assert r.status_code == 413
         # a scenario document may be large: it is streamed to a file, then validated
+        left = tmp_path / "incoming" / "left-by-a-killed-server.json"
+        left.parent.mkdir()
+        left.write_text("{}")
+        os.utime(left, (time.time() - 7200,) * 2)
         r = c.post("/v1/scenarios", json={"network_id": new_id(), "junk": "x" * 2_000_000})
         assert r.status_code == 422 and "junk" in r.json()["detail"]
         assert not any((tmp_path / "incoming").iterdir())
