@@ -131,7 +131,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            bodies.shutdown()
             manager.shutdown()
 
     app = FastAPI(

@@ -3,20 +3,17 @@
 Parsing and validating a 50 MB JSON document takes seconds of CPU that hold Python's global
 interpreter lock, so a thread would stall the event loop (and every other client) as much as
 the loop itself. Bodies up to ``INLINE_BYTES`` are handled in a thread; larger ones in a
-single helper process, forked from the job workers' fork server.
+one-shot helper process, forked from the job workers' fork server.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import multiprocessing
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 from pathlib import Path
 from tempfile import NamedTemporaryFile
 from typing import Any, TypeVar
@@ -73,13 +70,50 @@ def crossable(fn: Callable[..., Any], *args: Any) -> Any:
         raise RejectedBody(exc.status_code, exc.detail) from None
 
 
+def _helper(conn: Connection, fn: Callable[..., Any], args: tuple) -> None:
+    """Body of a helper process: one call, its outcome sent back, then exit."""
+    try:
+        outcome: tuple[str, Any] = ("ok", crossable(fn, *args))
+    except Exception as exc:
+        outcome = ("error", exc)
+    try:
+        conn.send(outcome)
+    except Exception as exc:  # an answer that cannot be pickled, or a server that is gone
+        with contextlib.suppress(Exception):
+            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    conn.close()
+
+
+def in_helper_process(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a one-shot process forked from the job workers' fork server (blocks).
+
+    One process per call: it gives its memory back when it ends, and a helper whose server was
+    killed ends with its call instead of waiting for more work."""
+    ctx = multiprocessing.get_context("forkserver")
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_helper, args=(sender, fn, args), daemon=True,
+                       name="planner-body-helper")
+    proc.start()
+    sender.close()
+    try:
+        kind, value = receiver.recv()
+    except EOFError:
+        proc.join(timeout=10)
+        raise RuntimeError("the helper process ended without an answer "
+                           f"(exit code {proc.exitcode})") from None
+    finally:
+        receiver.close()
+        proc.join(timeout=10)
+    if kind == "error":
+        raise value
+    return value
+
+
 class HeavyBodies:
     """Receive JSON bodies to disk and run the work on them off the event loop."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
 
     async def spool(self, request: Request) -> Path:
         """Stream the request body into a file of ``folder`` (the caller removes it; files a
@@ -99,40 +133,19 @@ class HeavyBodies:
                 raise
         return Path(out.name)
 
-    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        with self._lock:
-            if self._pool is None:
-                # a fresh process per body: the memory of a large document is given back
-                self._pool = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
-                    max_tasks_per_child=1)
-            return self._pool.submit(crossable, fn, *args)
-
     async def run(self, request: Request, fn: Callable[..., Any], *args: Any) -> Any:
-        """Spool the body, then call ``fn(body_path, *args)`` in a thread (small body) or the
+        """Spool the body, then call ``fn(body_path, *args)`` in a thread (small body) or a
         helper process (large body); ``fn`` must be a module-level function."""
         path = await self.spool(request)
         try:
             if path.stat().st_size <= INLINE_BYTES:
                 return await run_in_threadpool(crossable, fn, path, *args)
-            try:
-                # submitting may start the helper (and the fork server): not on the loop either
-                future = await run_in_threadpool(self._submit, fn, path, *args)
-                return await asyncio.wrap_future(future)
-            except BrokenProcessPool:
-                self.shutdown()  # the next large body starts a new helper
-                raise
+            # starting the helper waits for the fork server: not on the loop either
+            return await run_in_threadpool(in_helper_process, fn, path, *args)
         except RejectedBody as exc:
             exc.reraise()
         finally:
             path.unlink(missing_ok=True)
-
-    def shutdown(self) -> None:
-        """Stop the helper process."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def request_body(model: type[BaseModel]) -> dict[str, Any]:
