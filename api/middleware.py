@@ -163,11 +163,12 @@ class Methods:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        allowed = _allowed_methods(self.routes(), scope)
-        allow = ", ".join(allowed).encode()
+        # the routes are matched again only when the answer needs them (not for GET, POST …)
+        allowed = (_allowed_methods(self.routes(), scope)
+                   if method in ("OPTIONS", "HEAD") else None)
         if method == "OPTIONS" and allowed:
             await send({"type": "http.response.start", "status": 204,
-                        "headers": [(b"allow", allow)]})
+                        "headers": [(b"allow", ", ".join(allowed).encode())]})
             await send({"type": "http.response.body", "body": b""})
             return
         head = method == "HEAD" and "HEAD" in allowed
@@ -175,9 +176,13 @@ class Methods:
             scope = {**scope, "method": "GET"}
 
         async def patched_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 405 and allowed:
-                headers = [(k, v) for k, v in message.get("headers", []) if k != b"allow"]
-                message = {**message, "headers": [*headers, (b"allow", allow)]}
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = allowed if allowed is not None else _allowed_methods(self.routes(),
+                                                                               scope)
+                if methods:
+                    headers = [(k, v) for k, v in message.get("headers", []) if k != b"allow"]
+                    message = {**message,
+                               "headers": [*headers, (b"allow", ", ".join(methods).encode())]}
             elif head and message["type"] == "http.response.body":
                 if message.get("more_body", False):
                     return  # the body of a HEAD answer is dropped; its headers stay
