@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,13 +15,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.bodies import HeavyBodies, add_schemas
 from api.deps import require_api_key
 from api.jobs import JobManager, QueueFull
-from api.middleware import BodyLimit
-from api.models import ErrorOut
+from api.middleware import ApiKey, BodyLimit, HidePaths, InternalErrors, Methods, SecurityHeaders
+from api.models import ErrorOut, ScenarioIn
 from api.routes import jobs, meta, networks, results, scenarios, uploads
 from api.settings import Settings
 from api.store import StorageError, StorageFull, Store
+from api.uploads import InflatesTooMuch
 from planner.errors import PlannerError
 
 log = logging.getLogger("planner.api")
@@ -61,6 +66,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def planner_error(_: Request, exc: PlannerError) -> JSONResponse:
         return _error(400, type(exc).__name__, str(exc))
 
+    @app.exception_handler(InflatesTooMuch)
+    async def inflates_too_much(_: Request, exc: InflatesTooMuch) -> JSONResponse:
+        return _error(413, "PayloadTooLarge", str(exc))
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(422, "ValidationError", _validation_detail(exc))
@@ -92,6 +101,26 @@ def _install_error_handlers(app: FastAPI) -> None:
                       "completed. Report it with the time of the request.")
 
 
+def _document_read_bodies(app: FastAPI) -> None:
+    """Add the JSON bodies that routes read themselves (api.bodies) to the OpenAPI schema."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_schemas(generate(), [ScenarioIn])
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _server_folders(settings: Settings) -> list[Path]:
+    """Folders whose paths must not appear in answers: the data directory, temporary files,
+    the Python installation and the working and home directories."""
+    folders = [settings.data_dir, Path(tempfile.gettempdir()), Path(sys.prefix),
+               Path(sys.base_prefix), Path.cwd(), Path.home()]
+    return [f.resolve() for f in folders] + [f.absolute() for f in folders]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service on one data directory.
 
@@ -105,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.warning("%d job(s) of a previous server run were marked interrupted", interrupted)
     manager = JobManager(store, settings.workers, max_queued=settings.max_queued,
                          retention_s=settings.retention_s)
+    bodies = HeavyBodies(settings.data_dir / "incoming")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -121,15 +151,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=_ERRORS,
+        docs_url=None,  # served by meta.docs_router with local assets
+        redoc_url=None,
     )
     app.state.settings, app.state.store, app.state.jobs = settings, store, manager
+    app.state.bodies = bodies
+    _document_read_bodies(app)
     _install_error_handlers(app)
     app.include_router(meta.router, prefix="/v1")
+    app.include_router(meta.docs_router)
     protected = [Depends(require_api_key)]
     for module in (uploads, networks, scenarios, jobs, results):
         app.include_router(module.router, prefix="/v1", dependencies=protected)
+    # Innermost first. The key is checked before any body is read; the limit applies to bodies
+    # that get past it; CORS is outermost, so every answer (401, 413, 500 …) carries its headers.
+    app.add_middleware(InternalErrors)
+    app.add_middleware(HidePaths, roots=_server_folders(settings))
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes,
+                       streamed=["/v1/scenarios"])  # api.bodies reads it into a file
+    app.add_middleware(Methods, routes=lambda: app.routes)
+    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    app.add_middleware(ApiKey, key=key)
+    app.add_middleware(SecurityHeaders, frame_origins=settings.cors_origins)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     return app

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
+from api.bodies import HeavyBodies
 from api.jobs import JobManager
 from api.models import ID_PATTERN
 from api.settings import Settings
@@ -36,6 +37,10 @@ async def get_jobs(request: Request) -> JobManager:
     return request.app.state.jobs
 
 
+async def get_bodies(request: Request) -> HeavyBodies:
+    return request.app.state.bodies
+
+
 async def require_api_key(
     request: Request, key: Annotated[str | None, Security(_api_key_header)] = None
 ) -> None:
@@ -43,7 +48,10 @@ async def require_api_key(
     expected = request.app.state.settings.api_key
     if expected is None:
         return
-    if key is None or not secrets.compare_digest(key.encode(), expected.get_secret_value().encode()):
+    # header values arrive decoded as latin-1: back to the bytes sent, compared as UTF-8
+    sent = key.encode("latin-1", errors="replace") if key is not None else None
+    if sent is None or not secrets.compare_digest(
+            sent.strip(), expected.get_secret_value().encode("utf-8")):
         raise HTTPException(
             status_code=401,
             detail="Missing or wrong API key: send the header `X-API-Key: <key>` with the key "
@@ -55,6 +63,7 @@ async def require_api_key(
 StoreDep = Annotated[Store, Depends(get_store)]
 JobsDep = Annotated[JobManager, Depends(get_jobs)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+BodiesDep = Annotated[HeavyBodies, Depends(get_bodies)]
 
 
 def fetch(store: Store, table: str, resource_id: str) -> dict[str, Any]:

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
         Path("planner-data"), description="where the database, uploads and results are kept"
     )
     max_upload_mb: float = Field(200.0, gt=0, description="largest request body accepted, MB")
+    max_decompressed_mb: float = Field(
+        500.0, gt=0, description="largest size a compressed upload (.osm.bz2 …) may expand to, MB"
+    )
     api_key: SecretStr | None = Field(
         None, description="when set, every /v1 request except health needs the header X-API-Key"
     )
@@ -50,6 +53,11 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """The upload limit in bytes."""
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_decompressed_bytes(self) -> int:
+        """The decompressed-size limit of compressed uploads in bytes."""
+        return int(self.max_decompressed_mb * 1024 * 1024)
 
     @property
     def db_path(self) -> Path:

@@ -1,16 +1,27 @@
-"""Service health and the standards table."""
+"""Service health, the standards table, and the documentation pages served offline."""
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from importlib.resources import files
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import JobsDep, StoreDep, require_api_key
 from api.models import CategoryOut, HealthOut
 from planner.standards import load_categories
 
 router = APIRouter(tags=["meta"])
+#: /docs and /redoc with Swagger UI and ReDoc served by this server (an offline intranet, or a
+#: network where their CDN cannot be reached, still shows them); left out of the schema.
+docs_router = APIRouter(include_in_schema=False)
+#: Swagger UI (Apache-2.0) and ReDoc (MIT) as shipped by the fastapi-offline package (MIT).
+_ASSETS = files("fastapi_offline") / "static"
+_ASSET_TYPES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+                "redoc.standalone.js": "text/javascript", "favicon.png": "image/png"}
+_TITLE = "15-minute living-circle planner API"
 
 
 def _version() -> str:
@@ -39,3 +50,28 @@ def categories() -> list[CategoryOut]:
                     source=c.source, verified=c.verified)
         for c in load_categories().values()
     ]
+
+
+@docs_router.get("/docs")
+def swagger_ui() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json", title=_TITLE,
+        swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+        swagger_css_url="/docs/assets/swagger-ui.css",
+        swagger_favicon_url="/docs/assets/favicon.png",
+    )
+
+
+@docs_router.get("/redoc")
+def redoc() -> HTMLResponse:
+    return get_redoc_html(openapi_url="/openapi.json", title=_TITLE,
+                          redoc_js_url="/docs/assets/redoc.standalone.js",
+                          redoc_favicon_url="/docs/assets/favicon.png", with_google_fonts=False)
+
+
+@docs_router.get("/docs/assets/{name}")
+def docs_asset(name: str) -> FileResponse:
+    if name not in _ASSET_TYPES:
+        raise HTTPException(404, detail=f"No documentation asset {name!r}.")
+    return FileResponse(str(_ASSETS / name), media_type=_ASSET_TYPES[name],
+                        headers={"Cache-Control": "public, max-age=86400"})

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import pyproj
 from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 
-from api.deps import JobsDep, ResourceId, StoreDep, fetch
+from api.deps import JobsDep, ResourceId, SettingsDep, StoreDep, fetch
 from api.models import NetworkOut
 from api.store import ACTIVE, StorageError, Store, creating, new_id
 from api.uploads import NETWORK_SUFFIXES, copy_stream, safe_filename, suffix_of
@@ -38,6 +38,7 @@ def network_out(store: Store, row: dict[str, Any]) -> NetworkOut:
 def create_network(
     store: StoreDep,
     jobs: JobsDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile | None, File(
         description="OSM .osm/.osm.bz2/.osm.pbf or a GeoJSON/GPKG line layer of OSM ways")] = None,
     place: Annotated[str | None, Form(
@@ -67,7 +68,7 @@ def create_network(
     stored = f"source{suffix_of(filename, NETWORK_SUFFIXES)}" if filename else None
     with creating(store.path("networks", network_id), "the network file") as folder:
         if file is not None:
-            copy_stream(file.file, folder / "network" / stored)
+            copy_stream(file.file, folder / "network" / stored, settings.max_decompressed_bytes)
         params = {"file": stored, "place": place, "crs": crs, "tolerance_m": tolerance_m}
         job = jobs.submit("network", network_id, params)
         try:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
-from api.deps import JobsDep, ResourceId, StoreDep, fetch
+from api.bodies import read_model, request_body
+from api.deps import BodiesDep, JobsDep, ResourceId, StoreDep, fetch
 from api.models import JobOut, OptimizeIn, ScenarioIn, ScenarioOut
 from api.routes.jobs import job_out
 from api.scenario_doc import (
@@ -15,7 +18,7 @@ from api.scenario_doc import (
     load_stored_scenario,
     optimize_spec,
 )
-from api.store import ACTIVE, creating, new_id
+from api.store import ACTIVE, Store, creating, new_id
 
 router = APIRouter(tags=["scenarios"])
 
@@ -30,20 +33,28 @@ def scenario_out(row: dict[str, Any]) -> ScenarioOut:
     )
 
 
+def build_scenario(body: Path, data_dir: Path, scenario_id: str) -> dict[str, Any]:
+    """Validate a scenario request saved at ``body`` and place its files; returns its row.
+    Runs in a helper process when the body is large (see api.bodies)."""
+    store = Store(data_dir)
+    request = read_model(body, ScenarioIn)
+    network = fetch(store, "networks", request.network_id)
+    network_job = fetch(store, "jobs", network["job_id"])
+    doc = create_scenario_files(store, request, network, network_job, scenario_id)
+    return {"id": scenario_id, "name": request.name, "network_id": request.network_id,
+            "created": time.time(), "request": doc}
+
+
 @router.post("/scenarios", response_model=ScenarioOut, status_code=201,
-             summary="Create a scenario")
-def create_scenario(body: ScenarioIn, store: StoreDep) -> ScenarioOut:
+             summary="Create a scenario", openapi_extra=request_body(ScenarioIn))
+async def create_scenario(request: Request, store: StoreDep, bodies: BodiesDep) -> ScenarioOut:
     """A scenario names a ready network, facility sources (the network's OSM data, a GeoJSON
     FeatureCollection in the body, or uploads with their coordinate system), the population
-    source and the categories and modes to measure."""
-    network = fetch(store, "networks", body.network_id)
-    network_job = fetch(store, "jobs", network["job_id"])
+    source and the categories and modes to measure (a ``ScenarioIn`` JSON body)."""
     scenario_id = new_id()
     with creating(store.path("scenarios", scenario_id), "the scenario"):
-        doc = create_scenario_files(store, body, network, network_job, scenario_id)
-        row = store.insert("scenarios", {"id": scenario_id, "name": body.name,
-                                         "network_id": body.network_id, "created": time.time(),
-                                         "request": doc})
+        row = await bodies.run(request, build_scenario, store.data_dir, scenario_id)
+        row = await run_in_threadpool(store.insert, "scenarios", row)
     return scenario_out(row)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Response, UploadFile
 
-from api.deps import ResourceId, StoreDep, fetch
+from api.deps import ResourceId, SettingsDep, StoreDep, fetch
 from api.models import UploadOut
 from api.store import creating, new_id
 from api.uploads import UPLOAD_SUFFIXES, copy_stream, safe_filename
@@ -18,6 +18,7 @@ router = APIRouter(tags=["uploads"])
 @router.post("/uploads", response_model=UploadOut, status_code=201, summary="Upload a file")
 def create_upload(
     store: StoreDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File(description="facilities (.csv, .geojson) or population "
                                                  "(.tif, .geojson), within the upload limit")],
 ) -> UploadOut:
@@ -25,7 +26,7 @@ def create_upload(
     filename = safe_filename(file.filename, UPLOAD_SUFFIXES)
     upload_id = new_id()
     with creating(store.path("uploads", upload_id), "the upload") as folder:
-        size = copy_stream(file.file, folder / filename)
+        size = copy_stream(file.file, folder / filename, settings.max_decompressed_bytes)
         row = store.insert("uploads", {"id": upload_id, "filename": filename,
                                        "size_bytes": size, "created": time.time()})
     return UploadOut(**row)
