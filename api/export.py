@@ -12,9 +12,12 @@ import pandas as pd
 
 from planner.errors import CRSError
 from planner.lonlat import with_lonlat
+from planner.outputs import neutralise_formulas, write_workbook
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
+#: The workbook of every table of a job, a sheet per table.
+WORKBOOK = "workbook.xlsx"
 
 
 def safe_name(name: str) -> str:
@@ -45,14 +48,17 @@ def write_layer(gdf: gpd.GeoDataFrame, path: Path, *, bd09: bool = False) -> int
 
 
 def write_table(frame: pd.DataFrame, folder: Path, name: str) -> None:
-    """Write a table as ``name.csv`` (UTF-8 with BOM, for Excel) and ``name.xlsx``."""
-    frame.to_csv(folder / f"{name}.csv", index=False, encoding="utf-8-sig")
-    frame.to_excel(folder / f"{name}.xlsx", index=False, sheet_name=name[:31])
+    """Write a table as ``name.csv`` (UTF-8 with BOM, for Excel) and ``name.xlsx``; text that a
+    spreadsheet would run as a formula is neutralised in both."""
+    neutralise_formulas(frame).to_csv(folder / f"{name}.csv", index=False, encoding="utf-8-sig")
+    write_workbook({name: frame}, folder / f"{name}.xlsx")
 
 
 def export_result(result: Any, job_dir: Path) -> dict[str, Any]:
-    """Write a ScenarioResult's layers, tables and map under ``job_dir``; returns the manifest
-    ``{"layers": [{"name", "features"}], "tables": [name], "map": bool}``."""
+    """Write a ScenarioResult's layers, tables (each as CSV and XLSX, and all of them in one
+    workbook with a sheet per table, as the CLI writes it) and map under ``job_dir``, once, to
+    be served from disk; returns the manifest
+    ``{"layers": [{"name", "features"}], "tables": [name], "map": bool, "workbook": bool}``."""
     layers_dir, tables_dir = job_dir / "layers", job_dir / "tables"
     layers_dir.mkdir(parents=True, exist_ok=True)
     tables_dir.mkdir(parents=True, exist_ok=True)
@@ -69,5 +75,6 @@ def export_result(result: Any, job_dir: Path) -> dict[str, Any]:
         safe = safe_name(name)
         write_table(frame, tables_dir, safe)
         tables.append(safe)
+    write_workbook(result.tables, job_dir / WORKBOOK)
     result.save_map(job_dir / "map.html")
-    return {"layers": layers, "tables": tables, "map": True}
+    return {"layers": layers, "tables": tables, "map": True, "workbook": True}
