@@ -184,6 +184,28 @@ def test_cli_tables_and_workbook_are_neutralised(tmp_path):
     assert neutralise_formulas(frame)["people"].dtype == frame["people"].dtype
 
 
+def test_cli_facility_audit_is_neutralised(tmp_path):
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    lon, lat = HELSINKI_POINT
+    src = tmp_path / "pois.csv"
+    pd.DataFrame({"name": [INJECTED, "-cmd"], "lon": [lon, lon], "lat": [lat, 200.0]}).to_csv(
+        src, index=False)
+    audit, dropped = tmp_path / "audit.csv", tmp_path / "dropped.csv"
+    result = CliRunner().invoke(app, ["facilities", str(src), "--crs", "wgs84", "--category",
+                                      "kindergarten", "-o", str(tmp_path / "f.gpkg"),
+                                      "--audit", str(audit), "--dropped", str(dropped)])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(audit, encoding="utf-8-sig").to_numpy().tolist()
+    cells = [v for row in rows for v in row if isinstance(v, str)]
+    assert "'" + INJECTED in cells and "'-cmd" in cells
+    assert not any(v.startswith(FORMULA_START) for v in cells)
+    drops = pd.read_csv(dropped, encoding="utf-8-sig").to_numpy().tolist()
+    assert not any(isinstance(v, str) and v.startswith(FORMULA_START) for r in drops for v in r)
+
+
 # --- a finished job: neutralised tables, the workbook, ETags ----------------------------------------
 
 
@@ -240,6 +262,31 @@ def test_result_files_carry_an_etag(c, job, kind):
     assert c.get(url, headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
     changed = c.get(url, headers={"If-None-Match": '"something-else"'})
     assert changed.status_code == 200 and changed.content == first.content
+
+
+@pytest.mark.parametrize("kind", ["layer", "csv", "map"])
+def test_text_files_are_sent_gzipped_to_clients_that_accept_it(c, job, kind):
+    largest = max(job["layers"], key=lambda x: x["features"])
+    url = {"layer": largest["url"], "csv": job["tables"][0]["csv"], "map": job["map_url"]}[kind]
+    plain = c.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    packed = c.get(url, headers={"Accept-Encoding": "br;q=1.0, gzip;q=0.8"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.content == plain.content  # the client decodes it
+    assert packed.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
+    assert int(packed.headers["content-length"]) < len(plain.content)
+    assert packed.headers["etag"] != plain.headers["etag"]
+    refused = c.get(url, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    again = c.get(url, headers={"Accept-Encoding": "gzip",
+                                "If-None-Match": packed.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_tiny_files_are_sent_as_they_are(c, job):
+    empty = min(job["layers"], key=lambda x: x["features"])
+    r = c.get(empty["url"], headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and "content-encoding" not in r.headers
 
 
 def test_a_result_file_gone_from_disk_is_404(c, job, net_dir):

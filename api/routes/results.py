@@ -2,7 +2,8 @@
 
 These are the most frequent reads, so they run on the event loop: finished jobs are kept in
 memory, and the files, written once when the job finished, are streamed from disk by Starlette
-without blocking. Files carry an ETag; a request whose If-None-Match names it gets 304."""
+without blocking — gzipped (written beside them at the same time) to clients that accept it.
+Files carry an ETag; a request whose If-None-Match names it gets 304."""
 
 from __future__ import annotations
 
@@ -66,17 +67,41 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
+def _accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an Accept-Encoding header allows gzip (``gzip`` or ``*`` with q > 0)."""
+    for part in (accept_encoding or "").split(","):
+        coding, _, params = part.partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=")
+            try:
+                return float(q) > 0 if params.strip() else True
+            except ValueError:
+                return False
+    return False
+
+
 def _send(request: Request, job_id: str, path: Path, media_type: str,
           filename: str | None = None) -> Response:
-    """A result file from disk with its ETag, or 304 when the client's copy is current."""
+    """A result file from disk with its ETag (gzipped when the client accepts it and the
+    export wrote ``<file>.gz``), or 304 when the client's copy is current."""
+    headers = {"Cache-Control": _CACHE_CONTROL}
+    stat = None
+    if path.suffix != ".xlsx":  # an xlsx is a zip already
+        headers["Vary"] = "Accept-Encoding"
+        if _accepts_gzip(request.headers.get("accept-encoding")):
+            try:
+                stat = (gz := path.with_name(path.name + ".gz")).stat()
+                path, headers["Content-Encoding"] = gz, "gzip"
+            except FileNotFoundError:  # results of earlier versions have no .gz
+                stat = None
     try:
-        stat = path.stat()
+        stat = stat or path.stat()
     except FileNotFoundError:
         raise HTTPException(404, detail=f"The file {path.name} of job {job_id} is no longer on "
                                         "the server; run the job again.") from None
-    etag = _etag(stat)
-    headers = {"ETag": etag, "Cache-Control": _CACHE_CONTROL}
+    headers["ETag"] = etag = _etag(stat)
     if _matches(request.headers.get("if-none-match"), etag):
+        headers.pop("Content-Encoding", None)
         return Response(status_code=304, headers=headers)
     return FileResponse(path, media_type=media_type, filename=filename, stat_result=stat,
                         headers=headers)
