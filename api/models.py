@@ -18,6 +18,9 @@ JobStatus = Literal["queued", "running", "done", "failed", "cancelled", "interru
 MAX_LEVEL_MIN = 60
 #: Farthest a home or facility may lie from a street and still be walked from, metres.
 MAX_ACCESS_M = 5000.0
+#: Facility points a scenario body may carry as GeoJSON (≈ 1 MB); checking each costs tens of
+#: microseconds that hold the interpreter, so larger lists go through /v1/uploads.
+MAX_INLINE_FEATURES = 10_000
 
 
 class _In(BaseModel):
@@ -273,6 +276,25 @@ class ScenarioIn(_In):
                                      description="walking speed m/s per population group")
     bbox: tuple[float, float, float, float] | None = Field(
         None, description="study area (west, south, east, north), degrees WGS-84")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_points(cls, data: Any) -> Any:
+        """Refuse a body with too many inline points before any of them is validated."""
+        if not isinstance(data, dict) or not isinstance(data.get("facilities"), list):
+            return data
+        count = sum(
+            len(f["geojson"]["features"]) for f in data["facilities"]
+            if isinstance(f, dict) and isinstance(f.get("geojson"), dict)
+            and isinstance(f["geojson"].get("features"), list)
+        )
+        if count > MAX_INLINE_FEATURES:
+            raise ValueError(
+                f"the scenario carries {count} facility points as GeoJSON; at most "
+                f"{MAX_INLINE_FEATURES} fit in a request. Upload larger lists as a CSV or "
+                "GeoJSON file (POST /v1/uploads) and refer to it with source = 'upload'"
+            )
+        return data
 
     @field_validator("bbox")
     @classmethod

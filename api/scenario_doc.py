@@ -104,7 +104,8 @@ def _check_upload(path: Path, fac: FacilitiesIn, bbox: list[float], where: str) 
                 status=fac.status, encoding=fac.encoding, dedupe_m=0,
             )
     except InputError as exc:
-        message = str(exc).replace(str(path), path.name)  # never show server paths
+        message = (str(exc).replace(str(path), path.name)  # never show server paths
+                   .replace("lon_column and lat_column", "lon and lat"))  # the API's names
         raise type(exc)(f"{where} ({path.name}): {message}") from None
     xy = points.to_crs(4326).get_coordinates().to_numpy()
     fc = {"features": [{"geometry": {"coordinates": list(p)}} for p in xy]}

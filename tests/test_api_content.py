@@ -139,6 +139,18 @@ def test_districts_age_regions_and_numbers_are_checked(c, net_dir):
     assert r.status_code == 201, r.text
 
 
+def test_large_inline_point_lists_are_refused_before_validation(c, net_dir):
+    from api.models import MAX_INLINE_FEATURES
+
+    lon, lat = HELSINKI_POINT
+    point = {"type": "Feature", "properties": {}, "geometry": {"type": "Point",
+                                                               "coordinates": [lon, lat]}}
+    half = {"source": "geojson", "category": "kindergarten", "geojson": {
+        "type": "FeatureCollection", "features": [point] * (MAX_INLINE_FEATURES // 2 + 1)}}
+    r = c.post("/v1/scenarios", json={"network_id": net_dir[1], "facilities": [half, half]})
+    _refused(r, 422, str(MAX_INLINE_FEATURES + 2), "/v1/uploads")
+
+
 def test_facility_uploads_are_checked_without_server_paths(c, net_dir):
     nid = net_dir[1]
     lon, lat = HELSINKI_POINT
@@ -153,6 +165,7 @@ def test_facility_uploads_are_checked_without_server_paths(c, net_dir):
     _refused(fac(encoding="klingon"), 400, "klingon")
     _refused(fac(lon="x", lat="y"), 400, "'x'", "'lon'")
     _refused(fac(capacity_column="places"), 400, "places")
+    _refused(fac(lon="x"), 400, "(lon and lat)")
     _refused(fac(_upload(c, "pois.gpkg", b"junk " * 100)), 400, "pois.gpkg")
     assert fac().status_code == 201
 
