@@ -296,6 +296,16 @@ def test_text_files_are_sent_gzipped_to_clients_that_accept_it(c, job, kind):
     assert again.status_code == 304
 
 
+@pytest.mark.parametrize(("header", "gzip"), [
+    ("gzip", True), ("GZIP, deflate", True), ("br;q=1.0, gzip;q=0.8", True), ("*", True),
+    ("*;q=0, gzip", True), ("gzip;q=0", False), ("gzip;q=x", False), ("identity", False),
+    (None, False)])
+def test_accept_encoding(header, gzip):
+    from api.routes.results import _accepts_gzip
+
+    assert _accepts_gzip(header) is gzip
+
+
 def test_tiny_files_are_sent_as_they_are(c, job):
     empty = min(job["layers"], key=lambda x: x["features"])
     r = c.get(empty["url"], headers={"Accept-Encoding": "gzip"})

@@ -68,16 +68,17 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def _accepts_gzip(accept_encoding: str | None) -> bool:
-    """Whether an Accept-Encoding header allows gzip (``gzip`` or ``*`` with q > 0)."""
+    """Whether an Accept-Encoding header allows gzip: named with q > 0, or not named and
+    ``*`` allowed."""
+    weights: dict[str, float] = {}
     for part in (accept_encoding or "").split(","):
         coding, _, params = part.partition(";")
-        if coding.strip().lower() in ("gzip", "*"):
-            q = params.strip().removeprefix("q=")
-            try:
-                return float(q) > 0 if params.strip() else True
-            except ValueError:
-                return False
-    return False
+        q = params.strip().removeprefix("q=") if params.strip() else "1"
+        try:
+            weights[coding.strip().lower()] = float(q)
+        except ValueError:
+            weights[coding.strip().lower()] = 0.0
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 def _send(request: Request, job_id: str, path: Path, media_type: str,
