@@ -193,6 +193,15 @@ class AnalysisIn(AnalysisSpec):
 
 
 
+#: Fields a facility source would ignore: they are refused rather than silently dropped.
+_UNUSED_BY_SOURCE = {
+    "osm": {"coords", "lon", "lat", "category", "category_column", "category_map",
+            "name_column", "capacity_column", "status", "encoding"},
+    "geojson": {"lon", "lat", "encoding"},
+    "upload": set(),
+}
+
+
 class FacilitiesIn(_In):
     """One facility source: the network's OSM data, a GeoJSON body, or an uploaded file."""
 
@@ -225,6 +234,13 @@ class FacilitiesIn(_In):
         if self.source == "geojson" and (self.coords or "").startswith("EPSG:"):
             raise ValueError("GeoJSON positions are longitude/latitude: coords must be wgs84, "
                              "gcj02 or bd09")
+        unused = sorted(self.model_fields_set & _UNUSED_BY_SOURCE[self.source])
+        if unused:
+            why = ("facilities from the network's OSM data are classified by their tags and "
+                   "are in WGS-84" if self.source == "osm"
+                   else "GeoJSON points are [longitude, latitude] in a UTF-8 body")
+            raise ValueError(f"{', '.join(unused)} do not apply to source = '{self.source}' "
+                             f"({why}); drop them, or send the points as an upload")
         return self
 
 

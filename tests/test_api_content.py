@@ -139,6 +139,19 @@ def test_districts_age_regions_and_numbers_are_checked(c, net_dir):
     assert r.status_code == 201, r.text
 
 
+@pytest.mark.parametrize(("source", "fields"), [
+    ("osm", {"coords": "EPSG:99999"}), ("osm", {"encoding": "gbk"}),
+    ("osm", {"lon": "x", "lat": "y"}), ("osm", {"capacity_column": "cap"}),
+    ("osm", {"status": "candidate"}), ("geojson", {"encoding": "gbk"})])
+def test_fields_a_source_would_ignore_are_refused(c, net_dir, source, fields):
+    fac = {"source": source, **fields}
+    if source == "geojson":
+        fac |= {"category": "kindergarten", "geojson": {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": HELSINKI_POINT}}]}}
+    r = c.post("/v1/scenarios", json={"network_id": net_dir[1], "facilities": [fac]})
+    _refused(r, 422, *fields, "do not apply")
+
+
 def test_large_inline_point_lists_are_refused_before_validation(c, net_dir):
     from api.models import MAX_INLINE_FEATURES
 
