@@ -116,8 +116,36 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _POLYGONS = ("Polygon", "MultiPolygon", "Polygon Z", "MultiPolygon Z")
 
 
-def _check_raster(path: Path, where: str) -> None:
-    """A population raster must be a GeoTIFF (by content, not by name) with a CRS."""
+def _lonlat_bounds(bounds: tuple[float, float, float, float], crs: Any) -> list[float] | None:
+    """(west, south, east, north) in degrees of bounds given in ``crs``; None when they cannot
+    be converted (then the job reports it)."""
+    import pyproj
+
+    try:
+        tr = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+        out = tr.transform_bounds(*bounds)
+    except (pyproj.exceptions.ProjError, pyproj.exceptions.CRSError, TypeError, ValueError):
+        return None
+    return list(out) if all(math.isfinite(v) for v in out) else None
+
+
+def _check_overlap(extent: list[float] | None, bbox: list[float], where: str, name: str,
+                   fix: str = "upload the file of the same place") -> None:
+    """The data must cover some of the network's area."""
+    if extent is None:
+        return
+    w, s, e, n = extent
+    bw, bs, be, bn = bbox
+    if w > be or e < bw or s > bn or n < bs:
+        raise InputError(
+            f"{where}: {name} covers lon {w:.4f}–{e:.4f}, lat {s:.4f}–{n:.4f}, which does not "
+            f"reach the network's area (lon {bw:.4f}–{be:.4f}, lat {bs:.4f}–{bn:.4f}); {fix}."
+        )
+
+
+def _check_raster(path: Path, where: str, bbox: list[float]) -> None:
+    """A population raster must be a GeoTIFF (by content, not by name) with a CRS, over the
+    network's area."""
     import rasterio
 
     with path.open("rb") as fh:
@@ -128,7 +156,7 @@ def _check_raster(path: Path, where: str) -> None:
                          "e.g. a WorldPop .tif.")
     try:
         with rasterio.open(path) as ds:
-            crs, bands = ds.crs, ds.count
+            crs, bands, bounds = ds.crs, ds.count, tuple(ds.bounds)
     except rasterio.errors.RasterioIOError:
         raise InputError(f"{where}: {path.name} starts like a TIFF but cannot be read as a "
                          "raster (damaged or cut short); upload it again.") from None
@@ -138,14 +166,16 @@ def _check_raster(path: Path, where: str) -> None:
                        "and upload it again.")
     if bands < 1:
         raise InputError(f"{where}: the raster {path.name} has no band of values.")
+    _check_overlap(_lonlat_bounds(bounds, crs.to_wkt()), bbox, where, f"the raster {path.name}")
 
 
-def _layer_info(path: Path, where: str) -> dict[str, Any]:
-    """Fields, geometry type and feature count of a GIS layer, read from its header."""
+def _layer_info(path: Path, where: str, bbox: list[float]) -> dict[str, Any]:
+    """Fields, geometry type and feature count of a GIS layer, read from its header; the
+    layer must reach the network's area."""
     import pyogrio
 
     try:
-        info = pyogrio.read_info(path)
+        info = pyogrio.read_info(path, force_total_bounds=True)
     except Exception:  # pyogrio raises several types for files GDAL cannot open
         raise InputError(f"{where}: {path.name} is not a GIS layer GDAL can read (GeoJSON or "
                          "GeoPackage); check that the file is complete and in that format."
@@ -153,6 +183,9 @@ def _layer_info(path: Path, where: str) -> dict[str, Any]:
     if not info.get("features"):
         raise InputError(f"{where}: {path.name} holds no features; upload a layer with "
                          "polygons.")
+    bounds, crs = info.get("total_bounds"), info.get("crs")
+    if bounds is not None and crs:
+        _check_overlap(_lonlat_bounds(tuple(bounds), crs), bbox, where, path.name)
     return info
 
 
@@ -176,13 +209,14 @@ def _check_polygons(info: dict[str, Any], where: str, name: str) -> None:
                          "polygons (census units, districts).")
 
 
-def _check_population_file(path: Path, column: str | None, where: str) -> None:
+def _check_population_file(path: Path, column: str | None, where: str,
+                           bbox: list[float]) -> None:
     """A population upload is read as the job will read it: a GeoTIFF, a census layer with a
     population column, or a building layer."""
     if path.suffix.lower() in (".tif", ".tiff"):
-        _check_raster(path, where)
+        _check_raster(path, where, bbox)
         return
-    info = _layer_info(path, where)
+    info = _layer_info(path, where, bbox)
     fields = [str(f) for f in info["fields"]]
     if _count_column(fields, column, "population_column", where, path.name) is None and not (
         {"building", "other_tags"} & set(fields)
@@ -195,9 +229,10 @@ def _check_population_file(path: Path, column: str | None, where: str) -> None:
     _check_polygons(info, where, path.name)
 
 
-def _check_districts_file(path: Path, column: str | None, where: str) -> None:
+def _check_districts_file(path: Path, column: str | None, where: str,
+                          bbox: list[float]) -> None:
     """District polygons with a population count per district."""
-    info = _layer_info(path, where)
+    info = _layer_info(path, where, bbox)
     fields = [str(f) for f in info["fields"]]
     if _count_column(fields, column, "districts_column", where, path.name) is None:
         raise InputError(
@@ -343,13 +378,13 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
         population["age_shares"] = None  # no age groups (null in the scenario document)
     if pop.source == "upload":
         src = _upload_path(store, pop.upload_id, POPULATION_SUFFIXES, "population")
-        _check_population_file(src, pop.population_column, "population")
+        _check_population_file(src, pop.population_column, "population", bbox)
         population["source"] = f"population_{src.name}"
         link_or_copy(src, folder / population["source"])
     if pop.districts is not None:
         src = _upload_path(store, pop.districts, (".geojson", ".json", ".gpkg"),
                            "population.districts")
-        _check_districts_file(src, pop.districts_column, "population.districts")
+        _check_districts_file(src, pop.districts_column, "population.districts", bbox)
         population["districts"] = f"districts_{src.name}"
         link_or_copy(src, folder / population["districts"])
     doc: dict[str, Any] = {
@@ -361,6 +396,8 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
         "speeds": request.speeds,
     }
     if request.bbox is not None:
+        _check_overlap(list(request.bbox), bbox, "bbox", "the study area",
+                       "give (west, south, east, north) inside the network's area")
         doc["study_area"] = {"bbox": list(request.bbox)}
     return doc
 

