@@ -417,6 +417,15 @@ def optimize_spec(request: OptimizeIn) -> OptimizeSpec:
                 f"{request.categories}. Drop capacities or use model 'capacitated'."
             )
         fields["new_site_capacity"] = request.capacities[request.categories[0]]
+    if request.model == "capacitated" and not request.capacities:
+        key = request.categories[0]
+        category = get_category(load_categories(), key)
+        if category.capacity_per_site is None:
+            raise InputError(
+                f"The capacitated model needs the places of a new {key} site, and {key} has no "
+                f"norm capacity per site; give capacities, e.g. {{\"{key}\": 100}}, or use "
+                "model 'mclp'."
+            )
     try:
         return OptimizeSpec(**fields)
     except ValidationError as exc:

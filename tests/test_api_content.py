@@ -194,6 +194,18 @@ def test_facility_uploads_are_checked_without_server_paths(c, net_dir):
     assert fac().status_code == 201
 
 
+def test_capacitated_siting_without_any_capacity_is_refused(c, net_dir):
+    sid = c.post("/v1/scenarios", json={"network_id": net_dir[1]}).json()["id"]
+    r = c.post(f"/v1/scenarios/{sid}/optimize", json={
+        "model": "capacitated", "categories": ["convenience"], "new_sites": 2})
+    _refused(r, 400, "capacities", "convenience")
+    r = c.post(f"/v1/scenarios/{sid}/optimize", json={
+        "model": "capacitated", "categories": ["convenience"], "new_sites": 2,
+        "capacities": {"convenience": 500}})
+    assert r.status_code == 202, r.text
+    c.delete(f"/v1/jobs/{r.json()['id']}")
+
+
 # --- safe exports ----------------------------------------------------------------------------------
 
 
