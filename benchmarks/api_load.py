@@ -13,10 +13,11 @@ Then it measures the event-loop stall: while one client posts a ``--body-mb`` MB
 GeoJSON FeatureCollection of facilities), another asks ``/v1/health`` every 20 ms; the longest
 wait beyond the quiet baseline is the stall every other client would see.
 
-Clients and server share the machine, so the numbers are a floor for a dedicated server; the
-server's CPU time per request is reported too, as the machine-independent figure.
+Clients ask for gzip as browsers and HTTP libraries do (``--no-gzip``: they do not). Clients
+and server share the machine, so the numbers are a floor for a dedicated server; the server's
+CPU time per request is reported too, as the machine-independent figure.
 
-    python benchmarks/api_load.py [--clients 50] [--seconds 15] [--body-mb 50]
+    python benchmarks/api_load.py [--clients 50] [--seconds 15] [--body-mb 50] [--no-gzip]
 
 Prints tables and writes benchmarks/results/api_load.json. Targets: p99 ≤ 1 s for both mixes,
 stall ≤ 0.1 s.
