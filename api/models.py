@@ -14,8 +14,33 @@ _COORDS_RE = r"^(wgs84|gcj02|bd09|EPSG:\d{4,6})$"
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
 
 
+#: Walking minutes a level may have: a living circle is 5, 10 or 15 minutes; an hour is plenty.
+MAX_LEVEL_MIN = 60
+#: Farthest a home or facility may lie from a street and still be walked from, metres.
+MAX_ACCESS_M = 5000.0
+#: Facility points a scenario body may carry as GeoJSON (≈ 1 MB); checking each costs tens of
+#: microseconds that hold the interpreter, so larger lists go through /v1/uploads.
+MAX_INLINE_FEATURES = 10_000
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown keys and non-finite numbers (NaN, Infinity) are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _finite_json(value: Any, where: str) -> None:
+    """Refuse NaN and ±Infinity anywhere in a JSON value (they are not JSON, but Python's
+    parser accepts them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} holds {value}, which is not a number JSON allows; send a "
+                         "finite number or null")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite_json(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _finite_json(item, f"{where}[{i}]")
 
 
 # --- common --------------------------------------------------------------------------------------
@@ -126,6 +151,12 @@ class Feature(BaseModel):
     geometry: PointGeometry
     properties: dict[str, Any] | None = None
 
+    @field_validator("properties")
+    @classmethod
+    def _finite(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        _finite_json(value, "properties")
+        return value
+
 
 class FeatureCollection(BaseModel):
     """Facility points as GeoJSON (RFC 7946: [longitude, latitude], WGS-84)."""
@@ -136,6 +167,39 @@ class FeatureCollection(BaseModel):
 
 
 # --- scenarios -----------------------------------------------------------------------------------
+
+
+class AnalysisIn(AnalysisSpec):
+    """What to measure; the numbers must be ones a living-circle analysis can mean."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+    levels_min: list[int] = Field(
+        [5, 10, 15], min_length=1, max_length=12,
+        description=f"walking-time levels, minutes: distinct, 1–{MAX_LEVEL_MIN}")
+    max_access_m: float = Field(
+        300.0, gt=0, le=MAX_ACCESS_M, allow_inf_nan=False,
+        description="farthest a home or facility may lie from a street, metres")
+
+    @field_validator("levels_min")
+    @classmethod
+    def _levels(cls, value: list[int]) -> list[int]:
+        bad = [v for v in value if not 1 <= v <= MAX_LEVEL_MIN]
+        if bad:
+            raise ValueError(f"levels_min {bad} are not walking times of 1 to {MAX_LEVEL_MIN} "
+                             "minutes; the living-circle levels are 5, 10 and 15")
+        if len(set(value)) < len(value):
+            raise ValueError(f"levels_min {value} names a level twice; give each once")
+        return value
+
+
+
+#: Fields a facility source would ignore: they are refused rather than silently dropped.
+_UNUSED_BY_SOURCE = {
+    "osm": {"coords", "lon", "lat", "category", "category_column", "category_map",
+            "name_column", "capacity_column", "status", "encoding"},
+    "geojson": {"lon", "lat", "encoding"},
+    "upload": set(),
+}
 
 
 class FacilitiesIn(_In):
@@ -170,6 +234,13 @@ class FacilitiesIn(_In):
         if self.source == "geojson" and (self.coords or "").startswith("EPSG:"):
             raise ValueError("GeoJSON positions are longitude/latitude: coords must be wgs84, "
                              "gcj02 or bd09")
+        unused = sorted(self.model_fields_set & _UNUSED_BY_SOURCE[self.source])
+        if unused:
+            why = ("facilities from the network's OSM data are classified by their tags and "
+                   "are in WGS-84" if self.source == "osm"
+                   else "GeoJSON points are [longitude, latitude] in a UTF-8 body")
+            raise ValueError(f"{', '.join(unused)} do not apply to source = '{self.source}' "
+                             f"({why}); drop them, or send the points as an upload")
         return self
 
 
@@ -216,11 +287,30 @@ class ScenarioIn(_In):
     facilities: list[FacilitiesIn] = Field(default_factory=lambda: [FacilitiesIn()], min_length=1,
                                            max_length=20)
     population: PopulationIn = PopulationIn()
-    analysis: AnalysisSpec = AnalysisSpec()
+    analysis: AnalysisIn = AnalysisIn()
     speeds: dict[str, float] = Field(default_factory=dict,
                                      description="walking speed m/s per population group")
     bbox: tuple[float, float, float, float] | None = Field(
         None, description="study area (west, south, east, north), degrees WGS-84")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_points(cls, data: Any) -> Any:
+        """Refuse a body with too many inline points before any of them is validated."""
+        if not isinstance(data, dict) or not isinstance(data.get("facilities"), list):
+            return data
+        count = sum(
+            len(f["geojson"]["features"]) for f in data["facilities"]
+            if isinstance(f, dict) and isinstance(f.get("geojson"), dict)
+            and isinstance(f["geojson"].get("features"), list)
+        )
+        if count > MAX_INLINE_FEATURES:
+            raise ValueError(
+                f"the scenario carries {count} facility points as GeoJSON; at most "
+                f"{MAX_INLINE_FEATURES} fit in a request. Upload larger lists as a CSV or "
+                "GeoJSON file (POST /v1/uploads) and refer to it with source = 'upload'"
+            )
+        return data
 
     @field_validator("bbox")
     @classmethod
@@ -338,4 +428,6 @@ class ResultOut(BaseModel):
     timings: dict[str, float] | None = None
     layers: list[LayerLink] = Field(description="GeoJSON FeatureCollections in WGS-84")
     tables: list[TableLinks]
+    workbook_url: str | None = Field(
+        None, description="every table in one Excel workbook, a sheet per table")
     map_url: str | None = None

@@ -22,7 +22,10 @@ from api.models import FacilitiesIn, OptimizeIn, ScenarioIn
 from api.store import Store
 from api.uploads import FACILITY_SUFFIXES, POPULATION_SUFFIXES, link_or_copy, suffix_of
 from planner.errors import CRSError, InputError
+from planner.io.buildings import read_settings
 from planner.io.coords import in_china, undeclared_in_china
+from planner.io.population import CENSUS_COLUMNS
+from planner.paths import STANDARDS_DIR
 from planner.scenario_file import OptimizeSpec, Scenario, parse_scenario
 from planner.standards import get_category, load_categories, load_speeds
 
@@ -101,10 +104,153 @@ def _check_upload(path: Path, fac: FacilitiesIn, bbox: list[float], where: str) 
                 status=fac.status, encoding=fac.encoding, dedupe_m=0,
             )
     except InputError as exc:
-        raise type(exc)(f"{where} ({path.name}): {exc}") from None
+        message = (str(exc).replace(str(path), path.name)  # never show server paths
+                   .replace("lon_column and lat_column", "lon and lat"))  # the API's names
+        raise type(exc)(f"{where} ({path.name}): {message}") from None
     xy = points.to_crs(4326).get_coordinates().to_numpy()
     fc = {"features": [{"geometry": {"coordinates": list(p)}} for p in xy]}
     _check_inside(fc, "wgs84", bbox, f"{where} ({path.name})")
+
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_POLYGONS = ("Polygon", "MultiPolygon", "Polygon Z", "MultiPolygon Z")
+
+
+def _lonlat_bounds(bounds: tuple[float, float, float, float], crs: Any) -> list[float] | None:
+    """(west, south, east, north) in degrees of bounds given in ``crs``; None when they cannot
+    be converted (then the job reports it)."""
+    import pyproj
+
+    try:
+        tr = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+        out = tr.transform_bounds(*bounds)
+    except (pyproj.exceptions.ProjError, pyproj.exceptions.CRSError, TypeError, ValueError):
+        return None
+    return list(out) if all(math.isfinite(v) for v in out) else None
+
+
+def _check_overlap(extent: list[float] | None, bbox: list[float], where: str, name: str,
+                   fix: str = "upload the file of the same place") -> None:
+    """The data must cover some of the network's area."""
+    if extent is None:
+        return
+    w, s, e, n = extent
+    bw, bs, be, bn = bbox
+    if w > be or e < bw or s > bn or n < bs:
+        raise InputError(
+            f"{where}: {name} covers lon {w:.4f}–{e:.4f}, lat {s:.4f}–{n:.4f}, which does not "
+            f"reach the network's area (lon {bw:.4f}–{be:.4f}, lat {bs:.4f}–{bn:.4f}); {fix}."
+        )
+
+
+def _check_raster(path: Path, where: str, bbox: list[float]) -> None:
+    """A population raster must be a GeoTIFF (by content, not by name) with a CRS, over the
+    network's area."""
+    import rasterio
+
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic not in _TIFF_MAGIC:
+        raise InputError(f"{where}: {path.name} is not a GeoTIFF (its content is not TIFF, "
+                         "whatever its name says); upload the population raster itself, "
+                         "e.g. a WorldPop .tif.")
+    try:
+        with rasterio.open(path) as ds:
+            crs, bands, bounds = ds.crs, ds.count, tuple(ds.bounds)
+    except rasterio.errors.RasterioIOError:
+        raise InputError(f"{where}: {path.name} starts like a TIFF but cannot be read as a "
+                         "raster (damaged or cut short); upload it again.") from None
+    if crs is None:
+        raise CRSError(f"{where}: the raster {path.name} has no coordinate system; assign the "
+                       "one it was made in (e.g. `gdal_edit.py -a_srs EPSG:4326` for WorldPop) "
+                       "and upload it again.")
+    if bands < 1:
+        raise InputError(f"{where}: the raster {path.name} has no band of values.")
+    _check_overlap(_lonlat_bounds(bounds, crs.to_wkt()), bbox, where, f"the raster {path.name}")
+
+
+def _layer_info(path: Path, where: str, bbox: list[float]) -> dict[str, Any]:
+    """Fields, geometry type and feature count of a GIS layer, read from its header; the
+    layer must reach the network's area."""
+    import pyogrio
+
+    try:
+        info = pyogrio.read_info(path, force_total_bounds=True)
+    except Exception:  # pyogrio raises several types for files GDAL cannot open
+        raise InputError(f"{where}: {path.name} is not a GIS layer GDAL can read (GeoJSON or "
+                         "GeoPackage); check that the file is complete and in that format."
+                         ) from None
+    if not info.get("features"):
+        raise InputError(f"{where}: {path.name} holds no features; upload a layer with "
+                         "polygons.")
+    bounds, crs = info.get("total_bounds"), info.get("crs")
+    if bounds is not None and crs:
+        _check_overlap(_lonlat_bounds(tuple(bounds), crs), bbox, where, path.name)
+    return info
+
+
+def _count_column(fields: list[str], column: str | None, option: str, where: str,
+                  name: str) -> str | None:
+    """The population column a census-like layer will be read with (given or found by name),
+    or None when there is none."""
+    if column is not None:
+        if column not in fields:
+            raise InputError(f"{where}: {name} has no column {column!r} ({option}); its columns "
+                             f"are {fields}.")
+        return column
+    lower = {f.lower(): f for f in fields}
+    return next((lower[c] for c in CENSUS_COLUMNS if c in lower), None)
+
+
+def _check_polygons(info: dict[str, Any], where: str, name: str) -> None:
+    kind = str(info.get("geometry_type") or "Unknown")
+    if kind not in _POLYGONS and kind != "Unknown":
+        raise InputError(f"{where}: {name} holds {kind} features; population counts need area "
+                         "polygons (census units, districts).")
+
+
+def _check_population_file(path: Path, column: str | None, where: str,
+                           bbox: list[float]) -> None:
+    """A population upload is read as the job will read it: a GeoTIFF, a census layer with a
+    population column, or a building layer."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        _check_raster(path, where, bbox)
+        return
+    info = _layer_info(path, where, bbox)
+    fields = [str(f) for f in info["fields"]]
+    if _count_column(fields, column, "population_column", where, path.name) is None and not (
+        {"building", "other_tags"} & set(fields)
+    ):
+        raise InputError(
+            f"{where}: {path.name} has no population column (looked for "
+            f"{', '.join(CENSUS_COLUMNS)}) and no building tags; its columns are {fields}. Name "
+            "the count column with population_column."
+        )
+    _check_polygons(info, where, path.name)
+
+
+def _check_districts_file(path: Path, column: str | None, where: str,
+                          bbox: list[float]) -> None:
+    """District polygons with a population count per district."""
+    info = _layer_info(path, where, bbox)
+    fields = [str(f) for f in info["fields"]]
+    if _count_column(fields, column, "districts_column", where, path.name) is None:
+        raise InputError(
+            f"{where}: {path.name} has no population column (looked for "
+            f"{', '.join(CENSUS_COLUMNS)}); its columns are {fields}. Name it with "
+            "districts_column."
+        )
+    _check_polygons(info, where, path.name)
+
+
+def _check_age_shares(region: str | None) -> None:
+    """The age structure must be a region of age_structure.toml, or 'none'."""
+    if region in (None, "none"):
+        return
+    known = sorted(read_settings(STANDARDS_DIR / "age_structure.toml"))
+    if region not in known:
+        raise InputError(f"population.age_shares: no age structure for region {region!r}; "
+                         f"use one of {known}, or 'none' for no age groups.")
 
 
 def _check_feature_categories(fac: FacilitiesIn, fc: dict[str, Any], where: str) -> None:
@@ -226,14 +372,19 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
             link_or_copy(src, folder / name)
             facilities.append(_facility_entry(fac, name))
     pop = request.population
+    _check_age_shares(pop.age_shares)
     population = pop.model_dump(exclude={"upload_id"}, exclude_none=True)
+    if pop.age_shares == "none":
+        population["age_shares"] = None  # no age groups (null in the scenario document)
     if pop.source == "upload":
         src = _upload_path(store, pop.upload_id, POPULATION_SUFFIXES, "population")
+        _check_population_file(src, pop.population_column, "population", bbox)
         population["source"] = f"population_{src.name}"
         link_or_copy(src, folder / population["source"])
     if pop.districts is not None:
         src = _upload_path(store, pop.districts, (".geojson", ".json", ".gpkg"),
                            "population.districts")
+        _check_districts_file(src, pop.districts_column, "population.districts", bbox)
         population["districts"] = f"districts_{src.name}"
         link_or_copy(src, folder / population["districts"])
     doc: dict[str, Any] = {
@@ -245,6 +396,8 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
         "speeds": request.speeds,
     }
     if request.bbox is not None:
+        _check_overlap(list(request.bbox), bbox, "bbox", "the study area",
+                       "give (west, south, east, north) inside the network's area")
         doc["study_area"] = {"bbox": list(request.bbox)}
     return doc
 
@@ -264,6 +417,15 @@ def optimize_spec(request: OptimizeIn) -> OptimizeSpec:
                 f"{request.categories}. Drop capacities or use model 'capacitated'."
             )
         fields["new_site_capacity"] = request.capacities[request.categories[0]]
+    if request.model == "capacitated" and not request.capacities:
+        key = request.categories[0]
+        category = get_category(load_categories(), key)
+        if category.capacity_per_site is None:
+            raise InputError(
+                f"The capacitated model needs the places of a new {key} site, and {key} has no "
+                f"norm capacity per site; give capacities, e.g. {{\"{key}\": 100}}, or use "
+                "model 'mclp'."
+            )
     try:
         return OptimizeSpec(**fields)
     except ValidationError as exc:

@@ -16,6 +16,29 @@ from planner.errors import InputError
 
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 _HEADER_FILL = PatternFill("solid", fgColor="DCE6F1")
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value: object) -> object:
+    """Text that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or a
+    carriage return) gets a leading apostrophe, so Excel and WPS show it as text; anything else
+    is returned as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a table safe to open in a spreadsheet: text cells and column names that would
+    start a formula are neutralised (see :func:`neutralise_formula`); numbers stay numbers."""
+    out = frame.rename(columns=lambda c: neutralise_formula(str(c)) if isinstance(c, str) else c)
+    for col in range(out.shape[1]):
+        series = out.iloc[:, col]
+        if series.dtype == object or isinstance(series.dtype, (pd.StringDtype, pd.CategoricalDtype)) \
+                or pd.api.types.is_string_dtype(series.dtype):
+            out.isetitem(col, series.map(neutralise_formula))
+    return out
 
 
 def _safe_name(name: str) -> str:
@@ -53,16 +76,22 @@ def write_tables(
     paths = []
     for name, frame in tables.items():
         path = out / f"{_safe_name(name)}.csv"
-        frame.to_csv(path, index=False, encoding="utf-8-sig")
+        neutralise_formulas(frame).to_csv(path, index=False, encoding="utf-8-sig")
         paths.append(path)
+    path = out / workbook
+    write_workbook(tables, path)
+    paths.append(path)
+    return paths
+
+
+def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
+    """One Excel workbook with a sheet per table (formula-like text neutralised)."""
     book = Workbook()
     book.remove(book.active)
     for sheet, frame in zip(sheet_names(list(tables)), tables.values(), strict=True):
         _fill_sheet(book.create_sheet(sheet), frame)
-    path = out / workbook
     book.save(path)
-    paths.append(path)
-    return paths
+    return Path(path)
 
 
 def _cell_value(value: object) -> object:
@@ -78,11 +107,12 @@ def _cell_value(value: object) -> object:
 
 
 def _fill_sheet(ws, frame: pd.DataFrame) -> None:
-    """A sheet with a bold, shaded, frozen header row and columns sized to their content."""
+    """A sheet with a bold, shaded, frozen header row and columns sized to their content; text
+    that would start a formula is neutralised."""
     columns = [str(c) for c in frame.columns]
-    ws.append(columns)
+    ws.append([neutralise_formula(c) for c in columns])
     for row in frame.itertuples(index=False, name=None):
-        ws.append([_cell_value(v) for v in row])
+        ws.append([neutralise_formula(_cell_value(v)) for v in row])
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.fill = _HEADER_FILL

@@ -206,7 +206,9 @@ def test_corrupt_network_file_fails_with_the_reason(c):
 
 def test_population_and_facility_uploads_are_checked(c, net_dir):
     nid = net_dir[1]
-    tif = c.post("/v1/uploads", files={"file": ("worldpop.tif", b"II*\x00fake")}).json()
+    from test_api_content import _geotiff
+
+    tif = c.post("/v1/uploads", files={"file": ("worldpop.tif", _geotiff())}).json()
     csv = c.post("/v1/uploads", files={"file": ("pois.csv", b"lon,lat\n24.94,60.17\n")}).json()
     r = c.post("/v1/scenarios", json={"network_id": nid, "population": {
         "source": "upload", "upload_id": tif["id"], "cell_m": 100}})
@@ -227,8 +229,10 @@ def test_population_and_facility_uploads_are_checked(c, net_dir):
 
 def test_population_building_use_and_calibration(c, net_dir):
     nid = net_dir[1]
-    districts = c.post("/v1/uploads", files={"file": ("jiedao.geojson", b'{"type": '
-                       b'"FeatureCollection", "features": []}')}).json()
+    from test_api_content import _polygons
+
+    districts = c.post("/v1/uploads", files={"file": ("jiedao.geojson",
+                                                      _polygons(population=900))}).json()
     r = c.post("/v1/scenarios", json={"network_id": nid, "population": {
         "building_use": "all", "m2_per_person": 34, "districts": districts["id"],
         "districts_column": "population"}})

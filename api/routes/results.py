@@ -1,21 +1,24 @@
-"""Results of finished jobs: summary, GeoJSON layers, tables and the map.
+"""Results of finished jobs: summary, GeoJSON layers, tables, the workbook and the map.
 
 These are the most frequent reads, so they run on the event loop: finished jobs are kept in
-memory and files are streamed by Starlette without blocking."""
+memory, and the files, written once when the job finished, are streamed from disk by Starlette
+without blocking — gzipped (written beside them at the same time) to clients that accept it.
+Files carry an ETag; a request whose If-None-Match names it gets 304."""
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from api.deps import ResourceId, StoreDep, fetch
-from api.export import NAME_PATTERN
+from api.export import NAME_PATTERN, WORKBOOK
 from api.models import LayerLink, ResultOut, TableLinks
 from api.store import Store
 
@@ -48,6 +51,63 @@ async def _done_job(store: Store, job_id: str) -> dict[str, Any]:
     return job
 
 
+#: Results never change, but a client must ask again (and gets 304 while its copy is current).
+_CACHE_CONTROL = "private, no-cache"
+
+
+def _etag(stat: os.stat_result) -> str:
+    return f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (weak comparison, as RFC 9110 asks)."""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an Accept-Encoding header allows gzip: named with q > 0, or not named and
+    ``*`` allowed."""
+    weights: dict[str, float] = {}
+    for part in (accept_encoding or "").split(","):
+        coding, _, params = part.partition(";")
+        q = params.strip().removeprefix("q=") if params.strip() else "1"
+        try:
+            weights[coding.strip().lower()] = float(q)
+        except ValueError:
+            weights[coding.strip().lower()] = 0.0
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
+
+
+def _send(request: Request, job_id: str, path: Path, media_type: str,
+          filename: str | None = None) -> Response:
+    """A result file from disk with its ETag (gzipped when the client accepts it and the
+    export wrote ``<file>.gz``), or 304 when the client's copy is current."""
+    headers = {"Cache-Control": _CACHE_CONTROL}
+    stat = None
+    if path.suffix != ".xlsx":  # an xlsx is a zip already
+        headers["Vary"] = "Accept-Encoding"
+        if _accepts_gzip(request.headers.get("accept-encoding")):
+            try:
+                stat = (gz := path.with_name(path.name + ".gz")).stat()
+                path, headers["Content-Encoding"] = gz, "gzip"
+            except FileNotFoundError:  # results of earlier versions have no .gz
+                stat = None
+    try:
+        stat = stat or path.stat()
+    except FileNotFoundError:
+        raise HTTPException(404, detail=f"The file {path.name} of job {job_id} is no longer on "
+                                        "the server; run the job again.") from None
+    headers["ETag"] = etag = _etag(stat)
+    if _matches(request.headers.get("if-none-match"), etag):
+        headers.pop("Content-Encoding", None)
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, media_type=media_type, filename=filename, stat_result=stat,
+                        headers=headers)
+
+
 async def _file(store: Store, job_id: str, kind: str, name: str, suffix: str) -> Path:
     job = await _done_job(store, job_id)
     outputs = job["outputs"] or {}
@@ -74,6 +134,7 @@ async def get_result(job_id: ResourceId, store: StoreDep) -> ResultOut:
                 for x in outputs.get("layers", [])],
         tables=[TableLinks(name=t, csv=f"{base}/tables/{t}.csv", xlsx=f"{base}/tables/{t}.xlsx")
                 for t in outputs.get("tables", [])],
+        workbook_url=f"{base}/{WORKBOOK}" if outputs.get("workbook") else None,
         map_url=f"{base}/map.html" if outputs.get("map") else None,
     )
 
@@ -81,18 +142,21 @@ async def get_result(job_id: ResourceId, store: StoreDep) -> ResultOut:
 @router.get("/jobs/{job_id}/layers/{name}.geojson", summary="A result layer as GeoJSON",
             response_class=FileResponse,
             responses={200: {"content": {"application/geo+json": {}}}})
-async def get_layer(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
+async def get_layer(job_id: ResourceId, name: Name, store: StoreDep,
+                    request: Request) -> Response:
     """A FeatureCollection in WGS-84 (longitude, latitude): facilities, proposals, gap cells…"""
     path = await _file(store, job_id, "layers", name, ".geojson")
-    return FileResponse(path, media_type="application/geo+json", filename=path.name)
+    return _send(request, job_id, path, "application/geo+json", path.name)
 
 
 @router.get("/jobs/{job_id}/tables/{name}.csv", summary="A result table as CSV",
             response_class=FileResponse, responses={200: {"content": {"text/csv": {}}}})
-async def get_table_csv(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
-    """UTF-8 with a byte-order mark, so Excel shows Chinese text."""
+async def get_table_csv(job_id: ResourceId, name: Name, store: StoreDep,
+                        request: Request) -> Response:
+    """UTF-8 with a byte-order mark, so Excel shows Chinese text; text that a spreadsheet
+    would run as a formula (starting with =, +, -, @, tab, CR) starts with an apostrophe."""
     path = await _file(store, job_id, "tables", name, ".csv")
-    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name)
+    return _send(request, job_id, path, "text/csv; charset=utf-8", path.name)
 
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -100,17 +164,33 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @router.get("/jobs/{job_id}/tables/{name}.xlsx", summary="A result table as Excel",
             response_class=FileResponse, responses={200: {"content": {_XLSX: {}}}})
-async def get_table_xlsx(job_id: ResourceId, name: Name, store: StoreDep) -> FileResponse:
+async def get_table_xlsx(job_id: ResourceId, name: Name, store: StoreDep,
+                         request: Request) -> Response:
+    """One table as a sheet; formula-like text is neutralised as in the CSV."""
     path = await _file(store, job_id, "tables", name, ".xlsx")
-    return FileResponse(path, media_type=_XLSX, filename=path.name)
+    return _send(request, job_id, path, _XLSX, path.name)
+
+
+@router.get(f"/jobs/{{job_id}}/{WORKBOOK}", summary="Every result table in one Excel workbook",
+            response_class=FileResponse, responses={200: {"content": {_XLSX: {}}}})
+async def get_workbook(job_id: ResourceId, store: StoreDep, request: Request) -> Response:
+    """The workbook the CLI writes: a sheet per table (headline, coverage, gaps, equity,
+    proposed sites, facility audit …)."""
+    job = await _done_job(store, job_id)
+    if not (job["outputs"] or {}).get("workbook"):
+        raise HTTPException(404, detail=f"Job {job_id} has no workbook (a {job['kind']} job, or "
+                                        "one finished by an earlier version: run it again); "
+                                        "its tables are listed by GET /v1/jobs/{job_id}/result.")
+    return _send(request, job_id, store.path("jobs", job_id) / WORKBOOK, _XLSX,
+                 f"{job['kind']}_{job_id[:8]}.xlsx")
 
 
 @router.get("/jobs/{job_id}/map.html", summary="The result map", response_class=FileResponse,
             responses={200: {"content": {"text/html": {}}}})
-async def get_map(job_id: ResourceId, store: StoreDep) -> FileResponse:
+async def get_map(job_id: ResourceId, store: StoreDep, request: Request) -> Response:
     """The interactive gap map (HTML) of a coverage or optimisation job."""
     job = await _done_job(store, job_id)
     if not (job["outputs"] or {}).get("map"):
         raise HTTPException(404, detail=f"Job {job_id} made no map (a {job['kind']} job); "
                                         "fetch the map of a coverage or optimize job.")
-    return FileResponse(store.path("jobs", job_id) / "map.html", media_type="text/html")
+    return _send(request, job_id, store.path("jobs", job_id) / "map.html", "text/html")

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from planner.cli.common import console, reports_errors
 from planner.errors import InputError
+from planner.outputs import neutralise_formulas
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -158,11 +159,11 @@ def facilities(
     _print_drops(report)
     if audit is not None:
         audit.parent.mkdir(parents=True, exist_ok=True)
-        report.audit().to_csv(audit, index=False, encoding="utf-8-sig")
+        neutralise_formulas(report.audit()).to_csv(audit, index=False, encoding="utf-8-sig")
         console.print(f"Audit of every input row written to [bold]{audit}[/]")
     if dropped is not None:
         dropped.parent.mkdir(parents=True, exist_ok=True)
-        report.dropped.to_csv(dropped, index=False, encoding="utf-8-sig")
+        neutralise_formulas(report.dropped).to_csv(dropped, index=False, encoding="utf-8-sig")
         console.print(f"Dropped rows written to [bold]{dropped}[/]")
     write_facilities(fac, output)
     console.print(f"Saved {len(fac)} facilities ({fac.crs.to_string()}) to [bold]{output}[/]")
