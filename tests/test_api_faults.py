@@ -404,7 +404,7 @@ def test_a_full_disk_refuses_writes_and_keeps_reads(net_dir, monkeypatch):
         before = set(os.listdir(data_dir / "uploads"))
         kept = c.post("/v1/uploads", files={"file": ("a.csv", _csv())}).json()
 
-        def half_then_full(src, dest):
+        def half_then_full(src, dest, max_inflated=None):
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(src.read(10))
             raise OSError(errno.ENOSPC, "No space left on device")
