@@ -9,6 +9,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_graph import random_network, reference_graph
+from reference_isochrones import exact_isochrone
 
 from planner.catchment import isochrones, snap_points, walking_distance_m
 from planner.errors import InputError
@@ -107,37 +108,6 @@ def test_bad_requests_name_the_fix():
 # --- against the exact construction: buffers of the reached street pieces, unioned ----------
 
 
-def _exact_isochrone(net, xy, budget, buffer_m, max_access_m=300.0):
-    """The exact polygon: the union of ``buffer_m`` buffers of the street pieces reached within
-    ``budget`` (whole and partial edges, each origin's own edge both ways, its access leg)."""
-    from planner.isochrones import _node_distances
-
-    snapped = snap_points(net, xy, max_access_m)
-    dist = _node_distances(net, snapped, budget)
-    length, a, b = net.edge_length, net.node_xy[net.edge_u], net.node_xy[net.edge_v]
-    ru = np.clip(budget - dist[net.edge_u], 0.0, length)
-    rv = np.clip(budget - dist[net.edge_v], 0.0, length)
-    whole = ru + rv >= length
-    pieces = []
-    for e in np.flatnonzero(whole | (ru > 0) | (rv > 0)):
-        spans = [(0.0, length[e])] if whole[e] else [
-            s for s in ((0.0, ru[e]), (length[e] - rv[e], length[e])) if s[1] > s[0]]
-        pieces += [(e, t0, t1) for t0, t1 in spans]
-    lines = []
-    for i in np.flatnonzero(snapped.ok):
-        e, off, acc = snapped.edge[i], snapped.offset_m[i], snapped.access_m[i]
-        rem = budget - acc
-        proj = a[e] + off / length[e] * (b[e] - a[e])
-        leg_end = xy[i] + min(1.0, budget / acc) * (proj - xy[i]) if acc > 0 else xy[i]
-        lines.append(shapely.LineString([xy[i], leg_end]) if acc > 0 else shapely.Point(xy[i]))
-        if rem > 0:
-            pieces.append((e, max(off - rem, 0.0), min(off + rem, length[e])))
-    for e, t0, t1 in pieces:
-        p0, p1 = a[e] + t0 / length[e] * (b[e] - a[e]), a[e] + t1 / length[e] * (b[e] - a[e])
-        lines.append(shapely.LineString([p0, p1]) if t1 > t0 else shapely.Point(p0))
-    return lambda r: shapely.union_all(shapely.buffer(lines, r))
-
-
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(2, 30), st.integers(1, 3),
        st.floats(50, 1500), st.sampled_from([10.0, 25.0]))
@@ -149,7 +119,7 @@ def test_polygons_lie_within_two_cells_of_the_exact_buffers(seed, n_nodes, n_ori
     net = random_network(rng, n_nodes, 8, 2 if n_nodes > 5 else 1)
     origins = _street_points(rng, net, n_origins) + rng.normal(0, 10, size=(n_origins, 2))
     poly = isochrones(net, origins, [budget], buffer_m=buffer_m).geometry.values[0]
-    exact = _exact_isochrone(net, origins, budget, buffer_m)
+    exact = exact_isochrone(net, origins, budget, buffer_m)
     from planner.isochrones import CELLS_PER_BUFFER
 
     cell = buffer_m / CELLS_PER_BUFFER
@@ -171,7 +141,7 @@ def test_sample_network_matches_the_exact_polygons_and_is_faster():
     t0 = time.perf_counter()
     poly = isochrones(net, origins, [budget]).geometry.values[0]
     drawn_s = time.perf_counter() - t0
-    exact = _exact_isochrone(net, origins, budget, 25.0)
+    exact = exact_isochrone(net, origins, budget, 25.0)
     t0 = time.perf_counter()
     reference = exact(25.0)
     exact_s = time.perf_counter() - t0
