@@ -115,8 +115,10 @@ def multi_source_search(
     Exact, like Dijkstra, but ordered for memory locality: a search from many scattered seeds
     settles nodes all over the network, so a heap order jumps around memory on every pop. Here
     the pending nodes (distance lowered, neighbours not yet relaxed) are flags in node order;
-    each sweep walks them in node order and relaxes those closer than the smallest pending
-    distance + ``step``, leaving the others for a later sweep, until nothing is pending. A node
+    each sweep walks them in node order, alternately up and down (so a chain of nodes numbered
+    against the direction of travel takes one sweep, not one per node), and relaxes those
+    closer than the smallest pending distance + ``step``, leaving the others for a later sweep,
+    until nothing is pending. A node
     may be relaxed again if its distance drops later (label-correcting); the fixed point
     reached is the same as Dijkstra's, to the last bit: every distance is the smallest sum,
     added in path order, over the paths within the bound. ``step`` only changes the speed.
@@ -157,16 +159,18 @@ def multi_source_search(
             lo = min(lo, node >> 3)
             hi = max(hi, node >> 3)
             low = min(low, d)
+    forward = True
     while hi >= lo:
         limit = low + step
         low = np.inf
         next_lo = n_words
         next_hi = -1
-        w = lo
-        while w <= hi:  # hi grows when a node ahead becomes pending
+        w = lo if forward else hi
+        while (w <= hi) if forward else (w >= lo):  # the range grows as nodes ahead turn pending
             if words[w] != 0:
-                for node in range(w << 3, min((w << 3) + 8, n)):
-                    if pending[node] == 0:
+                for j in range(8):
+                    node = (w << 3) + (j if forward else 7 - j)
+                    if node >= n or pending[node] == 0:
                         continue
                     d = dist[node]
                     if d >= limit:
@@ -186,15 +190,18 @@ def multi_source_search(
                             if with_label:
                                 label[nb] = lab
                             pending[nb] = 1
-                            if nb < node:  # behind this sweep: the next one takes it
+                            if (nb < node) if forward else (nb > node):  # behind: next sweep
                                 low = min(low, nd)
                                 next_lo = min(next_lo, nb >> 3)
                                 next_hi = max(next_hi, nb >> 3)
-                            else:
+                            elif forward:
                                 hi = max(hi, nb >> 3)
-            w += 1
+                            else:
+                                lo = min(lo, nb >> 3)
+            w += 1 if forward else -1
         lo = next_lo
         hi = next_hi
+        forward = not forward
     return dist, label
 
 
