@@ -18,6 +18,7 @@ the heap's (lengths are real numbers, so nearest facilities are unique).
     python benchmarks/nearest.py --sizes 1M --facilities 10000 --steps 2,4,8,16
 
 Results: printed table and ``benchmarks/results/nearest.json``.
+Taiyuan streets © OpenStreetMap contributors, ODbL 1.0.
 """
 
 from __future__ import annotations
@@ -45,14 +46,14 @@ SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
 TAIYUAN = ROOT.parent / "shared" / "data" / "taiyuan" / "road.json"
 
 
-def load(size: str):
+def load(size: str, taiyuan: Path):
     if size == "taiyuan":
-        if not TAIYUAN.is_file():
-            print(f"skipping Taiyuan: {TAIYUAN} not found")
+        if not taiyuan.is_file():
+            print(f"skipping Taiyuan: {taiyuan} not found")
             return None
         from planner.io.osm import load_network
 
-        return load_network(TAIYUAN)
+        return load_network(taiyuan)
     return street_network(SIZES[size], seed=0)
 
 
@@ -130,6 +131,7 @@ def main() -> None:
         default="",
         help="extra band widths for the sweep, in median edge lengths (e.g. 2,4,16)",
     )
+    p.add_argument("--taiyuan", type=Path, default=TAIYUAN, help="Taiyuan road.json (OSM lines)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "nearest.json")
     args = p.parse_args()
     args.steps = [float(s) for s in args.steps.split(",") if s.strip()]
@@ -143,7 +145,7 @@ def main() -> None:
     load_before = os.getloadavg()
     rows = []
     for size in args.sizes.split(","):
-        net = load(size.strip())
+        net = load(size.strip(), args.taiyuan)
         if net is not None:
             rows += bench(size.strip(), net, args)
     meta = {

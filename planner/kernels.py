@@ -27,8 +27,10 @@ _GRAPHS: weakref.WeakKeyDictionary[WalkNetwork, tuple] = weakref.WeakKeyDictiona
 
 #: Width of the distance band :func:`multi_source_search` settles per sweep, in median edge
 #: lengths. Any width gives the same answers; wider bands mean fewer sweeps over denser sets of
-#: nodes (better memory locality) and more nodes revisited within a band. 8 was the fastest
-#: setting within 10 % on street grids of 100k and 1M nodes and on central Taiyuan.
+#: nodes (better memory locality) but more nodes revisited within a band. Measured with
+#: benchmarks/nearest.py (--steps 2,4,16,1e9): 8 was within 15 % of the fastest width on
+#: street grids of 100k and 1M nodes and within 30 % on central Taiyuan (about 1 ms a search);
+#: unbounded bands were often fastest but put no limit on how often a node is revisited.
 STEP_EDGES = 8.0
 
 
