@@ -175,7 +175,7 @@ def multi_source_search(
                     if node >= n or pending[node] == 0:
                         continue
                     d = dist[node]
-                    if d >= limit:
+                    if d > limit:  # the nearest pending node always passes
                         low = min(low, d)
                         next_lo = min(next_lo, w)
                         next_hi = max(next_hi, w)

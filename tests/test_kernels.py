@@ -166,3 +166,12 @@ def test_step_must_be_positive():
     one = np.zeros(1, np.int64)
     with pytest.raises(ValueError, match="step"):
         multi_source_search(indptr, indices, weights, one, np.zeros(1), one, 5.0, False, 0.0)
+
+
+def test_band_narrower_than_the_spacing_of_large_distances():
+    """A band too narrow to change a large distance (1e20 + 1e-3 == 1e20) still advances."""
+    indptr, indices, weights = _csr(3, np.array([0, 1]), np.array([1, 2]), np.array([1.0, 2.0]))
+    args = (indptr, indices, weights, np.array([0]), np.array([1e20]), np.array([7]), np.inf)
+    dist, label = multi_source_search(*args, True, 1e-3)
+    np.testing.assert_array_equal(dist, np.full(3, 1e20))  # 1e20 + 1 == 1e20
+    np.testing.assert_array_equal(label, [7, 7, 7])
