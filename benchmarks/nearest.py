@@ -12,13 +12,15 @@ within ``--radius`` m.
   then the elementwise minimum, with the winner's label (exact; not used by the engine, whose
   categories already run in parallel).
 
-CPU time is the process's (all threads). The machine may be shared: each method runs ``--repeat`` times, interleaved round by round so
-that all see the same load, and the fastest run is kept (wall and CPU time separately).
+CPU time is the process's (all threads). The machine may be shared: each method runs
+``--repeat`` times, interleaved round by round so that all see the same load, and the fastest
+run is kept (wall and CPU time separately).
 Distances must equal the heap's to the last bit and scipy's to 1e-9 relative; labels must equal
 the heap's (lengths are real numbers, so nearest facilities are unique).
 
     python benchmarks/nearest.py                          # 100k and 1M nodes
     python benchmarks/nearest.py --sizes 1M --facilities 10000 --steps 2,4,8,16
+    python benchmarks/nearest.py --sizes 1M --order coords  # nodes numbered as OSM builds do
 
 Results: printed table and ``benchmarks/results/nearest.json``.
 Taiyuan streets © OpenStreetMap contributors, ODbL 1.0.
@@ -37,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from planner.kernels import STEP_EDGES, graph_arrays, multi_source_search, search_step
@@ -89,14 +92,32 @@ def two_threads(pool, indptr, indices, weights, fac, zero, lab, bound, step):
     return d, lbl
 
 
-def bench(label: str, net, args, pool) -> list[dict]:
+def renumbered(net, order: str):
+    """The network's CSR arrays with nodes renumbered: "built" keeps them; "coords" sorts them
+    by (x, y) as OSM networks come out of vertex merging; "random" shuffles them."""
     indptr, indices, weights = graph_arrays(net)
+    n = net.n_nodes
+    if order == "built":
+        return indptr, indices, weights
+    if order == "coords":
+        new_of = np.empty(n, np.int64)
+        new_of[np.lexsort((net.node_xy[:, 1], net.node_xy[:, 0]))] = np.arange(n)
+    else:
+        new_of = np.random.default_rng(1).permutation(n)
+    rows = np.repeat(new_of, np.diff(indptr))
+    adj = csr_matrix((weights, (rows, new_of[indices])), shape=(n, n))
+    adj.sort_indices()
+    return adj.indptr.astype(np.int64), adj.indices.astype(np.int32), adj.data
+
+
+def bench(label: str, net, args, pool) -> list[dict]:
+    indptr, indices, weights = renumbered(net, args.order)
     step = search_step(net)
     n = net.n_nodes
     rng = np.random.default_rng(0)
     fac = np.sort(rng.choice(n, min(args.facilities, n), replace=False)).astype(np.int64)
     zero, lab = np.zeros(len(fac)), np.arange(len(fac), dtype=np.int64)
-    adj = net.adjacency()
+    adj = csr_matrix((weights, indices, indptr), shape=(n, n))
     R = args.radius
     seeds = (indptr, indices, weights, fac, zero, lab, R)
     methods = {
@@ -119,8 +140,9 @@ def bench(label: str, net, args, pool) -> list[dict]:
     ref_d, ref_l = res["heap (previous kernel), labels"][2]
     sp_wall, sp_cpu = res["scipy dijkstra min_only"][:2]
     reached = int(np.isfinite(ref_d).sum())
-    print(f"\n{label}: {n:,} nodes, {net.n_edges:,} edges, {len(fac)} facilities, radius {R:g} m, "
-          f"{reached:,} nodes reached; step {step:.1f} m ({STEP_EDGES:g} median edges)")  # fmt: skip
+    print(f"\n{label} ({args.order} node order): {n:,} nodes, {net.n_edges:,} edges, "
+          f"{len(fac)} facilities, radius {R:g} m, {reached:,} nodes reached; "
+          f"step {step:.1f} m ({STEP_EDGES:g} median edges)")  # fmt: skip
     rows = []
     for name, (wall, cpu, (d, lbl)) in res.items():
         finite = np.isfinite(ref_d)
@@ -130,8 +152,9 @@ def bench(label: str, net, args, pool) -> list[dict]:
         )
         bitwise = bool(np.array_equal(d, ref_d))
         labels = None if lbl is None or len(lbl) == 0 else bool(np.array_equal(lbl, ref_l))
-        row = dict(network=label, nodes=n, edges=net.n_edges, facilities=len(fac), radius_m=R,
-                   reached=reached, method=name, seconds=wall, cpu_seconds=cpu,
+        row = dict(network=label, node_order=args.order, nodes=n, edges=net.n_edges,
+                   facilities=len(fac), radius_m=R, reached=reached, method=name,
+                   seconds=wall, cpu_seconds=cpu,
                    scipy_over_method_wall=sp_wall / wall, scipy_over_method_cpu=sp_cpu / cpu,
                    same_distances=same, bitwise_equal_to_heap=bitwise, same_labels=labels)  # fmt: skip
         rows.append(row)
@@ -145,6 +168,12 @@ def main() -> None:
     p.add_argument("--sizes", default="100k,1M", help="comma list of taiyuan,10k,100k,1M")
     p.add_argument("--facilities", type=int, default=1000, help="facility nodes")
     p.add_argument("--radius", type=float, default=1200.0, help="search bound in metres")
+    p.add_argument(
+        "--order",
+        choices=("built", "coords", "random"),
+        default="built",
+        help="node numbering: as built, sorted by (x, y) like OSM networks, or random",
+    )
     p.add_argument("--repeat", type=int, default=5, help="runs per method; the best is kept")
     p.add_argument(
         "--steps",
