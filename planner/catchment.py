@@ -35,8 +35,9 @@ from planner.isochrones import isochrones
 from planner.kernels import (
     coverage_kernel,
     graph_arrays,
-    multi_source_dijkstra,
+    multi_source_search,
     same_edge_nearest,
+    search_step,
 )
 from planner.network import WalkNetwork
 from planner.snap import Snapped, snap_points
@@ -155,13 +156,14 @@ def _nearest(network, demand_xy, facility_xy, max_distance_m, max_access_m, with
     demand = _snapped(network, demand_xy, max_access_m)
     fac = _snapped(network, facility_xy, max_access_m)
     f_idx, f_edge, f_off, f_acc, f_u, f_v, f_du, f_dv = _ends(network, fac)
-    dist, label = multi_source_dijkstra(
+    dist, label = multi_source_search(
         *graph_arrays(network),
         np.concatenate([f_u, f_v]),
         np.concatenate([f_du, f_dv]),
         np.concatenate([f_idx, f_idx]).astype(np.int64),
         bound,
         with_label,
+        search_step(network),
     )
     d_idx, d_edge, d_off, d_acc, d_u, d_v, d_du, d_dv = _ends(network, demand)
     via_u = dist[d_u] + d_du

@@ -20,7 +20,7 @@ import shapely
 from numba import njit
 
 from planner.errors import InputError
-from planner.kernels import graph_arrays, multi_source_dijkstra
+from planner.kernels import graph_arrays, multi_source_search, search_step
 from planner.network import WalkNetwork
 from planner.snap import Snapped, points_xy, snap_points
 
@@ -198,8 +198,14 @@ def _node_distances(network: WalkNetwork, snapped: Snapped, bound: float) -> np.
     edge, off, acc = snapped.edge[ok], snapped.offset_m[ok], snapped.access_m[ok]
     seeds = np.concatenate([network.edge_u[edge], network.edge_v[edge]]).astype(np.int64)
     start = np.concatenate([acc + off, acc + network.edge_length[edge] - off])
-    dist, _ = multi_source_dijkstra(
-        *graph_arrays(network), seeds, start, np.zeros(len(seeds), np.int64), bound, False
+    dist, _ = multi_source_search(
+        *graph_arrays(network),
+        seeds,
+        start,
+        np.zeros(len(seeds), np.int64),
+        bound,
+        False,
+        search_step(network),
     )
     return dist
 
