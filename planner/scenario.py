@@ -166,10 +166,16 @@ class ScenarioResult:
         self.map_path = self.save_map(out / "gap_map.html", **map_options)
         paths["gap_map.html"] = self.map_path
         self.output_dir = out
-        summary = out / "summary.json"
-        summary.write_text(json.dumps(self.summary(), indent=1, ensure_ascii=False, default=str))
-        paths["summary.json"] = summary
+        paths["summary.json"] = self.write_summary()
         return paths
+
+    def write_summary(self) -> Path:
+        """Write ``summary.json`` into the output directory (after :meth:`write`)."""
+        if self.output_dir is None:
+            raise InputError("The result has no output directory yet; call write(output_dir).")
+        path = self.output_dir / "summary.json"
+        path.write_text(json.dumps(self.summary(), indent=1, ensure_ascii=False, default=str))
+        return path
 
 
 # --- fingerprints and caching -----------------------------------------------------------------
@@ -819,4 +825,5 @@ def run_scenario(
         _record_optimization(result, i, spec, res)
     if out is not None:
         timed("outputs", lambda: result.write(out, **(map_options or {})))
+        result.write_summary()  # again, with the outputs step's time
     return result
