@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import sys
 import tempfile
@@ -52,11 +53,36 @@ def _error(status: int, kind: str, detail: str, headers: dict | None = None) -> 
                         headers=headers)
 
 
+def _request_fields() -> list[str]:
+    """Every field name of the request models, for "did you mean" on a misspelt one."""
+    from api import models
+
+    names = {name for model in vars(models).values()
+             if isinstance(model, type) and issubclass(model, models._In)
+             for name in model.model_fields}
+    return sorted(names)
+
+
+def _explain(err: dict) -> str:
+    """One validation error in words a user can act on."""
+    loc = [str(p) for p in err.get("loc", ())]
+    where, msg, kind = ".".join(loc), err.get("msg", "invalid"), err.get("type", "")
+    if kind == "json_invalid":
+        reason = (err.get("ctx") or {}).get("error", "")
+        return (f"the body is not valid JSON (at character {loc[-1] if len(loc) > 1 else 0}"
+                f"{': ' + reason if reason else ''})")
+    if kind == "extra_forbidden" and loc:
+        close = difflib.get_close_matches(loc[-1], _request_fields(), n=1, cutoff=0.7)
+        hint = f" — did you mean {close[0]!r}?" if close else ""
+        return f"{where}: unknown field {loc[-1]!r}{hint}"
+    if kind == "string_pattern_mismatch" and loc and loc[-1].endswith("coords"):
+        return (f"{where}: {err.get('input')!r} is no coordinate system; use wgs84, gcj02 "
+                "(Amap, Tencent), bd09 (Baidu) or an EPSG code such as EPSG:4547")
+    return f"{where}: {msg}"
+
+
 def _validation_detail(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    parts = [_explain(err) for err in exc.errors()]
     return "The request is not valid — " + "; ".join(parts[:20]) + (
         f" (and {len(parts) - 20} more)" if len(parts) > 20 else "")
 

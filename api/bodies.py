@@ -57,7 +57,9 @@ def read_model(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = [{"type": e["type"], "loc": ("body", *e["loc"]), "msg": e["msg"]}
+        errors = [{"type": e["type"], "loc": ("body", *e["loc"]), "msg": e["msg"],
+                   "input": e["input"] if isinstance(e.get("input"), str | int | float)
+                   else None}
                   for e in exc.errors(include_url=False)[:50]]
         raise RejectedBody(422, errors) from None
 

@@ -356,3 +356,20 @@ def test_a_result_file_gone_from_disk_is_404(c, job, net_dir):
         _refused(c.get(job["workbook_url"]), 404, "run the job again")
     finally:
         (job_dir / "workbook.moved").rename(target)
+
+
+def test_misspelt_fields_and_bad_json_are_explained(tmp_path):
+    """A misspelt field gets a "did you mean", a bad coordinate system the choices, broken
+    JSON where it breaks; uploads can be listed to find the ones to delete."""
+    from api_support import client
+
+    with client(tmp_path) as c:
+        r = c.post("/v1/scenarios", json={"network_id": "a" * 32,
+                                          "analysis": {"catgories": ["kindergarten"]}})
+        assert r.status_code == 422
+        assert "unknown field 'catgories' — did you mean 'categories'?" in r.json()["detail"]
+        r = c.post("/v1/scenarios", content=b'{"network_id": ',
+                   headers={"content-type": "application/json"})
+        assert "not valid JSON (at character 15" in r.json()["detail"]
+        up = c.post("/v1/uploads", files={"file": ("a.csv", b"lon,lat\n24.94,60.17\n")}).json()
+        assert [u["id"] for u in c.get("/v1/uploads").json()] == [up["id"]]

@@ -32,6 +32,12 @@ def create_upload(
     return UploadOut(**row)
 
 
+@router.get("/uploads", response_model=list[UploadOut], summary="Uploads")
+def list_uploads(store: StoreDep) -> list[UploadOut]:
+    """The newest uploads (at most 100), to find the ones to delete."""
+    return [UploadOut(**r) for r in store.list("uploads")]
+
+
 @router.get("/uploads/{upload_id}", response_model=UploadOut, summary="An upload's metadata")
 def get_upload(upload_id: ResourceId, store: StoreDep) -> UploadOut:
     return UploadOut(**fetch(store, "uploads", upload_id))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from planner.cli.common import reports_errors
+from planner.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
@@ -31,14 +32,31 @@ def serve(
 
     One server per data directory: a second one on the same directory stops with a message
     naming the process that holds it, before touching anything."""
+    import logging
+
     import uvicorn
+    from pydantic import ValidationError
 
     from api import Settings, create_app
     from api.protocol import header_timeout_protocol
 
     overrides = {k: v for k, v in {"data_dir": data_dir, "workers": workers}.items()
                  if v is not None}
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise InputError("; ".join(
+            f"setting PLANNER_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            for e in exc.errors()) + " (see \"Starting the server\" in docs/api.md).") from None
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    log = logging.getLogger("planner.api")
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    if key is None:
+        log.warning("no PLANNER_API_KEY set: every /v1 route is open to anyone who can reach "
+                    "%s:%d", host, port)
+    elif not key.isascii():
+        log.warning("PLANNER_API_KEY is not ASCII: curl sends it, but many HTTP clients "
+                    "(Python requests, httpx) cannot; prefer an ASCII key")
     app = create_app(settings)  # takes the data directory's lock first
     uvicorn.run(app, host=host, port=port, log_level="info",
                 http=header_timeout_protocol(settings.header_timeout_s),
