@@ -243,3 +243,16 @@ def test_misspelt_group_and_category_get_a_suggestion():
         load_speeds(overrides={"age_60plus": 0.65})
     with pytest.raises(UnknownCategoryError, match="Did you mean 'kindergarten'"):
         get_category(load_categories(), "kindergarden")
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    """`planner --help` stays instant: the CLI imports geopandas, pandas, shapely and numba
+    only where a command uses them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, planner, planner.cli; "
+            "print(sorted(m for m in ('geopandas', 'pandas', 'shapely', 'numba', 'osmnx', "
+            "'pyrosm', 'fastapi') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

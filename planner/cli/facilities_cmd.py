@@ -11,7 +11,6 @@ from rich.table import Table
 
 from planner.cli.common import console, reports_errors
 from planner.errors import InputError
-from planner.outputs import neutralise_formulas
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -115,6 +114,7 @@ def facilities(
 
     from planner.facilities import FacilityWarning, drop_off_network
     from planner.io.facilities import facility_report, load_facilities
+    from planner.outputs import neutralise_formulas
     from planner.standards import load_categories
 
     study_area = None
