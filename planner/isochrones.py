@@ -210,9 +210,11 @@ def _node_distances(network: WalkNetwork, snapped: Snapped, bound: float) -> np.
     return dist
 
 
-def _reached_length(network, snapped, dist, budget) -> float:
-    """Length (m) of street reached within ``budget``: whole edges, partial edges from each
-    reached end, and each origin's own edge either side of it."""
+def reached_intervals(network, snapped, dist, budget) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    """The stretches of street reached within ``budget`` (m): whole edges, partial edges from
+    each reached end, and each origin's own edge either side of it, as (edge, t0, t1) with
+    t0 ≤ t1 metres from the edge's ``edge_u`` (stretches may overlap)."""
     length = network.edge_length
     ru = np.clip(budget - dist[network.edge_u], 0.0, length)
     rv = np.clip(budget - dist[network.edge_v], 0.0, length)
@@ -230,7 +232,13 @@ def _reached_length(network, snapped, dist, budget) -> float:
     edge_ids = np.concatenate([edge_ids, o_edge[on_edge]])
     t0 = np.concatenate([t0, np.maximum(o_off - rem, 0.0)[on_edge]])
     t1 = np.concatenate([t1, np.minimum(o_off + rem, length[o_edge])[on_edge]])
-    return _union_length(edge_ids, t0, t1, 2.0 * length.max() + 1.0)
+    return edge_ids, t0, t1
+
+
+def _reached_length(network, snapped, dist, budget) -> float:
+    """Length (m) of street reached within ``budget`` (overlaps counted once)."""
+    edge_ids, t0, t1 = reached_intervals(network, snapped, dist, budget)
+    return _union_length(edge_ids, t0, t1, 2.0 * network.edge_length.max() + 1.0)
 
 
 def _union_length(edge, t0, t1, stride):

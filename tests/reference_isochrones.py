@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from planner.isochrones import _node_distances, _union_length
+from planner.isochrones import _node_distances, _union_length, reached_intervals
 from planner.snap import snap_points
 
 
@@ -29,24 +29,7 @@ def _reached_pieces(network, xy, snapped, dist, budget):
     length = network.edge_length
     a = network.node_xy[network.edge_u]
     b = network.node_xy[network.edge_v]
-    ru = np.clip(budget - dist[network.edge_u], 0.0, length)
-    rv = np.clip(budget - dist[network.edge_v], 0.0, length)
-    whole = ru + rv >= length
-    from_u = ~whole & (ru > 0)
-    from_v = ~whole & (rv > 0)
-    e_whole, e_u, e_v = np.flatnonzero(whole), np.flatnonzero(from_u), np.flatnonzero(from_v)
-    edge_ids = np.concatenate([e_whole, e_u, e_v])
-    t0 = np.concatenate([np.zeros(len(e_whole)), np.zeros(len(e_u)), length[e_v] - rv[e_v]])
-    t1 = np.concatenate([length[e_whole], ru[e_u], length[e_v]])
-
-    ok = np.flatnonzero(snapped.ok)
-    o_edge, o_off, o_acc = snapped.edge[ok], snapped.offset_m[ok], snapped.access_m[ok]
-    rem = budget - o_acc
-    on_edge = rem > 0
-    edge_ids = np.concatenate([edge_ids, o_edge[on_edge]])
-    t0 = np.concatenate([t0, np.maximum(o_off - rem, 0.0)[on_edge]])
-    t1 = np.concatenate([t1, np.minimum(o_off + rem, length[o_edge])[on_edge]])
-
+    edge_ids, t0, t1 = reached_intervals(network, snapped, dist, budget)
     street_m = _union_length(edge_ids, t0, t1, 2.0 * length.max() + 1.0)
 
     frac0 = (t0 / length[edge_ids])[:, None]
@@ -55,6 +38,8 @@ def _reached_pieces(network, xy, snapped, dist, budget):
     segments = np.stack([a[edge_ids] + frac0 * ab, a[edge_ids] + frac1 * ab], axis=1)
     pieces = [shapely.linestrings(segments)]
 
+    ok = np.flatnonzero(snapped.ok)
+    o_edge, o_off, o_acc = snapped.edge[ok], snapped.offset_m[ok], snapped.access_m[ok]
     origin = xy[ok]
     proj = a[o_edge] + (o_off / length[o_edge])[:, None] * (b[o_edge] - a[o_edge])
     has_leg = o_acc > 0
