@@ -96,18 +96,26 @@ class _WalkGrid:
         from rasterio.transform import from_origin
 
         near = self.value <= budget
-        if not near.any():
+        rows, cols = np.flatnonzero(near.any(axis=1)), np.flatnonzero(near.any(axis=0))
+        if len(rows) == 0:
             return shapely.Polygon()
-        transform = from_origin(self.x0, self.y1, self.cell_m, self.cell_m)
-        parts = [_polygon(g["coordinates"]) for g, _ in
-                 shapes(near.view(np.uint8), mask=near, connectivity=4, transform=transform)]
+        # polygonise only the rows and columns holding the area (a level's own extent)
+        near = near[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        transform = from_origin(self.x0 + cols[0] * self.cell_m, self.y1 - rows[0] * self.cell_m,
+                                self.cell_m, self.cell_m)
+        parts = _polygons([g["coordinates"] for g, _ in shapes(
+            near.view(np.uint8), mask=near, connectivity=4, transform=transform)])
         return parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
 
 
-def _polygon(rings: list) -> shapely.Polygon:
-    """A polygon from GeoJSON rings (shell first), built from arrays."""
-    shell, *holes = (np.asarray(r, dtype=np.float64) for r in rings)
-    return shapely.polygons(shell, holes=[shapely.linearrings(h) for h in holes] or None)
+def _polygons(polygons: list[list]) -> np.ndarray:
+    """Polygons from GeoJSON ring lists (shell first, then holes), built in one go."""
+    rings = [np.asarray(r, dtype=np.float64) for rs in polygons for r in rs]
+    sizes = np.array([len(r) for r in rings])
+    owner = np.repeat(np.arange(len(polygons)), [len(rs) for rs in polygons])
+    linear = shapely.linearrings(np.concatenate(rings), indices=np.repeat(np.arange(len(rings)),
+                                                                           sizes))
+    return shapely.polygons(linear, indices=owner)  # each polygon's first ring is its shell
 
 
 @njit(cache=True, nogil=True)
