@@ -103,6 +103,9 @@ class ScenarioResult:
                     "bound": r.bound,
                     "gap": r.gap,
                     "new_sites": len(r.sites),
+                    "new_sites_cost": (float(r.sites["cost"].sum()) if "cost" in r.sites
+                                       and r.sites["cost"].notna().any() else None),
+                    "budget": spec.budget,
                     "closed_sites": len(r.closed),
                     "uncoverable_people": float(r.uncoverable["people"].sum()),
                     "message": r.message,

@@ -56,6 +56,9 @@ def test_cost_budget_with_a_candidates_file(folder):
     kept = set() if "c9" in set(res.closed["id"]) else {"c9"}
     assert cost[res.sites["id"]].sum() + cost[list(kept)].sum() <= 4 + cost["c9"]
     assert "c8" in set(res.sites["id"])
+    told = result.summary()["optimizations"][0]
+    assert told["budget"] == 4 and told["new_sites_cost"] == pytest.approx(
+        cost[res.sites["id"]].sum())
     # the sites' marginal people add up to everyone covered after, less those still covered by
     # existing sites (people only the closed site reached count again when a new site reaches them)
     kept_before = res.coverage["people_covered_before"] - res.coverage["people_no_longer_covered"]
