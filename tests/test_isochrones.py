@@ -127,7 +127,7 @@ def test_polygons_lie_within_two_cells_of_the_exact_buffers(seed, n_nodes, n_ori
     assert shapely.difference(poly, exact(buffer_m + cell)).area <= 1e-6
 
 
-def test_sample_network_matches_the_exact_polygons_and_is_faster():
+def test_sample_network_matches_the_exact_polygons():
     """On a real street network (central Helsinki) the drawn polygons differ from the exact
     ones by under 4 % of their area and stay within their stated tolerance."""
     import time
