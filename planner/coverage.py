@@ -5,7 +5,7 @@ bound, on another network part, or the cell is off the streets) from every deman
 to the nearest facility of each category, as computed by ``planner.catchment.nearest_distance``,
 and the demand cells with their population columns (people per cell).
 
-Two ways to measure (STANDARDS.md):
+Two ways to measure (README, "Concepts"):
 
 * **compliance** — a cell is covered when its walking distance is ≤ the category's compliance
   distance (``Category.distance_m``, e.g. 300 m);

@@ -89,7 +89,7 @@ def test_every_number_in_the_files_carries_source_and_verified():
 
 
 def test_unverified_values_are_flagged(cats):
-    # [R] in STANDARDS.md: kindergarten 300 m, clinic 300 m, the 5-minute elderly day-care distance
+    # marked [R] (commonly cited, unchecked): kindergarten 300 m, clinic 300 m, the 5-minute elderly day-care distance
     for key in ("kindergarten", "clinic", "elderly_day_care"):
         prov = {p.field: p for p in cats[key].provenance}
         assert prov["distance_m"].verified is False
