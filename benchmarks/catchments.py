@@ -29,13 +29,12 @@ import argparse
 import gc
 import json
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
+from fresh_process import run_metadata
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
@@ -399,17 +398,7 @@ def main() -> None:
         "cpu s counts all threads (the engine uses up to 2 here)"
     )
 
-    meta = {
-        "cpus": len(os.sched_getaffinity(0)),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "python": platform.python_version(),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-        "note": "Taiyuan streets © OpenStreetMap contributors, ODbL 1.0",
-    }
+    meta = run_metadata(args, load_before, note="Taiyuan streets © OpenStreetMap contributors, ODbL 1.0")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     print(f"wrote {args.out}")

@@ -27,3 +27,25 @@ def measure(func: Callable[[object], dict], arg: object, repeat: int) -> dict:
     best = min(runs, key=lambda r: r["seconds"])
     best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
     return best
+
+
+def run_metadata(args, load_before: tuple[float, float, float], **extra: object) -> dict:
+    """What a benchmark's JSON records about its run: CPUs, load before and after, Python,
+    commit and arguments, plus ``extra``."""
+    import os
+    import platform
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    return {
+        "cpus": len(os.sched_getaffinity(0)),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "python": platform.python_version(),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        **extra,
+    }

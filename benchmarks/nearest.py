@@ -31,14 +31,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from fresh_process import run_metadata  # noqa: E402
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
@@ -198,17 +197,7 @@ def main() -> None:
             net = load(size.strip(), args.taiyuan)
             if net is not None:
                 rows += bench(size.strip(), net, args, pool)
-    meta = {
-        "cpus": len(os.sched_getaffinity(0)),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "python": platform.python_version(),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-        "timing": f"best of {args.repeat} interleaved runs; cpu = the process's CPU time",
-    }
+    meta = run_metadata(args, load_before, timing=f"best of {args.repeat} interleaved runs; cpu = the process's CPU time")
     print(f"\nbest of {args.repeat} interleaved runs; load average before {load_before[0]:.1f}, "
           f"after {meta['load_average_after'][0]:.1f} on {meta['cpus']} CPUs")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
