@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from planner.scenario_file import AnalysisSpec
+from planner.scenario_file import AnalysisSpec, BuildingRules
 
 ID_PATTERN = r"^[0-9a-f]{32}$"
 _COORDS_RE = r"^(wgs84|gcj02|bd09|EPSG:\d{4,6})$"
@@ -244,7 +244,7 @@ class FacilitiesIn(_In):
         return self
 
 
-class PopulationIn(_In):
+class PopulationIn(_In, BuildingRules):
     """Population: from the network's OSM buildings, or an uploaded raster / GeoJSON grid."""
 
     source: Literal["buildings", "upload"] = "buildings"
@@ -255,14 +255,6 @@ class PopulationIn(_In):
     age_shares: str | None = Field("shanxi", pattern=r"^[A-Za-z0-9_-]{1,40}$",
                                    description="region of the age structure applied when the "
                                                "source has none (age_structure.toml), or 'none'")
-    building_use: Literal["residential", "all", "auto"] = Field(
-        "auto", description="homes: residential tags only, all buildings not evidently "
-        "non-residential, or auto (residential tags when they hold ≥ 50% of the footprint)")
-    m2_per_person: float | None = Field(
-        None, gt=0, allow_inf_nan=False,
-        description="gross residential floor area per resident, m² (default 36.52)")
-    total: float | None = Field(None, ge=0, allow_inf_nan=False,
-                                description="calibrate the grid to this many people")
     districts: str | None = Field(
         None, pattern=ID_PATTERN, description="upload id of district polygons (GeoJSON/GPKG) "
         "with a population column: each district's cells are scaled to its total")

@@ -66,14 +66,10 @@ class FacilitySpec(_Strict):
     encoding: str | None = None
 
 
-class PopulationSpec(_Strict):
-    """Population source: 'buildings' (from the network's OSM data), a raster, census polygons or
-    buildings; which buildings are homes; and totals to calibrate to."""
+class BuildingRules(BaseModel):
+    """Which buildings are homes and how many live there, and a total to calibrate to: the
+    same fields in a scenario's [population] and in an API request's population."""
 
-    source: str = "buildings"
-    cell_m: float = Field(100.0, ge=10, le=5000, description="demand cell size, metres")
-    population_column: str | None = None
-    age_shares: str | None = Field("shanxi", description="age structure when the source has none")
     building_use: Literal["residential", "all", "auto"] = Field(
         "auto", description="homes: residential tags only, all buildings not evidently "
         "non-residential, or auto (residential tags when they hold ≥ 50% of the footprint)")
@@ -82,6 +78,16 @@ class PopulationSpec(_Strict):
         description="gross residential floor area per resident, m² (default: population.toml)")
     total: float | None = Field(None, ge=0, allow_inf_nan=False,
                                 description="calibrate the grid to this many people")
+
+
+class PopulationSpec(_Strict, BuildingRules):
+    """Population source: 'buildings' (from the network's OSM data), a raster, census polygons or
+    buildings; which buildings are homes; and totals to calibrate to."""
+
+    source: str = "buildings"
+    cell_m: float = Field(100.0, ge=10, le=5000, description="demand cell size, metres")
+    population_column: str | None = None
+    age_shares: str | None = Field("shanxi", description="age structure when the source has none")
     districts: str | None = Field(None, description="polygons with a population column: each "
                                   "district's cells are scaled to its total")
     districts_column: str | None = Field(None, description="population column of districts")
