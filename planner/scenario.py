@@ -27,7 +27,13 @@ import shapely
 
 from planner import coverage as cov
 from planner.access import access_split_table, capacity_access
-from planner.catchment import coverage_matrix, nearest_by_category, network_part, snap_points
+from planner.catchment import (
+    Snapped,
+    coverage_matrix,
+    nearest_by_category,
+    network_part,
+    snap_points,
+)
 from planner.demand import DemandGrid
 from planner.errors import InputError, OfflineError
 from planner.facilities import FacilityReport, drop_off_network, merge_across_sources
@@ -68,8 +74,7 @@ class ScenarioResult:
     demand: DemandGrid
     categories: dict[str, Category]
     distances: pd.DataFrame
-    off_streets: np.ndarray | None = None  # per cell: farther than max_access_m from any street
-    street_distance_m: np.ndarray | None = None  # per cell: straight metres to the nearest street
+    homes: Snapped | None = None  # where each demand cell joins the streets
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     optimizations: list[OptimizeResult] = field(default_factory=list)
@@ -116,6 +121,11 @@ class ScenarioResult:
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "map": str(self.map_path) if self.map_path else None,
         }
+
+    @property
+    def off_streets(self) -> np.ndarray | None:
+        """Per demand cell: farther than max_access_m from any street."""
+        return None if self.homes is None else ~self.homes.ok
 
     def _off_streets_summary(self) -> dict[str, Any]:
         table = self.tables.get("cells_off_streets")
@@ -456,7 +466,7 @@ def _cells_off_streets(result: ScenarioResult) -> None:
     cells = result.demand.cells
     off = result.off_streets & (cells["total"].to_numpy() > 0)
     part = cells[off].copy()
-    part.insert(1, "access_m", np.round(result.street_distance_m[off], 1))
+    part.insert(1, "access_m", np.round(result.homes.access_m[off], 1))
     result.layers["cells_off_streets"] = part
     result.tables["cells_off_streets"] = _with_lonlat(
         result, pd.DataFrame(part.drop(columns="geometry")), result.demand.points()[off])
@@ -476,7 +486,7 @@ def _network_parts(result: ScenarioResult, keys: list[str]) -> tuple[np.ndarray,
     part of the network holds none of its facilities — the two kinds of "no walk" that are not
     "farther than the search bound"."""
     max_access = result.scenario.analysis.max_access_m
-    cell_part = network_part(result.network, result.demand.points(), max_access_m=max_access)
+    cell_part = network_part(result.network, result.homes, max_access_m=max_access)
     fac = result.facilities
     fac_xy = fac.geometry.get_coordinates().to_numpy()
     fac_part = (network_part(result.network, fac_xy, max_access_m=max_access) if len(fac_xy)
@@ -513,14 +523,13 @@ def _complete_circle(result: ScenarioResult, dist, cats, layer: gpd.GeoDataFrame
 def _capacity_access(result: ScenarioResult, cats: dict[str, Category]) -> None:
     """Served / covered but over capacity / uncovered, for categories with capacity norms."""
     fac = result.facilities
-    demand_xy = result.demand.points()
     splits, ratios = [], []
     for key, cat in cats.items():
         own = fac[fac["category"] == key].reset_index(drop=True)
         if cat.capacity_unit is None or len(own) == 0:
             continue
         xy = own.geometry.get_coordinates().to_numpy()
-        catchment = coverage_matrix(result.network, xy, demand_xy, cat.distance_m,
+        catchment = coverage_matrix(result.network, xy, result.homes, cat.distance_m,
                                     max_access_m=result.scenario.analysis.max_access_m)
         access = capacity_access(catchment, own, result.demand.cells, cat)
         splits.append(access)
@@ -641,7 +650,7 @@ def optimize_step(result: ScenarioResult, spec: OptimizeSpec, area, progress) ->
         site_xy = np.column_stack([sites.geometry.x, sites.geometry.y])
         joint = {}
         for cat in cats:
-            matrix = coverage_matrix(result.network, site_xy, demand_xy, cat.distance_m,
+            matrix = coverage_matrix(result.network, site_xy, result.homes, cat.distance_m,
                                      max_access_m=result.scenario.analysis.max_access_m)
             weight = (spec.weights or {}).get(cat.key, 1.0)
             joint[cat.key] = JointCategory(matrix, _demand_of(result, cat), weight)
@@ -650,7 +659,7 @@ def optimize_step(result: ScenarioResult, spec: OptimizeSpec, area, progress) ->
     cat = cats[0]
     sites = _site_table(result, spec, cat.key, area)
     site_xy = np.column_stack([sites.geometry.x, sites.geometry.y])
-    matrix = coverage_matrix(result.network, site_xy, demand_xy, cat.distance_m,
+    matrix = coverage_matrix(result.network, site_xy, result.homes, cat.distance_m,
                              max_access_m=result.scenario.analysis.max_access_m,
                              progress=lambda f: progress(f"catchments of {cat.key} sites", f))
     demand = _demand_of(result, cat)
@@ -812,7 +821,7 @@ def run_scenario(
         max_access_m=scenario.analysis.max_access_m,
         progress=lambda f: report("catchments", f)))
     result = ScenarioResult(scenario, network, facilities, demand, categories, distances,
-                            off_streets=~homes.ok, street_distance_m=homes.access_m,
+                            homes=homes,
                             notes=notes, timings=timings)
     result.tables["facility_audit"] = (
         pd.concat([r.audit() for r in reports], ignore_index=True) if reports else pd.DataFrame()
