@@ -1,6 +1,6 @@
 """HTTP service of the planner: networks, scenarios, coverage and optimisation jobs (``/v1``)."""
 
-from api.app import create_app
-from api.settings import Settings
+from planner.api.app import create_app
+from planner.api.settings import Settings
 
 __all__ = ["Settings", "create_app"]

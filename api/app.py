@@ -14,17 +14,24 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from planner.api.bodies import HeavyBodies, add_schemas
+from planner.api.deps import require_api_key
+from planner.api.jobs import JobManager, QueueFull
+from planner.api.middleware import (
+    ApiKey,
+    BodyLimit,
+    HidePaths,
+    InternalErrors,
+    Methods,
+    SecurityHeaders,
+)
+from planner.api.models import ErrorOut, ScenarioIn
+from planner.api.routes import jobs, meta, networks, results, scenarios, uploads
+from planner.api.settings import Settings
+from planner.api.store import StorageError, StorageFull, Store
+from planner.api.uploads import InflatesTooMuch
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.bodies import HeavyBodies, add_schemas
-from api.deps import require_api_key
-from api.jobs import JobManager, QueueFull
-from api.middleware import ApiKey, BodyLimit, HidePaths, InternalErrors, Methods, SecurityHeaders
-from api.models import ErrorOut, ScenarioIn
-from api.routes import jobs, meta, networks, results, scenarios, uploads
-from api.settings import Settings
-from api.store import StorageError, StorageFull, Store
-from api.uploads import InflatesTooMuch
 from planner.errors import PlannerError
 
 log = logging.getLogger("planner.api")
@@ -55,7 +62,7 @@ def _error(status: int, kind: str, detail: str, headers: dict | None = None) -> 
 
 def _request_fields() -> list[str]:
     """Every field name of the request models, for "did you mean" on a misspelt one."""
-    from api import models
+    from planner.api import models
 
     names = {name for model in vars(models).values()
              if isinstance(model, type) and issubclass(model, models._In)

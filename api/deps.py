@@ -7,12 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import APIKeyHeader
-
-from api.bodies import HeavyBodies
-from api.jobs import JobManager
-from api.models import ID_PATTERN
-from api.settings import Settings
-from api.store import Store
+from planner.api.bodies import HeavyBodies
+from planner.api.jobs import JobManager
+from planner.api.models import ID_PATTERN
+from planner.api.settings import Settings
+from planner.api.store import Store
 
 _api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False,

@@ -30,7 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from api.store import ACTIVE, FINAL, StorageError, Store, is_disk_full, new_id, remove_tree
+from planner.api.store import ACTIVE, FINAL, StorageError, Store, is_disk_full, new_id, remove_tree
+
 from planner.errors import PlannerError
 
 log = logging.getLogger("planner.api")
@@ -38,7 +39,7 @@ log = logging.getLogger("planner.api")
 #: A job kind → the task it runs (resolved inside the worker, see api.tasks).
 KINDS = ("network", "coverage", "optimize")
 #: Imported once by the fork server, so a job starts without re-importing the stack (≈ 3 s).
-PRELOAD = ["api.tasks", "planner.scenario", "maps", "openpyxl", "pyrosm", "highspy"]
+PRELOAD = ["planner.api.tasks", "planner.scenario", "planner.maps", "openpyxl", "pyrosm", "highspy"]
 _POLL_S = 0.2
 _PROGRESS_EVERY_S = 0.3
 #: After a failed dispatcher step, wait this long before the next one (doubling, seconds).
@@ -164,7 +165,8 @@ def _record(store: Store, job_id: str, status: str, **fields: Any) -> bool:
 
 def work(data_dir: str, job_id: str) -> None:
     """Entry point of a worker process: run one job and record its outcome."""
-    from api.tasks import TASKS
+    from planner.api.tasks import TASKS
+
     from planner.optimize.highs import silence_banner
 
     silence_banner()  # before the optimizer's threads log anything
@@ -208,7 +210,7 @@ def work(data_dir: str, job_id: str) -> None:
 
 def forget_result(store: Store, job_id: str) -> None:
     """Drop a deleted job from the results route's memory of finished jobs."""
-    from api.routes.results import _FINISHED
+    from planner.api.routes.results import _FINISHED
 
     _FINISHED.pop((store.data_dir, job_id), None)
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from planner.api.models import FacilitiesIn, OptimizeIn, ScenarioIn
+from planner.api.store import Store
+from planner.api.uploads import FACILITY_SUFFIXES, POPULATION_SUFFIXES, link_or_copy, suffix_of
 from pydantic import ValidationError
 
-from api.models import FacilitiesIn, OptimizeIn, ScenarioIn
-from api.store import Store
-from api.uploads import FACILITY_SUFFIXES, POPULATION_SUFFIXES, link_or_copy, suffix_of
 from planner.errors import CRSError, InputError
 from planner.io.buildings import read_settings
 from planner.io.coords import in_china, undeclared_in_china

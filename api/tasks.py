@@ -6,10 +6,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from api.export import export_result
-from api.jobs import staging_dir
-from api.scenario_doc import load_stored_scenario
-from api.store import Store
+from planner.api.export import export_result
+from planner.api.jobs import staging_dir
+from planner.api.scenario_doc import load_stored_scenario
+from planner.api.store import Store
+
 from planner.errors import InputError
 
 Progress = Callable[[str, float], None]

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
-
-from maps.geo import bounds_latlon, feature_collection, to_map_coords
-from maps.offline import save_offline
+from planner.maps.geo import bounds_latlon, feature_collection, to_map_coords
+from planner.maps.offline import save_offline
 
 COLOURS = {"newly covered": "#1a9850", "no longer covered": "#d73027"}
 LABELS_ZH = {"newly covered": "新增覆盖", "no longer covered": "不再覆盖"}

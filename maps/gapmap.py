@@ -20,8 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-
-from maps.elements import (
+from planner.maps.elements import (
     Chrome,
     IconLayer,
     PopupHtml,
@@ -32,7 +31,7 @@ from maps.elements import (
     swatch,
     table_html,
 )
-from maps.geo import (
+from planner.maps.geo import (
     bounds_latlon,
     dissolve_by,
     feature_collection,
@@ -40,7 +39,7 @@ from maps.geo import (
     to_map_coords,
     without_holes,
 )
-from maps.labels import (
+from planner.maps.labels import (
     COMPLIANCE_COLOURS,
     DISTRICT_COLOUR,
     GAP_COLOUR,
@@ -55,7 +54,8 @@ from maps.labels import (
     text,
     time_class_labels,
 )
-from maps.offline import offline_map, save_offline
+from planner.maps.offline import offline_map, save_offline
+
 from planner.coverage import CompleteCircle, check_distances, district_names, people_matrix
 from planner.errors import CRSError, InputError
 from planner.standards import Category

@@ -137,7 +137,7 @@ class ScenarioResult:
     def gap_map(self, *, lang: str = "zh", basemap: str = "none", shown: str | None = None):
         """The Folium gap map of this result (see :func:`maps.gap_map`); ``shown`` is the
         category displayed when the page opens (default: the first optimised one)."""
-        from maps import gap_map
+        from planner.maps import gap_map
 
         speeds = load_speeds(overrides=self.scenario.speeds or None)
         keys = list(self.distances.columns)
@@ -163,7 +163,7 @@ class ScenarioResult:
 
     def save_map(self, path: str | Path, **options: Any) -> Path:
         """Write the gap map as one self-contained HTML file that opens offline."""
-        from maps import save_gap_map
+        from planner.maps import save_gap_map
 
         return save_gap_map(self.gap_map(**options), path)
 

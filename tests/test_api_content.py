@@ -164,7 +164,7 @@ def test_fields_a_source_would_ignore_are_refused(c, net_dir, source, fields):
 
 
 def test_large_inline_point_lists_are_refused_before_validation(c, net_dir):
-    from api.models import MAX_INLINE_FEATURES
+    from planner.api.models import MAX_INLINE_FEATURES
 
     lon, lat = HELSINKI_POINT
     point = {"type": "Feature", "properties": {}, "geometry": {"type": "Point",
@@ -337,7 +337,7 @@ def test_text_files_are_sent_gzipped_to_clients_that_accept_it(c, job, kind):
     ("*;q=0, gzip", True), ("gzip;q=0", False), ("gzip;q=x", False), ("identity", False),
     (None, False)])
 def test_accept_encoding(header, gzip):
-    from api.routes.results import _accepts_gzip
+    from planner.api.routes.results import _accepts_gzip
 
     assert _accepts_gzip(header) is gzip
 

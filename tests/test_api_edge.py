@@ -27,9 +27,8 @@ import pytest
 from api_support import HELSINKI_POINT, built_data_dir, client, feature_collection
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from api.store import new_id
-from api.uploads import _Inflation
+from planner.api.store import new_id
+from planner.api.uploads import _Inflation
 
 KEY = "山西-城市密钥"  # non-ASCII: sent as UTF-8 bytes
 H = {"X-API-Key": KEY.encode()}
@@ -116,7 +115,7 @@ def test_cors_headers_on_errors(tmp_path):
 
 def _finished_job(data_dir: Path) -> str:
     """A done job with a map, a table and a layer on disk."""
-    from api.store import Store
+    from planner.api.store import Store
 
     store = Store(data_dir)
     job_id = new_id()
@@ -245,7 +244,7 @@ def test_inflation_counts_exact_sizes_of_multi_stream_files(parts, repeat, kind,
 
 
 def test_no_server_paths_in_answers(tmp_path):
-    from api.store import Store
+    from planner.api.store import Store
 
     with client(tmp_path) as c:
         store = Store(tmp_path)
@@ -382,10 +381,9 @@ def _chromium_dom(url: str, profile: Path) -> str:
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium "
                                                   "(apt-get install -y chromium)")
 def test_map_and_docs_work_in_a_browser_under_their_security_policy(tmp_path):
+    from planner.maps import gap_map, save_gap_map
     from test_gapmap import build_case
     from test_gapmap_browser import PROBE
-
-    from maps import gap_map, save_gap_map
 
     case = build_case()
     args = {k: v for k, v in case.items() if k not in ("cells", "distances", "categories")}

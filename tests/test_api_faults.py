@@ -18,12 +18,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
+import planner.api.jobs
 import pytest
 from api_support import HELSINKI_POINT, built_data_dir, client, wait_job
-
-import api.jobs
-from api.jobs import JobManager, ProgressWriter, QueueFull
-from api.store import StorageFull, StorageUnavailable, Store
+from planner.api.jobs import JobManager, ProgressWriter, QueueFull
+from planner.api.store import StorageFull, StorageUnavailable, Store
 
 FULL = "database or disk is full"
 
@@ -57,8 +56,8 @@ def unrecordable(data_dir: str, job_id: str) -> None:
         raise StorageUnavailable("injected")
 
     Store._run = broken
-    api.jobs._RECORD_FOR_S = 0.3
-    api.jobs._record(Store(data_dir), job_id, "done", progress=1.0)
+    planner.api.jobs._RECORD_FOR_S = 0.3
+    planner.api.jobs._record(Store(data_dir), job_id, "done", progress=1.0)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -127,9 +126,9 @@ def _alive(pid: int) -> bool:
 def quick_retries(monkeypatch):
     """Shorter waits between retries and dispatcher steps in this process (same logic), and a
     fork server that preloads nothing (these workers need nothing; it starts in 0.1 s)."""
-    monkeypatch.setattr("api.store._RETRY_WAITS_S", (0.01, 0.02, 0.05))
-    monkeypatch.setattr(api.jobs, "PRELOAD", [])
-    monkeypatch.setattr(api.jobs, "_BACKOFF_S", (0.05, 0.2))
+    monkeypatch.setattr("planner.api.store._RETRY_WAITS_S", (0.01, 0.02, 0.05))
+    monkeypatch.setattr(planner.api.jobs, "PRELOAD", [])
+    monkeypatch.setattr(planner.api.jobs, "_BACKOFF_S", (0.05, 0.2))
 
 
 @pytest.fixture()
@@ -235,8 +234,8 @@ def test_a_worker_that_cannot_start_fails_its_job(store, monkeypatch):
 
 
 def test_a_job_the_dispatcher_lost_is_failed(store, monkeypatch):
-    monkeypatch.setattr(api.jobs, "_LOST_AFTER_S", 0.0)
-    monkeypatch.setattr(api.jobs, "_RECONCILE_EVERY_S", 0.2)
+    monkeypatch.setattr(planner.api.jobs, "_LOST_AFTER_S", 0.0)
+    monkeypatch.setattr(planner.api.jobs, "_RECONCILE_EVERY_S", 0.2)
     lost = store.insert("jobs", {"id": "c" * 32, "kind": "coverage", "target_id": "a" * 32,
                                  "status": "running", "created": time.time() - 1, "params": {}})
     with manager(store, finishing):
@@ -264,7 +263,7 @@ def test_a_progress_write_that_fails_does_not_stop_the_job(store, monkeypatch):
 
 
 def _job_row(store: Store, status: str = "running") -> dict:
-    return store.insert("jobs", {"id": api.jobs.new_id(), "kind": "coverage",
+    return store.insert("jobs", {"id": planner.api.jobs.new_id(), "kind": "coverage",
                                  "target_id": "a" * 32, "status": status,
                                  "created": time.time(), "params": {}})
 
@@ -274,12 +273,12 @@ def test_a_worker_leaves_no_partial_results(store, monkeypatch, fault):
     """Results are written to a staging directory that becomes the job's only when it is done;
     a full disk, an unexpected error or an interruption leave nothing behind, and no server
     path reaches the job's error."""
-    from api import tasks
+    from planner.api import tasks
 
     job = _job_row(store)
 
     def task(store_, row, progress):
-        staging = api.jobs.staging_dir(store_, row["id"])
+        staging = planner.api.jobs.staging_dir(store_, row["id"])
         (staging / "tables").mkdir(parents=True)
         (staging / "tables" / "coverage.csv").write_text("a,b\n")
         if fault == "disk full":
@@ -290,10 +289,10 @@ def test_a_worker_leaves_no_partial_results(store, monkeypatch, fault):
         return {"summary": {}, "timings": {}, "outputs": {}}
 
     monkeypatch.setitem(tasks.TASKS, "coverage", task)
-    api.jobs.work(str(store.data_dir), job["id"])
+    planner.api.jobs.work(str(store.data_dir), job["id"])
     row = store.get("jobs", job["id"])
     assert not store.path("jobs", job["id"]).exists()
-    assert not api.jobs.staging_dir(store, job["id"]).exists()
+    assert not planner.api.jobs.staging_dir(store, job["id"]).exists()
     if fault == "interrupted":
         assert row["status"] == "interrupted"
     else:
@@ -302,21 +301,21 @@ def test_a_worker_leaves_no_partial_results(store, monkeypatch, fault):
 
 
 def test_a_finished_worker_moves_its_results_into_place(store, monkeypatch):
-    from api import tasks
+    from planner.api import tasks
 
     job = _job_row(store)
 
     def task(store_, row, progress):
-        staging = api.jobs.staging_dir(store_, row["id"])
+        staging = planner.api.jobs.staging_dir(store_, row["id"])
         staging.mkdir(parents=True)
         (staging / "map.html").write_text("<html></html>")
         return {"summary": {"ok": 1}, "timings": {}, "outputs": {"map": True}}
 
     monkeypatch.setitem(tasks.TASKS, "coverage", task)
-    api.jobs.work(str(store.data_dir), job["id"])
+    planner.api.jobs.work(str(store.data_dir), job["id"])
     assert store.get("jobs", job["id"])["status"] == "done"
     assert (store.path("jobs", job["id"]) / "map.html").exists()
-    assert not api.jobs.staging_dir(store, job["id"]).exists()
+    assert not planner.api.jobs.staging_dir(store, job["id"]).exists()
 
 
 # --- queue limit, retention ---------------------------------------------------------------------
@@ -341,7 +340,7 @@ def test_retention_deletes_old_finished_jobs_and_uploads(store):
                                         ("old_net", "network", "done", old),
                                         ("old_queued", "coverage", "queued", old),
                                         ("new_done", "optimize", "done", new)]:
-        rows[name] = store.insert("jobs", {"id": api.jobs.new_id(), "kind": kind,
+        rows[name] = store.insert("jobs", {"id": planner.api.jobs.new_id(), "kind": kind,
                                            "target_id": "a" * 32, "status": status,
                                            "created": created, "params": {}})["id"]
         (store.path("jobs", rows[name]) / "tables").mkdir(parents=True)
@@ -365,7 +364,7 @@ def test_retention_deletes_old_finished_jobs_and_uploads(store):
 def test_a_server_with_retention_purges_by_itself(tmp_path):
     with client(tmp_path, retention_days=1) as c:
         store = c.app.state.store
-        old = store.insert("jobs", {"id": api.jobs.new_id(), "kind": "coverage",
+        old = store.insert("jobs", {"id": planner.api.jobs.new_id(), "kind": "coverage",
                                     "target_id": "a" * 32, "status": "done",
                                     "created": time.time() - 2 * 86400, "params": {}})
         c.app.state.jobs._next_purge = 0.0
@@ -409,7 +408,7 @@ def test_a_full_disk_refuses_writes_and_keeps_reads(net_dir, monkeypatch):
             dest.write_bytes(src.read(10))
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr("api.routes.uploads.copy_stream", half_then_full)
+        monkeypatch.setattr("planner.api.routes.uploads.copy_stream", half_then_full)
         r = c.post("/v1/uploads", files={"file": ("b.csv", _csv())})
         assert r.status_code == 507 and r.json()["error"] == "InsufficientStorage"
         assert "disk is full" in r.json()["detail"] and str(data_dir) not in r.text

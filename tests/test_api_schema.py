@@ -8,12 +8,11 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
+from planner.api import Settings, create_app  # noqa: E402
 from schemathesis.checks import (  # noqa: E402
     not_a_server_error,
     response_schema_conformance,
 )
-
-from api import Settings, create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
+from planner.maps import gap_map, save_gap_map
+from planner.maps.offline import OfflineAssetError, inline_assets
 
-from maps import gap_map, save_gap_map
-from maps.offline import OfflineAssetError, inline_assets
 from planner.catchment import nearest_by_category
 from planner.coverage import complete_circle, coverage_table, district_coverage, required_distance_m
 from planner.errors import InputError

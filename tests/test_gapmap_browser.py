@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from planner.maps import gap_map, save_gap_map
 
-from maps import gap_map, save_gap_map
 from tests.test_gapmap import build_case
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,8 +8,8 @@ import pandas as pd
 import pyogrio
 import pytest
 from openpyxl import load_workbook
+from planner.api.export import write_layer
 
-from api.export import write_layer
 from planner.errors import InputError
 from planner.io.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
 from planner.lonlat import lonlat_columns, with_lonlat

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
-
-from api.deps import JobsDep, ResourceId, StoreDep, fetch
-from api.models import JobOut, JobStatus
+from planner.api.deps import JobsDep, ResourceId, StoreDep, fetch
+from planner.api.models import JobOut, JobStatus
 
 router = APIRouter(tags=["jobs"])
 

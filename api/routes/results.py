@@ -16,11 +16,10 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
-
-from api.deps import ResourceId, StoreDep, fetch
-from api.export import NAME_PATTERN, WORKBOOK
-from api.models import LayerLink, ResultOut, TableLinks
-from api.store import Store
+from planner.api.deps import ResourceId, StoreDep, fetch
+from planner.api.export import NAME_PATTERN, WORKBOOK
+from planner.api.models import LayerLink, ResultOut, TableLinks
+from planner.api.store import Store
 
 router = APIRouter(tags=["results"])
 Name = Annotated[str, PathParam(pattern=NAME_PATTERN, description="a name listed by …/result")]

@@ -8,17 +8,16 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
-
-from api.bodies import read_model, request_body
-from api.deps import BodiesDep, JobsDep, ResourceId, StoreDep, fetch
-from api.models import JobOut, OptimizeIn, ScenarioIn, ScenarioOut
-from api.routes.jobs import job_out
-from api.scenario_doc import (
+from planner.api.bodies import read_model, request_body
+from planner.api.deps import BodiesDep, JobsDep, ResourceId, StoreDep, fetch
+from planner.api.models import JobOut, OptimizeIn, ScenarioIn, ScenarioOut
+from planner.api.routes.jobs import job_out
+from planner.api.scenario_doc import (
     create_scenario_files,
     load_stored_scenario,
     optimize_spec,
 )
-from api.store import ACTIVE, Store, creating, new_id
+from planner.api.store import ACTIVE, Store, creating, new_id
 
 router = APIRouter(tags=["scenarios"])
 

@@ -6,11 +6,10 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Response, UploadFile
-
-from api.deps import ResourceId, SettingsDep, StoreDep, fetch
-from api.models import UploadOut
-from api.store import creating, new_id
-from api.uploads import UPLOAD_SUFFIXES, copy_stream, safe_filename
+from planner.api.deps import ResourceId, SettingsDep, StoreDep, fetch
+from planner.api.models import UploadOut
+from planner.api.store import creating, new_id
+from planner.api.uploads import UPLOAD_SUFFIXES, copy_stream, safe_filename
 
 router = APIRouter(tags=["uploads"])
 

@@ -42,9 +42,9 @@ def compare_scenarios(
 ) -> None:
     """Compare two scenarios: coverage per category and group, people newly covered, a
     difference map."""
-    from maps.difference import save_difference_map
     from planner.cli.run_cmd import execute
     from planner.compare import compare
+    from planner.maps.difference import save_difference_map
     from planner.outputs import write_tables
     from planner.scenario_file import load_scenario
 

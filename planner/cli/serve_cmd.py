@@ -37,8 +37,8 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from api import Settings, create_app
-    from api.protocol import header_timeout_protocol
+    from planner.api import Settings, create_app
+    from planner.api.protocol import header_timeout_protocol
 
     overrides = {k: v for k, v in {"data_dir": data_dir, "workers": workers}.items()
                  if v is not None}
