@@ -179,7 +179,7 @@ def test_offline_download_is_one_clear_error(monkeypatch, kind):
 
 def test_offline_facilities_and_buildings(monkeypatch):
     from planner.io.facilities import load_facilities
-    from planner.scenario import _online_buildings
+    from planner.pipeline.inputs import _online_buildings
 
     monkeypatch.setattr(ox.features, "features_from_place", _no_connection())
     with pytest.raises(OfflineError, match="cannot be reached"):

@@ -276,7 +276,7 @@ def test_scenario_population_options(tmp_path):
 
     import pyproj
 
-    from planner.scenario import build_demand_step
+    from planner.pipeline.inputs import build_demand_step
     from planner.scenario_file import parse_scenario
 
     (tmp_path / "block.osm").write_text(osm_xml(TAIYUAN_BLOCK))

@@ -7,7 +7,7 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
-from planner import scenario as scenario_mod
+from planner.cache import cached
 from planner.catchment import nearest_distance, snap_points
 from planner.cli import app
 from planner.compare import compare
@@ -17,6 +17,7 @@ from planner.facilities import drop_off_network
 from planner.io.facilities import facility_report, load_facilities
 from planner.io.osm import load_network
 from planner.io.population import load_population
+from planner.pipeline import inputs as inputs_mod
 from planner.sample import helsinki_pbf
 from planner.scenario import run_scenario
 from planner.scenario_file import load_scenario, parse_scenario
@@ -74,8 +75,8 @@ def test_rerun_reuses_the_parsed_network_and_facilities(sample_run, monkeypatch)
     def no_parsing(*args, **kwargs):
         raise AssertionError("an input was parsed again")
 
-    monkeypatch.setattr(scenario_mod, "load_network", no_parsing)
-    monkeypatch.setattr(scenario_mod, "load_facilities", no_parsing)
+    monkeypatch.setattr(inputs_mod, "load_network", no_parsing)
+    monkeypatch.setattr(inputs_mod, "load_facilities", no_parsing)
     s = load_scenario()
     again = run_scenario(s.model_copy(update={"optimize": s.optimize[:1]}), cache_dir=out / ".cache")
     assert again.network.n_edges == result.network.n_edges
@@ -207,11 +208,11 @@ def test_cache_entries_appear_whole_and_bad_ones_are_rebuilt(tmp_path):
     def load(path):
         return {"value": int(path.read_text())}
 
-    assert scenario_mod._cached(tmp_path, "entry", build, save, load) == {"value": 1}
-    assert scenario_mod._cached(tmp_path, "entry", build, save, load) == {"value": 1}
+    assert cached(tmp_path, "entry", build, save, load) == {"value": 1}
+    assert cached(tmp_path, "entry", build, save, load) == {"value": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["entry"]  # no temporary names left
     (tmp_path / "entry").write_text("half a fi")
-    assert scenario_mod._cached(tmp_path, "entry", build, save, load) == {"value": 2}
+    assert cached(tmp_path, "entry", build, save, load) == {"value": 2}
 
 
 def test_comparison_of_walking_speeds_shows_the_time_mode_change(sample_run):

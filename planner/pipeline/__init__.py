@@ -1,0 +1,1 @@
+"""The steps of a scenario run: inputs, analysis and optimisation (see :func:`planner.scenario.run_scenario`)."""
