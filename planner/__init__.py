@@ -55,8 +55,9 @@ _LAZY = {
     "sample_osm": "planner.sample",
     "InputError": "planner.errors",
     "CRSError": "planner.errors",
+    "convert_coords": "planner.io.coords",
 }
-_RENAMED = {"sample_osm": "helsinki_pbf"}
+_RENAMED = {"sample_osm": "helsinki_pbf", "convert_coords": "convert"}
 
 __all__ = [
     "CRSError",
@@ -71,6 +72,7 @@ __all__ = [
     "build_scenario",
     "candidates",
     "cell_coverage",
+    "convert_coords",
     "coverage_table",
     "gap_map",
     "load_categories",
@@ -98,6 +100,7 @@ if TYPE_CHECKING:
         run,
     )
     from planner.errors import CRSError, InputError
+    from planner.io.coords import convert as convert_coords
     from planner.network import WalkNetwork
     from planner.sample import helsinki_pbf as sample_osm
     from planner.scenario import ScenarioResult

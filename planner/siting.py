@@ -11,6 +11,7 @@ nearest street segment) and calls the location models of :mod:`planner.optimize`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,7 +137,9 @@ def _demand(demand: gpd.GeoDataFrame, network: WalkNetwork,
 
 
 class _Model:
-    """A siting model over a :class:`Problem`; subclasses call one location model."""
+    """A siting model over a :class:`Problem`; subclasses name the location model."""
+
+    _model: Callable[..., OptimizeResult]
 
     def __init__(self, problem: Problem, **options: Any) -> None:
         self.problem = problem
@@ -162,6 +165,18 @@ class _Model:
             existing=existing, max_access_m=max_access_m)
         return cls(problem, **options)
 
+    def solve(self, *, time_limit_s: float = 60.0, mip_gap: float = 0.0,
+              **options: Any) -> SitingResult:
+        """Solve within ``time_limit_s`` seconds; ``mip_gap`` 0 proves optimality; ``options``
+        replace the model's (e.g. ``p=10`` on the same catchments)."""
+        pb = self.problem
+        answer = self._model(pb.coverage, pb.demand, pb.sites, time_limit_s=time_limit_s,
+                             mip_gap=mip_gap, **self._extra(pb), **{**self.options, **options})
+        return SitingResult.of(answer)
+
+    def _extra(self, problem: Problem) -> dict[str, Any]:
+        return {"demand_xy": problem.demand_xy}
+
 
 class MaxCover(_Model):
     """Maximal covering: open ``p`` new sites (or spend at most ``budget``, the total of the
@@ -169,11 +184,7 @@ class MaxCover(_Model):
 
     Options: ``p`` (new sites), ``budget`` (cost), ``required`` (ids that must open)."""
 
-    def solve(self, *, time_limit_s: float = 60.0, mip_gap: float = 0.0) -> SitingResult:
-        """Solve within ``time_limit_s`` seconds; ``mip_gap`` 0 proves optimality."""
-        pb = self.problem
-        return SitingResult.of(mclp(pb.coverage, pb.demand, pb.sites, time_limit_s=time_limit_s,
-                                    mip_gap=mip_gap, demand_xy=pb.demand_xy, **self.options))
+    _model = staticmethod(mclp)
 
 
 class SetCover(_Model):
@@ -183,11 +194,7 @@ class SetCover(_Model):
 
     Options: ``use_cost``, ``required``."""
 
-    def solve(self, *, time_limit_s: float = 60.0, mip_gap: float = 0.0) -> SitingResult:
-        """Solve within ``time_limit_s`` seconds; ``mip_gap`` 0 proves optimality."""
-        pb = self.problem
-        return SitingResult.of(lscp(pb.coverage, pb.demand, pb.sites, time_limit_s=time_limit_s,
-                                    mip_gap=mip_gap, demand_xy=pb.demand_xy, **self.options))
+    _model = staticmethod(lscp)
 
 
 class CapacitatedMaxCover(_Model):
@@ -198,9 +205,7 @@ class CapacitatedMaxCover(_Model):
     Options: ``p``, ``budget``, ``default_capacity`` (people, for sites without one),
     ``required``."""
 
-    def solve(self, *, time_limit_s: float = 60.0, mip_gap: float = 0.0) -> SitingResult:
-        """Solve within ``time_limit_s`` seconds; ``mip_gap`` 0 proves optimality."""
-        pb = self.problem
-        return SitingResult.of(capacitated_mclp(pb.coverage, pb.demand, pb.sites,
-                                                time_limit_s=time_limit_s, mip_gap=mip_gap,
-                                                **self.options))
+    _model = staticmethod(capacitated_mclp)
+
+    def _extra(self, problem: Problem) -> dict[str, Any]:
+        return {}
