@@ -5,6 +5,7 @@ answer on the bundled sample, and an ``import planner`` that stays light."""
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -254,3 +255,10 @@ def test_coverage_table_of_a_run_matches_its_coverage(sample_result):
     got = again.set_index(key)["coverage_pct"]
     want = r.coverage.set_index(key)["coverage_pct"]
     pd.testing.assert_series_equal(got.loc[want.index], want, check_exact=False, atol=1e-9)
+
+
+def test_docs_and_notebooks_name_only_public_api():
+    texts = [(ROOT / "docs" / "python.md").read_text(encoding="utf-8"),
+             *((p.read_text(encoding="utf-8")) for p in (ROOT / "notebooks").glob("*.ipynb"))]
+    used = {m for text in texts for m in re.findall(r"\bpl\.(\w+)", text)}
+    assert used and used <= set(pl.__all__), used - set(pl.__all__)

@@ -7,6 +7,7 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
+from planner.blocks import gap_map
 from planner.cache import cached
 from planner.catchment import nearest_distance, snap_points
 from planner.cli import app
@@ -180,6 +181,11 @@ def test_districts_and_capacity_tables(sample_run, tmp_path):
     assert split["people"] == pytest.approx(
         split["served"] + split["over_capacity"] + split["uncovered"])
     assert run.complete is not None and set(run.complete.keys) == {"pharmacy", "childcare"}
+    # the named parts are what the tables and layers hold
+    assert run.district_table is by_district is run.districts.table
+    assert run.layers["districts"] is run.districts.layer
+    assert run.capacity.access is run.tables["capacity_access"]
+    assert list(run.layers)[-2:] == ["isochrones", "districts"]  # no proposals without requests
 
 
 def test_no_basic_category_analysed(sample_run):
@@ -192,7 +198,7 @@ def test_no_basic_category_analysed(sample_run):
     assert run.complete is None and "complete_circle" not in run.tables
     assert any("Complete living circle not computed" in n for n in run.notes)
     assert len(run.optimizations[0].sites) == 2
-    assert run.gap_map() is not None
+    assert gap_map(run) is not None
 
 
 def test_cache_entries_appear_whole_and_bad_ones_are_rebuilt(tmp_path):
