@@ -262,3 +262,16 @@ def test_docs_and_notebooks_name_only_public_api():
              *((p.read_text(encoding="utf-8")) for p in (ROOT / "notebooks").glob("*.ipynb"))]
     used = {m for text in texts for m in re.findall(r"\bpl\.(\w+)", text)}
     assert used and used <= set(pl.__all__), used - set(pl.__all__)
+
+
+def test_building_blocks_give_the_runs_inputs(sample_result):
+    r = sample_result
+    net = pl.network_from_file(pl.sample_osm())
+    assert (net.n_edges, net.crs) == (r.network.n_edges, r.network.crs)
+    fac = pl.read_facilities(pl.sample_osm(), net)
+    pd.testing.assert_frame_equal(fac.drop(columns="geometry"),
+                                  r.facilities.drop(columns="geometry"), check_dtype=False)
+    cells = pl.read_population(pl.sample_osm(), net, total=4000)  # as the sample scenario
+    pd.testing.assert_frame_equal(pd.DataFrame(cells), pd.DataFrame(r.demand.cells))
+    assert cells["total"].sum() == pytest.approx(4000)
+    assert any("calibrat" in n.lower() for n in cells.attrs["notes"])
