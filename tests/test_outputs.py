@@ -13,30 +13,59 @@ from planner.api.export import write_layer
 from planner.errors import InputError
 from planner.io.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
 from planner.lonlat import lonlat_columns, with_lonlat
-from planner.outputs import sheet_names, write_layers, write_tables
+from planner.outputs import write_layers, write_tables
+from planner.workbook import sheet_names
 from tests.test_coverage import grid
 
 
 def test_tables_csv_and_workbook(tmp_path):
-    cov = pd.DataFrame({"category": ["pharmacy", "childcare"], "name_zh": ["药店", "托儿所/托育点"], "coverage_pct": [75.5, np.nan]})
-    gaps = pd.DataFrame({"rank": [1, 2], "people": [42.0, 20.0]})
+    cov = pd.DataFrame({"category": ["pharmacy", "childcare"], "name_zh": ["药店", "托儿所/托育点"], "coverage_pct": [75.54, np.nan]})
+    gaps = pd.DataFrame({"rank": [1, 2], "people": [42.4, 20.0]})
     paths = write_tables({"coverage": cov, "gap_areas": gaps}, tmp_path)
     assert [p.name for p in paths] == ["coverage.csv", "gap_areas.csv", "coverage.xlsx"]
     back = pd.read_csv(tmp_path / "coverage.csv", encoding="utf-8-sig")
-    assert back["name_zh"].tolist() == ["药店", "托儿所/托育点"]
+    assert list(back.columns) == ["category", "name_zh", "coverage_pct"]  # code names in CSV
+    assert back["name_zh"].tolist() == ["药店", "托儿所/托育点"] and back["coverage_pct"][0] == 75.54
     assert (tmp_path / "coverage.csv").read_bytes()[:3] == b"\xef\xbb\xbf"
     book = load_workbook(tmp_path / "coverage.xlsx")
-    assert book.sheetnames == ["coverage", "gap_areas"]
-    ws = book["coverage"]
-    assert [c.value for c in ws[1]] == ["category", "name_zh", "coverage_pct"]
+    assert book.sheetnames == ["覆盖率明细", "目录", "缺口区域"]
+    ws = book["覆盖率明细"]
+    assert [c.value for c in ws[1]] == ["设施类别", "中文名称", "覆盖率（%）"]
     assert ws["B3"].value == "托儿所/托育点" and ws["C2"].value == 75.5 and ws["C3"].value is None
     assert ws.freeze_panes == "A2" and ws["A1"].font.bold
+    assert [c.value for c in book["缺口区域"]["B"][1:]] == [42, 20]
 
 
-def test_sheet_names_are_excel_safe():
-    names = sheet_names(["a/b", "x" * 40, "x" * 40, "A/B"])
+def test_sheet_names_are_readable_unique_and_excel_safe():
+    names = sheet_names(["a/b", "x" * 40, "x" * 40, "A/B", "目录",
+                         "optimize_1_mclp_elderly_day_care_sites",
+                         "optimize_1_mclp_elderly_day_care_coverage",
+                         "optimize_12_joint_elderly_day_care_kindergarten_childcare_uncoverable"])
     assert names[0] == "a_b" and all(len(n) <= 31 for n in names)
-    assert len({n.lower() for n in names}) == 4
+    assert len({n.lower() for n in names} | {"目录"}) == len(names) + 1  # the contents' name too
+    assert names[5:7] == ["方案1 养老 MCLP 选址", "方案1 养老 MCLP 结果"]
+    assert names[7].startswith("方案12 养老+幼儿园") and names[7].endswith("联合 不可达")
+    english = sheet_names(["optimize_2_mclp_kindergarten_sites", "headline"], "en")
+    assert english == ["Plan 2 kindergarten MCLP sites", "Headline"]
+
+
+def test_infinite_values_and_ratios_are_explained(tmp_path):
+    table = pd.DataFrame({"id": ["a", "b", "c"], "ratio": [7457.5612, np.inf, 0.5],
+                          "mean_distance_m_total": [412.6, np.inf, 10.0],
+                          "catchment_people": [0.4, 0.0, 2.6]})
+    write_tables({"capacity_by_facility": table}, tmp_path, lang="en")
+    ws = load_workbook(tmp_path / "coverage.xlsx")["Capacity by facility"]
+    head = [c.value for c in ws[1]]
+    assert head == ["ID", "Supply/demand ratio", "Mean walk (everyone, m)",
+                    "People in catchment (people)", "Note"]
+    rows = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
+    assert [r[1] for r in rows] == [7457.56, "∞", 0.5] and [r[2] for r in rows] == [413, "∞", 10]
+    assert [r[3] for r in rows] == [0, 0, 3]
+    assert "capacity ÷ the capacity the norm asks for" in rows[0][4]
+    assert "nobody who needs this service lives within walking distance" in rows[1][4]
+    assert "no facility within walking reach" in rows[1][4]
+    csv = pd.read_csv(tmp_path / "capacity_by_facility.csv", encoding="utf-8-sig")
+    assert "note" not in csv and np.isinf(csv["ratio"][1])  # the CSV keeps the data as it is
 
 
 def test_layers_geopackage_and_geoparquet(tmp_path):
