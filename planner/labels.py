@@ -149,6 +149,12 @@ COLUMNS: dict[str, Label] = {
     # comparison
     "diff_pp": Label("覆盖率变化", "Change in coverage", "pp"),
     "diff_people": Label("覆盖人口变化", "Change in people covered", "people"),
+    "cells_newly_covered": Label("新增覆盖网格数", "Cells newly covered", "count"),
+    "cells_no_longer_covered": Label("不再覆盖网格数", "Cells no longer covered", "count"),
+    "people_newly_within_level": Label("新增层级时间内人口", "People newly within the level",
+                                       "people"),
+    "people_no_longer_within_level": Label("不再处于层级时间内人口",
+                                           "People no longer within the level", "people"),
     "change": Label("变化", "Change"),
 }
 

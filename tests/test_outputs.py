@@ -14,6 +14,7 @@ from planner.api.export import export_result, write_layer
 from typer.testing import CliRunner
 
 from planner.cli import app
+from planner.compare import compare
 from planner.errors import InputError
 from planner.io.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
 from planner.labels import UNITS, header, label, sheet, unit_of
@@ -192,10 +193,13 @@ def test_cli_and_api_write_the_same_files(runs):
 
 def test_every_column_and_table_has_a_label(runs):
     result = runs[0]
-    missing = [f"{name}.{col}" for name, frame in result.tables.items() for col in frame.columns
+    same = compare(result, result)  # the tables of `planner compare`
+    tables = {**result.tables, "coverage_comparison": same.coverage,
+              "people_newly_covered": same.cells}
+    missing = [f"{name}.{col}" for name, frame in tables.items() for col in frame.columns
                if label(str(col)) is None]
     assert not missing
-    assert all(sheet(name) is not None for name in result.tables)
+    assert all(sheet(name) is not None for name in tables)
 
 
 @pytest.mark.parametrize(("lang", "first", "contents"), [("en", "Headline", "Contents"),
