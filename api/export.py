@@ -16,9 +16,7 @@ import pandas as pd
 
 from planner.errors import CRSError
 from planner.lonlat import with_lonlat
-from planner.outputs import LAYERS_DIR, MAP, NAME_PATTERN, WORKBOOK, file_name, write_result
-
-__all__ = ["NAME_PATTERN", "export_result", "gzip_copy", "write_layer"]
+from planner.outputs import LAYERS_DIR, MAP, WORKBOOK, file_name, write_result
 
 
 def gzip_copy(path: Path) -> Path | None:

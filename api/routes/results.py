@@ -19,10 +19,10 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from planner.api.deps import ResourceId, StoreDep, fetch
-from planner.api.export import NAME_PATTERN
 from planner.api.models import LayerLink, ResultOut, TableLinks
 from planner.api.store import Store
 
+from planner.outputs import NAME_PATTERN
 from planner.workbook import write_workbook
 
 router = APIRouter(tags=["results"])
