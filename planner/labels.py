@@ -27,7 +27,7 @@ UNITS: dict[str, tuple[str, str, int | None]] = {
     "km2": ("平方公里", "km²", 2),
     "deg": ("度", "°", 6),
     "ratio": ("", "", 2),
-    "num": ("", "", 1),
+    "num": ("", "", 2),
     "count": ("", "", 0),
     "": ("", "", None),
 }

@@ -25,10 +25,11 @@ _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 _HEADER_FILL = PatternFill("solid", fgColor="DCE6F1")
 _FORMATS = {"people": "#,##0", "m": "#,##0", "pct": "0.0", "share": "0.0", "pp": "+0.0;-0.0;0.0",
             "min": "0.0", "count": "#,##0", "km2": "0.00", "m_s": "0.00", "deg": "0.000000",
-            "num": "#,##0.0", "ratio": "#,##0.00", "s": "0.0"}
+            "num": "#,##0.00", "ratio": "#,##0.00", "s": "0.0"}
 INFINITY = "∞"
 _INPUT_TABLES = ("facility_audit", "facilities_dropped")
 _MAX_WIDTH = 60
+_HEADER_WIDTH = 16  # wider headers wrap
 
 
 def sheet_names(tables: list[str], lang: Lang = "zh") -> list[str]:
@@ -106,10 +107,12 @@ def fill_sheet(ws: Worksheet, frame: pd.DataFrame, lang: Lang = "zh") -> None:
     columns = [str(c) for c in frame.columns]
     units = [unit_of(c) for c in columns]
     values = [_values(frame.iloc[:, i], unit) for i, unit in enumerate(units)]
-    ws.append([neutralise_formula(header(c, lang)) for c in columns])
+    heads = [neutralise_formula(header(c, lang)) for c in columns]
+    ws.append(heads)
     for row in zip(*values, strict=True) if values else ():
         ws.append(list(row))
     _style_header(ws)
+    lines = 1
     for i, (column, unit) in enumerate(zip(columns, units, strict=True), start=1):
         letter = get_column_letter(i)
         if unit in _FORMATS:
@@ -117,9 +120,11 @@ def fill_sheet(ws: Worksheet, frame: pd.DataFrame, lang: Lang = "zh") -> None:
                 if isinstance(cell.value, (int, float)) and not isinstance(cell.value, bool):
                     cell.number_format = _FORMATS[unit]
         sample = [_width(v) for v in values[i - 1][:200]]
-        title = min(_width(header(column, lang)), 24)  # headers wrap
         limit = 80 if column == "note" else _MAX_WIDTH
-        ws.column_dimensions[letter].width = min(max([title, *sample]) + 2, limit)
+        width = min(max([min(_width(heads[i - 1]), _HEADER_WIDTH), *sample]) + 2, limit)
+        ws.column_dimensions[letter].width = width
+        lines = max(lines, -(-_width(heads[i - 1]) // max(int(width) - 2, 1)))
+    ws.row_dimensions[1].height = 15 * lines  # headers wrap onto this many lines
 
 
 def _style_header(ws: Worksheet) -> None:
