@@ -1,10 +1,12 @@
-"""Writing a scenario result for serving: WGS-84 GeoJSON layers (point layers also carry their
-GCJ-02 — and, after BD-09 inputs, BD-09 — degrees as properties), CSV/XLSX tables, the map."""
+"""Writing a scenario result for serving: the files the CLI writes (see
+:func:`planner.outputs.write_result`: CSV tables, the workbook, GeoPackage/GeoParquet layers,
+the gap map, summary.json) and, on top, WGS-84 GeoJSON layers (point layers also carry their
+GCJ-02 — and, after BD-09 inputs, BD-09 — degrees as properties) and gzipped copies of the text
+files for clients that accept gzip."""
 
 from __future__ import annotations
 
 import gzip
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,7 @@ import pandas as pd
 
 from planner.errors import CRSError
 from planner.lonlat import with_lonlat
-from planner.outputs import neutralise_formulas, write_workbook
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
-#: The workbook of every table of a job, a sheet per table.
-WORKBOOK = "workbook.xlsx"
+from planner.outputs import LAYERS_DIR, MAP, WORKBOOK, file_name, write_result
 
 
 def gzip_copy(path: Path) -> Path | None:
@@ -32,11 +29,6 @@ def gzip_copy(path: Path) -> Path | None:
         dest.unlink()
         return None
     return dest
-
-
-def safe_name(name: str) -> str:
-    """A layer or table name usable in a URL and a file name."""
-    return _UNSAFE.sub("_", str(name)).strip("._")[:100] or "unnamed"
 
 
 def write_layer(gdf: gpd.GeoDataFrame, path: Path, *, bd09: bool = False) -> int:
@@ -62,36 +54,24 @@ def write_layer(gdf: gpd.GeoDataFrame, path: Path, *, bd09: bool = False) -> int
     return len(wgs)
 
 
-def write_table(frame: pd.DataFrame, folder: Path, name: str) -> None:
-    """Write a table as ``name.csv`` (UTF-8 with BOM, for Excel) and ``name.xlsx``; text that a
-    spreadsheet would run as a formula is neutralised in both."""
-    neutralise_formulas(frame).to_csv(folder / f"{name}.csv", index=False, encoding="utf-8-sig")
-    gzip_copy(folder / f"{name}.csv")
-    write_workbook({name: frame}, folder / f"{name}.xlsx")
-
-
 def export_result(result: Any, job_dir: Path) -> dict[str, Any]:
-    """Write a ScenarioResult's layers, tables (each as CSV and XLSX, and all of them in one
-    workbook with a sheet per table, as the CLI writes it) and map under ``job_dir``, once, to
-    be served from disk (text files also gzipped beside them); returns the manifest
-    ``{"layers": [{"name", "features"}], "tables": [name], "map": bool, "workbook": bool}``."""
-    layers_dir, tables_dir = job_dir / "layers", job_dir / "tables"
-    layers_dir.mkdir(parents=True, exist_ok=True)
-    tables_dir.mkdir(parents=True, exist_ok=True)
+    """Write a ScenarioResult under ``job_dir`` once, to be served from disk: the CLI's files
+    plus GeoJSON layers and gzipped text files; returns the manifest
+    ``{"layers": [{"name", "features"}], "tables": [name], "map": path, "workbook": path}``
+    (paths relative to ``job_dir``)."""
+    from planner.maps.result import map_writer  # folium and the runner load with the job
+
     from planner.scenario import has_bd09_input
 
+    written = write_result(result, job_dir, map_writer=map_writer())
+    for rel, path in written.items():
+        if rel.endswith(".csv") or rel == MAP:
+            gzip_copy(path)
     bd09 = has_bd09_input(result.scenario)
     layers = []
     for name, gdf in result.layers.items():
-        safe = safe_name(name)
-        count = write_layer(gdf, layers_dir / f"{safe}.geojson", bd09=bd09)
+        safe = file_name(name)
+        count = write_layer(gdf, job_dir / LAYERS_DIR / f"{safe}.geojson", bd09=bd09)
         layers.append({"name": safe, "features": count})
-    tables = []
-    for name, frame in result.tables.items():
-        safe = safe_name(name)
-        write_table(frame, tables_dir, safe)
-        tables.append(safe)
-    write_workbook(result.tables, job_dir / WORKBOOK)
-    result.save_map(job_dir / "map.html")
-    gzip_copy(job_dir / "map.html")
-    return {"layers": layers, "tables": tables, "map": True, "workbook": True}
+    tables = [file_name(name) for name in result.tables]
+    return {"layers": layers, "tables": tables, "map": MAP, "workbook": WORKBOOK}

@@ -44,7 +44,7 @@ _LAZY = {
     "cell_coverage": "planner.blocks",
     "coverage_table": "planner.blocks",
     "candidates": "planner.blocks",
-    "gap_map": "planner.blocks",
+    "gap_map": "planner.maps.result",
     "MaxCover": "planner.siting",
     "SetCover": "planner.siting",
     "CapacitatedMaxCover": "planner.siting",
@@ -57,7 +57,7 @@ _LAZY = {
     "CRSError": "planner.errors",
     "convert_coords": "planner.io.coords",
 }
-_RENAMED = {"sample_osm": "helsinki_pbf", "convert_coords": "convert"}
+_RENAMED = {"sample_osm": "helsinki_pbf", "convert_coords": "convert", "gap_map": "result_map"}
 
 __all__ = [
     "CRSError",
@@ -92,7 +92,6 @@ if TYPE_CHECKING:
         candidates,
         cell_coverage,
         coverage_table,
-        gap_map,
         network_from_file,
         network_from_lines,
         read_facilities,
@@ -101,6 +100,7 @@ if TYPE_CHECKING:
     )
     from planner.errors import CRSError, InputError
     from planner.io.coords import convert as convert_coords
+    from planner.maps.result import result_map as gap_map
     from planner.network import WalkNetwork
     from planner.sample import helsinki_pbf as sample_osm
     from planner.scenario import ScenarioResult

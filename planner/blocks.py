@@ -232,32 +232,3 @@ def candidates(
     facilities of ``category`` (status ``existing``), in the network CRS."""
     return candidate_sites(network=network, facilities=existing, category=category,
                            spacing_m=spacing_m)
-
-
-def gap_map(result: ScenarioResult, *, lang: str = "zh", basemap: str = "none",
-            shown: str | None = None):
-    """The interactive gap map of a run (a ``folium.Map``; ``lang`` "zh" | "en", ``basemap``
-    "none" | "osm" | "amap", ``shown`` the category displayed first: default the first
-    optimised one). It displays in a notebook and works offline."""
-    from planner.maps import gap_map as draw
-
-    keys = list(result.distances.columns)
-    return draw(
-        result.demand.cells,
-        {k: result.distances[k].to_numpy() for k in keys},
-        {k: result.categories[k] for k in keys},
-        speeds=load_speeds(overrides=result.scenario.speeds or None),
-        facilities=result.facilities,
-        gaps=result.layers.get("gap_areas"),
-        isochrones=result.isochrones,
-        districts=result.layers.get("districts"),
-        district_table=result.district_table,
-        complete=result.complete,
-        proposed=result.proposals,
-        network=result.network,
-        off_streets=result.layers.get("cells_off_streets"),
-        basemap=basemap,
-        lang=lang,
-        title=result.scenario.name,
-        shown=shown or next((o.categories[0] for o in result.scenario.optimize), None),
-    )

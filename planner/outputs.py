@@ -1,64 +1,71 @@
-"""Write result tables (CSV + one Excel workbook) and layers (GeoPackage + GeoParquet)."""
+"""The one writer of a scenario's outputs, for the CLI and the API alike: tables (CSV + one
+workbook), layers (GeoPackage + GeoParquet), the map (drawn by a ``map_writer`` the caller
+passes, as the library draws no maps) and ``summary.json``."""
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
 from planner.errors import InputError
+from planner.labels import Lang
+from planner.neutralise import FORMULA_START, neutralise_formula, neutralise_formulas
+from planner.workbook import write_workbook
 
-_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
-_HEADER_FILL = PatternFill("solid", fgColor="DCE6F1")
-#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+__all__ = ["FORMULA_START", "LAYERS_DIR", "MAP", "SUMMARY", "TABLES_DIR", "WORKBOOK",
+           "file_name", "neutralise_formula", "neutralise_formulas",
+           "write_layers", "write_result", "write_tables", "write_workbook"]
 
+#: Where a result's files go, relative to its output directory.
+TABLES_DIR, LAYERS_DIR = "tables", "layers"
+WORKBOOK = f"{TABLES_DIR}/coverage.xlsx"
+MAP = "gap_map.html"
+SUMMARY = "summary.json"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: A table or layer file name (without its suffix), safe in a URL and on every file system.
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
 
-def neutralise_formula(value: object) -> object:
-    """Text that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or a
-    carriage return) gets a leading apostrophe, so Excel and WPS show it as text; anything else
-    is returned as it is."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
-def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of a table safe to open in a spreadsheet: text cells and column names that would
-    start a formula are neutralised (see :func:`neutralise_formula`); numbers stay numbers."""
-    out = frame.rename(columns=lambda c: neutralise_formula(str(c)) if isinstance(c, str) else c)
-    for col in range(out.shape[1]):
-        series = out.iloc[:, col]
-        if series.dtype == object or isinstance(series.dtype, (pd.StringDtype, pd.CategoricalDtype)) \
-                or pd.api.types.is_string_dtype(series.dtype):
-            out.isetitem(col, series.map(neutralise_formula))
-    return out
+MapWriter = Callable[[Any, Path], Path]
 
 
-def _safe_name(name: str) -> str:
-    clean = re.sub(r"[^\w.-]+", "_", name).strip("_")
+def file_name(name: str) -> str:
+    """The file name (without suffix) of a table or layer: letters, digits, ``_ . -``."""
+    clean = _UNSAFE.sub("_", str(name)).strip("._")[:100]
     if not clean:
         raise InputError(f"Table or layer name {name!r} has no usable characters; use letters/digits.")
     return clean
 
 
-def sheet_names(names: list[str]) -> list[str]:
-    """Excel-safe, unique sheet names (≤ 31 characters, no []:*?/\\)."""
-    out: list[str] = []
-    for name in names:
-        base = _SHEET_BAD.sub("_", name)[:31] or "sheet"
-        cand, i = base, 2
-        while cand.lower() in (o.lower() for o in out):
-            suffix = f"~{i}"
-            cand, i = base[: 31 - len(suffix)] + suffix, i + 1
-        out.append(cand)
-    return out
+def write_result(result: Any, out_dir: str | Path, *, map_writer: MapWriter | None = None,
+                 lang: Lang = "zh") -> dict[str, Path]:
+    """Write a :class:`planner.scenario.ScenarioResult` under ``out_dir``: ``tables/`` (a CSV per
+    table and the workbook ``coverage.xlsx`` with headers in ``lang``), ``layers/`` (GeoPackage
+    and GeoParquet), ``gap_map.html`` when a ``map_writer(result, path)`` is given (e.g.
+    :func:`planner.maps.result.map_writer`) and ``summary.json``. Returns the paths written by
+    their path relative to ``out_dir`` (e.g. ``"tables/headline.csv"``)."""
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_tables(result.tables, out / TABLES_DIR, lang=lang)
+    if result.layers:
+        written += write_layers(result.layers, out / LAYERS_DIR)
+    if map_writer is not None:
+        written.append(map_writer(result, out / MAP))
+    summary = result.summary()
+    summary["map"] = MAP if map_writer is not None else None
+    summary.setdefault("timings_s", {})["outputs"] = round(time.perf_counter() - t0, 3)
+    path = out / SUMMARY
+    path.write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str),
+                    encoding="utf-8")
+    written.append(path)
+    return {p.relative_to(out).as_posix(): p for p in written}
 
 
 def write_tables(
@@ -66,62 +73,23 @@ def write_tables(
     out_dir: str | Path,
     *,
     workbook: str = "coverage.xlsx",
+    lang: Lang = "zh",
 ) -> list[Path]:
-    """Write each table as ``<name>.csv`` (UTF-8 with BOM, so Excel shows Chinese) and all of them
-    into one workbook with a sheet per table; returns the paths written."""
+    """Write each table as ``<name>.csv`` (code column names, full precision, UTF-8 with BOM so
+    Excel shows Chinese) and all of them into one workbook (see
+    :func:`planner.workbook.write_workbook`); returns the paths written."""
     if not tables:
         raise InputError("No tables to write.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, frame in tables.items():
-        path = out / f"{_safe_name(name)}.csv"
+        path = out / f"{file_name(name)}.csv"
         neutralise_formulas(frame).to_csv(path, index=False, encoding="utf-8-sig")
         paths.append(path)
-    path = out / workbook
-    write_workbook(tables, path)
-    paths.append(path)
+    paths.append(write_workbook({file_name(n): t for n, t in tables.items()}, out / workbook,
+                                lang=lang))
     return paths
-
-
-def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
-    """One Excel workbook with a sheet per table (formula-like text neutralised)."""
-    book = Workbook()
-    book.remove(book.active)
-    for sheet, frame in zip(sheet_names(list(tables)), tables.values(), strict=True):
-        _fill_sheet(book.create_sheet(sheet), frame)
-    book.save(path)
-    return Path(path)
-
-
-def _cell_value(value: object) -> object:
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if pd.api.types.is_scalar(value) and pd.isna(value):
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value))
-    return value
-
-
-def _fill_sheet(ws, frame: pd.DataFrame) -> None:
-    """A sheet with a bold, shaded, frozen header row and columns sized to their content; text
-    that would start a formula is neutralised."""
-    columns = [str(c) for c in frame.columns]
-    ws.append([neutralise_formula(c) for c in columns])
-    for row in frame.itertuples(index=False, name=None):
-        ws.append([neutralise_formula(_cell_value(v)) for v in row])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-        cell.fill = _HEADER_FILL
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-    ws.freeze_panes = "A2"
-    for i, col in enumerate(columns, start=1):
-        lengths = frame.iloc[:200, i - 1].astype(str).str.len().fillna(0)
-        sample = lengths.max() if len(frame) else 0
-        ws.column_dimensions[get_column_letter(i)].width = min(max(len(col), int(sample or 0)) + 2, 60)
 
 
 def write_layers(
@@ -145,7 +113,7 @@ def write_layers(
             raise InputError(
                 f"Layer {name!r} must be a GeoDataFrame with a CRS to be written for GIS use."
             )
-        safe = _safe_name(name)
+        safe = file_name(name)
         layer.to_file(gpkg, layer=safe, driver="GPKG", engine="pyogrio")
         path = out / f"{safe}.parquet"
         layer.to_parquet(path, index=False)

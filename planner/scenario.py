@@ -25,9 +25,9 @@ import pandas as pd
 from planner import coverage as cov
 from planner.catchment import Snapped, nearest_by_category, snap_points
 from planner.demand import DemandGrid
-from planner.errors import InputError
 from planner.network import WalkNetwork
 from planner.optimize.greedy import warm_up
+from planner.outputs import write_result
 from planner.pipeline.analysis import coverage_step, has_bd09_input
 from planner.pipeline.inputs import (
     analysed_categories,
@@ -186,62 +186,6 @@ class ScenarioResult:
         return {"cells": len(table), "people": round(float(table["total"].sum()), 1),
                 "max_access_m": self.scenario.analysis.max_access_m}
 
-    def gap_map(self, *, lang: str = "zh", basemap: str = "none", shown: str | None = None):
-        """The Folium gap map of this result (see :func:`maps.gap_map`); ``shown`` is the
-        category displayed when the page opens (default: the first optimised one)."""
-        from planner.maps import gap_map
-
-        speeds = load_speeds(overrides=self.scenario.speeds or None)
-        keys = list(self.distances.columns)
-        return gap_map(
-            self.demand.cells,
-            {k: self.distances[k].to_numpy() for k in keys},
-            {k: self.categories[k] for k in keys},
-            speeds=speeds,
-            facilities=self.facilities,
-            gaps=self.layers.get("gap_areas"),
-            isochrones=self.layers.get("isochrones"),
-            districts=self.layers.get("districts"),
-            district_table=self.district_table,
-            complete=self.complete,
-            proposed=self.layers.get("proposals"),
-            network=self.network,
-            off_streets=self.layers.get("cells_off_streets"),
-            basemap=basemap,
-            lang=lang,
-            title=self.scenario.name,
-            shown=shown or next((o.categories[0] for o in self.scenario.optimize), None),
-        )
-
-    def save_map(self, path: str | Path, **options: Any) -> Path:
-        """Write the gap map as one self-contained HTML file that opens offline."""
-        from planner.maps import save_gap_map
-
-        return save_gap_map(self.gap_map(**options), path)
-
-    def write(self, output_dir: str | Path, **map_options: Any) -> dict[str, Path]:
-        """Tables (CSV + one .xlsx), layers (GeoPackage + GeoParquet), the gap map (options of
-        :meth:`gap_map`: ``lang``, ``basemap``) and a JSON summary, all under ``output_dir``."""
-        from planner.outputs import write_layers, write_tables
-
-        out = Path(output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {p.name: p for p in write_tables(self.tables, out / "tables")}
-        paths.update({p.name: p for p in write_layers(self.layers, out / "layers")})
-        self.map_path = self.save_map(out / "gap_map.html", **map_options)
-        paths["gap_map.html"] = self.map_path
-        self.output_dir = out
-        paths["summary.json"] = self.write_summary()
-        return paths
-
-    def write_summary(self) -> Path:
-        """Write ``summary.json`` into the output directory (after :meth:`write`)."""
-        if self.output_dir is None:
-            raise InputError("The result has no output directory yet; call write(output_dir).")
-        path = self.output_dir / "summary.json"
-        path.write_text(json.dumps(self.summary(), indent=1, ensure_ascii=False, default=str))
-        return path
-
 
 def _optimization_summary(opt: Optimization) -> dict[str, Any]:
     r, spec = opt.answer, opt.request
@@ -268,17 +212,16 @@ def run_scenario(
     output_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
     progress: Progress | None = None,
-    map_options: dict[str, Any] | None = None,
 ) -> ScenarioResult:
     """Run every step of a scenario; write the outputs when ``output_dir`` is given.
 
     Args:
         scenario: a validated scenario (:func:`planner.scenario_file.load_scenario`).
-        output_dir: where tables, layers, the gap map and summary.json go (None: not written).
+        output_dir: where tables, layers and summary.json go (None: not written; see
+            :func:`planner.outputs.write_result`, which also takes the map's writer).
         cache_dir: where parsed networks and demand grids are kept between runs (default
             ``<output_dir>/.cache``; None without an output directory).
         progress: called with (step name, finished fraction 0–1).
-        map_options: ``lang`` ("zh" | "en") and ``basemap`` ("none" | "osm" | "amap") of the map.
     """
     report = progress or (lambda step, fraction: None)
     out = Path(output_dir) if output_dir is not None else None
@@ -325,8 +268,7 @@ def run_scenario(
         result.optimizations.append(
             timed(f"optimize_{i + 1}", lambda i=i: optimization_step(result, i, area, report)))
     if out is not None:
-        timed("outputs", lambda: result.write(out, **(map_options or {})))
-        result.write_summary()  # again, with the outputs step's time
+        timed("outputs", lambda: write_result(result, out))
     return result
 
 

@@ -219,13 +219,13 @@ def test_no_text_cell_starts_a_formula(text):
 
 def test_cli_tables_and_workbook_are_neutralised(tmp_path):
     frame = pd.DataFrame({"name": [INJECTED, "+86 351 1234", "-", "@SUM(A1)", "\tx", "幼儿园"],
-                          "people": [1.5, -2.0, 3.0, 4.0, 5.0, 6.0]})
+                          "people": [1.0, -2.0, 3.0, 4.0, 5.0, 6.0]})
     write_tables({"facility_audit": frame}, tmp_path)
     csv = pd.read_csv(tmp_path / "facility_audit.csv", encoding="utf-8-sig",
                       keep_default_na=False)
     assert csv["name"].tolist()[:5] == ["'" + v for v in frame["name"][:5]]
     assert csv["name"].iloc[5] == "幼儿园" and csv["people"].tolist() == frame["people"].tolist()
-    sheet = openpyxl.load_workbook(tmp_path / "coverage.xlsx")["facility_audit"]
+    sheet = openpyxl.load_workbook(tmp_path / "coverage.xlsx")["设施核查"]  # the facility audit
     cells = [row[0] for row in sheet.iter_rows(min_row=2)]
     assert all(cell.data_type == "s" for cell in cells)  # text, never a formula ("f")
     assert cells[0].value == "'" + INJECTED
@@ -291,8 +291,8 @@ def test_the_workbook_holds_every_table(c, job):
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
     book = openpyxl.load_workbook(io.BytesIO(r.content))
-    assert len(book.sheetnames) == len(job["tables"])
-    assert {"headline", "coverage", "facility_audit"} <= set(book.sheetnames)
+    assert len(book.sheetnames) == len(job["tables"]) + 1  # and the contents
+    assert {"概要", "目录", "覆盖率明细", "设施核查"} <= set(book.sheetnames)
     values = [c.value for ws in book for row in ws.iter_rows() for c in row]
     assert "'" + INJECTED in values and INJECTED not in values
 
@@ -350,7 +350,7 @@ def test_tiny_files_are_sent_as_they_are(c, job):
 
 def test_a_result_file_gone_from_disk_is_404(c, job, net_dir):
     job_dir = net_dir[0] / "jobs" / job["job_id"]
-    target = job_dir / "workbook.xlsx"
+    target = job_dir / "tables" / "coverage.xlsx"
     target.rename(job_dir / "workbook.moved")
     try:
         _refused(c.get(job["workbook_url"]), 404, "run the job again")

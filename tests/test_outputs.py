@@ -1,4 +1,5 @@
-"""Tables to CSV + one workbook; layers to GeoPackage + GeoParquet, read back unchanged."""
+"""Tables to CSV + one workbook a bureau can hand in; layers to GeoPackage + GeoParquet, read
+back unchanged; the CLI and the API write the same files of a run."""
 
 from __future__ import annotations
 
@@ -8,35 +9,71 @@ import pandas as pd
 import pyogrio
 import pytest
 from openpyxl import load_workbook
-from planner.api.export import write_layer
+from openpyxl.utils import get_column_letter
+from planner.api.export import export_result, write_layer
+from typer.testing import CliRunner
 
+from planner.cli import app
+from planner.compare import compare
 from planner.errors import InputError
 from planner.io.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
+from planner.labels import UNITS, header, label, sheet, unit_of
 from planner.lonlat import lonlat_columns, with_lonlat
-from planner.outputs import sheet_names, write_layers, write_tables
+from planner.outputs import write_layers, write_tables
+from planner.scenario import run_scenario
+from planner.scenario_file import load_scenario
+from planner.workbook import sheet_names, with_notes
 from tests.test_coverage import grid
 
 
 def test_tables_csv_and_workbook(tmp_path):
-    cov = pd.DataFrame({"category": ["pharmacy", "childcare"], "name_zh": ["药店", "托儿所/托育点"], "coverage_pct": [75.5, np.nan]})
-    gaps = pd.DataFrame({"rank": [1, 2], "people": [42.0, 20.0]})
+    cov = pd.DataFrame({"category": ["pharmacy", "childcare"], "name_zh": ["药店", "托儿所/托育点"], "coverage_pct": [75.54, np.nan]})
+    gaps = pd.DataFrame({"rank": [1, 2], "people": [42.4, 20.0]})
     paths = write_tables({"coverage": cov, "gap_areas": gaps}, tmp_path)
     assert [p.name for p in paths] == ["coverage.csv", "gap_areas.csv", "coverage.xlsx"]
     back = pd.read_csv(tmp_path / "coverage.csv", encoding="utf-8-sig")
-    assert back["name_zh"].tolist() == ["药店", "托儿所/托育点"]
+    assert list(back.columns) == ["category", "name_zh", "coverage_pct"]  # code names in CSV
+    assert back["name_zh"].tolist() == ["药店", "托儿所/托育点"] and back["coverage_pct"][0] == 75.54
     assert (tmp_path / "coverage.csv").read_bytes()[:3] == b"\xef\xbb\xbf"
     book = load_workbook(tmp_path / "coverage.xlsx")
-    assert book.sheetnames == ["coverage", "gap_areas"]
-    ws = book["coverage"]
-    assert [c.value for c in ws[1]] == ["category", "name_zh", "coverage_pct"]
+    assert book.sheetnames == ["覆盖率明细", "目录", "缺口区域"]
+    ws = book["覆盖率明细"]
+    assert [c.value for c in ws[1]] == ["设施类别", "中文名称", "覆盖率（%）"]
     assert ws["B3"].value == "托儿所/托育点" and ws["C2"].value == 75.5 and ws["C3"].value is None
     assert ws.freeze_panes == "A2" and ws["A1"].font.bold
+    assert [c.value for c in book["缺口区域"]["B"][1:]] == [42, 20]
 
 
-def test_sheet_names_are_excel_safe():
-    names = sheet_names(["a/b", "x" * 40, "x" * 40, "A/B"])
+def test_sheet_names_are_readable_unique_and_excel_safe():
+    names = sheet_names(["a/b", "x" * 40, "x" * 40, "A/B", "目录",
+                         "optimize_1_mclp_elderly_day_care_sites",
+                         "optimize_1_mclp_elderly_day_care_coverage",
+                         "optimize_12_joint_elderly_day_care_kindergarten_childcare_uncoverable"])
     assert names[0] == "a_b" and all(len(n) <= 31 for n in names)
-    assert len({n.lower() for n in names}) == 4
+    assert len({n.lower() for n in names} | {"目录"}) == len(names) + 1  # the contents' name too
+    assert names[5:7] == ["方案1 养老 MCLP 选址", "方案1 养老 MCLP 结果"]
+    assert names[7].startswith("方案12 养老+幼儿园") and names[7].endswith("联合 不可达")
+    english = sheet_names(["optimize_2_mclp_kindergarten_sites", "headline"], "en")
+    assert english == ["Plan 2 kindergarten MCLP sites", "Headline"]
+
+
+def test_infinite_values_and_ratios_are_explained(tmp_path):
+    table = pd.DataFrame({"id": ["a", "b", "c"], "ratio": [7457.5612, np.inf, 0.5],
+                          "mean_distance_m_total": [412.6, np.inf, 10.0],
+                          "catchment_people": [0.4, 0.0, 2.6]})
+    write_tables({"capacity_by_facility": table}, tmp_path, lang="en")
+    ws = load_workbook(tmp_path / "coverage.xlsx")["Capacity by facility"]
+    head = [c.value for c in ws[1]]
+    assert head == ["ID", "Supply/demand ratio", "Mean walk (everyone, m)",
+                    "People in catchment (people)", "Note"]
+    rows = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
+    assert [r[1] for r in rows] == [7457.56, "∞", 0.5] and [r[2] for r in rows] == [413, "∞", 10]
+    assert [r[3] for r in rows] == [0, 0, 3]
+    assert "capacity ÷ the capacity the norm asks for" in rows[0][4]
+    assert "nobody who needs this service lives within walking distance" in rows[1][4]
+    assert "no facility within walking reach" in rows[1][4]
+    csv = pd.read_csv(tmp_path / "capacity_by_facility.csv", encoding="utf-8-sig")
+    assert "note" not in csv and np.isinf(csv["ratio"][1])  # the CSV keeps the data as it is
 
 
 def test_layers_geopackage_and_geoparquet(tmp_path):
@@ -93,3 +130,114 @@ def test_api_point_layers_carry_gcj02_degrees(tmp_path):
     cells = grid(2, 1, total=[1, 2])  # polygons keep their properties only
     write_layer(cells, tmp_path / "cells.geojson")
     assert "lon_gcj02" not in gpd.read_file(tmp_path / "cells.geojson").columns
+
+
+# --- a run written by the CLI and by the API --------------------------------------------------
+
+SMALL_SCENARIO = """
+name = "helsinki-small"
+[network]
+source = "sample:helsinki"
+[[facilities]]
+source = "osm"
+[population]
+source = "buildings"
+cell_m = 100
+age_shares = "shanxi"
+total = 4000
+[analysis]
+categories = ["kindergarten", "childcare", "pharmacy"]
+[speeds]
+total = 1.2
+age_60_plus = 0.8
+[[optimize]]
+model = "mclp"
+categories = ["kindergarten"]
+new_sites = 2
+time_limit_s = 20
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The sample, small, run by ``planner run --lang en`` and as an API job is exported."""
+    tmp = tmp_path_factory.mktemp("runs")
+    toml = tmp / "small.toml"
+    toml.write_text(SMALL_SCENARIO, encoding="utf-8")
+    cli = CliRunner().invoke(app, ["run", str(toml), "-o", str(tmp / "cli"), "--lang", "en"])
+    assert cli.exit_code == 0, cli.output
+    result = run_scenario(load_scenario(toml), cache_dir=tmp / "cli" / ".cache")
+    manifest = export_result(result, tmp / "api")
+    return result, tmp / "cli", tmp / "api", manifest
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")
+            if p.is_file() and ".cache" not in p.parts}
+
+
+def test_cli_and_api_write_the_same_files(runs):
+    result, cli, api, manifest = runs
+    names = {p.name for p in (cli / "tables").glob("*.csv")}
+    assert names == {p.name for p in (api / "tables").glob("*.csv")}
+    assert names == {f"{t}.csv" for t in manifest["tables"]} == {f"{t}.csv" for t in result.tables}
+    extra = {f for f in _files(api) if f.endswith((".geojson", ".gz"))}
+    assert _files(cli) == _files(api) - extra  # the API adds GeoJSON and gzipped copies
+    assert {f"layers/{x['name']}.geojson" for x in manifest["layers"]} <= extra
+    assert (api / manifest["workbook"]).is_file() and (api / manifest["map"]).is_file()
+    for name in names:  # the same content, but for how long the solver took
+        a, b = (pd.read_csv(d / "tables" / name, encoding="utf-8-sig") for d in (cli, api))
+        pd.testing.assert_frame_equal(a.drop(columns="seconds", errors="ignore"),
+                                      b.drop(columns="seconds", errors="ignore"))
+
+
+def test_every_column_and_table_has_a_label(runs):
+    result = runs[0]
+    same = compare(result, result)  # the tables of `planner compare`
+    tables = {**result.tables, "coverage_comparison": same.coverage,
+              "people_newly_covered": same.cells}
+    missing = [f"{name}.{col}" for name, frame in tables.items() for col in frame.columns
+               if label(str(col)) is None]
+    assert not missing
+    assert all(sheet(name) is not None for name in tables)
+
+
+@pytest.mark.parametrize(("lang", "first", "contents"), [("en", "Headline", "Contents"),
+                                                         ("zh", "概要", "目录")])
+def test_the_workbook_is_an_annex(runs, lang, first, contents):
+    result, cli, api, _ = runs
+    book = load_workbook((cli if lang == "en" else api) / "tables" / "coverage.xlsx")
+    names = book.sheetnames
+    assert names[:2] == [first, contents] and book.active.title == first
+    assert len(names) == len(result.tables) + 1 and len({n.lower() for n in names}) == len(names)
+    assert all(len(n) <= 31 and "~" not in n for n in names)
+    listed = [row for row in book[contents].iter_rows(min_row=2, values_only=True)]
+    assert [row[0] for row in listed] == [n for n in names if n != contents]
+    assert all(row[1] and not row[1].startswith(("optimize_", "headline")) for row in listed)
+    by_sheet = dict(zip(sheet_names(list(result.tables), lang), result.tables.values(),
+                        strict=True))
+    for name in names:
+        ws = book[name]
+        assert ws.freeze_panes == "A2" and ws["A1"].font.bold
+        if name == contents:
+            continue
+        frame = with_notes(by_sheet[name], lang)
+        heads = [c.value for c in ws[1]]
+        assert heads == [header(str(c), lang) for c in frame.columns]
+        for i, col in enumerate(frame.columns):
+            unit, cells = unit_of(str(col)), [c.value for c in ws[get_column_letter(i + 1)][1:]]
+            numbers = [v for v in cells if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if unit in ("people", "m"):
+                assert all(isinstance(v, int) for v in numbers), (name, col)
+            if unit == "pct":
+                assert all(round(v, 1) == v for v in numbers), (name, col)
+            if UNITS[unit][0]:  # a unit to name
+                assert heads[i].endswith(")" if lang == "en" else "）"), heads[i]
+            assert ws.column_dimensions[get_column_letter(i + 1)].width >= 4
+    people = "People (people)" if lang == "en" else "人口（人）"
+    assert people in [c.value for c in book[first][1]]
+    ratios = book[sheet_names(["capacity_by_facility"], lang)[0]]
+    heads = [c.value for c in ratios[1]]
+    rows = list(ratios.iter_rows(min_row=2, values_only=True))
+    assert rows and all("ratio" in row[heads.index("Note" if lang == "en" else "说明")]
+                        for row in rows)

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from planner.maps.result import map_writer, result_map
 from typer.testing import CliRunner
 
-from planner.blocks import gap_map
 from planner.cache import cached
 from planner.catchment import nearest_distance, snap_points
 from planner.cli import app
@@ -18,6 +18,7 @@ from planner.facilities import drop_off_network
 from planner.io.facilities import facility_report, load_facilities
 from planner.io.osm import load_network
 from planner.io.population import load_population
+from planner.outputs import write_result
 from planner.pipeline import inputs as inputs_mod
 from planner.sample import helsinki_pbf
 from planner.scenario import run_scenario
@@ -28,7 +29,9 @@ from planner.standards import load_categories, load_speeds
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("sample")
-    return run_scenario(load_scenario(), output_dir=out), out
+    result = run_scenario(load_scenario(), cache_dir=out / ".cache")
+    write_result(result, out, map_writer=map_writer())
+    return result, out
 
 
 def test_same_numbers_as_the_library(sample_run):
@@ -198,7 +201,7 @@ def test_no_basic_category_analysed(sample_run):
     assert run.complete is None and "complete_circle" not in run.tables
     assert any("Complete living circle not computed" in n for n in run.notes)
     assert len(run.optimizations[0].sites) == 2
-    assert gap_map(run) is not None
+    assert result_map(run) is not None
 
 
 def test_cache_entries_appear_whole_and_bad_ones_are_rebuilt(tmp_path):

@@ -5,7 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from planner.maps.result import map_writer
 
+from planner.outputs import write_result
 from planner.scenario import run_scenario
 from planner.scenario_file import load_scenario, parse_scenario
 
@@ -18,7 +20,9 @@ def strict_run(tmp_path_factory):
     doc = s.model_dump(exclude={"base_dir"})
     doc["optimize"] = []
     doc["analysis"].update(categories=["pharmacy", "kindergarten"], max_access_m=25.0)
-    return run_scenario(parse_scenario(doc, s.base_dir), output_dir=out), out
+    result = run_scenario(parse_scenario(doc, s.base_dir), cache_dir=out / ".cache")
+    write_result(result, out, map_writer=map_writer())
+    return result, out
 
 
 def test_cells_off_the_streets_are_counted_apart_from_uncovered(strict_run):

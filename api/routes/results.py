@@ -8,18 +8,22 @@ Files carry an ETag; a request whose If-None-Match names it gets 304."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from planner.api.deps import ResourceId, StoreDep, fetch
-from planner.api.export import NAME_PATTERN, WORKBOOK
 from planner.api.models import LayerLink, ResultOut, TableLinks
 from planner.api.store import Store
+
+from planner.outputs import NAME_PATTERN
+from planner.workbook import write_workbook
 
 router = APIRouter(tags=["results"])
 Name = Annotated[str, PathParam(pattern=NAME_PATTERN, description="a name listed by …/result")]
@@ -107,6 +111,13 @@ def _send(request: Request, job_id: str, path: Path, media_type: str,
                         headers=headers)
 
 
+def _output(store: Store, job: dict[str, Any], key: str, earlier: str) -> Path:
+    """Where a job's workbook or map is: the path its manifest names (relative to the job's
+    folder), or where versions that recorded only ``True`` put it (``earlier``)."""
+    named = (job["outputs"] or {}).get(key)
+    return store.path("jobs", job["id"]) / (named if isinstance(named, str) else earlier)
+
+
 async def _file(store: Store, job_id: str, kind: str, name: str, suffix: str) -> Path:
     job = await _done_job(store, job_id)
     outputs = job["outputs"] or {}
@@ -133,7 +144,7 @@ async def get_result(job_id: ResourceId, store: StoreDep) -> ResultOut:
                 for x in outputs.get("layers", [])],
         tables=[TableLinks(name=t, csv=f"{base}/tables/{t}.csv", xlsx=f"{base}/tables/{t}.xlsx")
                 for t in outputs.get("tables", [])],
-        workbook_url=f"{base}/{WORKBOOK}" if outputs.get("workbook") else None,
+        workbook_url=f"{base}/workbook.xlsx" if outputs.get("workbook") else None,
         map_url=f"{base}/map.html" if outputs.get("map") else None,
     )
 
@@ -165,22 +176,42 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             response_class=FileResponse, responses={200: {"content": {_XLSX: {}}}})
 async def get_table_xlsx(job_id: ResourceId, name: Name, store: StoreDep,
                          request: Request) -> Response:
-    """One table as a sheet; formula-like text is neutralised as in the CSV."""
-    path = await _file(store, job_id, "tables", name, ".xlsx")
-    return _send(request, job_id, path, _XLSX, path.name)
+    """One table as a workbook of one sheet, formatted as in the job's workbook (headers with
+    units, rounded values, notes); formula-like text is neutralised as in the CSV."""
+    csv = await _file(store, job_id, "tables", name, ".csv")
+    try:
+        stat = csv.stat()
+    except FileNotFoundError:
+        raise HTTPException(404, detail=f"The file {csv.name} of job {job_id} is no longer on "
+                                        "the server; run the job again.") from None
+    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}-xlsx"'
+    headers = {"Cache-Control": _CACHE_CONTROL, "ETag": etag}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    body = await run_in_threadpool(_one_sheet, csv, name)
+    headers["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+    return Response(body, media_type=_XLSX, headers=headers)
 
 
-@router.get(f"/jobs/{{job_id}}/{WORKBOOK}", summary="Every result table in one Excel workbook",
+def _one_sheet(csv: Path, name: str) -> bytes:
+    """A one-table workbook of a result CSV, built by the writer of the job's workbook."""
+    frame = pd.read_csv(csv, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_workbook({name: frame}, Path(tmp) / f"{name}.xlsx", contents=False)
+        return path.read_bytes()
+
+
+@router.get("/jobs/{job_id}/workbook.xlsx", summary="Every result table in one Excel workbook",
             response_class=FileResponse, responses={200: {"content": {_XLSX: {}}}})
 async def get_workbook(job_id: ResourceId, store: StoreDep, request: Request) -> Response:
-    """The workbook the CLI writes: a sheet per table (headline, coverage, gaps, equity,
-    proposed sites, facility audit …)."""
+    """The workbook the CLI writes: the headline, a contents sheet, then a sheet per table
+    (coverage, gaps, equity, proposed sites, facility audit …)."""
     job = await _done_job(store, job_id)
     if not (job["outputs"] or {}).get("workbook"):
         raise HTTPException(404, detail=f"Job {job_id} has no workbook (a {job['kind']} job, or "
                                         "one finished by an earlier version: run it again); "
                                         "its tables are listed by GET /v1/jobs/{job_id}/result.")
-    return _send(request, job_id, store.path("jobs", job_id) / WORKBOOK, _XLSX,
+    return _send(request, job_id, _output(store, job, "workbook", "workbook.xlsx"), _XLSX,
                  f"{job['kind']}_{job_id[:8]}.xlsx")
 
 
@@ -192,4 +223,4 @@ async def get_map(job_id: ResourceId, store: StoreDep, request: Request) -> Resp
     if not (job["outputs"] or {}).get("map"):
         raise HTTPException(404, detail=f"Job {job_id} made no map (a {job['kind']} job); "
                                         "fetch the map of a coverage or optimize job.")
-    return _send(request, job_id, store.path("jobs", job_id) / "map.html", "text/html")
+    return _send(request, job_id, _output(store, job, "map", "map.html"), "text/html")

@@ -48,8 +48,8 @@ def compare_scenarios(
     from planner.outputs import write_tables
     from planner.scenario_file import load_scenario
 
-    a = execute(load_scenario(scenario_a), output / "a")
-    b = execute(load_scenario(scenario_b), output / "b")
+    a, _ = execute(load_scenario(scenario_a), output / "a")
+    b, _ = execute(load_scenario(scenario_b), output / "b")
     result = compare(a, b)
     cov = result.coverage
     served = cov[(cov["mode"] == "compliance") & ((cov["group"] == "total") | cov["served_group"])]

@@ -17,7 +17,7 @@ ScenarioArg = Annotated[
     typer.Argument(help="Scenario TOML file (default: the bundled central-Helsinki sample)."),
 ]
 OutputOpt = Annotated[Path, typer.Option("-o", "--output", help="Output directory.")]
-LangOpt = Annotated[str, typer.Option(help="Map labels: zh (中文) or en.")]
+LangOpt = Annotated[str, typer.Option(help="Language of the map and the workbook: zh (中文) or en.")]
 BasemapOpt = Annotated[
     str, typer.Option(help="none (offline, streets drawn), osm, or amap (overlays in GCJ-02).")
 ]
@@ -30,13 +30,17 @@ def register(app: typer.Typer) -> None:
 
 
 def execute(scenario, output: Path, lang: str = "zh", basemap: str = "none"):
-    """Run a scenario with a progress bar per step; returns the ScenarioResult."""
+    """Run a scenario with a progress bar per step and write its outputs (tables and workbook
+    in ``lang``, layers, the gap map, summary) under ``output``; returns the ScenarioResult and
+    the paths written (see :func:`planner.outputs.write_result`)."""
     if lang not in ("zh", "en") or basemap not in ("none", "osm", "amap"):
         from planner.errors import InputError
 
         raise InputError(f"--lang must be zh or en and --basemap none, osm or amap "
                          f"(got {lang!r}, {basemap!r}).")
     from planner.facilities import FacilityWarning
+    from planner.maps.result import map_writer
+    from planner.outputs import write_result
     from planner.scenario import run_scenario
 
     columns = (TextColumn("{task.description:<34}"), BarColumn(), TimeElapsedColumn())
@@ -50,12 +54,16 @@ def execute(scenario, output: Path, lang: str = "zh", basemap: str = "none"):
                 tasks[step] = bars.add_task(step, total=1.0)
             bars.update(tasks[step], completed=fraction)
 
-        return run_scenario(scenario, output_dir=output, progress=progress,
-                            map_options={"lang": lang, "basemap": basemap})
+        result = run_scenario(scenario, cache_dir=output / ".cache", progress=progress)
+        progress("outputs", 0.0)
+        paths = write_result(result, output, lang=lang,
+                             map_writer=map_writer(lang=lang, basemap=basemap))
+        progress("outputs", 1.0)
+    return result, paths
 
 
-def print_result(result) -> None:
-    """The headline coverage table, optimisation answers, notes and the map's path."""
+def print_result(result, paths: dict[str, Path]) -> None:
+    """The headline coverage table, optimisation answers, notes and where the outputs are."""
     head = result.tables["headline"]
     shown = ["category", "distance_m", "facilities", "coverage_pct", "served_group",
              "served_coverage_pct", *[c for c in head.columns if c.startswith("within_")]]
@@ -77,7 +85,10 @@ def print_result(result) -> None:
         )
     for note in result.notes:
         console.print(f"  • {note}", style="dim")
-    console.print(f"Outputs in [bold]{result.output_dir}[/]; open the gap map: [bold]{result.map_path}[/]")
+    from planner.outputs import MAP, WORKBOOK
+
+    console.print(f"Outputs in [bold]{paths[MAP].parent}[/]; open the gap map: "
+                  f"[bold]{paths[MAP]}[/] and the workbook: [bold]{paths[WORKBOOK]}[/]")
 
 
 def _scenario(path: Path | None, place: str | None = None):
@@ -106,8 +117,7 @@ def run(
     basemap: BasemapOpt = "none",
 ) -> None:
     """Run a scenario end to end: coverage, gaps, optimisation, gap map, tables and layers."""
-    result = execute(_scenario(scenario, place), output, lang, basemap)
-    print_result(result)
+    print_result(*execute(_scenario(scenario, place), output, lang, basemap))
 
 
 @reports_errors
@@ -119,8 +129,7 @@ def coverage(
 ) -> None:
     """Coverage and gaps only (the scenario's optimisation requests are skipped)."""
     s = _scenario(scenario)
-    result = execute(s.model_copy(update={"optimize": []}), output, lang, basemap)
-    print_result(result)
+    print_result(*execute(s.model_copy(update={"optimize": []}), output, lang, basemap))
 
 
 @reports_errors
@@ -175,8 +184,7 @@ def optimize(
         request["candidates_coords"] = candidates_coords
     doc = s.model_dump(exclude={"base_dir"})
     doc["optimize"] = [{k: v for k, v in request.items() if v is not None}]
-    result = execute(parse_scenario(doc, s.base_dir, str(scenario or "sample")), output)
-    print_result(result)
+    print_result(*execute(parse_scenario(doc, s.base_dir, str(scenario or "sample")), output))
 
 
 def _weights(pairs: list[str] | None) -> dict[str, float] | None:

@@ -1,0 +1,58 @@
+"""The gap map of a scenario result: composed here, outside the library, for the CLI, the API
+and notebooks alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import folium
+from planner.maps.gapmap import gap_map, save_gap_map
+
+from planner.standards import load_speeds
+
+
+def result_map(result: Any, *, lang: str = "zh", basemap: str = "none",
+               shown: str | None = None) -> folium.Map:
+    """The Folium gap map of a :class:`planner.scenario.ScenarioResult` (see
+    :func:`planner.maps.gap_map`): coverage of every analysed category, gaps, isochrones,
+    districts, proposals. ``shown`` is the category displayed when the page opens (default: the
+    first optimised one); ``lang`` "zh" or "en"; ``basemap`` "none", "osm" or "amap"."""
+    speeds = load_speeds(overrides=result.scenario.speeds or None)
+    keys = list(result.distances.columns)
+    layers = result.layers
+    return gap_map(
+        result.demand.cells,
+        {k: result.distances[k].to_numpy() for k in keys},
+        {k: result.categories[k] for k in keys},
+        speeds=speeds,
+        facilities=result.facilities,
+        gaps=layers.get("gap_areas"),
+        isochrones=layers.get("isochrones"),
+        districts=layers.get("districts"),
+        district_table=result.district_table,
+        complete=result.complete,
+        proposed=layers.get("proposals"),
+        network=result.network,
+        off_streets=layers.get("cells_off_streets"),
+        basemap=basemap,
+        lang=lang,
+        title=result.scenario.name,
+        shown=shown or next((o.categories[0] for o in result.scenario.optimize), None),
+    )
+
+
+def save_result_map(result: Any, path: str | Path, **options: Any) -> Path:
+    """Write :func:`result_map` as one self-contained HTML file that opens offline."""
+    return save_gap_map(result_map(result, **options), path)
+
+
+def map_writer(**options: Any) -> Callable[[Any, Path], Path]:
+    """A ``map_writer`` for :func:`planner.outputs.write_result`: it saves the result's gap map
+    with these options (``lang``, ``basemap``, ``shown``)."""
+
+    def write(result: Any, path: Path) -> Path:
+        return save_result_map(result, path, **options)
+
+    return write
