@@ -20,13 +20,14 @@ import pyproj
 import shapely
 from shapely.geometry import box as shapely_box
 
+from planner.crs import require_metric_crs
 from planner.demand import (
     AGE_GROUPS,
     DEFAULT_CELL_M,
+    GRID_CRS,
     DemandGrid,
     apply_age_shares,
     check_cell_size,
-    check_metric_crs,
     clip_grid,
     geometry_cell_areas,
     grid_from_cells,
@@ -271,7 +272,7 @@ def regrid_rasters(
         bands = first.count
         if crs is None:
             crs = _default_crs(area, tuple(first.bounds), first.crs)
-        crs = check_metric_crs(crs)
+        crs = require_metric_crs(crs, GRID_CRS)
         geom = read_area(area, crs)
         r0, r1, c0, c1 = _window(first, geom, crs)
         if (r1 - r0) * (c1 - c0) > MAX_RASTER_CELLS:
@@ -599,7 +600,7 @@ def read_census(
             f"The census layer has {int((~kinds).sum())} non-polygon features (e.g. "
             f"{table.geometry.geom_type[~kinds].iloc[0]}); census counts need area polygons."
         )
-    crs = check_metric_crs(crs) if crs is not None else table.estimate_utm_crs()
+    crs = require_metric_crs(crs, GRID_CRS) if crs is not None else table.estimate_utm_crs()
     polys = shapely.make_valid(table.to_crs(crs).geometry.to_numpy())
     notes: list[str] = []
     overlap = float(shapely.area(polys).sum() - shapely.area(shapely.union_all(polys)))
@@ -652,7 +653,7 @@ def read_buildings_population(
     cell_m = check_cell_size(cell_m)
     d = defaults or load_building_defaults()
     frame = read_buildings(source)
-    crs = check_metric_crs(crs) if crs is not None else frame.estimate_utm_crs()
+    crs = require_metric_crs(crs, GRID_CRS) if crs is not None else frame.estimate_utm_crs()
     est = residential_floor_area(frame, crs, d, use)
     people = est.floor_m2 / d.m2_per_person
     bi, ix, iy, part = geometry_cell_areas(est.footprints, cell_m)
