@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -40,14 +41,55 @@ def reopen_closable(table: SiteTable, cost: np.ndarray, budget_left: float, open
     return open_mask
 
 
+@dataclass(frozen=True)
+class CoverAnswer:
+    """A covering model's answer before assembly.
+
+    Attributes:
+        open_mask: sites open after the plan (one flag per site-table row).
+        objective, bound, greedy_objective: people covered (MCLP) or sites/cost (LSCP).
+        status: the solver status (``optimal``, ``time_limit``, …).
+        time_limit_reached: the time limit stopped the search.
+        tie_break: what the distance tie-break did.
+        started: ``time.perf_counter()`` when the model started.
+    """
+
+    open_mask: np.ndarray
+    objective: float
+    bound: float
+    status: str
+    time_limit_reached: bool
+    greedy_objective: float
+    tie_break: str
+    started: float
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """The categories of a joint run, whose demand cells are stacked one block per category.
+
+    Attributes:
+        of_cell: category index of each stacked cell.
+        names: category keys.
+        n_cells: cells per block (the demand grid's size).
+        people: head count of each stacked cell (the weights are weight × people).
+    """
+
+    of_cell: np.ndarray
+    names: Sequence[str]
+    n_cells: int
+    people: np.ndarray
+
+
 def assemble_cover_result(
-    model: str, inputs: Inputs, table: SiteTable, cost: np.ndarray,
-    open_mask: np.ndarray, objective: float, bound: float, status: str, tlr: bool,
-    greedy_objective: float, t0: float, inst: CoverInstance, tie: str, ratio: bool,
-    demand_xy: np.ndarray | None, blocks: np.ndarray | None = None,
-    block_names: Sequence[str] | None = None, n_cells_block: int | None = None,
-    block_people: np.ndarray | None = None,
+    model: str, inputs: Inputs, cost: np.ndarray, answer: CoverAnswer, inst: CoverInstance,
+    *, ratio: bool, demand_xy: np.ndarray | None = None, blocks: Blocks | None = None,
 ) -> OptimizeResult:
+    """The OptimizeResult of ``answer``: new sites in funding order (per unit ``cost`` when
+    ``ratio``), closed sites, cells, totals (per category too with ``blocks``) and the
+    message."""
+    table, open_mask = inputs.sites, answer.open_mask
+    objective, bound, status = answer.objective, answer.bound, answer.status
     cov, w = inputs.coverage, inputs.weights
     current = np.isin(table.status, ("existing", "closable"))
     existing_open = current & open_mask
@@ -60,21 +102,22 @@ def assemble_cover_result(
     o_new = funding_order(struct_all, w, new_rows, base2, cost[new_rows] if ratio else None)
     rows = np.concatenate([required[o_req.order], new_rows[o_new.order]])
     gains = np.concatenate([o_req.gains, o_new.gains])
-    people = w if block_people is None else block_people
+    people = w if blocks is None else blocks.people
     marginal, extra_cols = gains, {}
     if blocks is not None:  # head counts per category; the weighted gain beside them
         covered = base.copy()
-        per = np.zeros((len(rows), len(block_names)))
+        names = blocks.names
+        per = np.zeros((len(rows), len(names)))
         for i, r in enumerate(rows):
             cells = cov.indices[cov.indptr[r] : cov.indptr[r + 1]]
             new = cells[~covered[cells]]
             covered[new] = True
-            per[i] = np.bincount(blocks[new], weights=block_people[new],
-                                 minlength=len(block_names))
+            per[i] = np.bincount(blocks.of_cell[new], weights=blocks.people[new],
+                                 minlength=len(names))
         marginal = per.sum(axis=1)
         extra_cols = {"marginal_weighted_people": gains,
                       "cumulative_weighted_people": np.cumsum(gains),
-                      **{f"people_{name}": per[:, k] for k, name in enumerate(block_names)}}
+                      **{f"people_{name}": per[:, k] for k, name in enumerate(names)}}
     sites = site_rows(
         table.frame, rows,
         {"order": np.arange(1, len(rows) + 1), "marginal_people": marginal,
@@ -91,9 +134,9 @@ def assemble_cover_result(
         if demand_xy is not None:
             cells["x"], cells["y"] = demand_xy[:, 0], demand_xy[:, 1]
     else:
-        cells = cells_table(np.tile(inputs.cell_ids[:n_cells_block], len(block_names)), people,
-                            before, after, dist)
-        cells.insert(0, "category", np.asarray(block_names, dtype=object)[blocks])
+        cells = cells_table(np.tile(inputs.cell_ids[:blocks.n_cells], len(blocks.names)),
+                            people, before, after, dist)
+        cells.insert(0, "category", np.asarray(blocks.names, dtype=object)[blocks.of_cell])
         cells["weighted_people"] = w
         totals.update({f"weighted_{k}": v for k, v in coverage_totals(w, before, after).items()
                        if k.startswith("people_")})
@@ -113,8 +156,10 @@ def assemble_cover_result(
                 "fewer sites cover the same people.")
     return OptimizeResult(
         model=model, status=status, objective=objective, bound=bound, gap=gap,
-        time_limit_reached=tlr, solve_seconds=time.perf_counter() - t0,
-        greedy_objective=greedy_objective, sites=sites, closed=closed, cells=cells,
-        coverage=totals, reduction=inst.reduction, uncoverable=uncoverable, tie_break=tie,
+        time_limit_reached=answer.time_limit_reached,
+        solve_seconds=time.perf_counter() - answer.started,
+        greedy_objective=answer.greedy_objective, sites=sites, closed=closed, cells=cells,
+        coverage=totals, reduction=inst.reduction, uncoverable=uncoverable,
+        tie_break=answer.tie_break,
         message=msg,
     )

@@ -27,7 +27,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from planner.errors import InputError
-from planner.optimize.assemble import assemble_cover_result, reopen_closable
+from planner.optimize.assemble import (
+    Blocks,
+    CoverAnswer,
+    assemble_cover_result,
+    reopen_closable,
+)
 from planner.optimize.exact import (
     Restricted,
     cover_value,
@@ -48,7 +53,7 @@ from planner.optimize.lpbound import (
     subgradient_bound,
 )
 from planner.optimize.neighbourhood import improve_by_neighbourhoods
-from planner.optimize.options import check_options
+from planner.optimize.options import SolveOptions
 from planner.optimize.problem import (
     CoverInstance,
     Inputs,
@@ -207,35 +212,35 @@ class _Background:
 
 
 def _run_mclp(
-    model: str, inputs: Inputs, *, p, budget, time_limit_s, mip_gap, tie_break, solver,
-    demand_xy=None, blocks=None, block_names=None, n_cells_block=None, block_people=None,
+    model: str, inputs: Inputs, p: int | None, budget: float | None, opts: SolveOptions,
+    *, demand_xy: np.ndarray | None = None, blocks: Blocks | None = None,
 ) -> OptimizeResult:
     t0 = time.perf_counter()
-    deadline = t0 + float(time_limit_s)
+    deadline = t0 + float(opts.time_limit_s)
     table = inputs.sites
     cost, b = budget_costs(table, p, budget)
     b_eff = effective_budget(table, cost, b)
     ratio = budget is not None
     inst = reduce_cover(inputs, cost, fixed_open=table.fixed_open, decision=table.decision)
-    solved = _solve_max(inst, b_eff, ratio, solver=solver, deadline=deadline, mip_gap=mip_gap)
+    solved = _solve_max(inst, b_eff, ratio, solver=opts.solver, deadline=deadline,
+                        mip_gap=opts.mip_gap)
     chosen_rows = inst.site[solved.chosen]
     tie = "off"
-    if tie_break and solver == "milp" and solved.status in ("optimal", "time_limit",
-                                                             "size_limit"):
+    if opts.tie_break and opts.solver == "milp" and solved.status in (
+            "optimal", "time_limit", "size_limit"):
         chosen_rows, tie = tie_break_max(inputs, inst, np.flatnonzero(table.decision), cost,
                                          b_eff, chosen_rows, solved.value,
-                                         (deadline, time_limit_s))
+                                         (deadline, opts.time_limit_s))
     open_mask = table.fixed_open.copy()
     open_mask[chosen_rows] = True
     spent = float(cost[chosen_rows].sum())
     open_mask = reopen_closable(table, cost, b_eff - spent, open_mask)
     objective = float(inputs.weights[covered_by(inputs.coverage, np.flatnonzero(open_mask))].sum())
     bound = max(inst.constant + solved.bound, objective)
-    return assemble_cover_result(
-        model, inputs, table, cost, open_mask, objective, bound, solved.status,
-        solved.time_limit_reached, inst.constant + solved.greedy_value, t0, inst, tie, ratio,
-        demand_xy, blocks, block_names, n_cells_block, block_people,
-    )
+    answer = CoverAnswer(open_mask, objective, bound, solved.status, solved.time_limit_reached,
+                         inst.constant + solved.greedy_value, tie, t0)
+    return assemble_cover_result(model, inputs, cost, answer, inst, ratio=ratio,
+                                 demand_xy=demand_xy, blocks=blocks)
 
 
 def mclp(
@@ -269,10 +274,9 @@ def mclp(
             re-solves, see docs/optimizer.md) or ``"greedy"`` (greedy with its bound).
         demand_xy: optional (n, 2) cell centres in metres, copied into the cell tables.
     """
-    check_options(time_limit_s, mip_gap, solver)
+    opts = SolveOptions(time_limit_s, mip_gap, tie_break, solver)
     inputs = check_inputs(coverage, demand, sites, required=required)
-    return _run_mclp("mclp", inputs, p=p, budget=budget, time_limit_s=time_limit_s,
-                     mip_gap=mip_gap, tie_break=tie_break, solver=solver, demand_xy=demand_xy)
+    return _run_mclp("mclp", inputs, p, budget, opts, demand_xy=demand_xy)
 
 
 @dataclass(frozen=True)
@@ -319,7 +323,7 @@ def joint_mclp(
     of them) adds nothing: the result's message says so and a warning is issued. Only when
     no category has weighted demand left (zero people or weight 0 everywhere) is it an error.
     """
-    check_options(time_limit_s, mip_gap, solver)
+    opts = SolveOptions(time_limit_s, mip_gap, tie_break, solver)
     if not categories:
         raise InputError("joint_mclp needs at least one category (key → JointCategory).")
     if "status" in sites.columns and (sites["status"].astype(str).str.lower() == "closable").any():
@@ -369,10 +373,8 @@ def joint_mclp(
     w = np.concatenate(weights)
     inputs = check_inputs(stacked, w, sites, required=required)
     inputs = Inputs(inputs.coverage, inputs.weights, np.tile(ids, len(names)), inputs.sites)
-    res = _run_mclp("joint_mclp", inputs, p=p, budget=budget, time_limit_s=time_limit_s,
-                    mip_gap=mip_gap, tie_break=tie_break, solver=solver,
-                    blocks=np.concatenate(blocks), block_names=names, n_cells_block=n_cells,
-                    block_people=np.concatenate(people))
+    res = _run_mclp("joint_mclp", inputs, p, budget, opts,
+                    blocks=Blocks(np.concatenate(blocks), names, n_cells, np.concatenate(people)))
     if not empty:
         return res
     note = (f"No people to cover in {', '.join(map(repr, empty))} (zero demand in every cell, "

@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from planner.optimize import milp as models_milp
-from planner.optimize.assemble import assemble_cover_result
+from planner.optimize.assemble import CoverAnswer, assemble_cover_result
 from planner.optimize.exact import integral_weights, within_gap
 from planner.optimize.greedy import (
     greedy_cover,
@@ -92,10 +92,10 @@ def lscp(
                                              (deadline, time_limit_s))
     open_mask = table.fixed_open.copy()
     open_mask[chosen_rows] = True
-    return assemble_cover_result(
-        "lscp", inputs, table, cost, open_mask, req_cost + value,
-        req_cost + bound, status, tlr, req_cost + gval, t0, inst, tie, use_cost, demand_xy,
-    )
+    answer = CoverAnswer(open_mask, req_cost + value, req_cost + bound, status, tlr,
+                         req_cost + gval, tie, t0)
+    return assemble_cover_result("lscp", inputs, cost, answer, inst, ratio=use_cost,
+                                 demand_xy=demand_xy)
 
 
 def _disjoint_cells_bound(A: sp.csr_matrix, cost: np.ndarray) -> float:
