@@ -44,19 +44,21 @@ from planner.io.calibrate import calibrate_districts, calibrate_total
 from planner.io.census import CENSUS_COLUMNS, census_column, census_counts, read_census
 from planner.io.raster import RASTER_SUFFIXES, read_age_stack, read_raster
 from planner.paths import STANDARDS_DIR
+from planner.standards_schema import AgeStructureFile, validate
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".parquet", ".geoparquet")
 
 
 def load_age_shares(region: str = "shanxi", path: str | Path | None = None) -> dict[str, float]:
     """Age-group shares (0–1 of the total) of a region in ``data/standards/age_structure.toml``."""
-    table = read_settings(path or STANDARDS_DIR / "age_structure.toml")
-    if region not in table:
+    path = Path(path or STANDARDS_DIR / "age_structure.toml")
+    regions = validate(AgeStructureFile, read_settings(path), str(path), strip=1).regions
+    if region not in regions:
         raise InputError(
-            f"No age structure for region {region!r}; known regions: {sorted(table)}. "
+            f"No age structure for region {region!r}; known regions: {sorted(regions)}. "
             "Add it to age_structure.toml or give the shares directly."
         )
-    return {k: float(v["share"]) for k, v in table[region]["shares"].items()}
+    return {k: v.share for k, v in regions[region].shares.items()}
 
 
 def read_buildings_population(
