@@ -15,7 +15,6 @@ from planner.standards import GROUPS, LEVELS, Category, get_category
 
 Mode = Literal["compliance", "time"]
 
-
 #: MOFCOM basic formats (基本保障类) plus 一老一小 — the default set of the complete-circle index.
 BASIC_CATEGORIES = (
     "convenience",
@@ -26,19 +25,11 @@ BASIC_CATEGORIES = (
     "childcare",
 )
 
-
 #: Group compared with everyone in the equity table.
 OLDER_GROUP = "age_60_plus"
-
-
 NO_FACILITIES = "no facilities of this category: coverage 0 %"
-
-
 NONE_REACHABLE = "no facility reachable on foot: coverage 0 %"
-
-
 NO_PEOPLE = "no people of this group in the area"
-
 
 #: Walks to the nearest facility are measured exactly up to this distance (metres) for the
 #: equity table's mean, median and Gini. 5 km is about 70 minutes on foot at 1.2 m/s and
@@ -46,7 +37,6 @@ NO_PEOPLE = "no people of this group in the area"
 #: (1,000 m) and beyond any walk to an everyday service, yet small enough that one bounded
 #: search per category stays cheap. People farther away are counted and named, never averaged.
 SEARCH_BOUND_M = 5000.0
-
 
 COVERAGE_COLUMNS = [
     "category",

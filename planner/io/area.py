@@ -13,12 +13,7 @@ import pyproj
 import shapely
 from shapely.geometry import box as shapely_box
 
-from planner.demand import (
-    AGE_GROUPS,
-    DemandGrid,
-    apply_age_shares,
-    clip_grid,
-)
+from planner.demand import AGE_GROUPS, DemandGrid, apply_age_shares, clip_grid
 from planner.errors import CRSError, InputError
 from planner.network import check_crs
 

@@ -35,9 +35,7 @@ from planner.facilities import (
     merge_duplicates,
     study_area_geometry,
 )
-from planner.io.coords import (
-    coordinate_system,
-)
+from planner.io.coords import coordinate_system
 from planner.io.osm import LAYER_SUFFIXES, PBF_SUFFIXES, XML_SUFFIXES
 from planner.io.osm_facilities import classify_osm_rows, read_osm_facilities
 from planner.io.tables import (

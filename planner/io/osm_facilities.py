@@ -16,9 +16,7 @@ import shapely
 
 from planner.classify import classify
 from planner.errors import InputError
-from planner.facilities import (
-    FacilityReport,
-)
+from planner.facilities import FacilityReport
 from planner.io.osm import PBF_SUFFIXES
 from planner.io.tables import drop_unmatched, file_suffix
 from planner.standards import Category
@@ -27,17 +25,14 @@ from planner.standards import Category
 OSM_EXTRA_TAGS = ("name", "name:zh", "name:zh-Hans", "name:en", "brand", "brand:zh", "capacity",
                   "beds", "opening_hours", "cuisine", "healthcare:speciality")
 
-
 #: Named OSM features without a rule key are read too (Chinese OSM holds many POIs tagged
 #: with a name only), as are offices; a name alone selects points and buildings only.
 OSM_NAME_SELECT = ("name", "office")
-
 
 #: Keys of named features that are no facility: a bus stop named 阳光小学站 or a place node
 #: is not a school.
 OSM_NOT_FACILITY = ("highway", "railway", "public_transport", "place", "route", "waterway",
                     "natural", "boundary", "landuse", "barrier", "entrance", "power", "man_made")
-
 
 #: OSM name tags, in the order a facility's shown name is taken from.
 OSM_NAME_TAGS = ("name", "name:zh", "name:zh-Hans", "name:en")

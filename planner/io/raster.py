@@ -28,15 +28,12 @@ from planner.io.area import default_crs, finish_grid, lonlat_extent, read_area
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
 
-
 #: Start ages of WorldPop's age bands (0 = under 1, 1 = 1–4, then 5-year bands, 80 = 80+).
 WORLDPOP_BAND_STARTS = (0, 1, *range(5, 85, 5))
-
 
 #: Filename patterns tried for an age/sex stack: ``{age}`` and ``{sex}`` mark the fields,
 #: ``*`` matches anything (WorldPop's ``chn_f_60_2020.tif`` and the ``pop_60_f_wuhan.tif`` layout).
 DEFAULT_STACK_PATTERNS = ("pop_{age}_{sex}_*.tif", "*_{sex}_{age}_*.tif")
-
 
 #: Raster cells read at most in one call (a country-wide raster needs a study area).
 MAX_RASTER_CELLS = 50_000_000

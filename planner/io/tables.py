@@ -22,13 +22,7 @@ import shapely
 
 from planner.classify import classify
 from planner.errors import CRSError, InputError, UnknownCategoryError
-from planner.facilities import (
-    NO_CATEGORY,
-    NO_COORDINATES,
-    NOT_A_SERVICE,
-    STATUSES,
-    FacilityReport,
-)
+from planner.facilities import NO_CATEGORY, NO_COORDINATES, NOT_A_SERVICE, STATUSES, FacilityReport
 from planner.io.coords import (
     bd09_to_wgs84,
     coordinate_system,
@@ -40,47 +34,26 @@ from planner.io.osm import LAYER_SUFFIXES, PBF_SUFFIXES, XML_SUFFIXES
 from planner.standards import Category
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xls")
-
-
 OUT_OF_RANGE = "coordinates out of range"
-
 
 #: Encodings tried in turn; GB18030 extends GBK (itself a superset of GB2312).
 ENCODINGS = ("utf-8-sig", "gbk", "gb18030")
 
-
 # Column names recognised without being named (compared lower-case, stripped).
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "point_x", "经度", "wgs84_lon", "wgs84_lng",
              "gcj02_lon", "gcj02_lng", "bd09_lon", "bd09_lng", "lon_gcj02", "lng_gcj02")
-
-
 LAT_NAMES = ("lat", "latitude", "y", "point_y", "纬度", "wgs84_lat", "gcj02_lat", "bd09_lat",
              "lat_gcj02")
-
-
 PAIR_NAMES = ("location", "lnglat", "lonlat", "经纬度", "坐标")
-
-
 NAME_NAMES = ("name", "名称", "poi名称", "机构名称", "设施名称", "店名", "title", "地块名称",
               "站点名称", "项目名称", "单位名称", "学校名称")
-
-
 ID_NAMES = ("id", "poi_id", "poiid", "uid", "编号", "设施编号")
-
-
 CATEGORY_NAMES = ("category", "类别", "设施类别", "分类", "type", "类型", "poi类型", "tag",
                   "typename", "小类", "中类", "大类")
-
-
 CAPACITY_NAMES = ("capacity", "容量", "规模", "床位", "床位数", "beds", "places", "学位",
                   "学位数", "托位", "托位数")
-
-
 STATUS_NAMES = ("status", "状态")
-
-
 COST_NAMES = ("cost", "费用", "造价", "成本", "投资", "投资额")
-
 
 #: How to name the coordinate columns the other way round, everywhere they can be named.
 SWAP_HOW = ("Name the columns the other way round: lon/lat in the scenario's [[facilities]] "

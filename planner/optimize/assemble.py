@@ -11,16 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from planner.optimize.greedy import (
-    funding_order,
-)
-from planner.optimize.problem import (
-    CoverInstance,
-    Inputs,
-    SiteTable,
-    covered_by,
-    structure,
-)
+from planner.optimize.greedy import funding_order
+from planner.optimize.problem import CoverInstance, Inputs, SiteTable, covered_by, structure
 from planner.optimize.result import (
     OptimizeResult,
     cells_table,

@@ -17,9 +17,7 @@ from planner.errors import InputError
 from planner.optimize import milp as models_milp
 from planner.optimize.assemble import reopen_closable
 from planner.optimize.exact import integral_weights, within_gap
-from planner.optimize.lpbound import (
-    knapsack,
-)
+from planner.optimize.lpbound import knapsack
 from planner.optimize.options import check_options
 from planner.optimize.problem import (
     budget_costs,

@@ -12,9 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from planner.optimize import milp as models_milp
-from planner.optimize.greedy import (
-    swap_search,
-)
+from planner.optimize.greedy import swap_search
 from planner.optimize.lpbound import (
     first_order_bound,
     fix_sites,
@@ -22,32 +20,27 @@ from planner.optimize.lpbound import (
     lp_bound,
     subgradient_bound,
 )
-from planner.optimize.problem import (
-    covered_by,
-)
+from planner.optimize.problem import covered_by
 from planner.optimize.race import Race
 
 #: Largest restricted instance (site–cell-group pairs) always given to the LP and the MILP.
 EXACT_MAX_PAIRS = 400_000
-
 
 #: Interior-point LP time per pair (seconds, measured 1.7e-5 to 4.3e-5 on 2 cores): a larger
 #: instance gets the LP only when this estimate fits in 40 % of the time left; otherwise, or
 #: if the LP does not finish, a first-order LP and subgradient steps bound it.
 LP_SECONDS_PER_PAIR = 4e-5
 
-
 #: First-order (PDLP) LP time per pair to come within about 0.05 % of the LP optimum (measured
 #: on 2 cores at 0.5M pairs); it runs when this fits in 60 % of the time left and the
 #: instance has at most FIRST_ORDER_MAX_PAIRS pairs — beyond that its convergence slows and
 #: subgradient steps from scratch bound as well in the same time.
 FIRST_ORDER_SECONDS_PER_PAIR = 8e-6
-
-
 FIRST_ORDER_MAX_PAIRS = 1_000_000
 
 
 def cover_value(A: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray) -> float:
+    """People (weights ``w``) covered by the sites ``chosen`` (rows of ``A``)."""
     return float(w[covered_by(A, chosen)].sum())
 
 
@@ -58,6 +51,7 @@ def share_of_time_left(deadline: float, fraction: float) -> float:
 
 
 def floor_if_integral(bound: float, w: np.ndarray) -> float:
+    """``bound`` rounded down when every weight is whole (coverage is whole then too)."""
     return float(np.floor(bound + 1e-6)) if integral_weights(w) else bound
 
 
@@ -67,6 +61,7 @@ def integral_weights(w: np.ndarray) -> bool:
 
 
 def within_gap(bound: float, value: float, mip_gap: float) -> bool:
+    """Whether ``value`` is within the relative ``mip_gap`` of ``bound`` (or equal to it)."""
     return bound - value <= max(mip_gap * abs(value), 1e-9 * max(1.0, abs(value)))
 
 

@@ -27,12 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from planner.errors import InputError
-from planner.optimize.assemble import (
-    Blocks,
-    CoverAnswer,
-    assemble_cover_result,
-    reopen_closable,
-)
+from planner.optimize.assemble import Blocks, CoverAnswer, assemble_cover_result, reopen_closable
 from planner.optimize.exact import (
     Restricted,
     cover_value,
@@ -42,16 +37,8 @@ from planner.optimize.exact import (
     share_of_time_left,
     within_gap,
 )
-from planner.optimize.greedy import (
-    GreedyPicks,
-    greedy_cover,
-    kicked_swap_search,
-    swap_search,
-)
-from planner.optimize.lpbound import (
-    fix_sites,
-    subgradient_bound,
-)
+from planner.optimize.greedy import GreedyPicks, greedy_cover, kicked_swap_search, swap_search
+from planner.optimize.lpbound import fix_sites, subgradient_bound
 from planner.optimize.neighbourhood import improve_by_neighbourhoods
 from planner.optimize.options import SolveOptions
 from planner.optimize.problem import (
@@ -64,16 +51,12 @@ from planner.optimize.problem import (
     reduce_cover,
 )
 from planner.optimize.race import Race
-from planner.optimize.result import (
-    OptimizeResult,
-)
+from planner.optimize.result import OptimizeResult
 from planner.optimize.tiebreak import tie_break_max
 
 #: Smallest instance (site–cell-group pairs) worth a Lagrangian bound before the exact stage;
 #: below it the LP is solved sooner than the subgradient steps.
 SUBGRADIENT_MIN_PAIRS = 20_000
-
-
 _E = 1.0 - 1.0 / np.e
 
 

@@ -14,18 +14,10 @@ import scipy.sparse as sp
 from planner.optimize import milp as models_milp
 from planner.optimize.assemble import CoverAnswer, assemble_cover_result
 from planner.optimize.exact import integral_weights, within_gap
-from planner.optimize.greedy import (
-    greedy_cover,
-)
+from planner.optimize.greedy import greedy_cover
 from planner.optimize.options import check_options
-from planner.optimize.problem import (
-    budget_costs,
-    check_inputs,
-    reduce_cover,
-)
-from planner.optimize.result import (
-    OptimizeResult,
-)
+from planner.optimize.problem import budget_costs, check_inputs, reduce_cover
+from planner.optimize.result import OptimizeResult
 from planner.optimize.tiebreak import tie_break_min
 
 

@@ -10,17 +10,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from planner.optimize import milp as models_milp
-from planner.optimize.problem import (
-    CoverInstance,
-    Inputs,
-    covered_by,
-    index_ranges,
-    structure,
-)
+from planner.optimize.problem import CoverInstance, Inputs, covered_by, index_ranges, structure
 
 #: Largest number of covered pairs the distance tie-break stage will model.
 TIE_BREAK_MAX_PAIRS = 200_000
-
 
 #: Seconds the distance tie-break may take: this share of the time limit, at least the floor
 #: (and never past the limit). It polishes a secondary objective, so it does not run out the
