@@ -22,7 +22,8 @@ import pyproj
 import shapely
 from numba import njit
 
-from planner.errors import CRSError, InputError
+from planner.crs import require_metric_crs
+from planner.errors import InputError
 
 #: The population columns the project agrees on (people per cell).
 GROUP_COLUMNS = ("total", "age_60_plus", "age_65_plus", "age_0_2", "age_3_5")
@@ -65,19 +66,8 @@ def check_cell_size(cell_m: float) -> float:
     return size
 
 
-def check_metric_crs(crs: object) -> pyproj.CRS:
-    """The CRS as a pyproj CRS, which must be projected with metre units."""
-    if crs is None:
-        raise CRSError("The demand grid has no CRS. Give a projected CRS in metres, e.g. a UTM zone.")
-    out = pyproj.CRS.from_user_input(crs)
-    unit = out.axis_info[0].unit_name if out.axis_info else ""
-    if not out.is_projected or unit not in ("metre", "meter"):
-        raise CRSError(
-            f"The CRS {out.to_string()} is not a projected CRS in metres (unit: {unit or 'none'}). "
-            "Demand cells are squares in metres: name a projected CRS such as EPSG:4547 "
-            "(CGCS2000 Gauss-Krüger CM 114E) or the UTM zone (EPSG:326xx)."
-        )
-    return out
+#: How errors name the CRS of a demand grid.
+GRID_CRS = "CRS of the demand grid"
 
 
 @dataclass(eq=False)
@@ -100,7 +90,7 @@ class DemandGrid:
 
     def __post_init__(self) -> None:
         self.cell_size_m = float(self.cell_size_m)
-        check_metric_crs(self.cells.crs)
+        require_metric_crs(self.cells.crs, GRID_CRS)
         missing = [c for c in ("cell_id", "x", "y", "ix", "iy", "total") if c not in self.cells]
         if missing:
             raise InputError(
@@ -190,7 +180,7 @@ def grid_from_cells(
     """
     if "total" not in values:
         raise InputError("Population values need a 'total' column (people per cell).")
-    crs = check_metric_crs(crs)
+    crs = require_metric_crs(crs, GRID_CRS)
     ix = np.asarray(ix, dtype=np.int64)
     iy = np.asarray(iy, dtype=np.int64)
     if len(ix):

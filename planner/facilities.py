@@ -20,6 +20,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from planner.crs import require_metric_crs
 from planner.errors import CRSError, InputError
 from planner.network import WalkNetwork
 from planner.normalise import branch_suffix, main_name, normalise
@@ -228,8 +229,7 @@ def merge_duplicates(
     """
     if distance_m <= 0 or len(fac) < 2:
         return fac, fac.iloc[:0].assign(detail=pd.Series(dtype=object))
-    if fac.crs is None or not fac.crs.is_projected:
-        raise CRSError("Duplicates are merged in metres: project the facilities first.")
+    require_metric_crs(fac.crs, "CRS of the facilities (duplicates are merged in metres)")
     geoms = fac.geometry.to_numpy()
     left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=distance_m)
     cat = fac["category"].to_numpy()
@@ -403,8 +403,7 @@ def validate_facilities(fac: gpd.GeoDataFrame) -> None:
             f"The facilities table lacks {missing}; read it with planner.io.facilities."
             "load_facilities, which adds every standard column."
         )
-    if fac.crs is None or not fac.crs.is_projected:
-        raise CRSError("Facilities must be in the network's projected CRS; pass to_crs=network.crs.")
+    require_metric_crs(fac.crs, "CRS of the facilities (pass to_crs=network.crs)")
     if len(fac) and not (shapely.get_type_id(fac.geometry.to_numpy()) == 0).all():
         raise InputError("Facilities must be points; use representative points of polygons.")
     bad = sorted(set(fac["status"]) - set(STATUSES))

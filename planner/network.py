@@ -22,6 +22,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from planner.crs import require_metric_crs
 from planner.errors import CRSError, EmptyNetworkError, InputError
 from planner.walkable import WalkRules, load_walk_rules, walkable_mask
 
@@ -240,17 +241,10 @@ def check_crs(gdf: gpd.GeoDataFrame, what: str) -> None:
 
 
 def metric_crs(gdf: gpd.GeoDataFrame, crs: object | None = None) -> pyproj.CRS:
-    """The CRS to work in: the one named by the user (must be projected) or the UTM zone."""
+    """The CRS to work in: the one named by the user (projected, metres) or the UTM zone."""
     if crs is None:
         return gdf.estimate_utm_crs()
-    out = pyproj.CRS.from_user_input(crs)
-    if not out.is_projected:
-        raise CRSError(
-            f"The working CRS {out.to_string()} is not projected; distances must be in metres. "
-            "Name a projected CRS (e.g. EPSG:4547, CGCS2000 3-degree Gauss-Krüger CM 114E) or "
-            "leave it empty for the UTM zone."
-        )
-    return out
+    return require_metric_crs(crs, "working CRS")
 
 
 def build_network(

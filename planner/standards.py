@@ -2,7 +2,9 @@
 
 The numbers live in ``data/standards/*.toml`` with their source beside each one, the rules that
 recognise each category's facilities in ``data/standards/facility_rules.toml``; a scenario may
-override any field, extend the rules or add categories.
+override any field, extend the rules or add categories. The files are checked by the pydantic
+models of :mod:`planner.standards_schema`; every norm, with its source, is listed in
+``docs/standards.md``.
 """
 
 from __future__ import annotations
@@ -19,30 +21,32 @@ from planner.errors import InputError, UnknownCategoryError
 from planner.normalise import normalise
 from planner.paths import STANDARDS_DIR
 
+# GROUPS, LEVELS and TagRule are part of this module's interface (defined with the schema)
+from planner.standards_schema import GROUPS as GROUPS
+from planner.standards_schema import LEVELS as LEVELS
+from planner.standards_schema import (
+    REQUIRED_FIELDS,
+    RULE_FIELDS,
+    CategoriesFile,
+    CategorySpec,
+    RuleLists,
+    RulesFile,
+    Sourced,
+    SourcedText,
+    SpeedsFile,
+    sentence,
+    suggest,
+    validate,
+)
+from planner.standards_schema import TagRule as TagRule
+
 CATEGORIES_FILE = STANDARDS_DIR / "categories.toml"
 SPEEDS_FILE = STANDARDS_DIR / "speeds.toml"
 RULES_FILE = STANDARDS_DIR / "facility_rules.toml"
 
-#: Population columns a category may serve (demand grid, coverage).
-GROUPS = ("total", "age_60_plus", "age_65_plus", "age_0_2", "age_3_5")
-#: GB 50180-2018 life-circle levels, minutes.
-LEVELS = (5, 10, 15)
 #: Source recorded for a value a scenario sets without naming one.
 OVERRIDE_SOURCE = "scenario override"
 
-_NUMBER_FIELDS = ("level_min", "distance_m", "capacity_per_site", "demand_per_1000")
-_TEXT_FIELDS = ("name_zh", "name_en", "group", "capacity_unit", "demand_group")
-#: Recognition rules; a scenario's lists extend the bundled ones (see facility_rules.toml).
-RULE_FIELDS = ("names", "brands", "osm_tags", "exclude")
-_KNOWN_FIELDS = (*_TEXT_FIELDS, *_NUMBER_FIELDS, *RULE_FIELDS, "capacity_norm")
-_EXCLUSION_FIELDS = ("names", "tags", "unless", "why")
-_REQUIRED = ("name_zh", "name_en", "group", "level_min", "distance_m")
-
-#: One condition of an OSM tag rule: (tag key, accepted values). A value is an exact tag value,
-#: ``"*"`` (any value present) or ``"~regex"`` (searched in the value).
-TagCondition = tuple[str, tuple[str, ...]]
-#: A rule matches when every condition holds; a category matches when any rule does.
-TagRule = tuple[TagCondition, ...]
 
 
 @dataclass(frozen=True)
@@ -125,168 +129,49 @@ def _read_toml(path: Path, what: str, example: Path) -> dict[str, Any]:
         ) from exc
 
 
-def _number(raw: Any, where: str, default_source: str) -> tuple[float, str, bool]:
-    """A number as (value, source, verified); plain numbers get ``default_source``, unverified."""
-    if isinstance(raw, Mapping):
-        unknown = set(raw) - {"value", "source", "verified"}
-        if "value" not in raw or unknown:
-            raise InputError(
-                f"{where} must be a number or a table {{ value = …, source = \"…\", verified = … }}; "
-                f"got keys {sorted(raw)}."
-            )
-        value, source, verified = raw["value"], raw.get("source", default_source), raw.get("verified", False)
-    else:
-        value, source, verified = raw, default_source, False
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"{where} = {value!r} is not a number; write a number such as 300.")
-    return float(value), str(source), bool(verified)
+def _provenance(field: str, value: Sourced | SourcedText, default_source: str) -> Provenance:
+    return Provenance(field, value.source if value.source is not None else default_source,
+                      value.verified)
 
 
-def _norm_text(raw: Any, where: str, default_source: str) -> tuple[str, str, bool]:
-    if isinstance(raw, Mapping):
-        if "text" not in raw:
-            raise InputError(f"{where} needs a `text` entry: {{ text = \"…\", source = \"…\" }}.")
-        return str(raw["text"]), str(raw.get("source", default_source)), bool(raw.get("verified", False))
-    return str(raw), default_source, False
-
-
-def _tag_rules(raw: Any, where: str) -> tuple[TagRule, ...]:
-    if not isinstance(raw, list):
-        raise InputError(f"{where} must be a list of tables such as [{{ amenity = \"pharmacy\" }}].")
-    rules = []
-    for i, rule in enumerate(raw):
-        if not isinstance(rule, Mapping) or not rule:
-            raise InputError(f"{where}[{i}] must be a non-empty table of tag = value(s).")
-        conditions = []
-        for key, values in rule.items():
-            values = (values,) if isinstance(values, str) else values
-            if not isinstance(values, list | tuple) or not values or not all(
-                isinstance(v, str) and v for v in values
-            ):
-                raise InputError(
-                    f"{where}[{i}].{key} must be a tag value, a list of values, \"*\" or \"~regex\"."
-                )
-            for v in values:
-                if v.startswith("<") and not re.fullmatch(r"<\d{1,2}:\d{2}", v):
-                    raise InputError(f"{where}[{i}].{key}: write an opening time as \"<07:30\", not {v!r}.")
-                if v.startswith("~"):
-                    try:
-                        re.compile(v[1:])
-                    except re.error as exc:
-                        raise InputError(f"{where}[{i}].{key}: bad regular expression {v!r} ({exc}).") from exc
-            conditions.append((str(key), tuple(values)))
-        rules.append(tuple(conditions))
-    return tuple(rules)
-
-
-_ESCAPE = re.compile(r"(\\.)")
-
-
-def _patterns(raw: Any, where: str) -> tuple[str, ...]:
-    """Regular expressions, normalised like the texts they are searched in."""
-    raw = [raw] if isinstance(raw, str) else raw
-    if not isinstance(raw, list | tuple) or not all(isinstance(p, str) and p.strip() for p in raw):
-        raise InputError(f"{where} must be a list of words or regular expressions, e.g. [\"药店\"].")
-    out = []
-    for p in raw:
-        try:
-            re.compile(p)
-        except re.error as exc:
-            raise InputError(f"{where}: bad regular expression {p!r} ({exc}).") from exc
-        # normalise the text, never a regex escape (\S is not \s)
-        out.append("".join(part if part.startswith("\\") else normalise(part)
-                           for part in _ESCAPE.split(p)))
-    return tuple(dict.fromkeys(out))
-
-
-def _exclusions(raw: Any, where: str) -> tuple[Exclusion, ...]:
-    if not isinstance(raw, list):
-        raise InputError(f"{where} must be a list of tables such as [{{ names = [\"口腔\"], why = \"…\" }}].")
-    out = []
-    for i, ex in enumerate(raw):
-        at = f"{where}[{i}]"
-        unknown = sorted(set(ex) - set(_EXCLUSION_FIELDS)) if isinstance(ex, Mapping) else []
-        if unknown:
-            raise InputError(f"{at} has unknown key(s) {unknown}{_suggest(unknown[0], _EXCLUSION_FIELDS)}.")
-        if not isinstance(ex, Mapping) or not (ex.get("names") or ex.get("tags")):
-            raise InputError(f"{at} must be a table with names = [...] and/or tags = [...].")
-        out.append(Exclusion(
-            names=_patterns(ex.get("names", []), f"{at}.names"),
-            tags=_tag_rules(ex.get("tags", []), f"{at}.tags"),
-            unless=_patterns(ex.get("unless", []), f"{at}.unless"),
-            why=str(ex.get("why", "")),
-        ))
-    return tuple(out)
-
-
-#: Field names people reach for, and the field meant.
-_ALIASES = {"keywords": "names", "keyword": "names", "words": "names", "tags": "osm_tags",
-            "exclusions": "exclude", "excludes": "exclude", "veto": "exclude"}
-
-
-def _suggest(key: str, allowed: tuple[str, ...] | list[str]) -> str:
-    if _ALIASES.get(key) in allowed:
-        return f" — did you mean {_ALIASES[key]!r}?"
-    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
-    return f" — did you mean {close[0]!r}?" if close else f"; known: {list(allowed)}"
-
-
-def _group(value: Any, where: str) -> str:
-    if value not in GROUPS:
-        raise InputError(f"{where}: {value!r} is not a population group"
-                         f"{_suggest(str(value), GROUPS)}")
-    return str(value)
-
-
-def _build(key: str, spec: Mapping[str, Any], default_source: str) -> Category:
-    where = f"category {key!r}"
-    unknown = sorted(set(spec) - set(_KNOWN_FIELDS))
-    if unknown:
-        raise InputError(f"{where} has unknown field(s) {unknown}{_suggest(unknown[0], _KNOWN_FIELDS)}.")
-    missing = [f for f in _REQUIRED if f not in spec]
+def _build(key: str, raw: Mapping[str, Any], where: str, default_source: str,
+           known: list[str]) -> Category:
+    """The category ``key`` from its merged table; ``known`` are the other keys (a new key
+    missing required fields is likely a misspelt one)."""
+    missing = [f for f in REQUIRED_FIELDS if f not in raw]
     if missing:
-        raise InputError(f"{where} lacks {missing}; a new category needs {list(_REQUIRED)}.")
-    prov: list[Provenance] = []
-    nums: dict[str, float | None] = {}
-    for name in _NUMBER_FIELDS:
-        if name in spec:
-            value, source, verified = _number(spec[name], f"{where}: {name}", default_source)
-            nums[name] = value
-            prov.append(Provenance(name, source, verified))
-        else:
-            nums[name] = None
-    norm = None
-    if "capacity_norm" in spec:
-        norm, source, verified = _norm_text(spec["capacity_norm"], f"{where}: capacity_norm", default_source)
-        prov.append(Provenance("capacity_norm", source, verified))
-    level = nums["level_min"]
-    if level not in LEVELS:
-        raise InputError(f"{where}: level_min = {level} must be one of {list(LEVELS)} minutes.")
-    if not nums["distance_m"] or nums["distance_m"] <= 0:
-        raise InputError(f"{where}: distance_m must be a positive number of metres.")
-    for name in ("capacity_per_site", "demand_per_1000"):
-        if nums[name] is not None and nums[name] <= 0:
-            raise InputError(f"{where}: {name} must be positive; leave it out when there is no norm.")
-    if nums["capacity_per_site"] is not None and not spec.get("capacity_unit"):
-        raise InputError(f"{where}: capacity_per_site needs a capacity_unit (e.g. \"beds\").")
-    demand_group = spec.get("demand_group")
-    if nums["demand_per_1000"] is not None:
-        demand_group = _group(demand_group or spec["group"], f"{where}: demand_group")
+        near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = (f" {key!r} is not a known category — did you mean {near[0]!r}?" if near else "")
+        raise InputError(f"{where} lacks {missing}; a new category needs {list(REQUIRED_FIELDS)}."
+                         f"{hint}")
+    spec = validate(CategorySpec, raw, where,
+                    f"See {CATEGORIES_FILE.name} for the fields of a category.")
+    prov = [_provenance(name, getattr(spec, name), default_source)
+            for name in ("level_min", "distance_m", "capacity_per_site", "demand_per_1000",
+                         "capacity_norm") if getattr(spec, name) is not None]
+
+    def num(name: str) -> float | None:
+        value = getattr(spec, name)
+        return None if value is None else value.value
+
+    demand_group = spec.demand_group
+    if spec.demand_per_1000 is not None and demand_group is None:
+        demand_group = spec.group
     return Category(
         key=key,
-        name_zh=str(spec["name_zh"]),
-        name_en=str(spec["name_en"]),
-        level_min=int(level),
-        distance_m=float(nums["distance_m"]),
-        group=_group(spec["group"], f"{where}: group"),
-        osm_tags=_tag_rules(spec.get("osm_tags", []), f"{where}: osm_tags"),
-        names=_patterns(spec.get("names", []), f"{where}: names"),
-        brands=_patterns(spec.get("brands", []), f"{where}: brands"),
-        exclude=_exclusions(spec.get("exclude", []), f"{where}: exclude"),
-        capacity_unit=spec.get("capacity_unit"),
-        capacity_per_site=nums["capacity_per_site"],
-        capacity_norm=norm,
-        demand_per_1000=nums["demand_per_1000"],
+        name_zh=spec.name_zh,
+        name_en=spec.name_en,
+        level_min=int(spec.level_min.value),
+        distance_m=spec.distance_m.value,
+        group=spec.group,
+        osm_tags=spec.osm_tags,
+        names=spec.names,
+        brands=spec.brands,
+        exclude=tuple(Exclusion(e.names, e.tags, e.unless, e.why) for e in spec.exclude),
+        capacity_unit=spec.capacity_unit,
+        capacity_per_site=num("capacity_per_site"),
+        capacity_norm=spec.capacity_norm.text if spec.capacity_norm is not None else None,
+        demand_per_1000=num("demand_per_1000"),
         demand_group=demand_group,
         source="; ".join(f"{p.field}: {p.source}" for p in prov),
         verified=all(p.verified for p in prov),
@@ -312,41 +197,43 @@ def load_categories(
     """
     path = Path(path) if path else CATEGORIES_FILE
     doc = _read_toml(path, "categories", CATEGORIES_FILE)
-    specs = doc.get("categories")
-    if not isinstance(specs, Mapping) or not specs:
+    if not isinstance(doc.get("categories"), Mapping) or not doc["categories"]:
         raise InputError(f"{path} has no [categories.<key>] tables; copy {CATEGORIES_FILE} and edit it.")
-    specs = {k: dict(v) for k, v in specs.items()}
+    specs = {k: dict(v) for k, v in validate(CategoriesFile, doc, str(path)).categories.items()}
+    where = {k: f"category {k!r} in {path}" for k in specs}
     sources = {k: str(path) for k in specs}
     rules_path = Path(rules) if rules else RULES_FILE
-    for key, fields in _read_toml(rules_path, "facility-rule", RULES_FILE).get("rules", {}).items():
+    rule_doc = validate(RulesFile, _read_toml(rules_path, "facility-rule", RULES_FILE),
+                        str(rules_path), f"See {RULES_FILE.name} for the fields of a rule table.")
+    for key, lists in rule_doc.rules.items():
         if key not in specs:
             if path == CATEGORIES_FILE:  # a custom category file may leave bundled ones out
-                raise InputError(f"{rules_path} has rules for unknown category {key!r}"
-                                 f"{_suggest(key, list(specs))}.")
+                raise InputError(sentence(f"{rules_path} has rules for unknown category {key!r}"
+                                          f"{suggest(key, list(specs))}"))
             continue
-        _extend(specs[key], fields, f"rules of {key!r} in {rules_path}")
+        _extend(specs[key], lists.model_dump(exclude_unset=True))
+    bundled = list(specs)
     for key, fields in (overrides or {}).items():
+        at = f"The scenario's [categories.{key}]"
         if not isinstance(fields, Mapping):
-            raise InputError(f"The override of category {key!r} must be a table of fields.")
+            raise InputError(f"{at} must be a table of fields.")
+        extra = validate(RuleLists, {k: v for k, v in fields.items() if k in RULE_FIELDS}, at,
+                         "Rule lists are lists of words or tables.")
+        unknown = sorted(set(fields) - set(CategorySpec.model_fields))
+        if unknown:
+            raise InputError(sentence(f"{at} has unknown field(s) {unknown}"
+                                      f"{suggest(unknown[0], list(CategorySpec.model_fields))}"))
         spec = specs.setdefault(key, {})
-        _extend(spec, {k: v for k, v in fields.items() if k in RULE_FIELDS}, f"override of {key!r}")
+        _extend(spec, extra.model_dump(exclude_unset=True))
         spec.update({k: v for k, v in fields.items() if k not in RULE_FIELDS})
-        sources[key] = OVERRIDE_SOURCE
-    return {key: _build(key, spec, sources[key]) for key, spec in specs.items()}
+        sources[key], where[key] = OVERRIDE_SOURCE, at
+    return {key: _build(key, spec, where[key], sources[key], bundled)
+            for key, spec in specs.items()}
 
 
-def _extend(spec: dict[str, Any], fields: Mapping[str, Any], where: str) -> None:
-    """Append rule lists to a category spec."""
-    if not isinstance(fields, Mapping):
-        raise InputError(f"The {where} must be a table of rule lists ({', '.join(RULE_FIELDS)}).")
-    for field, value in fields.items():
-        if field not in RULE_FIELDS:
-            raise InputError(f"The {where} has unknown field {field!r}{_suggest(field, RULE_FIELDS)}.")
-        value = [value] if isinstance(value, str) else value
-        if not isinstance(value, list | tuple):
-            example = '[{ amenity = "pharmacy" }]' if field in ("osm_tags", "exclude") else '["药店"]'
-            kind = "tables" if field in ("osm_tags", "exclude") else "words"
-            raise InputError(f"The {where}: {field} must be a list of {kind}, e.g. {example}.")
+def _extend(spec: dict[str, Any], lists: Mapping[str, list[Any]]) -> None:
+    """Append rule lists to a category's table."""
+    for field, value in lists.items():
         spec[field] = [*spec.get(field, []), *value]
 
 
@@ -396,20 +283,8 @@ def load_speeds(
     """Walking speed per population group, metres per second."""
     path = Path(path) if path else SPEEDS_FILE
     doc = _read_toml(path, "walking-speed", SPEEDS_FILE)
-    table = dict(doc.get("speeds", {}))
-    table.update(overrides or {})
-    speeds = {}
-    for group, raw in table.items():
-        where = f"walking speed of {group!r}"
-        _group(group, "[speeds]")
-        value = _number(raw, where, OVERRIDE_SOURCE)[0]
-        if not 0.1 <= value <= 3.0:
-            raise InputError(
-                f"{where} = {value} m/s is implausible; give metres per second (e.g. 1.2, "
-                f"not 4.3 km/h)."
-            )
-        speeds[group] = value
-    missing = [g for g in GROUPS if g not in speeds]
-    if missing:
-        raise InputError(f"{path} gives no walking speed for {missing}; add them under [speeds].")
-    return speeds
+    table = {**doc.get("speeds", {}), **(overrides or {})}
+    where = f"{path} with the scenario's [speeds]" if overrides else str(path)
+    speeds = validate(SpeedsFile, {"speeds": table}, f"Walking speeds ({where})",
+                      "Give metres per second for every population group.", strip=1).speeds
+    return {group: v.value for group, v in speeds.items()}

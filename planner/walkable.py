@@ -11,6 +11,7 @@ import pandas as pd
 
 from planner.errors import InputError
 from planner.paths import STANDARDS_DIR
+from planner.standards_schema import WalkFilterFile, validate
 
 WALK_FILTER_FILE = STANDARDS_DIR / "walk_filter.toml"
 ACCESS_TAGS = ("foot", "access", "sidewalk")
@@ -45,23 +46,25 @@ def load_walk_rules(path: str | Path | None = None) -> WalkRules:
     path = Path(path) if path else WALK_FILTER_FILE
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        hw, acc = doc["highway"], doc["access"]
-        return WalkRules(
-            walkable=frozenset(hw["walkable"]),
-            conditional=frozenset(hw["conditional"]),
-            excluded=frozenset(hw["excluded"]),
-            foot_allows=frozenset(acc["foot_allows"]),
-            sidewalk_allows=frozenset(acc["sidewalk_allows"]),
-            foot_forbids=frozenset(acc["foot_forbids"]),
-            access_forbids=frozenset(acc["access_forbids"]),
-            source=str(path),
-        )
     except FileNotFoundError as exc:
         raise InputError(f"Walk-rule file {path} does not exist; pass an existing TOML file.") from exc
-    except (KeyError, tomllib.TOMLDecodeError) as exc:
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(
             f"Walk-rule file {path} is malformed ({exc}); copy {WALK_FILTER_FILE} and edit it."
         ) from exc
+    rules = validate(WalkFilterFile, doc, f"Walk-rule file {path}",
+                     f"Copy {WALK_FILTER_FILE} and edit it.")
+    hw, acc = rules.highway, rules.access
+    return WalkRules(
+        walkable=frozenset(hw.walkable),
+        conditional=frozenset(hw.conditional),
+        excluded=frozenset(hw.excluded),
+        foot_allows=frozenset(acc.foot_allows),
+        sidewalk_allows=frozenset(acc.sidewalk_allows),
+        foot_forbids=frozenset(acc.foot_forbids),
+        access_forbids=frozenset(acc.access_forbids),
+        source=str(path),
+    )
 
 
 def _tag(ways: pd.DataFrame, key: str) -> pd.Series:

@@ -17,7 +17,9 @@ from planner.classify import classify, type_levels
 from planner.errors import InputError
 from planner.evaluation import evaluate, predict, read_corpus
 from planner.facilities import FacilityReport, FacilityWarning
-from planner.io.facilities import categorize, classify_osm, facility_report, load_facilities
+from planner.io.facilities import facility_report, load_facilities
+from planner.io.osm_facilities import classify_osm
+from planner.io.tables import categorize
 from planner.normalise import main_name, normalise
 from planner.sample import helsinki_pbf
 from planner.scenario_file import parse_scenario

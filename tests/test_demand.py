@@ -16,7 +16,6 @@ from planner.demand import (
     DemandGrid,
     apply_age_shares,
     check_cell_size,
-    check_metric_crs,
     clip_grid,
     geometry_cell_areas,
     grid_from_cells,
@@ -138,10 +137,11 @@ def test_cell_size_outside_recommended_warns():
 
 
 def test_geographic_crs_refused():
-    with pytest.raises(CRSError, match="not a projected CRS in metres"):
-        check_metric_crs("EPSG:4326")
-    with pytest.raises(CRSError):
-        check_metric_crs("EPSG:2249")  # US feet
+    one = {"total": np.array([1.0])}
+    with pytest.raises(CRSError, match="not projected in metres: it is geographic"):
+        grid_from_cells([0], [0], one, cell_m=100, crs="EPSG:4326")
+    with pytest.raises(CRSError, match="US survey foot"):
+        grid_from_cells([0], [0], one, cell_m=100, crs="EPSG:2249")
 
 
 def test_clip_grid_keeps_area_share():

@@ -26,13 +26,9 @@ from planner.facilities import (
     validate_facilities,
 )
 from planner.io.coords import wgs84_to_bd09, wgs84_to_gcj02
-from planner.io.facilities import (
-    classify_osm,
-    decode_bytes,
-    facility_report,
-    load_facilities,
-    osm_features_pbf,
-)
+from planner.io.facilities import facility_report, load_facilities
+from planner.io.osm_facilities import classify_osm, osm_features_pbf
+from planner.io.tables import decode_bytes
 from planner.sample import helsinki_pbf
 from planner.standards import load_categories
 

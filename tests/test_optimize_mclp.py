@@ -247,7 +247,7 @@ def test_bound_without_the_exact_stage_is_valid(inst, data, first_order, by_cost
     """With the LP and MILP ruled out (as for instances too large for them) the answer comes
     from the searches and the bound from PDLP's duals and/or subgradient steps alone: the
     bound must still hold, for count and cost budgets."""
-    from planner.optimize import models, neighbourhood
+    from planner.optimize import exact, maxcover, neighbourhood
 
     dist, w, status, cost = inst
     if by_cost:
@@ -260,11 +260,11 @@ def test_bound_without_the_exact_stage_is_valid(inst, data, first_order, by_cost
         kwargs, costs, sites = {"p": budget}, np.ones(len(status)), frame(status)
     best, _ = brute_mclp(dist, w, status, costs, budget)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(models, "EXACT_MAX_PAIRS", -1)
-        mp.setattr(models, "LP_SECONDS_PER_PAIR", np.inf)
-        mp.setattr(models, "SUBGRADIENT_MIN_PAIRS", -1)
+        mp.setattr(exact, "EXACT_MAX_PAIRS", -1)
+        mp.setattr(exact, "LP_SECONDS_PER_PAIR", np.inf)
+        mp.setattr(maxcover, "SUBGRADIENT_MIN_PAIRS", -1)
         if not first_order:
-            mp.setattr(models, "FIRST_ORDER_MAX_PAIRS", -1)
+            mp.setattr(exact, "FIRST_ORDER_MAX_PAIRS", -1)
         mp.setattr(neighbourhood, "NEIGHBOURHOOD_SIZES", (1, 2))
         res = mclp(coverage_from(dist), w, sites, tie_break=False, time_limit_s=5, **kwargs)
     assert res.objective <= best + 1e-9
@@ -279,7 +279,7 @@ def test_bound_without_the_exact_stage_is_valid(inst, data, first_order, by_cost
 def test_approximate_lp_bounds_hold_on_harder_instances(monkeypatch, first_order, seed):
     """Instances where greedy is not optimal reach the approximate-LP path (PDLP, then
     subgradient steps): its bound must hold against the proven optimum."""
-    from planner.optimize import models
+    from planner.optimize import exact as stage
 
     rng = np.random.default_rng(seed)
     dist = np.where(rng.random((40, 120)) < 0.12, 100.0, np.inf)
@@ -289,13 +289,13 @@ def test_approximate_lp_bounds_hold_on_harder_instances(monkeypatch, first_order
     assert exact.proven_optimal
     used = []
     for name in ("first_order_bound", "subgradient_bound"):
-        orig = getattr(models, name)
-        monkeypatch.setattr(models, name,
+        orig = getattr(stage, name)
+        monkeypatch.setattr(stage, name,
                             lambda *a, _o=orig, _n=name, **k: used.append(_n) or _o(*a, **k))
-    monkeypatch.setattr(models, "EXACT_MAX_PAIRS", -1)
-    monkeypatch.setattr(models, "LP_SECONDS_PER_PAIR", np.inf)
+    monkeypatch.setattr(stage, "EXACT_MAX_PAIRS", -1)
+    monkeypatch.setattr(stage, "LP_SECONDS_PER_PAIR", np.inf)
     if not first_order:
-        monkeypatch.setattr(models, "FIRST_ORDER_MAX_PAIRS", -1)
+        monkeypatch.setattr(stage, "FIRST_ORDER_MAX_PAIRS", -1)
     res = mclp(coverage_from(dist), w, sites, p=6, tie_break=False, time_limit_s=1.5)
     assert ("first_order_bound" in used) == first_order
     assert "subgradient_bound" in used
@@ -304,12 +304,12 @@ def test_approximate_lp_bounds_hold_on_harder_instances(monkeypatch, first_order
 
 
 def test_error_in_the_exact_stage_reaches_the_caller(monkeypatch):
-    from planner.optimize import models
+    from planner.optimize import maxcover
 
     def broken(*args):
         raise RuntimeError("exact stage failed")
 
-    monkeypatch.setattr(models, "_exact", broken)
+    monkeypatch.setattr(maxcover, "exact_stage", broken)
     rng = np.random.default_rng(1)
     dist = np.where(rng.random((30, 60)) < 0.15, 100.0, np.inf)
     with pytest.raises(RuntimeError, match="exact stage failed"):
@@ -323,7 +323,7 @@ def test_distance_stage_starts_from_a_feasible_point(inst, p, cover_all):
     """The tie-break MILP starts from the first-stage answer: as a point of the distance model
     it meets every row and bound, for MCLP (coverage floor, budget) and LSCP (everyone)."""
     from planner.optimize.milp import distance_model
-    from planner.optimize.models import _distance_start
+    from planner.optimize.tiebreak import distance_start
 
     dist, w, _, cost = inst
     pairs = coverage_from(dist)
@@ -339,7 +339,7 @@ def test_distance_stage_starts_from_a_feasible_point(inst, p, cover_all):
         budget = float(cost[chosen].sum())
         model = distance_model(pairs, w, cost, budget, value - 1e-9, None)
     c, A, row_lo, row_hi, lo, hi, _ = model
-    v = _distance_start(pairs, rows, chosen)
+    v = distance_start(pairs, rows, chosen)
     assert ((lo - 1e-9 <= v) & (v <= hi + 1e-9)).all()
     av = A @ v
     assert ((row_lo - 1e-6 <= av) & (av <= row_hi + 1e-6)).all()
@@ -349,7 +349,7 @@ def test_started_milp_returns_its_answer_when_presolve_solves_it():
     """HiGHS can hand back the start instead of the optimum when presolve solves the MIP
     outright; the started solve notices and solves again without presolve."""
     from planner.optimize.milp import distance_model, solve
-    from planner.optimize.models import _distance_start
+    from planner.optimize.tiebreak import distance_start
 
     inf = np.inf
     dist = np.array([[200, 300, inf, inf, inf, 300, inf], [0, inf, inf, inf, inf, 100, 100],
@@ -359,7 +359,7 @@ def test_started_milp_returns_its_answer_when_presolve_solves_it():
     w = np.array([3.0, 4, 5, 4, 5, 4, 0])
     pairs = coverage_from(dist)
     model = distance_model(pairs, w, np.ones(7), 2.0, 25.0 - 1e-9, None)
-    start = _distance_start(pairs, np.arange(7), np.array([0, 5]))  # walks 4,900 m·people
+    start = distance_start(pairs, np.arange(7), np.array([0, 5]))  # walks 4,900 m·people
     out = solve(*model, time_limit_s=10, mip_gap=1e-6, start=start)
     assert out.status == "optimal" and out.fun == pytest.approx(3100)
     assert model[0] @ out.x == pytest.approx(3100)

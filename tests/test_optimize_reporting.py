@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import InputError
-from planner.optimize import JointCategory, capacitated_mclp, joint_mclp, lscp, mclp
-from planner.optimize import models as models_mod
+from planner.optimize import JointCategory, capacitated_mclp, joint_mclp, lscp, mclp, milp
 from planner.optimize.lpbound import knapsack
 from planner.optimize.milp import MilpOutcome
 from tests.test_optimize_lscp_capacity import coverage_from, frame, max_served, reach_instances
@@ -74,7 +73,7 @@ def test_capacitated_bound_without_the_milp_is_valid_and_simple(inst, spend, by_
         return
     sites = frame(status, capacity=cap, cost=cost)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(models_mod.models_milp, "solve", _stopped_solver(-1e9))
+        mp.setattr(milp, "solve", _stopped_solver(-1e9))
         res = capacitated_mclp(coverage_from(reach), w, sites,
                                **({"budget": float(spend)} if by_cost else {"p": spend}))
     best = 0.0
@@ -163,7 +162,7 @@ def test_lscp_bound_without_the_milp_is_valid_and_positive(inst, by_cost):
     reach, w, status, rng = inst
     cost = rng.integers(0, 4, len(status)).astype(float) if by_cost else np.ones(len(status))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(models_mod.models_milp, "solve", _stopped_solver(None))
+        mp.setattr(milp, "solve", _stopped_solver(None))
         res = lscp(coverage_from(reach), w, frame(status, cost=cost), use_cost=by_cost)
     base = np.isin(status, ["existing", "required"])
     cand = np.flatnonzero(status == "candidate")

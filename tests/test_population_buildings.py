@@ -10,14 +10,8 @@ import pytest
 import shapely
 
 from planner.errors import CRSError, InputError
-from planner.io.population import (
-    load_age_shares,
-    load_building_defaults,
-    load_population,
-    read_buildings,
-    read_buildings_population,
-    residential_floor_area,
-)
+from planner.io.buildings import load_building_defaults, read_buildings, residential_floor_area
+from planner.io.population import load_age_shares, load_population, read_buildings_population
 from planner.sample import helsinki_pbf
 
 UTM = "EPSG:32650"

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from planner.errors import CRSError, InputError
 from planner.io.calibrate import calibrate_districts, calibrate_total
-from planner.io.population import disaggregate, load_population, read_census
+from planner.io.census import disaggregate, read_census
+from planner.io.population import load_population
 
 UTM = "EPSG:32650"
 X0, Y0 = 500_000.0, 3_400_000.0  # a grid corner (multiple of 100 m)

@@ -19,13 +19,8 @@ from typer.testing import CliRunner
 
 from planner.cli import app
 from planner.errors import CRSError, InputError
-from planner.io.population import (
-    age_band_weights,
-    find_age_stack,
-    load_population,
-    read_age_stack,
-    read_raster,
-)
+from planner.io.population import load_population
+from planner.io.raster import age_band_weights, find_age_stack, read_age_stack, read_raster
 
 UTM = "EPSG:32650"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

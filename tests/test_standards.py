@@ -256,3 +256,42 @@ def test_the_command_line_starts_without_the_heavy_libraries():
             "'pyrosm', 'fastapi') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_misspelt_override_key_and_field_get_a_suggestion():
+    with pytest.raises(InputError, match=r"\[categories.kindergarden\].*did you mean 'kindergarten'"):
+        load_categories(overrides={"kindergarden": {"distance_m": 500}})
+    with pytest.raises(InputError, match=r"distance_m.sorce is an unknown field — did you mean "
+                                         r"'source'"):
+        load_categories(overrides={"pharmacy": {"distance_m": {"value": 300, "sorce": "x"}}})
+
+
+@pytest.mark.parametrize(
+    "name, old, new, match",
+    [
+        ("population.toml", "m2_per_person = 36.52", "m2_per_person = -1",
+         r"population.toml: floor_area.m2_per_person = -1"),
+        ("population.toml", "residential_share = 0.5", "residential_shar = 0.5",
+         r"auto.residential_shar is an unknown field — did you mean 'residential_share'"),
+        ("age_structure.toml", "share = 0.1892", "share = 18.92", r"shares.age_60_plus.share"),
+        ("age_structure.toml", "[shanxi.shares.age_0_2]", "[shanxi.shares.age_0to2]",
+         r"'age_0to2' is not a population group"),
+        ("walk_filter.toml", "foot_forbids = ", "foot_forbid = ",
+         r"access.foot_forbid is an unknown field — did you mean 'foot_forbids'"),
+        ("speeds.toml", "age_3_5 = ", "age_3_6 = ", r"'age_3_6' is not a population group"),
+    ],
+)
+def test_every_standards_file_is_checked(tmp_path, name, old, new, match):
+    from planner.io.buildings import load_building_defaults
+    from planner.io.population import load_age_shares
+    from planner.paths import STANDARDS_DIR
+    from planner.walkable import load_walk_rules
+
+    text = (STANDARDS_DIR / name).read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / name
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    load = {"population.toml": load_building_defaults, "age_structure.toml": load_age_shares,
+            "walk_filter.toml": load_walk_rules, "speeds.toml": load_speeds}[name]
+    with pytest.raises(InputError, match=match):
+        load(path=path) if name != "age_structure.toml" else load("shanxi", path=path)

@@ -24,6 +24,7 @@ import shapely
 from planner.errors import CRSError, InputError
 from planner.network import check_crs
 from planner.paths import STANDARDS_DIR
+from planner.standards_schema import PopulationFile, validate
 
 BuildingUse = Literal["residential", "all", "auto"]
 BUILDING_USES = ("residential", "all", "auto")
@@ -92,21 +93,23 @@ def read_settings(path: str | Path) -> dict:
 
 def load_building_defaults(path: str | Path | None = None, **overrides: Any) -> BuildingDefaults:
     """Read the building defaults, with keyword overrides (e.g. ``m2_per_person=30``)."""
-    t = read_settings(path or STANDARDS_DIR / "population.toml")
+    path = Path(path or STANDARDS_DIR / "population.toml")
+    t = validate(PopulationFile, read_settings(path), str(path),
+                 f"Copy {STANDARDS_DIR / 'population.toml'} and edit it.")
     values = dict(
-        m2_per_person=float(t["floor_area"]["m2_per_person"]),
-        default_levels=float(t["levels"]["default"]),
-        small_levels=float(t["levels"]["small"]),
-        storey_height_m=float(t["levels"]["storey_height_m"]),
-        small_types=tuple(t["levels"]["small_types"]),
-        residential=tuple(t["tags"]["residential"]),
-        generic=tuple(t["tags"]["generic"]),
-        non_residential=tuple(t["tags"]["non_residential"]),
-        use_keys=tuple(t["tags"]["use_keys"]),
-        non_residential_landuse=tuple(t["landuse"]["non_residential"]),
-        min_footprint_m2=float(t["small_buildings"]["min_footprint_m2"]),
-        auto_share=float(t["auto"]["residential_share"]),
-        street_furniture=tuple(t["ground_floor"]["street_furniture"]),
+        m2_per_person=t.floor_area.m2_per_person,
+        default_levels=t.levels.default,
+        small_levels=t.levels.small,
+        storey_height_m=t.levels.storey_height_m,
+        small_types=tuple(t.levels.small_types),
+        residential=tuple(t.tags.residential),
+        generic=tuple(t.tags.generic),
+        non_residential=tuple(t.tags.non_residential),
+        use_keys=tuple(t.tags.use_keys),
+        non_residential_landuse=tuple(t.landuse.non_residential),
+        min_footprint_m2=t.small_buildings.min_footprint_m2,
+        auto_share=t.auto.residential_share,
+        street_furniture=tuple(t.ground_floor.street_furniture),
     )
     unknown = set(overrides) - set(values)
     if unknown:

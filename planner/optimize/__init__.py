@@ -6,8 +6,10 @@ Public API: :func:`mclp`, :func:`lscp`, :func:`capacitated_mclp`, :func:`joint_m
 """
 
 from planner.optimize.candidates import candidate_sites, network_candidates
-from planner.optimize.models import JointCategory, capacitated_mclp, joint_mclp, lscp, mclp
+from planner.optimize.capacitated import capacitated_mclp
+from planner.optimize.maxcover import JointCategory, joint_mclp, mclp
 from planner.optimize.result import OptimizeResult
+from planner.optimize.setcover import lscp
 
 __all__ = [
     "JointCategory",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -73,17 +74,35 @@ def improve_by_neighbourhoods(
     count = _cover_count(A, chosen)
     tol = 1e-9 * max(1.0, float(w.sum()))
     stop = stop or threading.Event()
+    inst = _Instance(A, by_cell, w, cost, budget, allowed, lam, tol)
     for size in sizes:
         if 2 * size > len(chosen) or time.perf_counter() >= deadline or stop.is_set():
             break  # freeing half the answer or more is nearly the whole problem: the MILP's job
-        chosen, count = _round(A, by_cell, w, cost, budget, chosen, count, allowed, lam, tol,
-                               size, deadline, stop, on_improve)
+        chosen, count = _round(inst, chosen, count, size, deadline, stop, on_improve)
     return chosen
 
 
-def _round(A, by_cell, w, cost, budget, chosen, count, allowed, lam, tol, size, deadline, stop,
-           on_improve):
+@dataclass(frozen=True)
+class _Instance:
+    """What every neighbourhood re-solve shares: the instance, ``by_cell`` (``A`` transposed),
+    the sites that may open, the Lagrangian prices (or None) and the improvement tolerance."""
+
+    A: sp.csr_matrix
+    by_cell: sp.csr_matrix
+    w: np.ndarray
+    cost: np.ndarray
+    budget: float
+    allowed: np.ndarray
+    lam: np.ndarray | None
+    tol: float
+
+
+def _round(
+    inst: _Instance, chosen: np.ndarray, count: np.ndarray, size: int, deadline: float,
+    stop: threading.Event, on_improve: Callable[[float], None] | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Improve with neighbourhoods of ``size`` chosen sites until none improves."""
+    A, by_cell, w = inst.A, inst.by_cell, inst.w
     pending = np.ones(A.shape[0], dtype=bool)  # chosen sites whose neighbourhood may improve
     last = -1
     while time.perf_counter() < deadline and not stop.is_set():
@@ -94,8 +113,8 @@ def _round(A, by_cell, w, cost, budget, chosen, count, allowed, lam, tol, size, 
         seed = int(later[0] if len(later) else todo[0])
         last = seed
         free = nearby_chosen(A, by_cell, chosen, seed, size)
-        better = _resolve(A, by_cell, w, cost, budget, chosen, free, count, allowed, lam,
-                          tol, min(NEIGHBOURHOOD_LIMIT_S, deadline - time.perf_counter()))
+        better = _resolve(inst, chosen, free, count,
+                          min(NEIGHBOURHOOD_LIMIT_S, deadline - time.perf_counter()))
         pending[seed] = False
         if better is None:
             continue
@@ -116,14 +135,17 @@ def _cover_count(A: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     return np.bincount(A[rows].indices, minlength=A.shape[1])
 
 
-def _resolve(A, by_cell, w, cost, budget, chosen, free, count, allowed, lam, tol, limit):
+def _resolve(
+    inst: _Instance, chosen: np.ndarray, free: np.ndarray, count: np.ndarray, limit: float
+) -> np.ndarray | None:
     """Best re-choice of the freed sites' budget among the sites overlapping them, or None
     when it covers no more people than the freed sites do."""
+    A, by_cell, w, cost, lam, tol = inst.A, inst.by_cell, inst.w, inst.cost, inst.lam, inst.tol
     kept = np.setdiff1d(chosen, free)
     kept_count = count - _cover_count(A, free)
     area = covered_by(A, free)
     cand = np.unique(by_cell[np.flatnonzero(area)].indices)
-    cand = cand[allowed[cand] & ~np.isin(cand, kept)]
+    cand = cand[inst.allowed[cand] & ~np.isin(cand, kept)]
     if len(cand) > NEIGHBOURHOOD_MAX_CANDIDATES:  # dense catchments: the most promising only
         gain = np.asarray(A[cand] @ np.where(kept_count > 0, 0.0, w)).ravel()
         gain[np.isin(cand, free)] = np.inf
@@ -141,7 +163,7 @@ def _resolve(A, by_cell, w, cost, budget, chosen, free, count, allowed, lam, tol
                         shape=(sub.shape[0], n_groups))
     sub.sum_duplicates()
     sub.data[:] = 1.0
-    room = budget - float(cost[kept].sum())
+    room = inst.budget - float(cost[kept].sum())
     if lam is not None:
         lc = np.bincount(group, weights=np.clip(lam[cells], 0.0, wc), minlength=n_groups)
         bound = float(np.maximum(wg - lc, 0.0).sum()) + knapsack(
