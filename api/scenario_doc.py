@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -19,13 +20,10 @@ import pandas as pd
 from planner.api.models import FacilitiesIn, OptimizeIn, ScenarioIn
 from planner.api.store import Store
 from planner.api.uploads import FACILITY_SUFFIXES, POPULATION_SUFFIXES, link_or_copy, suffix_of
-from pydantic import ValidationError
 
 from planner.errors import CRSError, InputError
-from planner.io.buildings import read_settings
 from planner.io.coords import in_china, undeclared_in_china
 from planner.io.population import CENSUS_COLUMNS
-from planner.paths import STANDARDS_DIR
 from planner.scenario_file import OptimizeSpec, Scenario, parse_scenario
 from planner.standards import get_category, load_categories, load_speeds
 
@@ -33,6 +31,8 @@ from planner.standards import get_category, load_categories, load_speeds
 #: BD-09 shifts in China reach ≈ 1.5 km).
 BBOX_MARGIN_M = {"wgs84": 2000.0, "gcj02": 2500.0, "bd09": 3500.0}
 _M_PER_DEG = 111_320.0
+#: What a category key looks like (other category values are names matched by keyword).
+_KEY = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class NotReadyError(InputError):
@@ -243,37 +243,27 @@ def _check_districts_file(path: Path, column: str | None, where: str,
     _check_polygons(info, where, path.name)
 
 
-def _check_age_shares(region: str | None) -> None:
-    """The age structure must be a region of age_structure.toml, or 'none'."""
-    if region in (None, "none"):
-        return
-    known = sorted(read_settings(STANDARDS_DIR / "age_structure.toml"))
-    if region not in known:
-        raise InputError(f"population.age_shares: no age structure for region {region!r}; "
-                         f"use one of {known}, or 'none' for no age groups.")
-
-
 def _check_feature_categories(fac: FacilitiesIn, fc: dict[str, Any], where: str) -> None:
-    if fac.category_column and fac.category_map == "key":
-        values = {
-            str((f.get("properties") or {}).get(fac.category_column)) for f in fc["features"]
-        }
-        try:
-            check_categories(sorted(values))
-        except InputError as exc:
-            raise type(exc)(f"{where}, property {fac.category_column!r}: {exc}") from None
-    elif fac.category is None and fac.category_column is None:
+    """The points say their category; values that look like keys must be known ones (names
+    and POI types are matched by keyword when the job runs)."""
+    if fac.category is None and fac.category_column is None:
         raise InputError(
             f"{where}: say which category the points are — give `category` (one key for every "
             "point) or `category_column` (a property holding keys or names)."
         )
-    elif fac.category_column and not any(
-        fac.category_column in (f.get("properties") or {}) for f in fc["features"]
-    ):
+    if fac.category_column is None:
+        return
+    values = [(f.get("properties") or {}).get(fac.category_column) for f in fc["features"]]
+    if all(v is None for v in values):
         raise InputError(
             f"{where}: no feature has the property {fac.category_column!r}; name the property "
             "that holds the category."
         )
+    keys = sorted({str(v) for v in values if v is not None and _KEY.fullmatch(str(v))})
+    try:
+        check_categories(keys)
+    except InputError as exc:
+        raise type(exc)(f"{where}, property {fac.category_column!r}: {exc}") from None
 
 
 def _points_table(fc: dict[str, Any]) -> pd.DataFrame:
@@ -286,7 +276,8 @@ def _points_table(fc: dict[str, Any]) -> pd.DataFrame:
 
 
 def _facility_entry(fac: FacilitiesIn, source: str) -> dict[str, Any]:
-    entry = fac.model_dump(exclude={"geojson", "upload_id"}, exclude_none=True)
+    entry = fac.model_dump(exclude={"geojson", "upload_id"}, exclude_unset=True,
+                           exclude_none=True)
     entry["source"] = source
     return entry
 
@@ -372,10 +363,8 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
             link_or_copy(src, folder / name)
             facilities.append(_facility_entry(fac, name))
     pop = request.population
-    _check_age_shares(pop.age_shares)
     population = pop.model_dump(exclude={"upload_id"}, exclude_none=True)
-    if pop.age_shares == "none":
-        population["age_shares"] = None  # no age groups (null in the scenario document)
+    population["age_shares"] = pop.age_shares  # None: no age groups
     if pop.source == "upload":
         src = _upload_path(store, pop.upload_id, POPULATION_SUFFIXES, "population")
         _check_population_file(src, pop.population_column, "population", bbox)
@@ -403,34 +392,19 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
 
 
 def optimize_spec(request: OptimizeIn) -> OptimizeSpec:
-    """The optimisation spec of a request; ``capacities`` give the capacitated model the
-    places of one new site (existing facilities keep their own, or the norm)."""
+    """The scenario's optimisation request of an API body (the same fields), with its
+    categories checked; the capacitated model needs the places of a new site."""
     check_categories(request.categories)
-    check_categories(list(request.capacities or {}))
-    fields = request.model_dump(exclude={"capacities"})
-    if request.capacities:
-        other = sorted(set(request.capacities) - set(request.categories))
-        if request.model != "capacitated" or other:
-            raise InputError(
-                "capacities set the places of a new site for the capacitated model and its "
-                f"category; this request is model {request.model!r} with categories "
-                f"{request.categories}. Drop capacities or use model 'capacitated'."
-            )
-        fields["new_site_capacity"] = request.capacities[request.categories[0]]
-    if request.model == "capacitated" and not request.capacities:
+    if request.model == "capacitated" and request.new_site_capacity is None:
         key = request.categories[0]
         category = get_category(load_categories(), key)
         if category.capacity_per_site is None:
             raise InputError(
                 f"The capacitated model needs the places of a new {key} site, and {key} has no "
-                f"norm capacity per site; give capacities, e.g. {{\"{key}\": 100}}, or use "
-                "model 'mclp'."
+                "norm capacity per site; give new_site_capacity (e.g. 100), or use model "
+                "'mclp'."
             )
-    try:
-        return OptimizeSpec(**fields)
-    except ValidationError as exc:
-        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-        raise InputError(f"The optimisation request is not valid: {reasons}.") from None
+    return OptimizeSpec(**request.model_dump())
 
 
 def load_stored_scenario(store: Store, scenario_id: str, params: dict[str, Any]) -> Scenario:
@@ -443,6 +417,8 @@ def load_stored_scenario(store: Store, scenario_id: str, params: dict[str, Any])
     folder = store.path("scenarios", scenario_id)
     doc = json.loads((folder / "scenario.json").read_text(encoding="utf-8"))
     doc["network"] = {"source": str(network_source(store, row["network_id"]))}
+    for fac in doc["facilities"]:  # earlier versions stored a setting the reader never used
+        fac.pop("category_map", None)
     doc["optimize"] = params.get("optimize", [])
     doc["categories"] = params.get("categories", {})
     return parse_scenario(doc, folder, f"{row['name']} ({scenario_id})")
