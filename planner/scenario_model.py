@@ -149,6 +149,13 @@ class FacilityFields(StrictModel):
                 "them, or give the facilities as a file")
         return self
 
+    def reader_options(self) -> dict[str, Any]:
+        """These settings as keyword arguments of ``planner.io.facilities.load_facilities``."""
+        return {"crs": self.coords, "lon_column": self.lon, "lat_column": self.lat,
+                "category": self.category, "category_column": self.category_column,
+                "name_column": self.name_column, "capacity_column": self.capacity_column,
+                "status": self.status, "encoding": self.encoding}
+
 
 class FacilitySpec(FacilityFields):
     """One facility source: 'osm' (the network's OSM data) or a file."""
@@ -262,8 +269,9 @@ class OptimizeFields(StrictModel):
         "mclp", description="mclp: cover most people with new_sites; lscp: fewest sites "
         "covering everyone; capacitated: with site capacities; joint: categories sharing one "
         "number of sites")
-    categories: list[str] = Field(min_length=1, max_length=20,
-                                  description="category keys to site (several: model joint)")
+    categories: list[str] = Field(max_length=20, json_schema_extra={"minItems": 1},
+                                  description="category keys to site, 1–20 (several: model "
+                                  "joint)")
     new_sites: int | None = Field(None, ge=0, le=10_000,
                                   description="number of new sites (mclp, capacitated, joint)")
     new_site_capacity: float | None = Field(
@@ -299,6 +307,8 @@ class OptimizeFields(StrictModel):
         return self
 
     def _one_category_unless_joint(self) -> None:
+        if not self.categories:
+            raise ValueError("name at least one category to site")
         if self.model != "joint" and len(self.categories) > 1:
             raise ValueError(
                 f'the {self.model} model sites one category at a time, but the request names '

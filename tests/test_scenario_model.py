@@ -19,6 +19,7 @@ from planner.errors import InputError
 from planner.scenario_file import load_scenario, parse_scenario
 from planner.scenario_model import (
     FacilitySpec,
+    NetworkSpec,
     OptimizeSpec,
     PopulationSpec,
     Scenario,
@@ -176,6 +177,7 @@ def test_cell_limits_are_the_demand_grids():
 
 #: Command → (scenario section, CLI options that set one of its keys).
 CLI_KEYS = {
+    "network": (NetworkSpec, {"crs", "tolerance_m"}),
     "facilities": (FacilitySpec, {"coords", "lon", "lat", "category", "category_column",
                                   "name_column", "capacity_column", "encoding", "status"}),
     "population": (PopulationSpec, {"cell_m", "population_column", "age_shares",
@@ -196,7 +198,7 @@ def test_cli_options_are_named_as_the_scenario_keys(command):
     for key in keys:
         assert f"--{key.replace('_', '-')}" == options[key][0], (command, key)
     assert "--crs" not in {o for p in cmd.params if not p.hidden for o in p.opts} \
-        or command == "population"  # there --crs is the projected working CRS, as network.crs
+        or command in ("network", "population")  # the projected working CRS, as network.crs
     if command == "facilities":
         assert "--lon-column" not in {o for opts in options.values() for o in opts}
 
@@ -239,3 +241,21 @@ def test_readme_and_api_docs_link_the_reference():
     assert "docs/scenario.md" in (ROOT / "README.md").read_text(encoding="utf-8")
     assert "(scenario.md)" in (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
 
+
+
+def test_openapi_examples_are_valid_bodies():
+    for model in (ScenarioIn, OptimizeIn):
+        for example in model.model_config["json_schema_extra"]["examples"]:
+            model.model_validate(example)
+
+
+def test_facility_settings_are_the_readers_arguments():
+    import inspect
+
+    from planner.io.facilities import load_facilities
+
+    options = FacilitySpec(source="a.csv", coords="gcj02", lon="经度").reader_options()
+    assert set(options) <= set(inspect.signature(load_facilities).parameters)
+    assert (options["crs"], options["lon_column"]) == ("gcj02", "经度")
+    assert set(FacilitiesIn.model_fields) - set(options) - {"coords", "lon", "lat"} \
+        == {"source", "upload_id", "geojson"}
