@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from planner.scenario_model import (
+    DEGREE_SYSTEMS,
     BBox,
     FacilityFields,
     OptimizeFields,
@@ -188,7 +189,7 @@ class FacilitiesIn(_In, FacilityFields):
             raise ValueError("give `upload_id` exactly when source = 'upload'")
         if self.source != "geojson":
             return self
-        if (self.coords or "").startswith("EPSG:"):
+        if self.coords not in (None, *DEGREE_SYSTEMS):
             raise ValueError("GeoJSON positions are longitude/latitude: coords must be wgs84, "
                              "gcj02 or bd09")
         unused = [f for f in ("lon", "lat", "encoding") if f in self.model_fields_set]

@@ -42,14 +42,17 @@ class StrictModel(BaseModel):
 
 
 def _coords(value: str) -> str:
-    name = value.strip()
-    if name.lower() in DEGREE_SYSTEMS:
-        return name.lower()
-    code = name.upper().removeprefix("EPSG:")
-    if name.upper().startswith("EPSG:") and code.isdigit() and 4 <= len(code) <= 6:
-        return f"EPSG:{code}"
-    raise ValueError(f"{value!r} is no coordinate system; use wgs84, gcj02 (Amap, Tencent), "
-                     "bd09 (Baidu) or an EPSG code such as EPSG:4547")
+    """The reader's name of a declared coordinate system: wgs84, gcj02 or bd09 (aliases such
+    as amap, baidu and EPSG:4326 included), else the value as given, if the reader knows it."""
+    from planner.errors import CRSError
+    from planner.io.coords import coordinate_system
+
+    try:
+        system = coordinate_system(value)
+    except CRSError:
+        raise ValueError(f"{value!r} is no coordinate system; use wgs84, gcj02 (Amap, "
+                         "Tencent), bd09 (Baidu) or an EPSG code such as EPSG:4547") from None
+    return system if isinstance(system, str) else value.strip()
 
 
 #: A declared coordinate system of input points: wgs84 | gcj02 | bd09 | EPSG:xxxx.

@@ -151,7 +151,7 @@ def test_districts_age_regions_and_numbers_are_checked(c, net_dir):
 
 
 @pytest.mark.parametrize(("source", "fields"), [
-    ("osm", {"coords": "EPSG:99999"}), ("osm", {"encoding": "gbk"}),
+    ("osm", {"coords": "EPSG:4547"}), ("osm", {"encoding": "gbk"}),
     ("osm", {"lon": "x", "lat": "y"}), ("osm", {"capacity_column": "cap"}),
     ("osm", {"status": "candidate"}), ("geojson", {"encoding": "gbk"})])
 def test_fields_a_source_would_ignore_are_refused(c, net_dir, source, fields):
@@ -185,7 +185,7 @@ def test_facility_uploads_are_checked_without_server_paths(c, net_dir):
             {"source": "upload", "upload_id": upload_id, "category": "kindergarten",
              "coords": "wgs84", **fields}]})
 
-    _refused(fac(coords="EPSG:99999"), 400, "EPSG:99999")
+    _refused(fac(coords="EPSG:99999"), 422, "EPSG:99999", "no coordinate system")
     _refused(fac(encoding="klingon"), 400, "klingon")
     _refused(fac(lon="x", lat="y"), 400, "'x'", "'lon'")
     _refused(fac(capacity_column="places"), 400, "places")
