@@ -368,14 +368,17 @@ class ScenarioFields(StrictModel):
 
 class Scenario(ScenarioFields):
     """A complete scenario: the top-level keys of a scenario file; relative paths start at
-    the file's folder (``base_dir``)."""
+    the file's folder.
+
+    ``base_dir`` is that folder (not a key of the file)."""
 
     network: NetworkSpec = Field(description="the walk network")
     study_area: StudyArea | None = Field(None, description="limit the analysis to this area "
                                          "(default: the network's extent)")
     districts: DistrictSpec | None = Field(None, description="report coverage per district")
     facilities: list[FacilitySpec] = Field([FacilitySpec()], min_length=1, max_length=20,
-                                           description="facility sources, read in turn")
+                                           description="facility sources, read in turn (default: one "
+                                           "entry, source = 'osm')")
     population: PopulationSpec = Field(PopulationSpec(), description="the demand grid")
     categories: dict[str, dict[str, Any]] = Field(
         {}, description="overrides of the service categories by key (distance_m, level_min, "

@@ -91,6 +91,9 @@ The bundled sample, `data/scenarios/helsinki_sample.toml`, is a complete scenari
 """
 
 
+_PLURAL = {"section": "sections", "number": "numbers", "integer": "integers"}
+
+
 def _type_name(annotation: Any) -> str:
     """A reader's name of a field's type: text, number, integer, a | b, list of …"""
     origin, args = get_origin(annotation), get_args(annotation)
@@ -100,10 +103,11 @@ def _type_name(annotation: Any) -> str:
         return " \\| ".join(f'"{a}"' for a in args)
     if origin is list:
         inner = _type_name(args[0])
-        return "list of sections" if inner == "section" else f"list of {inner}"
+        return f"list of {_PLURAL.get(inner, inner)}"
     if origin is dict:
         inner = _type_name(args[1])
-        return "table of tables" if get_origin(args[1]) is dict else f"table of {inner}"
+        return "table of tables" if get_origin(args[1]) is dict else \
+            f"table of {_PLURAL.get(inner, inner)}"
     if origin is tuple:
         return f"[{', '.join(_type_name(a) for a in args)}]"
     if hasattr(annotation, "__metadata__"):  # Annotated
@@ -121,7 +125,7 @@ def _default(field: FieldInfo) -> str:
     if isinstance(value, BaseModel):
         return "(section defaults)"
     if isinstance(value, list) and value and isinstance(value[0], BaseModel):
-        return "one entry with defaults"
+        return "one entry"
     if value is None or value == {} or value == []:
         return "—"
     return f"`{json.dumps(value, ensure_ascii=False)}`"
@@ -171,7 +175,7 @@ def reference() -> str:
     parts = [INTRO, "## Keys\n", f"<!-- generated from planner/scenario_model.py: {COMMAND} -->\n"]
     for section, model in SECTIONS:
         title = section or "Top level"
-        doc = (model.__doc__ or "").strip().splitlines()[0]
+        doc = " ".join((model.__doc__ or "").split("\n\n")[0].split())
         parts.append(f"### {title}\n\n{doc}\n")
         parts.append("| key | type | default | limits | description |\n|---|---|---|---|---|")
         for key, kind, default, limits, text in rows(model):
