@@ -33,6 +33,7 @@ from planner.api.uploads import InflatesTooMuch
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from planner.errors import PlannerError
+from planner.scenario_model import RETIRED_KEYS
 
 log = logging.getLogger("planner.api")
 
@@ -78,13 +79,12 @@ def _explain(err: dict) -> str:
         reason = (err.get("ctx") or {}).get("error", "")
         return (f"the body is not valid JSON (at character {loc[-1] if len(loc) > 1 else 0}"
                 f"{': ' + reason if reason else ''})")
+    if kind == "extra_forbidden" and loc and loc[-1] in RETIRED_KEYS:
+        return f"{where}: the field {loc[-1]!r} is no longer read; {RETIRED_KEYS[loc[-1]]}"
     if kind == "extra_forbidden" and loc:
         close = difflib.get_close_matches(loc[-1], _request_fields(), n=1, cutoff=0.7)
         hint = f" — did you mean {close[0]!r}?" if close else ""
         return f"{where}: unknown field {loc[-1]!r}{hint}"
-    if kind == "string_pattern_mismatch" and loc and loc[-1].endswith("coords"):
-        return (f"{where}: {err.get('input')!r} is no coordinate system; use wgs84, gcj02 "
-                "(Amap, Tencent), bd09 (Baidu) or an EPSG code such as EPSG:4547")
     return f"{where}: {msg}"
 
 

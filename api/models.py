@@ -7,26 +7,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from planner.scenario_file import AnalysisSpec, BuildingRules
+from planner.scenario_model import (
+    DEGREE_SYSTEMS,
+    BBox,
+    FacilityFields,
+    OptimizeFields,
+    PopulationFields,
+    ScenarioFields,
+    StrictModel,
+)
 
 ID_PATTERN = r"^[0-9a-f]{32}$"
-_COORDS_RE = r"^(wgs84|gcj02|bd09|EPSG:\d{4,6})$"
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
 
 
-#: Walking minutes a level may have: a living circle is 5, 10 or 15 minutes; an hour is plenty.
-MAX_LEVEL_MIN = 60
-#: Farthest a home or facility may lie from a street and still be walked from, metres.
-MAX_ACCESS_M = 5000.0
 #: Facility points a scenario body may carry as GeoJSON (≈ 1 MB); checking each costs tens of
 #: microseconds that hold the interpreter, so larger lists go through /v1/uploads.
 MAX_INLINE_FEATURES = 10_000
 
 
-class _In(BaseModel):
+class _In(StrictModel):
     """A request body: unknown keys and non-finite numbers (NaN, Infinity) are refused."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _finite_json(value: Any, where: str) -> None:
@@ -169,61 +170,16 @@ class FeatureCollection(BaseModel):
 # --- scenarios -----------------------------------------------------------------------------------
 
 
-class AnalysisIn(AnalysisSpec):
-    """What to measure; the numbers must be ones a living-circle analysis can mean."""
+class FacilitiesIn(_In, FacilityFields):
+    """One facility source: the network's OSM data, a GeoJSON body, or an uploaded file (the
+    scenario's [[facilities]] with an upload or inline points in place of a file)."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
-    levels_min: list[int] = Field(
-        [5, 10, 15], min_length=1, max_length=12,
-        description=f"walking-time levels, minutes: distinct, 1–{MAX_LEVEL_MIN}")
-    max_access_m: float = Field(
-        300.0, gt=0, le=MAX_ACCESS_M, allow_inf_nan=False,
-        description="farthest a home or facility may lie from a street, metres")
-
-    @field_validator("levels_min")
-    @classmethod
-    def _levels(cls, value: list[int]) -> list[int]:
-        bad = [v for v in value if not 1 <= v <= MAX_LEVEL_MIN]
-        if bad:
-            raise ValueError(f"levels_min {bad} are not walking times of 1 to {MAX_LEVEL_MIN} "
-                             "minutes; the living-circle levels are 5, 10 and 15")
-        if len(set(value)) < len(value):
-            raise ValueError(f"levels_min {value} names a level twice; give each once")
-        return value
-
-
-
-#: Fields a facility source would ignore: they are refused rather than silently dropped.
-_UNUSED_BY_SOURCE = {
-    "osm": {"coords", "lon", "lat", "category", "category_column", "category_map",
-            "name_column", "capacity_column", "status", "encoding"},
-    "geojson": {"lon", "lat", "encoding"},
-    "upload": set(),
-}
-
-
-class FacilitiesIn(_In):
-    """One facility source: the network's OSM data, a GeoJSON body, or an uploaded file."""
-
-    source: Literal["osm", "geojson", "upload"] = "osm"
+    source: Literal["osm", "geojson", "upload"] = Field(
+        "osm", description="osm: the network's OSM data; geojson: points in `geojson`; "
+        "upload: the file `upload_id`")
     geojson: FeatureCollection | None = Field(None, description="with source = geojson")
     upload_id: str | None = Field(None, pattern=ID_PATTERN,
                                   description="with source = upload: a CSV/GeoJSON from /v1/uploads")
-    coords: str | None = Field(None, pattern=_COORDS_RE,
-                               description="coordinate system of the points: wgs84 | gcj02 (Amap, "
-                                           "Tencent) | bd09 (Baidu) | EPSG:xxxx; required for "
-                                           "points in China")
-    lon: str | None = Field(None, max_length=100, description="longitude/x column of a CSV")
-    lat: str | None = Field(None, max_length=100, description="latitude/y column of a CSV")
-    category: str | None = Field(None, max_length=100, description="one category for every row")
-    category_column: str | None = Field(None, max_length=100)
-    category_map: Literal["key", "keywords"] = Field(
-        "keywords", description="category_column holds keys, or names/POI types matched by keyword")
-    name_column: str | None = Field(None, max_length=100)
-    capacity_column: str | None = Field(None, max_length=100)
-    status: Literal["existing", "candidate", "required", "closable"] = "existing"
-    encoding: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$",
-                                 description="CSV text encoding, e.g. gbk")
 
     @model_validator(mode="after")
     def _source_fields(self) -> FacilitiesIn:
@@ -231,59 +187,48 @@ class FacilitiesIn(_In):
             raise ValueError("give `geojson` exactly when source = 'geojson'")
         if (self.source == "upload") != (self.upload_id is not None):
             raise ValueError("give `upload_id` exactly when source = 'upload'")
-        if self.source == "geojson" and (self.coords or "").startswith("EPSG:"):
+        if self.source != "geojson":
+            return self
+        if self.coords not in (None, *DEGREE_SYSTEMS):
             raise ValueError("GeoJSON positions are longitude/latitude: coords must be wgs84, "
                              "gcj02 or bd09")
-        unused = sorted(self.model_fields_set & _UNUSED_BY_SOURCE[self.source])
+        unused = [f for f in ("lon", "lat", "encoding") if f in self.model_fields_set]
         if unused:
-            why = ("facilities from the network's OSM data are classified by their tags and "
-                   "are in WGS-84" if self.source == "osm"
-                   else "GeoJSON points are [longitude, latitude] in a UTF-8 body")
-            raise ValueError(f"{', '.join(unused)} do not apply to source = '{self.source}' "
-                             f"({why}); drop them, or send the points as an upload")
+            raise ValueError(f"{', '.join(unused)} do not apply to source = 'geojson' (GeoJSON "
+                             "points are [longitude, latitude] in a UTF-8 body); drop them, or "
+                             "send the points as an upload")
         return self
 
 
-class PopulationIn(_In, BuildingRules):
-    """Population: from the network's OSM buildings, or an uploaded raster / GeoJSON grid."""
+class PopulationIn(_In, PopulationFields):
+    """Population: from the network's OSM buildings, or an uploaded raster / GeoJSON grid (the
+    scenario's [population] with uploads in place of files)."""
 
-    source: Literal["buildings", "upload"] = "buildings"
+    source: Literal["buildings", "upload"] = Field(
+        "buildings", description="buildings: the network's OSM data; upload: the file `upload_id`")
     upload_id: str | None = Field(None, pattern=ID_PATTERN,
                                   description="with source = upload: a GeoTIFF or GeoJSON polygons")
-    cell_m: float = Field(100.0, ge=10, le=5000, description="demand cell size, metres")
-    population_column: str | None = Field(None, max_length=100)
-    age_shares: str | None = Field("shanxi", pattern=r"^[A-Za-z0-9_-]{1,40}$",
-                                   description="region of the age structure applied when the "
-                                               "source has none (age_structure.toml), or 'none'")
     districts: str | None = Field(
         None, pattern=ID_PATTERN, description="upload id of district polygons (GeoJSON/GPKG) "
         "with a population column: each district's cells are scaled to its total")
-    districts_column: str | None = Field(None, max_length=100,
-                                         description="population column of the districts")
 
     @model_validator(mode="after")
     def _source_fields(self) -> PopulationIn:
         if (self.source == "upload") != (self.upload_id is not None):
             raise ValueError("give `upload_id` exactly when source = 'upload'")
-        if self.total is not None and self.districts is not None:
-            raise ValueError("give `total` or `districts`, not both")
         return self
 
 
-class ScenarioIn(_In):
-    """A scenario: a ready network, facilities, population and what to measure."""
+class ScenarioIn(_In, ScenarioFields):
+    """A scenario: a ready network, facilities, population and what to measure (the scenario
+    file's fields, with ids in place of files)."""
 
-    name: str = Field("scenario", min_length=1, max_length=100)
-    description: str = Field("", max_length=2000)
-    network_id: str = Field(pattern=ID_PATTERN)
+    network_id: str = Field(pattern=ID_PATTERN, description="a ready network from /v1/networks")
     facilities: list[FacilitiesIn] = Field(default_factory=lambda: [FacilitiesIn()], min_length=1,
-                                           max_length=20)
-    population: PopulationIn = PopulationIn()
-    analysis: AnalysisIn = AnalysisIn()
-    speeds: dict[str, float] = Field(default_factory=dict,
-                                     description="walking speed m/s per population group")
-    bbox: tuple[float, float, float, float] | None = Field(
-        None, description="study area (west, south, east, north), degrees WGS-84")
+                                           max_length=20, description="facility sources")
+    population: PopulationIn = Field(PopulationIn(), description="the demand grid")
+    bbox: BBox | None = Field(None, description="study area (west, south, east, north), "
+                              "degrees WGS-84")
 
     @model_validator(mode="before")
     @classmethod
@@ -304,17 +249,7 @@ class ScenarioIn(_In):
             )
         return data
 
-    @field_validator("bbox")
-    @classmethod
-    def _bbox(cls, value: tuple[float, float, float, float] | None):
-        if value is not None:
-            w, s, e, n = value
-            if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-                raise ValueError("bbox must be (west, south, east, north) in degrees with "
-                                 "west < east and south < north")
-        return value
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+    model_config = ConfigDict(json_schema_extra={"examples": [{
         "name": "kindergartens-2025",
         "network_id": "4f1c2a9e0b7d4e5f8a6b3c2d1e0f9a8b",
         "facilities": [
@@ -340,34 +275,11 @@ class ScenarioOut(BaseModel):
     population: str = Field(description="population source")
 
 
-class OptimizeIn(_In):
-    """A site-selection run on a scenario."""
+class OptimizeIn(_In, OptimizeFields):
+    """A site-selection run on a scenario: a scenario's [[optimize]] without a candidates file
+    (candidates are generated along the streets, so there are no costs or budgets)."""
 
-    model: Literal["mclp", "lscp", "capacitated", "joint"] = Field(
-        "mclp", description="mclp: cover most people with new_sites; lscp: fewest sites covering "
-                            "everyone; capacitated: with site capacities; joint: categories "
-                            "sharing one budget")
-    categories: list[str] = Field(min_length=1, max_length=20)
-    new_sites: int | None = Field(None, ge=0, le=10_000,
-                                  description="number of new sites (mclp, capacitated, joint)")
-    capacities: dict[str, float] | None = Field(
-        None, description="capacitated model: places (beds, children) of one new site of the "
-                          "category (default: the norm); existing facilities keep their own")
-    candidate_spacing_m: float = Field(100.0, ge=10, le=5000,
-                                       description="spacing of generated candidate sites, metres")
-    time_limit_s: float = Field(30.0, gt=0, le=3600, description="solver time limit, seconds")
-    weights: dict[str, float] | None = None
-
-    @field_validator("capacities")
-    @classmethod
-    def _positive(cls, value: dict[str, float] | None):
-        if value and any(not (math.isfinite(v) and v > 0) for v in value.values()):
-            raise ValueError("capacities must be positive numbers (beds, places per site)")
-        if value and any(v > 1e7 for v in value.values()):
-            raise ValueError("capacities above 10 million places per site are not plausible")
-        return value
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+    model_config = ConfigDict(json_schema_extra={"examples": [{
         "model": "mclp", "categories": ["kindergarten"], "new_sites": 10, "time_limit_s": 30,
     }]})
 

@@ -124,7 +124,7 @@ def test_districts_age_regions_and_numbers_are_checked(c, net_dir):
              400, "network's area")
     r = c.post("/v1/scenarios", json={"network_id": nid, "bbox": [112.5, 37.8, 112.6, 37.9]})
     _refused(r, 400, "bbox", "inside the network's area")
-    _refused(pop(age_shares="mars"), 400, "mars", "shanxi", "'none'")
+    _refused(pop(age_shares="mars"), 422, "mars", "shanxi", "'none'")
     r = pop(age_shares="none")
     assert r.status_code == 201, r.text
     # Infinity and NaN are refused wherever a number goes; levels are sensible minutes
@@ -151,7 +151,7 @@ def test_districts_age_regions_and_numbers_are_checked(c, net_dir):
 
 
 @pytest.mark.parametrize(("source", "fields"), [
-    ("osm", {"coords": "EPSG:99999"}), ("osm", {"encoding": "gbk"}),
+    ("osm", {"coords": "EPSG:4547"}), ("osm", {"encoding": "gbk"}),
     ("osm", {"lon": "x", "lat": "y"}), ("osm", {"capacity_column": "cap"}),
     ("osm", {"status": "candidate"}), ("geojson", {"encoding": "gbk"})])
 def test_fields_a_source_would_ignore_are_refused(c, net_dir, source, fields):
@@ -185,7 +185,7 @@ def test_facility_uploads_are_checked_without_server_paths(c, net_dir):
             {"source": "upload", "upload_id": upload_id, "category": "kindergarten",
              "coords": "wgs84", **fields}]})
 
-    _refused(fac(coords="EPSG:99999"), 400, "EPSG:99999")
+    _refused(fac(coords="EPSG:99999"), 422, "EPSG:99999", "no coordinate system")
     _refused(fac(encoding="klingon"), 400, "klingon")
     _refused(fac(lon="x", lat="y"), 400, "'x'", "'lon'")
     _refused(fac(capacity_column="places"), 400, "places")
@@ -198,10 +198,10 @@ def test_capacitated_siting_without_any_capacity_is_refused(c, net_dir):
     sid = c.post("/v1/scenarios", json={"network_id": net_dir[1]}).json()["id"]
     r = c.post(f"/v1/scenarios/{sid}/optimize", json={
         "model": "capacitated", "categories": ["convenience"], "new_sites": 2})
-    _refused(r, 400, "capacities", "convenience")
+    _refused(r, 400, "new_site_capacity", "convenience")
     r = c.post(f"/v1/scenarios/{sid}/optimize", json={
         "model": "capacitated", "categories": ["convenience"], "new_sites": 2,
-        "capacities": {"convenience": 500}})
+        "new_site_capacity": 500})
     assert r.status_code == 202, r.text
     c.delete(f"/v1/jobs/{r.json()['id']}")
 

@@ -32,7 +32,7 @@ def run(tmp_path_factory):
             "name": "helsinki kindergartens",
             "network_id": network_id,
             "facilities": [
-                {"source": "geojson", "category_column": "kind", "category_map": "key",
+                {"source": "geojson", "category_column": "kind",
                  "geojson": FACILITIES},
             ],
             "population": {"source": "buildings", "cell_m": 100},

@@ -124,7 +124,7 @@ def test_unknown_category(c, net_dir):
         {"network_id": nid, "facilities": [{"source": "geojson", "category": "kindergarden",
                                             "geojson": feature_collection([HELSINKI_POINT])}]},
         {"network_id": nid, "facilities": [{
-            "source": "geojson", "category_column": "kind", "category_map": "key",
+            "source": "geojson", "category_column": "kind",
             "geojson": feature_collection([HELSINKI_POINT], kind="kindergarden")}]},
     ):
         detail = _error(c.post("/v1/scenarios", json=body), 400, "UnknownCategoryError")
@@ -133,25 +133,31 @@ def test_unknown_category(c, net_dir):
     r = c.post(f"/v1/scenarios/{sid}/optimize", json={"categories": ["kindergarden"],
                                                      "new_sites": 3})
     _error(r, 400, "UnknownCategoryError")
-    r = c.post(f"/v1/scenarios/{sid}/optimize", json={"categories": ["kindergarten"],
-                                                     "capacities": {"kindergarten": -5}})
-    _error(r, 422, "ValidationError")
+    r = c.post(f"/v1/scenarios/{sid}/optimize", json={"model": "capacitated", "new_sites": 3,
+                                                     "categories": ["kindergarten"],
+                                                     "new_site_capacity": -5})
+    assert "new_site_capacity" in _error(r, 422, "ValidationError")
 
 
 def test_optimize_requests_that_cannot_mean_anything_are_refused(c, net_dir):
     sid = c.post("/v1/scenarios", json={"network_id": net_dir[1]}).json()["id"]
     url = f"/v1/scenarios/{sid}/optimize"
     for body, words in [
+        ({"categories": ["kindergarten"], "new_sites": 3, "new_site_capacity": 40},
+         'new_site_capacity applies to model = "capacitated" only'),
         ({"categories": ["kindergarten"], "new_sites": 3, "capacities": {"kindergarten": 40}},
-         "capacities set the places of a new site for the capacitated model"),
-        ({"model": "capacitated", "categories": ["kindergarten"], "new_sites": 3,
-          "capacities": {"elderly_home": 40}}, "Drop capacities or use model 'capacitated'"),
+         "'capacities' is no longer read; use new_site_capacity"),
+        ({"categories": ["kindergarten"], "new_sites": 3, "candidate_spacing_m": 5},
+         "candidate_spacing_m"),
+        ({"categories": ["kindergarten"], "new_sites": 3, "budget": 100},
+         "unknown field 'budget'"),
         ({"model": "joint", "categories": ["kindergarten", "kindergarten"], "new_sites": 3},
          "name a category twice"),
         ({"model": "lscp", "categories": ["kindergarten"], "new_sites": 3},
          'for a fixed number of sites use model = "mclp"'),
+        ({"categories": ["kindergarten"]}, "the mclp model needs new_sites"),
     ]:
-        detail = _error(c.post(url, json=body), 400, "InputError")
+        detail = _error(c.post(url, json=body), 422, "ValidationError")
         assert words in detail and "pydantic" not in detail and "input_value" not in detail
 
 

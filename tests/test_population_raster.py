@@ -234,12 +234,12 @@ def test_cli_population(tmp_path):
     path = write_raster(tmp_path / "t.tif", np.full((3, 3), 7.0),
                         transform=from_origin(500000, 3400300, 100, 100))
     out = tmp_path / "grid.parquet"
-    result = CliRunner().invoke(app, ["population", str(path), "--cell", "100", "--crs", UTM,
+    result = CliRunner().invoke(app, ["population", str(path), "--cell-m", "100", "--crs", UTM,
                                       "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "63" in result.output and "cells: 9" in result.output
     assert load_population(out).totals()["total"] == pytest.approx(63.0)
-    bad = CliRunner().invoke(app, ["population", str(path), "--cell", "5", "-o", str(out)])
+    bad = CliRunner().invoke(app, ["population", str(path), "--cell-m", "5", "-o", str(out)])
     assert bad.exit_code == 2 and "Cell size" in bad.output
 
 

@@ -124,3 +124,40 @@ def test_population_options_in_scenario_toml(tmp_path):
 def test_population_mistakes_are_named(population, message):
     with pytest.raises(InputError, match=re.escape(message)):
         parse_scenario({"network": {"source": "x"}, "population": population}, Path("."))
+
+
+# --- the limits the API applies hold for scenario files too -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"analysis": {"levels_min": [5, 5]}}, "names a level twice"),
+        ({"analysis": {"levels_min": [0, 90]}}, "not walking times of 1 to 60 minutes"),
+        ({"analysis": {"max_access_m": 9000}}, "analysis.max_access_m"),
+        ({"optimize": [{"categories": ["a"], "new_sites": 3, "candidate_spacing_m": 2}]},
+         "optimize.0.candidate_spacing_m"),
+        ({"optimize": [{"categories": ["a"], "new_sites": 3, "time_limit_s": 86400}]},
+         "optimize.0.time_limit_s"),
+        ({"population": {"age_shares": "mars"}}, "no age structure for region 'mars'"),
+        ({"facilities": [{"source": "a.csv", "coords": "mars"}]}, "is no coordinate system"),
+        ({"facilities": [{"source": "osm", "encoding": "gbk"}]},
+         "encoding do not apply to source = 'osm'"),
+        ({"facilities": [{"source": "a.csv", "category_map": "key"}]},
+         "'facilities.0.category_map' is no longer read: drop it"),
+        ({"name": "x" * 101}, "name: String should have at most 100 characters"),
+    ],
+)
+def test_scenario_files_get_the_same_limits_as_api_bodies(doc, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        parse_scenario({"network": {"source": "x"}, **doc}, Path("."))
+
+
+def test_no_age_groups_and_coordinate_aliases(tmp_path):
+    s = parse_scenario({"network": {"source": "x"}, "population": {"age_shares": "none"},
+                        "facilities": [{"source": "a.csv", "coords": "amap"}],
+                        "optimize": [{"categories": ["a"], "new_sites": 1,
+                                      "candidates": "c.csv", "candidates_coords": "EPSG:4326"}]},
+                       tmp_path)
+    assert s.population.age_shares is None
+    assert (s.facilities[0].coords, s.optimize[0].candidates_coords) == ("gcj02", "wgs84")

@@ -54,10 +54,13 @@ def facilities(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output .gpkg or .parquet.")],
     coords: Annotated[
         str | None,
-        typer.Option("--coords", "--crs",
+        typer.Option("--coords",
                      help="Coordinate system of the input: wgs84, gcj02 (Amap/Gaode, Tencent), "
                      "bd09 (Baidu) or an EPSG code. Required for points in China; outside China "
                      "tables default to wgs84, GIS layers to the file's CRS."),
+    ] = None,
+    old_coords: Annotated[
+        str | None, typer.Option("--crs", hidden=True, help="Former name of --coords.")
     ] = None,
     category: Annotated[
         str | None, typer.Option(help="One category key for every row, e.g. kindergarten.")
@@ -69,8 +72,10 @@ def facilities(
     categories: Annotated[
         str | None, typer.Option(help="Keep only these category keys, comma-separated.")
     ] = None,
-    lon_column: Annotated[str | None, typer.Option(help="Longitude/x column.")] = None,
-    lat_column: Annotated[str | None, typer.Option(help="Latitude/y column.")] = None,
+    lon: Annotated[str | None, typer.Option(help="Longitude/x column (default: lon/lng/x/经度 "
+                                            "…, or one 'lng,lat' column).")] = None,
+    lat: Annotated[str | None, typer.Option(help="Latitude/y column (default: lat/y/纬度 …).")
+                   ] = None,
     name_column: Annotated[str | None, typer.Option(help="Name column.")] = None,
     capacity_column: Annotated[str | None, typer.Option(help="Capacity column (beds, places).")] = None,
     encoding: Annotated[
@@ -132,8 +137,8 @@ def facilities(
     with console.status("Reading facilities…"), warnings.catch_warnings():
         warnings.simplefilter("ignore", FacilityWarning)  # printed from the report below
         fac = load_facilities(
-            source, to_crs=to_crs, categories=keys, crs=coords, category=category,
-            category_column=category_column, lon_column=lon_column, lat_column=lat_column,
+            source, to_crs=to_crs, categories=keys, crs=coords or old_coords, category=category,
+            category_column=category_column, lon_column=lon, lat_column=lat,
             name_column=name_column, capacity_column=capacity_column, encoding=encoding,
             layer=layer, study_area=study_area, dedupe_m=dedupe, status=status, online=online,
         )

@@ -22,9 +22,10 @@ def network(
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory to save to.")],
     online: Annotated[bool, typer.Option(help="Treat SOURCE as a place name for osmnx.")] = False,
-    crs: Annotated[str | None, typer.Option(help="Projected CRS (default: UTM zone).")] = None,
-    tolerance: Annotated[
-        float, typer.Option(help="Merge vertices closer than this many metres.")
+    crs: Annotated[str | None, typer.Option(help="Projected working CRS in metres, e.g. "
+                                            "EPSG:4547 (default: the UTM zone).")] = None,
+    tolerance_m: Annotated[
+        float, typer.Option(help="Merge street vertices closer than this, metres.")
     ] = 0.0,
     keep_all: Annotated[
         bool, typer.Option("--keep-all", help="Keep every component, not only the largest.")
@@ -38,7 +39,7 @@ def network(
         if online:
             net = network_from_osmnx(source, crs=crs, keep=keep)
         else:
-            net = load_network(source, crs=crs, tolerance_m=tolerance, keep=keep)
+            net = load_network(source, crs=crs, tolerance_m=tolerance_m, keep=keep)
         net.save(output)
     console.print(key_value_table(f"Walk network: {source}", net.summary()))
     console.print(f"Saved to [bold]{output}[/]")

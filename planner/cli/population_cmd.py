@@ -24,17 +24,21 @@ def population(
                        ".osm.pbf or a layer)."),
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="GeoParquet file to write.")],
-    cell: Annotated[float, typer.Option("--cell", help="Cell size in metres (50–1000).")] = 100.0,
+    cell_m: Annotated[
+        float, typer.Option(help="Demand cell size, metres (10–5000; 50–1000 recommended).")
+    ] = 100.0,
     area: Annotated[
         Path | None, typer.Option("--area", help="Study-area boundary to clip to.")
     ] = None,
-    crs: Annotated[str | None, typer.Option(help="Projected CRS (default: UTM zone).")] = None,
+    crs: Annotated[str | None, typer.Option(help="Projected working CRS in metres, e.g. "
+                                            "EPSG:4547 (default: the UTM zone).")] = None,
     pattern: Annotated[
         str | None,
         typer.Option(help="Filename pattern of an age/sex stack, e.g. 'chn_{sex}_{age}_2020.tif'."),
     ] = None,
-    column: Annotated[
-        str | None, typer.Option(help="Population column of a census layer.")
+    population_column: Annotated[
+        str | None, typer.Option(help="Population column of census polygons (default: total/"
+                                 "population/pop/常住人口/人口 …).")
     ] = None,
     buildings: Annotated[
         Path | None,
@@ -76,7 +80,7 @@ def population(
                          f"{', '.join(BUILDING_USES)}.")
     with console.status("Building the demand grid…"):
         grid = load_population(
-            source, crs=crs, cell_m=cell, area=area, pattern=pattern, column=column,
+            source, crs=crs, cell_m=cell_m, area=area, pattern=pattern, column=population_column,
             buildings=buildings, age_shares=None if age_shares.lower() == "none" else age_shares,
             building_use=building_use,
             building_defaults=load_building_defaults(m2_per_person=m2_per_person),

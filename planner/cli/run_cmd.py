@@ -136,8 +136,9 @@ def coverage(
 def optimize(
     scenario: ScenarioArg = None,
     output: OutputOpt = Path("out"),
-    category: Annotated[
-        list[str], typer.Option(help="Category key; repeat it with --model joint.")
+    categories: Annotated[
+        list[str], typer.Option("--categories", "--category",
+                                help="Category key to site; repeat it with --model joint.")
     ] = ...,
     new_sites: Annotated[int | None, typer.Option(help="Number of new sites (p).")] = None,
     model: Annotated[str, typer.Option(help="mclp | lscp | capacitated | joint")] = "mclp",
@@ -157,21 +158,32 @@ def optimize(
     candidates_coords: Annotated[
         str | None, typer.Option(help="Coordinates of --candidates: wgs84, gcj02, bd09, EPSG:…")
     ] = None,
-    weight: Annotated[
+    weights: Annotated[
         list[str] | None,
-        typer.Option(help="Joint model: KEY=WEIGHT, the weight of a person of that category "
+        typer.Option("--weights", "--weight",
+                     help="Joint model: KEY=WEIGHT, the weight of a person of that category "
                      "(repeatable; default 1)."),
     ] = None,
-    time_limit: Annotated[float, typer.Option(help="Solver time limit, seconds.")] = 60.0,
-    spacing: Annotated[float, typer.Option(help="Candidate spacing along streets, m.")] = 100.0,
+    new_site_capacity: Annotated[
+        float | None, typer.Option(help="Capacitated model: places (beds, children) of a new "
+                                   "site whose data give none (default: the category's norm).")
+    ] = None,
+    time_limit_s: Annotated[
+        float | None, typer.Option(help="Solver time limit, seconds (default 30).")
+    ] = None,
+    candidate_spacing_m: Annotated[
+        float | None, typer.Option(help="Spacing of the candidate sites generated along the "
+                                   "streets, metres (10–5000; default 100).")
+    ] = None,
 ) -> None:
     """Propose new sites for one category (or several with --model joint)."""
     from planner.scenario_file import parse_scenario
 
     s = _scenario(scenario)
-    request = {"model": model, "categories": category, "new_sites": new_sites,
-               "budget": budget, "minimise": minimise, "time_limit_s": time_limit,
-               "candidate_spacing_m": spacing, "weights": _weights(weight)}
+    request = {"model": model, "categories": categories, "new_sites": new_sites,
+               "budget": budget, "minimise": minimise, "time_limit_s": time_limit_s,
+               "candidate_spacing_m": candidate_spacing_m, "weights": _weights(weights),
+               "new_site_capacity": new_site_capacity}
     if candidates is not None:
         request["candidates"] = str(candidates.resolve())
     else:  # the candidate file the scenario's own requests use, if any
@@ -199,5 +211,5 @@ def _weights(pairs: list[str] | None) -> dict[str, float] | None:
             out[key.strip()] = float(value)
         except ValueError:
             raise InputError(
-                f"--weight {pair!r}: write KEY=NUMBER, e.g. --weight kindergarten=3.") from None
+                f"--weights {pair!r}: write KEY=NUMBER, e.g. --weights kindergarten=3.") from None
     return out
