@@ -116,13 +116,8 @@ def _facility_source(scenario: Scenario, spec, src: Path | None, network: WalkNe
     elif spec.source == "osm":
         fac = load_facilities(src, to_crs=network.crs, categories=categories, study_area=area)
     else:
-        fac = load_facilities(
-            src, to_crs=network.crs, categories=categories,
-            crs=spec.coords, category=spec.category, category_column=spec.category_column,
-            lon_column=spec.lon, lat_column=spec.lat, name_column=spec.name_column,
-            capacity_column=spec.capacity_column, status=spec.status, encoding=spec.encoding,
-            study_area=area,
-        )
+        fac = load_facilities(src, to_crs=network.crs, categories=categories, study_area=area,
+                              **spec.reader_options())
     report = fac.attrs.pop("report")
     return drop_off_network(fac, network, scenario.analysis.max_access_m, report), report
 
