@@ -12,7 +12,6 @@ import re
 from typing import Literal, NamedTuple
 
 Lang = Literal["zh", "en"]
-LANGS: tuple[str, ...] = ("zh", "en")
 
 #: Unit kinds: their text per language and the decimals a workbook keeps (None: as it is).
 UNITS: dict[str, tuple[str, str, int | None]] = {
