@@ -68,7 +68,7 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | Path, *, lang
         if contents and i == 1:
             _contents_sheet(book.create_sheet(CONTENTS.zh if lang == "zh" else CONTENTS.en),
                             order, names, tables, lang)
-        fill_sheet(book.create_sheet(names[table]), tables[table], lang)
+        _fill_sheet(book.create_sheet(names[table]), tables[table], lang)
     if contents and len(order) == 1:
         _contents_sheet(book.create_sheet(CONTENTS.zh if lang == "zh" else CONTENTS.en),
                         order, names, tables, lang)
@@ -100,7 +100,7 @@ def _contents_sheet(ws: Worksheet, order: list[str], names: Mapping[str, str],
         ws.column_dimensions[col].width = width
 
 
-def fill_sheet(ws: Worksheet, frame: pd.DataFrame, lang: Lang = "zh") -> None:
+def _fill_sheet(ws: Worksheet, frame: pd.DataFrame, lang: Lang = "zh") -> None:
     """One table in a sheet: translated headers with units, values rounded by unit, ∞ for
     infinite values with the reason in the note column, frozen header row, sized columns."""
     frame = with_notes(frame, lang)
