@@ -1,6 +1,7 @@
 """The result workbook a planning bureau can hand in as an annex: it opens on the headline, a
 contents sheet lists every sheet with a line on what it holds, sheet names and column headers
-are readable (Chinese or English, headers with units), numbers are rounded as a reader expects
+are readable (Chinese or English, headers with units; population groups and measures in
+words), numbers are rounded as a reader expects
 (people to whole persons, percentages to one decimal, distances to whole metres), header rows
 are frozen, and every ratio or infinite value is explained in the row's note."""
 
@@ -18,7 +19,18 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from planner.errors import InputError
-from planner.labels import CONTENTS, INFINITE, RATIOS, UNITS, Lang, header, sheet, unit_of
+from planner.labels import (
+    CONTENTS,
+    INFINITE,
+    RATIOS,
+    UNITS,
+    Lang,
+    header,
+    sheet,
+    translated,
+    unit_of,
+    value_text,
+)
 from planner.neutralise import neutralise_formula
 
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
@@ -107,6 +119,10 @@ def _fill_sheet(ws: Worksheet, frame: pd.DataFrame, lang: Lang = "zh") -> None:
     columns = [str(c) for c in frame.columns]
     units = [unit_of(c) for c in columns]
     values = [_values(frame.iloc[:, i], unit) for i, unit in enumerate(units)]
+    for i, column in enumerate(columns):
+        if translated(column):
+            values[i] = [value_text(column, v, lang) if isinstance(v, str) else v
+                         for v in values[i]]
     heads = [neutralise_formula(header(c, lang)) for c in columns]
     ws.append(heads)
     for row in zip(*values, strict=True) if values else ():
