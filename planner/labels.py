@@ -12,7 +12,6 @@ import re
 from typing import Literal, NamedTuple
 
 Lang = Literal["zh", "en"]
-LANGS: tuple[str, ...] = ("zh", "en")
 
 #: Unit kinds: their text per language and the decimals a workbook keeps (None: as it is).
 UNITS: dict[str, tuple[str, str, int | None]] = {
@@ -205,6 +204,37 @@ def label(column: str) -> Label | None:
         zh, en = _SUFFIXES[suffix]
         return Label(inner.zh + zh, inner.en + en, inner.unit)
     return None
+
+
+#: Code values the workbook shows in words, by column: value → (Chinese, English).
+_MODES = {"compliance": ("距离达标", "distance norm"), "time": ("步行时间", "walking time")}
+_OUTCOMES = {"kept": ("采用", "kept"), "dropped": ("剔除", "dropped"),
+             "partly kept": ("部分采用", "partly kept")}
+_GROUP_COLUMNS = ("group", "served_group", "demand_group")
+
+
+def value_text(column: str, value: str, lang: Lang) -> str:
+    """How the workbook shows a code value of a column: a group (``age_60_plus`` → 60岁及以上
+    / aged 60+), a measure (``compliance`` → 距离达标 / distance norm) or an audit outcome in
+    words; any other value as it is."""
+    i = 0 if lang == "zh" else 1
+    if column == "mode" and value in _MODES:
+        return _MODES[value][i]
+    if column == "outcome" and value in _OUTCOMES:
+        return _OUTCOMES[value][i]
+    if column in _GROUP_COLUMNS:
+        if value == "total":
+            return ("全体", "everyone")[i]
+        if m := _AGE.fullmatch(value):
+            lo, hi = m.groups()
+            return (f"{lo}岁及以上", f"aged {lo}+")[i] if hi == "plus" else (
+                f"{lo}–{hi}岁", f"aged {lo}–{hi}")[i]
+    return value
+
+
+def translated(column: str) -> bool:
+    """Whether :func:`value_text` may change the values of a column."""
+    return column in ("mode", "outcome", *_GROUP_COLUMNS)
 
 
 def header(column: str, lang: Lang) -> str:

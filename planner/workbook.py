@@ -1,6 +1,7 @@
 """The result workbook a planning bureau can hand in as an annex: it opens on the headline, a
 contents sheet lists every sheet with a line on what it holds, sheet names and column headers
-are readable (Chinese or English, headers with units), numbers are rounded as a reader expects
+are readable (Chinese or English, headers with units; population groups and measures in
+words), numbers are rounded as a reader expects
 (people to whole persons, percentages to one decimal, distances to whole metres), header rows
 are frozen, and every ratio or infinite value is explained in the row's note."""
 
@@ -18,7 +19,18 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from planner.errors import InputError
-from planner.labels import CONTENTS, INFINITE, RATIOS, UNITS, Lang, header, sheet, unit_of
+from planner.labels import (
+    CONTENTS,
+    INFINITE,
+    RATIOS,
+    UNITS,
+    Lang,
+    header,
+    sheet,
+    translated,
+    unit_of,
+    value_text,
+)
 from planner.neutralise import neutralise_formula
 
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
@@ -68,7 +80,7 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | Path, *, lang
         if contents and i == 1:
             _contents_sheet(book.create_sheet(CONTENTS.zh if lang == "zh" else CONTENTS.en),
                             order, names, tables, lang)
-        fill_sheet(book.create_sheet(names[table]), tables[table], lang)
+        _fill_sheet(book.create_sheet(names[table]), tables[table], lang)
     if contents and len(order) == 1:
         _contents_sheet(book.create_sheet(CONTENTS.zh if lang == "zh" else CONTENTS.en),
                         order, names, tables, lang)
@@ -100,13 +112,17 @@ def _contents_sheet(ws: Worksheet, order: list[str], names: Mapping[str, str],
         ws.column_dimensions[col].width = width
 
 
-def fill_sheet(ws: Worksheet, frame: pd.DataFrame, lang: Lang = "zh") -> None:
+def _fill_sheet(ws: Worksheet, frame: pd.DataFrame, lang: Lang = "zh") -> None:
     """One table in a sheet: translated headers with units, values rounded by unit, ∞ for
     infinite values with the reason in the note column, frozen header row, sized columns."""
     frame = with_notes(frame, lang)
     columns = [str(c) for c in frame.columns]
     units = [unit_of(c) for c in columns]
     values = [_values(frame.iloc[:, i], unit) for i, unit in enumerate(units)]
+    for i, column in enumerate(columns):
+        if translated(column):
+            values[i] = [value_text(column, v, lang) if isinstance(v, str) else v
+                         for v in values[i]]
     heads = [neutralise_formula(header(c, lang)) for c in columns]
     ws.append(heads)
     for row in zip(*values, strict=True) if values else ():

@@ -31,12 +31,30 @@ def modules() -> dict[str, Path]:
     return found
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node of a module but those under ``if TYPE_CHECKING:`` (never run)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(node.orelse)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def imported(name: str, path: Path) -> set[str]:
-    """The modules a module imports (``from a import b`` counts as a and a.b; relative imports
-    resolved; ``importlib.import_module("…")`` with a literal name counted too)."""
+    """The modules a module imports when it runs (``from a import b`` counts as a and a.b;
+    relative imports resolved; ``importlib.import_module("…")`` with a literal name counted
+    too; imports for type checkers only are not)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             out.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -80,5 +98,8 @@ def test_layers_point_one_way(layer, forbidden):
 
 def test_the_check_sees_imports_inside_functions(tmp_path):
     src = tmp_path / "mod.py"
-    src.write_text("def f():\n    from planner.maps import gap_map\n    from . import api\n")
-    assert {"planner.maps", "planner.maps.gap_map", "planner.x.api"} <= imported("planner.x.mod", src)
+    src.write_text("def f():\n    from planner.maps import gap_map\n    from . import api\n"
+                   "if TYPE_CHECKING:\n    import planner.api.app\nelse:\n    import json\n")
+    found = imported("planner.x.mod", src)
+    assert {"planner.maps", "planner.maps.gap_map", "planner.x.api", "json"} <= found
+    assert "planner.api.app" not in found  # for type checkers only, never run

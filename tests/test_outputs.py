@@ -236,6 +236,11 @@ def test_the_workbook_is_an_annex(runs, lang, first, contents):
             assert ws.column_dimensions[get_column_letter(i + 1)].width >= 4
     people = "People (people)" if lang == "en" else "人口（人）"
     assert people in [c.value for c in book[first][1]]
+    served = [r[11] for r in book[first].iter_rows(min_row=2, values_only=True)]  # group served
+    assert served == (["aged 3–5", "aged 0–2", "everyone"] if lang == "en" else
+                      ["3–5岁", "0–2岁", "全体"])  # kindergarten, childcare, pharmacy
+    modes = {r[3] for r in book[names[2]].iter_rows(min_row=2, values_only=True)}  # coverage
+    assert modes == ({"distance norm", "walking time"} if lang == "en" else {"距离达标", "步行时间"})
     ratios = book[sheet_names(["capacity_by_facility"], lang)[0]]
     heads = [c.value for c in ratios[1]]
     rows = list(ratios.iter_rows(min_row=2, values_only=True))

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from planner.cli.common import console, reports_errors
+from planner.cli.run_cmd import LangOpt
 
 
 def _time_table(result) -> Table:
@@ -39,6 +40,7 @@ def compare_scenarios(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output directory.")] = Path(
         "out/compare"
     ),
+    lang: LangOpt = "zh",
 ) -> None:
     """Compare two scenarios: coverage per category and group, people newly covered, a
     difference map."""
@@ -48,8 +50,8 @@ def compare_scenarios(
     from planner.outputs import write_tables
     from planner.scenario_file import load_scenario
 
-    a, _ = execute(load_scenario(scenario_a), output / "a")
-    b, _ = execute(load_scenario(scenario_b), output / "b")
+    a, _ = execute(load_scenario(scenario_a), output / "a", lang)
+    b, _ = execute(load_scenario(scenario_b), output / "b", lang)
     result = compare(a, b)
     cov = result.coverage
     served = cov[(cov["mode"] == "compliance") & ((cov["group"] == "total") | cov["served_group"])]
@@ -62,9 +64,9 @@ def compare_scenarios(
     console.print(table)
     console.print(_time_table(result))
     tables = {"coverage_comparison": result.coverage, "people_newly_covered": result.cells}
-    write_tables(tables, output, workbook="comparison.xlsx")
+    write_tables(tables, output, workbook="comparison.xlsx", lang=lang)
     map_path = save_difference_map(result.changes, f"{result.name_a} → {result.name_b}",
-                                   output / "difference_map.html")
+                                   output / "difference_map.html", lang=lang)
     if not result.same_grid:
         console.print("The two scenarios use different demand grids: only totals are compared.")
     if result.identical:
