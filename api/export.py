@@ -16,7 +16,7 @@ import pandas as pd
 
 from planner.errors import CRSError
 from planner.lonlat import with_lonlat
-from planner.outputs import LAYERS_DIR, MAP, WORKBOOK, file_name, write_result
+from planner.outputs import LAYERS_DIR, MAP, WORKBOOK, file_name
 
 
 def gzip_copy(path: Path) -> Path | None:
@@ -59,11 +59,11 @@ def export_result(result: Any, job_dir: Path) -> dict[str, Any]:
     plus GeoJSON layers and gzipped text files; returns the manifest
     ``{"layers": [{"name", "features"}], "tables": [name], "map": path, "workbook": path}``
     (paths relative to ``job_dir``)."""
-    from planner.maps.result import map_writer  # folium and the runner load with the job
+    from planner.maps.result import write_outputs  # folium and the runner load with the job
 
     from planner.scenario import has_bd09_input
 
-    written = write_result(result, job_dir, map_writer=map_writer())
+    written = write_outputs(result, job_dir)
     for rel, path in written.items():
         if rel.endswith(".csv") or rel == MAP:
             gzip_copy(path)

@@ -10,6 +10,7 @@ from typing import Any
 import folium
 from planner.maps.gapmap import gap_map, save_gap_map
 
+from planner.outputs import write_result
 from planner.standards import load_speeds
 
 
@@ -56,3 +57,11 @@ def map_writer(**options: Any) -> Callable[[Any, Path], Path]:
         return save_result_map(result, path, **options)
 
     return write
+
+
+def write_outputs(result: Any, out_dir: str | Path, *, lang: str = "zh", basemap: str = "none",
+                  shown: str | None = None) -> dict[str, Path]:
+    """Every file of a run: :func:`planner.outputs.write_result`'s tables, workbook, layers and
+    summary plus the gap map — what ``planner run``, the API and ``pl.run(output_dir=…)`` write."""
+    return write_result(result, out_dir, lang=lang,
+                        map_writer=map_writer(lang=lang, basemap=basemap, shown=shown))

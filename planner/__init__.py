@@ -20,6 +20,7 @@ Names are imported when first used, so ``import planner`` stays light.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path as _Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,8 @@ _LAZY = {
     "Scenario": "planner.scenario_file",
     "load_scenario": "planner.scenario_file",
     "build_scenario": "planner.blocks",
-    "run": "planner.blocks",
+    "compute": "planner.blocks",
+    "write": "planner.maps.result",
     "ScenarioResult": "planner.scenario",
     "network_from_file": "planner.blocks",
     "network_from_lines": "planner.blocks",
@@ -57,7 +59,8 @@ _LAZY = {
     "CRSError": "planner.errors",
     "convert_coords": "planner.io.coords",
 }
-_RENAMED = {"sample_osm": "helsinki_pbf", "convert_coords": "convert", "gap_map": "result_map"}
+_RENAMED = {"sample_osm": "helsinki_pbf", "convert_coords": "convert", "gap_map": "result_map",
+            "write": "write_outputs"}
 
 __all__ = [
     "CRSError",
@@ -83,6 +86,8 @@ __all__ = [
     "read_facilities",
     "read_population",
     "run",
+    "compute",
+    "write",
     "sample_osm",
 ]
 
@@ -91,22 +96,49 @@ if TYPE_CHECKING:
         build_scenario,
         candidates,
         cell_coverage,
+        compute,
         coverage_table,
         network_from_file,
         network_from_lines,
         read_facilities,
         read_population,
-        run,
     )
     from planner.errors import CRSError, InputError
     from planner.io.coords import convert as convert_coords
     from planner.maps.result import result_map as gap_map
+    from planner.maps.result import write_outputs as write
     from planner.network import WalkNetwork
     from planner.sample import helsinki_pbf as sample_osm
     from planner.scenario import ScenarioResult
     from planner.scenario_file import Scenario, load_scenario
     from planner.siting import CapacitatedMaxCover, MaxCover, SetCover, SitingResult
     from planner.standards import load_categories, load_speeds
+
+
+def run(
+    scenario: Scenario | str | _Path | None = None,
+    output_dir: str | _Path | None = None,
+    *,
+    optimize: bool = True,
+    cache_dir: str | _Path | None = None,
+    progress: Callable[[str, float], None] | None = None,
+    lang: str = "zh",
+    basemap: str = "none",
+) -> ScenarioResult:
+    """Run a scenario (a :class:`Scenario`, a TOML path, or None for the bundled sample);
+    ``optimize=False`` skips its optimisation requests. With ``output_dir`` it writes what
+    ``planner run`` writes — tables, workbook (headers in ``lang``), layers, the gap map
+    (``lang``, ``basemap``) and summary.json — caching parsed inputs in ``cache_dir`` (default
+    ``<output_dir>/.cache``)."""
+    from planner.blocks import compute
+    from planner.maps.result import write_outputs
+
+    if output_dir is not None and cache_dir is None:
+        cache_dir = _Path(output_dir) / ".cache"
+    result = compute(scenario, optimize=optimize, cache_dir=cache_dir, progress=progress)
+    if output_dir is not None:
+        write_outputs(result, output_dir, lang=lang, basemap=basemap)
+    return result
 
 
 def __getattr__(name: str) -> Any:

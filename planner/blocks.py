@@ -37,23 +37,21 @@ def build_scenario(base_dir: str | Path = ".", **fields: Any) -> Scenario:
     return parse_scenario(fields, Path(base_dir).resolve())
 
 
-def run(
+def compute(
     scenario: Scenario | str | Path | None = None,
-    output_dir: str | Path | None = None,
     *,
     optimize: bool = True,
     cache_dir: str | Path | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> ScenarioResult:
-    """Run a scenario (a :class:`Scenario`, a TOML path, or None for the bundled sample);
-    ``optimize=False`` skips its optimisation requests. Outputs are written when
-    ``output_dir`` is given; parsed inputs are cached in ``cache_dir`` (default
-    ``<output_dir>/.cache``)."""
+    """Run a scenario (a :class:`Scenario`, a TOML path, or None for the bundled sample) without
+    writing files; ``optimize=False`` skips its optimisation requests; parsed inputs are cached
+    in ``cache_dir`` (None: not cached). ``pl.run`` adds the files."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if not optimize:
         scenario = scenario.model_copy(update={"optimize": []})
-    return run_scenario(scenario, output_dir=output_dir, cache_dir=cache_dir, progress=progress)
+    return run_scenario(scenario, cache_dir=cache_dir, progress=progress)
 
 
 def network_from_file(path: str | Path, *, crs: object | None = None,

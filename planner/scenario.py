@@ -95,8 +95,6 @@ class ScenarioResult:
     districts: Districts | None = None
     optimizations: list[Optimization] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    output_dir: Path | None = None
-    map_path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -176,7 +174,6 @@ class ScenarioResult:
             "optimizations": [_optimization_summary(o) for o in self.optimizations],
             "notes": self.notes,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
-            "map": str(self.map_path) if self.map_path else None,
         }
 
     def _off_streets_summary(self) -> dict[str, Any]:

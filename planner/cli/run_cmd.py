@@ -39,8 +39,7 @@ def execute(scenario, output: Path, lang: str = "zh", basemap: str = "none"):
         raise InputError(f"--lang must be zh or en and --basemap none, osm or amap "
                          f"(got {lang!r}, {basemap!r}).")
     from planner.facilities import FacilityWarning
-    from planner.maps.result import map_writer
-    from planner.outputs import write_result
+    from planner.maps.result import write_outputs
     from planner.scenario import run_scenario
 
     columns = (TextColumn("{task.description:<34}"), BarColumn(), TimeElapsedColumn())
@@ -56,8 +55,7 @@ def execute(scenario, output: Path, lang: str = "zh", basemap: str = "none"):
 
         result = run_scenario(scenario, cache_dir=output / ".cache", progress=progress)
         progress("outputs", 0.0)
-        paths = write_result(result, output, lang=lang,
-                             map_writer=map_writer(lang=lang, basemap=basemap))
+        paths = write_outputs(result, output, lang=lang, basemap=basemap)
         progress("outputs", 1.0)
     return result, paths
 
