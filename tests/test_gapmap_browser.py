@@ -54,13 +54,13 @@ window.addEventListener('load', function () {
     }
     out.overlays = Array.prototype.map.call(
       document.querySelectorAll('.leaflet-control-layers-overlays label'),
-      function (l) { return l.textContent.trim(); });
+      function (l) { return l.innerText.trim(); });
     out.checked = Array.prototype.map.call(
       document.querySelectorAll('.leaflet-control-layers-overlays input:checked'),
-      function (i) { return i.nextSibling.textContent.trim(); });
+      function (i) { return i.nextSibling.innerText.trim(); });
     out.paths = document.querySelectorAll('.leaflet-overlay-pane path').length;
     out.pins = document.querySelectorAll('.leaflet-marker-pane .plc-pin').length;
-    out.legend = (document.getElementById('plc-legend') || {}).textContent || '';
+    out.legend = (document.getElementById('plc-legend') || {}).innerText || '';
     out.external = performance.getEntriesByType('resource')
       .map(function (r) { return r.name; })
       .filter(function (u) { return /^https?:/.test(u); });
