@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import functools
+import io
 import re
 from pathlib import Path
 
 import folium
 
 from planner.errors import PlannerError
-from planner.fonts import cjk_subset
+from planner.fonts import cjk_font_path
 
 ASSET_DIR = Path(__file__).resolve().parent / "assets"
 _SCHEME = "planner-asset:"
@@ -105,9 +106,30 @@ def page_characters(html: str) -> str:
     return "".join(sorted(c for c in chars if c.isprintable()))
 
 
+def font_subset(text: str) -> bytes:
+    """The bundled CJK font (:func:`planner.fonts.cjk_font_path`) cut to the characters of
+    ``text`` plus printable ASCII, as WOFF; layout tables (vertical forms, kerning) are left
+    out, which plain horizontal labels do not need."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    options = subset.Options()
+    options.layout_features = []
+    options.hinting = False
+    options.drop_tables += ["GSUB", "GPOS", "GDEF", "BASE", "VORG", "vhea", "vmtx", "DSIG"]
+    options.flavor = "woff"
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text="".join(chr(c) for c in range(0x20, 0x7F)) + text)
+    font = TTFont(cjk_font_path(), lazy=True)
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
 @functools.lru_cache(maxsize=8)
 def _font_face(chars: str) -> str:
-    woff = base64.b64encode(cjk_subset(chars, flavor="woff")).decode("ascii")
+    woff = base64.b64encode(font_subset(chars)).decode("ascii")
     return (f'@font-face {{ font-family: "{FONT_FAMILY}"; font-weight: 100 900; '
             f'src: url(data:font/woff;base64,{woff}) format("woff"); }}')
 

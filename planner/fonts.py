@@ -1,59 +1,74 @@
-"""The CJK font that maps and reports set Chinese in, so Chinese renders on a machine with no CJK
-font installed (a server, a container, a headless browser).
+"""The CJK font every renderer uses, so Chinese shows on a machine with no CJK fonts installed.
 
-The font is Noto Sans CJK SC Regular (version 2.004, SIL Open Font License 1.1) from the PyPI
-package ``noto-cjk-sans-otc``: one OpenType collection whose faces are JP, KR, SC, TC and HK;
-face :data:`FACE_INDEX` is the simplified-Chinese one. matplotlib reads the collection directly
-(``font_manager.fontManager.addfont(cjk_font_path())`` registers :data:`FAMILY`); a web page
-embeds :func:`cjk_subset`, the face reduced to the characters it shows.
+The package ships Noto Sans CJK SC Regular (SIL Open Font License 1.1), cut to the characters
+of GB 2312 — the 6,763 common 汉字 and their symbols — plus Latin, punctuation and the signs the
+maps use (``planner/assets/fonts``; ``tools/subset_font.py`` makes it). Characters outside it
+(rare 汉字 in a street name) are drawn with the renderer's fallback font;
+:func:`missing_characters` names them.
 """
 
 from __future__ import annotations
 
-import io
+from functools import cache
 from pathlib import Path
 
-from planner.errors import PlannerError
-
-#: Font family name of the simplified-Chinese face.
+FONT_DIR = Path(__file__).resolve().parent / "assets" / "fonts"
+FONT_FILE = FONT_DIR / "NotoSansCJKsc-Regular-GB2312.otf"
 FAMILY = "Noto Sans CJK SC"
-#: Index of the simplified-Chinese face in the collection (JP, KR, SC, TC, HK).
-FACE_INDEX = 2
-#: Printable ASCII, always kept in a subset (digits, Latin labels, punctuation).
-ASCII = "".join(chr(c) for c in range(0x20, 0x7F))
+LICENCE_FILE = FONT_DIR / "OFL.txt"
 
 
 def cjk_font_path() -> Path:
-    """Path of the Noto Sans CJK collection (.ttc) holding :data:`FAMILY` at :data:`FACE_INDEX`."""
-    try:
-        import noto_cjk_sans_otc
-    except ImportError as err:
-        raise PlannerError(
-            "The CJK font package is missing; install it with `pip install noto-cjk-sans-otc` "
-            "(Noto Sans CJK, SIL OFL 1.1)."
-        ) from err
-    path = Path(str(noto_cjk_sans_otc.FONT_PATH))
-    if not path.is_file():
-        raise PlannerError(f"The CJK font file {path} is missing; reinstall noto-cjk-sans-otc.")
+    """Path of the bundled CJK font (OpenType, static Regular weight)."""
+    return FONT_FILE
+
+
+@cache
+def _charmap() -> frozenset[int]:
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(str(FONT_FILE)).get_charmap())
+
+
+def missing_characters(text: str) -> list[str]:
+    """The distinct characters of ``text`` the bundled font has no glyph for (spaces and
+    control characters aside), in order of appearance."""
+    chars = _charmap()
+    seen: dict[str, None] = {}
+    for ch in text:
+        if not ch.isspace() and ch.isprintable() and ord(ch) not in chars:
+            seen.setdefault(ch)
+    return list(seen)
+
+
+@cache
+def matplotlib_family() -> str:
+    """Register the bundled font with matplotlib and return its family name; Latin text falls
+    back to DejaVu Sans (``font.family`` lists both)."""
+    from matplotlib import font_manager
+
+    font_manager.fontManager.addfont(str(FONT_FILE))
+    return font_manager.FontProperties(fname=str(FONT_FILE)).get_name()
+
+
+def fontconfig_file(folder: str | Path) -> Path:
+    """Write a fontconfig configuration into ``folder`` that adds the bundled font to the
+    machine's fonts and lets it stand in for 宋体/黑体 (SimSun/SimHei) and other CJK faces a
+    document names, so LibreOffice renders Chinese where no CJK font is installed. Point
+    ``FONTCONFIG_FILE`` at it. Returns its path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    aliases = "".join(
+        f"<alias binding=\"same\"><family>{face}</family><accept><family>{FAMILY}</family>"
+        "</accept></alias>"
+        for face in ("宋体", "黑体", "SimSun", "SimHei", "Microsoft YaHei", "微软雅黑", "sans-serif",
+                     "serif")
+    )
+    path = folder / "fonts.conf"
+    path.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>'
+        '<include ignore_missing="yes">/etc/fonts/fonts.conf</include>'
+        f"<dir>{FONT_DIR}</dir><cachedir>{folder / 'cache'}</cachedir>{aliases}</fontconfig>\n",
+        encoding="utf-8",
+    )
     return path
-
-
-def cjk_subset(text: str, *, flavor: str = "woff") -> bytes:
-    """The simplified-Chinese face reduced to the characters of ``text`` plus printable ASCII, as
-    WOFF (``flavor="woff"``) or OpenType (``flavor=""``) bytes; layout tables (vertical forms,
-    kerning) are left out, which plain horizontal labels do not need."""
-    from fontTools import subset
-    from fontTools.ttLib import TTFont
-
-    options = subset.Options()
-    options.layout_features = []
-    options.hinting = False
-    options.drop_tables += ["GSUB", "GPOS", "GDEF", "BASE", "VORG", "vhea", "vmtx", "DSIG"]
-    options.flavor = flavor or None
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text=ASCII + "".join(sorted(set(text) - set(ASCII))))
-    font = TTFont(cjk_font_path(), fontNumber=FACE_INDEX, lazy=True)
-    subsetter.subset(font)
-    out = io.BytesIO()
-    font.save(out)
-    return out.getvalue()
