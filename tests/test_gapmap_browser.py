@@ -1,13 +1,19 @@
 """The gap map in a real browser: headless Chromium, network disabled.
 
 Checks that Leaflet initialises without console errors, that the expected layers and legend are
-on the page, that nothing is fetched from the web, and writes screenshots to tests/artifacts/.
+on the page, that nothing is fetched from the web; and, on the bundled sample at a laptop, a
+projector and a phone size, that title, legend, layer panel and scale never overlap, that gap
+labels sit clear of markers and panels, and that Chinese is drawn with the embedded font (the
+machine need not have a CJK font). Screenshots go to tests/artifacts/; with UPDATE_DOCS_PNG=1
+the 1400×1000 one replaces docs/gap_map.png.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,6 +26,7 @@ from tests.test_gapmap import build_case
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DOCS_PNG = Path(__file__).resolve().parents[1] / "docs" / "gap_map.png"
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -38,7 +45,7 @@ window.addEventListener('error', function (e) { window.__errors.push(String(e.me
   };
 })();
 window.addEventListener('load', function () {
-  setTimeout(function () {
+  (document.fonts ? document.fonts.ready : Promise.resolve()).then(function () { setTimeout(function () {
     var out = {errors: window.__errors};
     var el = document.querySelector('.folium-map');
     var map = el && window[el.id];
@@ -64,11 +71,44 @@ window.addEventListener('load', function () {
     out.external = performance.getEntriesByType('resource')
       .map(function (r) { return r.name; })
       .filter(function (u) { return /^https?:/.test(u); });
+    function box(el) {
+      if (!el || !el.getClientRects().length) { return null; }
+      var r = el.getBoundingClientRect();
+      return [r.left, r.top, r.right, r.bottom];
+    }
+    out.view = [window.innerWidth, window.innerHeight];
+    out.panels = {title: box(document.getElementById('plc-title')),
+                  legend: box(document.getElementById('plc-legend')),
+                  layers: box(document.querySelector('.leaflet-control-layers')),
+                  scale: box(document.querySelector('.leaflet-control-scale'))};
+    out.labels = Array.prototype.map.call(document.querySelectorAll(
+      '.leaflet-marker-pane .plc-rank-icon:not(.plc-hidden) .plc-rank'), function (el) {
+        return {rank: +el.textContent, box: box(el)}; });
+    out.markers = Array.prototype.map.call(
+      document.querySelectorAll('.leaflet-marker-pane .plc-pin'), box);
+    out.proposals = Array.prototype.map.call(
+      document.querySelectorAll('.leaflet-marker-pane .plc-proposed'), box);
+    function glyphs(font) {  // two different characters drawn alike = empty boxes (tofu)
+      var c = document.createElement('canvas'), g = c.getContext('2d', {willReadFrequently: true});
+      c.width = c.height = 40;
+      function draw(ch) {
+        g.clearRect(0, 0, 40, 40); g.font = font; g.fillText(ch, 4, 32);
+        return Array.prototype.join.call(g.getImageData(0, 0, 40, 40).data, '');
+      }
+      return draw('缺') !== draw('口') && draw('缺') !== draw('');
+    }
+    out.cjk = glyphs('24px "Planner CJK"');
+    out.cjk_system = glyphs('24px sans-serif');  // false on a machine without CJK fonts
+    out.fonts = [];
+    if (document.fonts) {
+      document.fonts.forEach(function (f) { out.fonts.push(f.family.replace(/"/g, '') + ' ' + f.status); });
+    }
     var pre = document.createElement('pre');
     pre.id = 'plc-probe';
     pre.textContent = JSON.stringify(out);
     document.body.appendChild(pre);
-  }, 300);
+    if (window.parent !== window) { window.parent.postMessage(pre.textContent, '*'); }
+  }, 300); });
 });
 </script>"""
 
@@ -81,7 +121,8 @@ def _offline_prefix() -> list[str]:
     return []
 
 
-def chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess:
+def chromium(page: Path, profile: Path, *extra: str,
+             size: tuple[int, int] = (1400, 1000)) -> subprocess.CompletedProcess:
     cmd = [
         *_offline_prefix(),
         str(CHROMIUM),
@@ -98,7 +139,7 @@ def chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProc
         "--host-resolver-rules=MAP * ~NOTFOUND",
         "--proxy-server=127.0.0.1:9",
         f"--user-data-dir={profile}",
-        "--window-size=1400,1000",
+        f"--window-size={size[0]},{size[1]}",
         "--virtual-time-budget=8000",
         *extra,
         page.as_uri(),
@@ -106,11 +147,27 @@ def chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProc
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
-def probe(page: Path, tmp: Path) -> dict:
+# A page showing another in a frame of a given size (a viewport of exactly that size, which a
+# headless window with --dump-dom does not give), passing on what the PROBE inside reports.
+FRAME = """<!DOCTYPE html><html><body style="margin:0">
+<iframe src="{src}" width="{w}" height="{h}" style="border:0;display:block"></iframe>
+<script>window.addEventListener('message', function (e) {{
+  var pre = document.createElement('pre'); pre.id = 'plc-probe'; pre.textContent = e.data;
+  document.body.appendChild(pre); }});</script></body></html>"""
+
+
+def probe(page: Path, tmp: Path, size: tuple[int, int] | None = None) -> dict:
+    """Open a copy of the page with the PROBE script (in a frame of ``size`` px when given);
+    returns what it recorded."""
     text = page.read_text(encoding="utf-8")
     probed = tmp / f"probe_{page.name}"
     probed.write_text(text.replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
-    run = chromium(probed, tmp / f"profile_{page.stem}", "--dump-dom")
+    window = (1400, 1000)
+    if size is not None:
+        frame = tmp / f"frame_{page.name}"
+        frame.write_text(FRAME.format(src=probed.name, w=size[0], h=size[1]), encoding="utf-8")
+        probed, window = frame, (size[0] + 200, size[1] + 300)
+    run = chromium(probed, tmp / f"profile_{page.stem}", "--dump-dom", size=window)
     found = re.search(r'<pre id="plc-probe">(.*?)</pre>', run.stdout, re.S)
     assert found, f"the page never finished loading; chromium said: {run.stderr[-2000:]}"
     return json.loads(html.unescape(found.group(1)))
@@ -147,3 +204,70 @@ def test_map_opens_offline_in_chromium(case, tmp_path, lang):
     shot = ARTIFACTS / f"gapmap_{lang}.png"
     run = chromium(page, tmp_path / f"shot_{lang}", f"--screenshot={shot}")
     assert shot.exists() and shot.stat().st_size > 10_000, run.stderr[-2000:]
+
+
+# --- layout on the sample ---------------------------------------------------------------------
+
+SIZES = [(1024, 700), (1400, 1000), (390, 844)]
+
+
+def overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.fixture(scope="module")
+def sample_page(tmp_path_factory) -> Path:
+    """The gap map of the bundled sample (elderly day care and kindergarten proposed at the
+    same five places), as `planner run` draws it."""
+    from planner.scenario import run_scenario
+    from planner.scenario_file import load_scenario
+    from planner.standards import load_speeds
+
+    folder = tmp_path_factory.mktemp("sample")
+    run = run_scenario(load_scenario(), cache_dir=folder / ".cache")
+    keys = list(run.distances.columns)
+    m = gap_map(
+        run.demand.cells, {k: run.distances[k].to_numpy() for k in keys},
+        {k: run.categories[k] for k in keys},
+        speeds=load_speeds(overrides=run.scenario.speeds or None), facilities=run.facilities,
+        gaps=run.layers.get("gap_areas"), isochrones=run.layers.get("isochrones"),
+        districts=run.layers.get("districts"), district_table=run.district_table,
+        complete=run.complete, proposed=run.layers.get("proposals"), network=run.network,
+        off_streets=run.layers.get("cells_off_streets"), title=run.scenario.name,
+        shown=run.scenario.optimize[0].categories[0],
+    )
+    return save_gap_map(m, folder / "gap_map.html")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_sample_map_never_covers_itself(sample_page, tmp_path, size):
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"gapmap_sample_{size[0]}x{size[1]}.png"
+    state = probe(sample_page, tmp_path, size=size)
+    assert state["errors"] == [] and state["external"] == []
+    assert state["view"] == list(size)
+    panels = state["panels"]
+    assert all(panels.values()), panels  # title, legend (or its button), layers, scale
+    for name, b in panels.items():
+        assert b[0] >= 0 and b[1] >= 0 and b[2] <= size[0] and b[3] <= size[1], (name, b)
+    for (n1, b1), (n2, b2) in itertools.combinations(panels.items(), 2):
+        assert not overlap(b1, b2), (n1, b1, n2, b2)
+    # five proposed places, each one marker for both categories
+    assert len(state["proposals"]) == 5
+    labels = state["labels"]
+    assert {1, 2, 3, 4, 5} <= {lab["rank"] for lab in labels}, labels
+    assert len(labels) > 5  # more than five gaps labelled where there is room
+    for lab in labels:
+        for marker in state["markers"]:
+            assert not overlap(lab["box"], marker), (lab, marker)
+        for name, b in panels.items():
+            assert not overlap(lab["box"], b), (lab, name)
+    for marker in state["proposals"]:
+        for name, b in panels.items():
+            assert not overlap(marker, b), (marker, name)
+    assert state["cjk"], state["fonts"]  # Chinese drawn with real glyphs, not empty boxes
+    assert "Planner CJK loaded" in state["fonts"]
+    run = chromium(sample_page, tmp_path / "shot", f"--screenshot={shot}", size=size)
+    assert shot.exists() and shot.stat().st_size > 10_000, run.stderr[-2000:]
+    if size == (1400, 1000) and os.environ.get("UPDATE_DOCS_PNG") == "1":
+        shutil.copyfile(shot, DOCS_PNG)
