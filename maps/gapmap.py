@@ -48,7 +48,6 @@ from planner.maps.labels import (
     STREET_COLOUR,
     TIME_CLASSES,
     Lang,
-    bi,
     both,
     category_label,
     category_style,
@@ -219,14 +218,11 @@ def gap_map(
         title=escape(title) if title else both("title"),
         subtitle=f"{both('title')} · {note}" if title else note,
         legend=page.legend_html(), source=both("source"), north=both("north"),
-        switch=bi(TEXT_SWITCH[0], TEXT_SWITCH[1]), legend_label=both("legend"), lang=page.lang,
+        switch=both("switch"), legend_label=both("legend"), lang=page.lang,
         plain=basemap == "none", layers=control.get_name(), groups=page.groups,
         bounds=bounds_latlon(view),
     ).add_to(page.m)
     return page.m
-
-
-TEXT_SWITCH = ("EN", "中文")
 
 
 def save_gap_map(m: folium.Map, path: str | Path) -> Path:

@@ -59,7 +59,6 @@ TEXT: dict[str, dict[str, str]] = {
         "legend": "图例",
         "layers": "图层",
         "switch": "EN",
-        "switch_tip": "Switch to English",
         "proposed_layer": "建议新增设施（{n} 处）",
         "proposed_one": "建议新增：{category}",
         "proposed_shared": "同址建议：一处用于多类设施",
@@ -114,7 +113,6 @@ TEXT: dict[str, dict[str, str]] = {
         "legend": "Legend",
         "layers": "Layers",
         "switch": "中文",
-        "switch_tip": "切换为中文",
         "proposed_layer": "Proposed new sites ({n})",
         "proposed_one": "Proposed: {category}",
         "proposed_shared": "One proposed site for several categories",
@@ -180,11 +178,6 @@ def check_lang(lang: str) -> Lang:
     """``lang`` if it is "zh" or "en"; otherwise an InputError naming the choices."""
     text(lang)
     return lang  # type: ignore[return-value]
-
-
-def category_name(category: Category, lang: Lang) -> str:
-    """The category's name in ``lang``."""
-    return category.name_zh if lang == "zh" else category.name_en
 
 
 def category_label(category: Category) -> str:

@@ -103,6 +103,13 @@ window.addEventListener('load', function () {
     if (document.fonts) {
       document.fonts.forEach(function (f) { out.fonts.push(f.family.replace(/"/g, '') + ' ' + f.status); });
     }
+    var button = document.querySelector('.plc-lang');  // the language switch: legend after a click
+    if (button) {
+      button.click();
+      out.switched = [document.documentElement.lang,
+                      (document.getElementById('plc-legend') || {}).innerText || ''];
+      button.click();
+    }
     var pre = document.createElement('pre');
     pre.id = 'plc-probe';
     pre.textContent = JSON.stringify(out);
@@ -196,6 +203,10 @@ def test_map_opens_offline_in_chromium(case, tmp_path, lang):
     assert streets in state["checked"] and any(c.startswith(names[2]) for c in state["checked"])
     assert state["paths"] >= 8 and state["pins"] >= 4
     assert ("步行时间" if lang == "zh" else "Walking time") in state["legend"]
+    other, legend = state["switched"]  # the switch in the title shows the other language
+    assert other == ("en" if lang == "zh" else "zh-CN")
+    assert ("Walking time" if lang == "zh" else "步行时间") in legend
+    assert ("步行时间" if lang == "zh" else "Walking time") not in legend
     district = "西街道"  # the first district's popup holds its coverage table
     assert district in state["popup"] and "<table" in state["popup"]
     assert (cats["pharmacy"].name_zh if lang == "zh" else cats["pharmacy"].name_en) in state["popup"]
