@@ -81,6 +81,23 @@ window.addEventListener('load', function () {
                   legend: box(document.getElementById('plc-legend')),
                   layers: box(document.querySelector('.leaflet-control-layers')),
                   scale: box(document.querySelector('.leaflet-control-scale'))};
+    function panels() {
+      return {title: box(document.getElementById('plc-title')),
+              legend: box(document.getElementById('plc-legend')),
+              layers: box(document.querySelector('.leaflet-control-layers')),
+              scale: box(document.querySelector('.leaflet-control-scale'))};
+    }
+    // folded panels (small screens): open each in turn, as a reader would
+    out.opened = {};
+    var legendButton = document.querySelector('.plc-legend-toggle');
+    if (legendButton && legendButton.offsetParent) {
+      legendButton.click(); out.opened.legend = panels(); legendButton.click();
+    }
+    var layersButton = document.querySelector('.leaflet-control-layers-toggle');
+    if (layersButton && layersButton.offsetParent) {
+      layersButton.click(); out.opened.layers = panels();
+      map.fire('click');
+    }
     out.labels = Array.prototype.map.call(document.querySelectorAll(
       '.leaflet-marker-pane .plc-rank-icon:not(.plc-hidden) .plc-rank'), function (el) {
         return {rank: +el.textContent, box: box(el)}; });
@@ -263,6 +280,12 @@ def test_sample_map_never_covers_itself(sample_page, tmp_path, size):
         assert b[0] >= 0 and b[1] >= 0 and b[2] <= size[0] and b[3] <= size[1], (name, b)
     for (n1, b1), (n2, b2) in itertools.combinations(panels.items(), 2):
         assert not overlap(b1, b2), (n1, b1, n2, b2)
+    if size[0] < 640:  # on a phone the legend and the layer panel open from buttons
+        assert set(state["opened"]) == {"legend", "layers"}
+        for opened, boxes in state["opened"].items():
+            for (n1, b1), (n2, b2) in itertools.combinations(boxes.items(), 2):
+                assert not overlap(b1, b2), (opened, n1, b1, n2, b2)
+            assert boxes[opened][3] - boxes[opened][1] > 100, (opened, boxes)  # really open
     # five proposed places, each one marker for both categories
     assert len(state["proposals"]) == 5
     labels = state["labels"]

@@ -50,6 +50,7 @@ var PLC = (function () {
     var titleEl = title.getContainer(), legendEl = legend.getContainer();
     var body = legendEl.querySelector('.plc-legend-body');
     var panel = layers.getContainer();
+    var layersButton = panel.querySelector('.leaflet-control-layers-toggle');
     legendEl.id = 'plc-legend';
     titleEl.id = 'plc-title';
 
@@ -74,7 +75,7 @@ var PLC = (function () {
       layout();
     });
     // On a small screen the layer panel opens from its button and one panel is open at a time.
-    L.DomEvent.on(panel.querySelector('.leaflet-control-layers-toggle'), 'click', function (e) {
+    L.DomEvent.on(layersButton, 'click', function (e) {
       L.DomEvent.preventDefault(e);
       layers.expand();
       if (state.small) { legendEl.classList.add('plc-folded'); }
@@ -117,17 +118,26 @@ var PLC = (function () {
       }
       var c = rect(box);
       var attribution = map.attributionControl.getContainer();
+      // the title beside the layer panel; on a small screen the open panel goes below the title
+      var open = panel.classList.contains('leaflet-control-layers-expanded');
+      var below = state.small && open;
+      panel.style.marginTop = '';
+      var panelWidth = below ? layersButton.offsetWidth || 44 : panel.offsetWidth;
+      titleEl.style.maxWidth = Math.max(120, W - panelWidth - 3 * GAP - 2) + 'px';
+      if (below) { panel.style.marginTop = (rect(titleEl).b - c.t + GAP) + 'px'; }
       // the layer panel: down to the scale at most
       panel.style.maxHeight = '';
       var scaleTop = rect(scale.getContainer()).t - c.t;
       var panelTop = rect(panel).t - c.t;
       panel.style.maxHeight = Math.max(60, scaleTop - GAP - panelTop) + 'px';
-      // the title: beside the layer panel
-      titleEl.style.maxWidth = Math.max(120, W - panel.offsetWidth - 3 * GAP - 2) + 'px';
       // the legend: clear of the attribution line, below the left column
       legendEl.style.marginBottom = '';
-      if (hits(rect(legendEl), rect(attribution))) {
-        legendEl.style.marginBottom = (attribution.offsetHeight + 4) + 'px';
+      var under = [rect(attribution), rect(scale.getContainer())].filter(function (r) {
+        return hits(rect(legendEl), r) || (rect(legendEl).r > r.l && rect(legendEl).t < r.b);
+      });
+      if (under.length) {
+        var top = Math.min.apply(null, under.map(function (r) { return r.t; }));
+        legendEl.style.marginBottom = (c.b - top + 4) + 'px';
       }
       var columnBottom = rect(north.getContainer()).b - c.t;
       var toggle = legendEl.querySelector('.plc-legend-toggle');
