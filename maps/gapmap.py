@@ -56,7 +56,7 @@ from planner.maps.labels import (
     group_label,
     time_class_labels,
 )
-from planner.maps.offline import offline_map, save_offline
+from planner.maps.offline import OfflineMap, offline_map, save_offline
 from planner.maps.styles import (
     OFF_STREETS,
     PinStyle,
@@ -256,7 +256,7 @@ def _check(cells, distances, categories, speeds, classes, basemap, lang, shown) 
 
 
 def _base_map(basemap: str) -> folium.Map:
-    m = offline_map(folium.Map(tiles=None, control_scale=False, zoom_control=False,
+    m = offline_map(OfflineMap(tiles=None, control_scale=False, zoom_control=False,
                                zoom_snap=0.25))
     if basemap == "osm":
         folium.TileLayer("OpenStreetMap", name="OpenStreetMap", control=False).add_to(m)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import html as htmllib
 import io
 import re
 from pathlib import Path
@@ -142,11 +143,27 @@ def embed_font(html: str) -> str:
     return html.replace(FONT_SLOT, _font_face(page_characters(html)), 1)
 
 
+def offline_page(m: folium.Map) -> str:
+    """The map as one self-contained HTML page: assets inlined, the Chinese font embedded."""
+    return embed_font(inline_assets(offline_map(m).get_root().render()))
+
+
+class OfflineMap(folium.Map):
+    """A folium.Map shown in a notebook as its self-contained page (a notebook cannot load the
+    shipped assets by path)."""
+
+    def _repr_html_(self, **kwargs) -> str:
+        return (
+            '<iframe srcdoc="' + htmllib.escape(offline_page(self)) + '" '
+            'style="width:100%;height:600px;border:none"></iframe>'
+        )
+
+
 def save_offline(m: folium.Map, path: str | Path) -> Path:
     """Render ``m`` to a single self-contained HTML file (UTF-8) with the Chinese font
     embedded; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    html = embed_font(inline_assets(offline_map(m).get_root().render()))
+    html = offline_page(m)
     path.write_text(html, encoding="utf-8")
     return path

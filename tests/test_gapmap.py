@@ -146,6 +146,14 @@ def test_offline_page_with_all_layers_zh(case, tmp_path):
     assert len(page) < 1_500_000
 
 
+def test_notebook_view_is_the_self_contained_page(case):
+    args = {k: v for k, v in case.items() if k not in ("cells", "distances", "categories")}
+    m = gap_map(case["cells"], case["distances"], case["categories"], **args)
+    view = m._repr_html_()
+    assert view.startswith("<iframe srcdoc=") and "planner-asset:" not in view
+    assert "Leaflet 1.9.3" in view and "Planner CJK" in view
+
+
 def test_english_labels_and_compliance_classes(case, tmp_path):
     """The page opens in English and holds the Chinese set for its language switch."""
     page = render(case, tmp_path, lang="en", classes="compliance")
