@@ -21,6 +21,8 @@ class PathStyle:
     opacity: float = 1.0
     fill: str | None = None
     fill_opacity: float = 0.0
+    #: CSS class of the drawn paths (lets the page and its tests find a layer's shapes).
+    css: str = ""
 
     def leaflet(self) -> dict:
         """Leaflet path options."""
@@ -28,6 +30,7 @@ class PathStyle:
             "stroke": self.weight > 0, "color": self.colour, "weight": self.weight,
             "opacity": self.opacity, "dashArray": self.dash or None,
             "fill": self.fill is not None, "fillColor": self.fill, "fillOpacity": self.fill_opacity,
+            "className": self.css or None,
         }
 
     def swatch(self) -> str:
@@ -92,7 +95,8 @@ def fill(colour: str, opacity: float) -> PathStyle:
 
 def gap_style(colour: str) -> PathStyle:
     """Gap areas: dashed outline, light fill."""
-    return PathStyle(colour=colour, weight=1.6, dash="4 3", fill=colour, fill_opacity=0.12)
+    return PathStyle(colour=colour, weight=1.6, dash="4 3", fill=colour, fill_opacity=0.12,
+                     css="plc-gap")
 
 
 def isochrone_style(colour: str, outer: bool) -> PathStyle:

@@ -103,6 +103,8 @@ window.addEventListener('load', function () {
         return {rank: +el.textContent, box: box(el)}; });
     out.markers = Array.prototype.map.call(
       document.querySelectorAll('.leaflet-marker-pane .plc-pin'), box);
+    out.gaps = Array.prototype.map.call(
+      document.querySelectorAll('.leaflet-overlay-pane path.plc-gap'), box);
     out.proposals = Array.prototype.map.call(
       document.querySelectorAll('.leaflet-marker-pane .plc-proposed'), box);
     function glyphs(font) {  // two different characters drawn alike = empty boxes (tofu)
@@ -296,9 +298,10 @@ def test_sample_map_never_covers_itself(sample_page, tmp_path, size):
             assert not overlap(lab["box"], marker), (lab, marker)
         for name, b in panels.items():
             assert not overlap(lab["box"], b), (lab, name)
-    for marker in state["proposals"]:
+    assert len(state["gaps"]) >= 7  # the sample's elderly day-care gaps
+    for shape in state["gaps"] + state["proposals"]:  # gap areas and proposals stay uncovered
         for name, b in panels.items():
-            assert not overlap(marker, b), (marker, name)
+            assert not overlap(shape, b), (shape, name)
     assert state["cjk"], state["fonts"]  # Chinese drawn with real glyphs, not empty boxes
     assert "Planner CJK loaded" in state["fonts"]
     run = chromium(sample_page, tmp_path / "shot", f"--screenshot={shot}", size=size)
