@@ -53,7 +53,7 @@ from planner.maps.labels import (
     category_style,
     check_lang,
     complete_colours,
-    group_label,
+    group_name,
     time_class_labels,
 )
 from planner.maps.offline import OfflineMap, offline_map, save_offline
@@ -103,8 +103,8 @@ SECTIONS = ("classes", "gaps", "facilities", "proposed", "complete", "other")
 
 @dataclass
 class _Page:
-    """What every layer function needs: the map, the cells' people, the coordinate system of
-    the page and the legend rows collected so far (per section)."""
+    """What every layer function needs: the map, whether the page is in GCJ-02, the language
+    it opens in, its overlays (JS names) and the legend rows collected so far (per section)."""
 
     m: folium.Map
     gcj: bool
@@ -350,7 +350,8 @@ def _gaps(page, group, gaps: gpd.GeoDataFrame, near: list[gpd.GeoDataFrame]) -> 
     style = gap_style(GAP_COLOUR)
     geoms = to_map_coords(gaps.geometry, gcj02=page.gcj, simplify_m=SIMPLIFY_M)
     tips = np.array([
-        both("gap_tip", rank=r, people=f"{p:,.0f}", group=(group_label(g),) * 2, cells=c)
+        both("gap_tip", rank=r, people=f"{p:,.0f}", cells=c,
+             group=(group_name(g, "zh"), group_name(g, "en")))
         for r, p, g, c in zip(gaps["rank"], gaps["people"], gaps["group"], gaps["cells"],
                               strict=True)
     ])

@@ -198,11 +198,6 @@ def group_name(group: str, lang: Lang) -> str:
     return text(lang).get(f"group_{group}", group)
 
 
-def group_label(group: str) -> str:
-    """Population group in both languages (HTML)."""
-    return bi(group_name(group, "zh"), group_name(group, "en"))
-
-
 def time_class_labels() -> list[str]:
     """'0–5', '5–10', '10–15', '> 15' (minutes)."""
     out, lower = [], 0

@@ -142,6 +142,7 @@ def test_offline_page_with_all_layers_zh(case, tmp_path):
                   "步行时间（分钟）", "新托育点"):
         assert label in text, label
     assert "&lt;0&gt;" in page and "<0>" not in page  # facility names are escaped
+    assert "&lt;span" not in page  # labels are never escaped twice
     assert "Pharmacy" not in text and '"lang":"zh"' in page
     assert len(page) < 1_500_000
 
