@@ -44,6 +44,42 @@ window.addEventListener('error', function (e) { window.__errors.push(String(e.me
     original.apply(console, arguments);
   };
 })();
+function __box(el) {
+  if (!el || !el.getClientRects().length) { return null; }
+  var r = el.getBoundingClientRect();
+  return [r.left, r.top, r.right, r.bottom];
+}
+function __all(selector) {
+  return Array.prototype.map.call(document.querySelectorAll(selector), __box);
+}
+function __panels() {
+  return {title: __box(document.getElementById('plc-title')),
+          legend: __box(document.getElementById('plc-legend')),
+          layers: __box(document.querySelector('.leaflet-control-layers')),
+          scale: __box(document.querySelector('.leaflet-control-scale'))};
+}
+// Where the panels, rank labels, markers and gap areas are on the screen now.
+function __layout() {
+  return {
+    panels: __panels(),
+    labels: Array.prototype.map.call(document.querySelectorAll(
+      '.leaflet-marker-pane .plc-rank-icon:not(.plc-hidden) .plc-rank'), function (el) {
+        return {rank: +el.textContent, box: __box(el)}; }),
+    markers: __all('.leaflet-marker-pane .plc-pin'),
+    proposals: __all('.leaflet-marker-pane .plc-proposed'),
+    gaps: __all('.leaflet-overlay-pane path.plc-gap')
+  };
+}
+// Two different characters drawn alike in a font = empty boxes (tofu).
+function __glyphs(font) {
+  var c = document.createElement('canvas'), g = c.getContext('2d', {willReadFrequently: true});
+  c.width = c.height = 40;
+  function draw(ch) {
+    g.clearRect(0, 0, 40, 40); g.font = font; g.fillText(ch, 4, 32);
+    return Array.prototype.join.call(g.getImageData(0, 0, 40, 40).data, '');
+  }
+  return draw('缺') !== draw('口') && draw('缺') !== draw('');
+}
 window.addEventListener('load', function () {
   (document.fonts ? document.fonts.ready : Promise.resolve()).then(function () { setTimeout(function () {
     var out = {errors: window.__errors};
@@ -51,13 +87,32 @@ window.addEventListener('load', function () {
     var map = el && window[el.id];
     out.leaflet = (typeof L !== 'undefined') && L.version;
     out.map = !!(map && map.getCenter);
-    out.layers = 0;
-    if (out.map) {
-      var popup = null;
-      map.eachLayer(function (l) { out.layers++; if (!popup && l.getPopup && l.getPopup()) popup = l; });
-      if (popup) { popup.openPopup(); }
-      var content = document.querySelector('.leaflet-popup-content');
-      out.popup = content ? content.innerHTML : '';
+    out.view = [window.innerWidth, window.innerHeight];
+    out.layout = __layout();
+    // folded panels (small screens): open each in turn, as a reader would
+    out.opened = {};
+    var legendButton = document.querySelector('.plc-legend-toggle');
+    if (legendButton && legendButton.offsetParent) {
+      legendButton.click(); out.opened.legend = __panels(); legendButton.click();
+    }
+    var layersButton = document.querySelector('.leaflet-control-layers-toggle');
+    if (layersButton && layersButton.offsetParent) {
+      layersButton.click(); out.opened.layers = __panels(); map.fire('click');
+    }
+    // the language switch in the title: the other language, laid out again
+    var button = document.querySelector('.plc-lang');
+    if (button) {
+      button.click();
+      out.switched = [document.documentElement.lang,
+                      (document.getElementById('plc-legend') || {}).innerText || ''];
+      out.switched_layout = __layout();
+      button.click();
+    }
+    out.cjk = __glyphs('24px "Planner CJK"');
+    out.cjk_system = __glyphs('24px sans-serif');  // false on a machine without CJK fonts
+    out.fonts = [];
+    if (document.fonts) {
+      document.fonts.forEach(function (f) { out.fonts.push(f.family.replace(/"/g, '') + ' ' + f.status); });
     }
     out.overlays = Array.prototype.map.call(
       document.querySelectorAll('.leaflet-control-layers-overlays label'),
@@ -71,63 +126,15 @@ window.addEventListener('load', function () {
     out.external = performance.getEntriesByType('resource')
       .map(function (r) { return r.name; })
       .filter(function (u) { return /^https?:/.test(u); });
-    function box(el) {
-      if (!el || !el.getClientRects().length) { return null; }
-      var r = el.getBoundingClientRect();
-      return [r.left, r.top, r.right, r.bottom];
-    }
-    out.view = [window.innerWidth, window.innerHeight];
-    out.panels = {title: box(document.getElementById('plc-title')),
-                  legend: box(document.getElementById('plc-legend')),
-                  layers: box(document.querySelector('.leaflet-control-layers')),
-                  scale: box(document.querySelector('.leaflet-control-scale'))};
-    function panels() {
-      return {title: box(document.getElementById('plc-title')),
-              legend: box(document.getElementById('plc-legend')),
-              layers: box(document.querySelector('.leaflet-control-layers')),
-              scale: box(document.querySelector('.leaflet-control-scale'))};
-    }
-    // folded panels (small screens): open each in turn, as a reader would
-    out.opened = {};
-    var legendButton = document.querySelector('.plc-legend-toggle');
-    if (legendButton && legendButton.offsetParent) {
-      legendButton.click(); out.opened.legend = panels(); legendButton.click();
-    }
-    var layersButton = document.querySelector('.leaflet-control-layers-toggle');
-    if (layersButton && layersButton.offsetParent) {
-      layersButton.click(); out.opened.layers = panels();
-      map.fire('click');
-    }
-    out.labels = Array.prototype.map.call(document.querySelectorAll(
-      '.leaflet-marker-pane .plc-rank-icon:not(.plc-hidden) .plc-rank'), function (el) {
-        return {rank: +el.textContent, box: box(el)}; });
-    out.markers = Array.prototype.map.call(
-      document.querySelectorAll('.leaflet-marker-pane .plc-pin'), box);
-    out.gaps = Array.prototype.map.call(
-      document.querySelectorAll('.leaflet-overlay-pane path.plc-gap'), box);
-    out.proposals = Array.prototype.map.call(
-      document.querySelectorAll('.leaflet-marker-pane .plc-proposed'), box);
-    function glyphs(font) {  // two different characters drawn alike = empty boxes (tofu)
-      var c = document.createElement('canvas'), g = c.getContext('2d', {willReadFrequently: true});
-      c.width = c.height = 40;
-      function draw(ch) {
-        g.clearRect(0, 0, 40, 40); g.font = font; g.fillText(ch, 4, 32);
-        return Array.prototype.join.call(g.getImageData(0, 0, 40, 40).data, '');
-      }
-      return draw('缺') !== draw('口') && draw('缺') !== draw('');
-    }
-    out.cjk = glyphs('24px "Planner CJK"');
-    out.cjk_system = glyphs('24px sans-serif');  // false on a machine without CJK fonts
-    out.fonts = [];
-    if (document.fonts) {
-      document.fonts.forEach(function (f) { out.fonts.push(f.family.replace(/"/g, '') + ' ' + f.status); });
-    }
-    var button = document.querySelector('.plc-lang');  // the language switch: legend after a click
-    if (button) {
-      button.click();
-      out.switched = [document.documentElement.lang,
-                      (document.getElementById('plc-legend') || {}).innerText || ''];
-      button.click();
+    out.layers = 0;
+    if (out.map) {
+      map.setZoom(map.getZoom() + 1, {animate: false});  // labels placed again after a zoom
+      out.zoomed = __layout();
+      var popup = null;
+      map.eachLayer(function (l) { out.layers++; if (!popup && l.getPopup && l.getPopup()) popup = l; });
+      if (popup) { popup.openPopup(); }
+      var content = document.querySelector('.leaflet-popup-content');
+      out.popup = content ? content.innerHTML : '';
     }
     var pre = document.createElement('pre');
     pre.id = 'plc-probe';
@@ -269,6 +276,28 @@ def sample_page(tmp_path_factory) -> Path:
     return save_gap_map(m, folder / "gap_map.html")
 
 
+def check_layout(layout: dict, size: tuple[int, int], lang: str) -> None:
+    """Panels inside the view and apart; five proposed places, each one marker; ranks 1–5 and
+    more labelled, clear of every marker; no panel over a label, a gap area or a proposal."""
+    panels = layout["panels"]
+    assert all(panels.values()), (lang, panels)  # title, legend (or its button), layers, scale
+    for name, b in panels.items():
+        assert b[0] >= 0 and b[1] >= 0 and b[2] <= size[0] and b[3] <= size[1], (lang, name, b)
+    for (n1, b1), (n2, b2) in itertools.combinations(panels.items(), 2):
+        assert not overlap(b1, b2), (lang, n1, b1, n2, b2)
+    assert len(layout["proposals"]) == 5
+    labels = layout["labels"]
+    assert {1, 2, 3, 4, 5} <= {lab["rank"] for lab in labels}, (lang, labels)
+    assert len(labels) > 5  # more than five gaps labelled where there is room
+    assert len(layout["gaps"]) >= 7  # the sample's elderly day-care gaps
+    for lab in labels:
+        for marker in layout["markers"]:
+            assert not overlap(lab["box"], marker), (lang, lab, marker)
+    for shape in [lab["box"] for lab in labels] + layout["gaps"] + layout["proposals"]:
+        for name, b in panels.items():
+            assert not overlap(shape, b), (lang, shape, name)
+
+
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_sample_map_never_covers_itself(sample_page, tmp_path, size):
     ARTIFACTS.mkdir(exist_ok=True)
@@ -276,32 +305,17 @@ def test_sample_map_never_covers_itself(sample_page, tmp_path, size):
     state = probe(sample_page, tmp_path, size=size)
     assert state["errors"] == [] and state["external"] == []
     assert state["view"] == list(size)
-    panels = state["panels"]
-    assert all(panels.values()), panels  # title, legend (or its button), layers, scale
-    for name, b in panels.items():
-        assert b[0] >= 0 and b[1] >= 0 and b[2] <= size[0] and b[3] <= size[1], (name, b)
-    for (n1, b1), (n2, b2) in itertools.combinations(panels.items(), 2):
-        assert not overlap(b1, b2), (n1, b1, n2, b2)
+    for lang, layout in (("zh", state["layout"]), ("en", state["switched_layout"])):
+        check_layout(layout, size, lang)
+    zoomed = state["zoomed"]  # one zoom level in: labels placed again, still off the markers
+    for lab in zoomed["labels"]:
+        assert not any(overlap(lab["box"], m) for m in zoomed["markers"]), lab
     if size[0] < 640:  # on a phone the legend and the layer panel open from buttons
         assert set(state["opened"]) == {"legend", "layers"}
         for opened, boxes in state["opened"].items():
             for (n1, b1), (n2, b2) in itertools.combinations(boxes.items(), 2):
                 assert not overlap(b1, b2), (opened, n1, b1, n2, b2)
             assert boxes[opened][3] - boxes[opened][1] > 100, (opened, boxes)  # really open
-    # five proposed places, each one marker for both categories
-    assert len(state["proposals"]) == 5
-    labels = state["labels"]
-    assert {1, 2, 3, 4, 5} <= {lab["rank"] for lab in labels}, labels
-    assert len(labels) > 5  # more than five gaps labelled where there is room
-    for lab in labels:
-        for marker in state["markers"]:
-            assert not overlap(lab["box"], marker), (lab, marker)
-        for name, b in panels.items():
-            assert not overlap(lab["box"], b), (lab, name)
-    assert len(state["gaps"]) >= 7  # the sample's elderly day-care gaps
-    for shape in state["gaps"] + state["proposals"]:  # gap areas and proposals stay uncovered
-        for name, b in panels.items():
-            assert not overlap(shape, b), (shape, name)
     assert state["cjk"], state["fonts"]  # Chinese drawn with real glyphs, not empty boxes
     assert "Planner CJK loaded" in state["fonts"]
     run = chromium(sample_page, tmp_path / "shot", f"--screenshot={shot}", size=size)

@@ -60,6 +60,7 @@ var PLC = (function () {
       document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
       state.lang = lang;
       layout();
+      refit();
     }
     state.lang = o.lang;
     titleEl.querySelector('.plc-lang').addEventListener('click', function () {
@@ -176,6 +177,12 @@ var PLC = (function () {
       return best ? best.padding : {};
     }
 
+    // Fit again after the panels changed size (font loaded, language switched), unless the
+    // reader has moved the map.
+    function refit() {
+      if (state.bounds && !state.touched) { map.fitBounds(state.bounds, padding(state.bounds)); }
+    }
+
     function fit(bounds) {
       state.bounds = bounds;
       layout();
@@ -185,13 +192,14 @@ var PLC = (function () {
     function refresh() { syncLegend(); layout(); place(); }
     map.on('overlayadd overlayremove', refresh);
     map.on('zoomend', place);
+    L.DomEvent.on(box.querySelector('.leaflet-control-zoom'), 'click', function () { state.touched = true; });
     map.on('resize', function () { layout(); place(); });
     map.on('dragstart', function () { state.touched = true; });
     box.addEventListener('wheel', function () { state.touched = true; }, {passive: true});
     if (document.fonts && document.fonts.ready) {
       document.fonts.ready.then(function () {
         layout();
-        if (state.bounds && !state.touched) { map.fitBounds(state.bounds, padding(state.bounds)); }
+        refit();
         place();
       });
     }
