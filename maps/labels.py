@@ -63,7 +63,7 @@ TEXT: dict[str, dict[str, str]] = {
         "proposed_one": "建议新增：{category}",
         "proposed_shared": "同址建议：一处用于多类设施",
         "proposed_head": "建议新增设施",
-        "ranks": "缺口排名（未覆盖人口最多的前 {n} 处）",
+        "ranks": "缺口排名（1 = 未覆盖人口最多；至多标注 {n} 处）",
     },
     "en": {
         "title": "15-minute living circle · service coverage and gaps",
@@ -117,7 +117,7 @@ TEXT: dict[str, dict[str, str]] = {
         "proposed_one": "Proposed: {category}",
         "proposed_shared": "One proposed site for several categories",
         "proposed_head": "Proposed new site",
-        "ranks": "Gap rank (the {n} with most people uncovered)",
+        "ranks": "Gap rank (1 = most people uncovered; up to {n} labelled)",
     },
 }
 
