@@ -50,7 +50,7 @@ def difference_map(changes: gpd.GeoDataFrame, title: str, *, lang: str = "zh") -
     )
     legend = (
         '<div style="position:fixed;bottom:24px;left:12px;z-index:9999;background:white;'
-        f'padding:8px 10px;border:1px solid #999;font:12px sans-serif"><b>{title}</b>{rows}</div>'
+        f'padding:8px 10px;border:1px solid #999;font:12px &quot;Planner CJK&quot;,sans-serif"><b>{title}</b>{rows}</div>'
     )
     m.get_root().html.add_child(folium.Element(legend))
     return m

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Literal
 
 from planner.errors import InputError
@@ -48,8 +49,19 @@ TEXT: dict[str, dict[str, str]] = {
         "group_age_65_plus": "65岁以上",
         "group_age_0_2": "0–2岁",
         "group_age_3_5": "3–5岁",
-        "basemap_osm": "OpenStreetMap 底图",
-        "basemap_amap": "高德地图底图（GCJ-02）",
+        "minutes": "{x} 分钟",
+        "people": "{n} 人",
+        "other_layers": "其他图层",
+        "gap_head": "覆盖缺口",
+        "off_streets": "距街道过远的人口网格（未计入覆盖或缺口）",
+        "legend": "图例",
+        "layers": "图层",
+        "switch": "EN",
+        "proposed_layer": "建议新增设施（{n} 处）",
+        "proposed_one": "建议新增：{category}",
+        "proposed_shared": "同址建议：一处用于多类设施",
+        "proposed_head": "建议新增设施",
+        "ranks": "缺口排名（1 = 未覆盖人口最多；至多标注 {n} 处）",
     },
     "en": {
         "title": "15-minute living circle · service coverage and gaps",
@@ -89,8 +101,19 @@ TEXT: dict[str, dict[str, str]] = {
         "group_age_65_plus": "aged 65+",
         "group_age_0_2": "aged 0–2",
         "group_age_3_5": "aged 3–5",
-        "basemap_osm": "OpenStreetMap basemap",
-        "basemap_amap": "Amap basemap (GCJ-02)",
+        "minutes": "{x} min",
+        "people": "{n} people",
+        "other_layers": "Other layers",
+        "gap_head": "Coverage gaps",
+        "off_streets": "Cells too far from any street (in neither coverage nor gaps)",
+        "legend": "Legend",
+        "layers": "Layers",
+        "switch": "中文",
+        "proposed_layer": "Proposed new sites ({n})",
+        "proposed_one": "Proposed: {category}",
+        "proposed_shared": "One proposed site for several categories",
+        "proposed_head": "Proposed new site",
+        "ranks": "Gap rank (1 = most people uncovered; up to {n} labelled)",
     },
 }
 
@@ -129,18 +152,41 @@ def text(lang: Lang) -> dict[str, str]:
     return TEXT[lang]
 
 
-def category_name(category: Category, lang: Lang) -> str:
-    """The category's name in ``lang``."""
-    return category.name_zh if lang == "zh" else category.name_en
+def bi(zh: str, en: str) -> str:
+    """Both languages as escaped HTML; the page shows the one its language switch selects."""
+    if zh == en:
+        return html.escape(zh)
+    return f'<span class="plc-zh">{html.escape(zh)}</span><span class="plc-en">{html.escape(en)}</span>'
 
 
-def category_style(key: str, order: int, category: Category, lang: Lang) -> tuple[str, str]:
-    """(colour, one-character glyph) of a category; ``order`` picks a colour for unknown keys."""
+def both(key: str, **fields) -> str:
+    """Label ``key`` of the text table in both languages (see :func:`bi`), formatted with
+    ``fields``; a field given as a (Chinese, English) tuple differs by language."""
+
+    def fmt(i: int, lang: str) -> str:
+        values = {k: v[i] if isinstance(v, tuple) else v for k, v in fields.items()}
+        return TEXT[lang][key].format(**values)
+
+    return bi(fmt(0, "zh"), fmt(1, "en"))
+
+
+def check_lang(lang: str) -> Lang:
+    """``lang`` if it is "zh" or "en"; otherwise an InputError naming the choices."""
+    text(lang)
+    return lang  # type: ignore[return-value]
+
+
+def category_label(category: Category) -> str:
+    """The category's name in both languages (HTML)."""
+    return bi(category.name_zh, category.name_en)
+
+
+def category_style(key: str, order: int, category: Category) -> tuple[str, str, str]:
+    """(colour, Chinese glyph, Latin glyph) of a category; ``order`` picks a colour for unknown
+    keys."""
     if key in CATEGORY_STYLE:
-        colour, zh, en = CATEGORY_STYLE[key]
-    else:
-        colour, zh, en = PALETTE[order % len(PALETTE)], category.name_zh[:1], category.name_en[:1]
-    return colour, zh if lang == "zh" else en.upper()
+        return CATEGORY_STYLE[key]
+    return PALETTE[order % len(PALETTE)], category.name_zh[:1], category.name_en[:1].upper()
 
 
 def group_name(group: str, lang: Lang) -> str:

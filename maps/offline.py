@@ -4,28 +4,39 @@ Folium links its scripts and stylesheets from CDNs. A gap map has to open on a p
 office's machine without internet, so :func:`offline_map` swaps a map's links for placeholders
 and :func:`inline_assets` replaces each placeholder with the shipped file's text (images in the
 CSS as data URIs). Any other external script or stylesheet left in the page is an error.
+:func:`embed_font` puts the Chinese font, reduced to the characters of the page, into the page,
+so Chinese renders on machines without a CJK font.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import html as htmllib
+import io
 import re
 from pathlib import Path
 
 import folium
 
 from planner.errors import PlannerError
+from planner.fonts import cjk_font_path
 
 ASSET_DIR = Path(__file__).resolve().parent / "assets"
 _SCHEME = "planner-asset:"
 #: What the map pages load: (name, file under maps/assets).
-JS = [("leaflet", "leaflet/leaflet.js")]
-CSS = [("leaflet_css", "leaflet/leaflet.css")]
+JS = [("leaflet", "leaflet/leaflet.js"), ("planner_map", "planner/map.js")]
+CSS = [("leaflet_css", "leaflet/leaflet.css"), ("planner_map_css", "planner/map.css")]
+#: Where the page's stylesheet takes the embedded font, and the family name it is given.
+FONT_SLOT = "/*plc-font*/"
+FONT_FAMILY = "Planner CJK"
 
 _SCRIPT = re.compile(r'<script\s+src="([^"]+)"\s*>\s*</script>')
 _LINK = re.compile(r'<link\s+rel="stylesheet"\s+href="([^"]+)"\s*/?>')
 _EXTERNAL = re.compile(r'<(?:script|link)\b[^>]*(?:src|href)="(?:https?:)?//[^"]*"', re.I)
 _CSS_URL = re.compile(r"url\((images/[\w.-]+\.png)\)")
+_ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 class OfflineAssetError(PlannerError):
@@ -88,10 +99,71 @@ def inline_assets(html: str) -> str:
     return out
 
 
+def page_characters(html: str) -> str:
+    """Every non-ASCII character the page can show: written out or as a JSON ``\\uXXXX``
+    escape (Folium writes layer names so)."""
+    chars = set(_NON_ASCII.findall(html))
+    chars.update(chr(int(h, 16)) for h in _ESCAPED.findall(html))
+    return "".join(sorted(c for c in chars if c.isprintable()))
+
+
+def font_subset(text: str) -> bytes:
+    """The bundled CJK font (:func:`planner.fonts.cjk_font_path`) cut to the characters of
+    ``text`` plus printable ASCII, as WOFF; layout tables (vertical forms, kerning) are left
+    out, which plain horizontal labels do not need."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    options = subset.Options()
+    options.layout_features = []
+    options.hinting = False
+    options.drop_tables += ["GSUB", "GPOS", "GDEF", "BASE", "VORG", "vhea", "vmtx", "DSIG"]
+    options.flavor = "woff"
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text="".join(chr(c) for c in range(0x20, 0x7F)) + text)
+    font = TTFont(cjk_font_path(), lazy=True)
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+@functools.lru_cache(maxsize=8)
+def _font_face(chars: str) -> str:
+    woff = base64.b64encode(font_subset(chars)).decode("ascii")
+    return (f'@font-face {{ font-family: "{FONT_FAMILY}"; font-weight: 100 900; '
+            f'src: url(data:font/woff;base64,{woff}) format("woff"); }}')
+
+
+def embed_font(html: str) -> str:
+    """Fill the page's font slot with the CJK font (WOFF, data URI) reduced to the page's
+    characters; a page without the slot is returned as it is."""
+    if FONT_SLOT not in html:
+        return html
+    return html.replace(FONT_SLOT, _font_face(page_characters(html)), 1)
+
+
+def offline_page(m: folium.Map) -> str:
+    """The map as one self-contained HTML page: assets inlined, the Chinese font embedded."""
+    return embed_font(inline_assets(offline_map(m).get_root().render()))
+
+
+class OfflineMap(folium.Map):
+    """A folium.Map shown in a notebook as its self-contained page (a notebook cannot load the
+    shipped assets by path)."""
+
+    def _repr_html_(self, **kwargs) -> str:
+        return (
+            '<iframe srcdoc="' + htmllib.escape(offline_page(self)) + '" '
+            'style="width:100%;height:600px;border:none"></iframe>'
+        )
+
+
 def save_offline(m: folium.Map, path: str | Path) -> Path:
-    """Render ``m`` to a single self-contained HTML file (UTF-8); returns the path."""
+    """Render ``m`` to a single self-contained HTML file (UTF-8) with the Chinese font
+    embedded; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    html = inline_assets(offline_map(m).get_root().render())
+    html = offline_page(m)
     path.write_text(html, encoding="utf-8")
     return path

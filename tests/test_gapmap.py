@@ -1,4 +1,5 @@
-"""The gap map: offline page, layers, labels in both languages, GCJ-02 shift, small files."""
+"""The gap map: offline page, layers, labels in both languages, GCJ-02 shift, small files, one
+style source for layers and legend, combined proposal markers, rank labels, the embedded font."""
 
 from __future__ import annotations
 
@@ -92,6 +93,36 @@ def contains(page: str, label: str) -> bool:
     return label in page or json.dumps(label)[1:-1] in page
 
 
+def shown(page: str, lang: str) -> str:
+    """The page's text as a reader of ``lang`` sees it: JSON escapes decoded, the other
+    language's spans and every tag removed, entities unescaped."""
+    page = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), page)
+    page = page.replace('\\"', '"').replace("\\/", "/")
+    other = "en" if lang == "zh" else "zh"
+    page = re.sub(rf'<span class="plc-{other}">.*?</span>', "", page)
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def fits(page: str) -> np.ndarray:
+    """The bounds ([[south, west], [north, east]]) the page fits its view to."""
+    found = re.findall(r"\.fit\(\s*(\[\[[-\d.,\s\[\]]*\]\])", page)
+    return np.array(json.loads(found[-1]))
+
+
+def layer_data(page: str, kind: str, with_styles: bool = False) -> list:
+    """The GeoJSON collections the page draws with PLC.<kind> (iconLayer, rankLayer…), with
+    their style or icon tables when asked."""
+    decoder = json.JSONDecoder()
+    out = []
+    for match in re.finditer(rf"PLC\.{kind}\(", page):
+        data, end = decoder.raw_decode(page, match.end())
+        if with_styles:
+            start = re.compile(r"[,\s]*").match(page, end).end()
+            data = (data, decoder.raw_decode(page, start)[0])
+        out.append(data)
+    return out
+
+
 def render(case, tmp_path, name="map.html", **kw):
     args = {k: v for k, v in case.items() if k not in ("cells", "distances", "categories")}
     args.update(kw)
@@ -105,20 +136,34 @@ def test_offline_page_with_all_layers_zh(case, tmp_path):
     assert not EXTERNAL.search(page)
     assert "Leaflet 1.9.3" in page and "jquery" not in page.lower()
     assert "data:image/png;base64," in page  # the layer-control images inlined
+    text = shown(page, "zh")
     for label in ("药店", "便利店/小超市", "托儿所/托育点（无设施，覆盖率 0%）", "全部现状设施",
                   "步行网络", "行政分区（街道/社区）", "完整生活圈指数", "西街道", "缺口 #1",
                   "步行时间（分钟）", "新托育点"):
-        assert contains(page, label), label
-    assert "&lt;0&gt;" in page  # facility names are escaped
+        assert label in text, label
+    assert "&lt;0&gt;" in page and "<0>" not in page  # facility names are escaped
+    assert "&lt;span" not in page  # labels are never escaped twice
+    assert "Pharmacy" not in text and '"lang":"zh"' in page
     assert len(page) < 1_500_000
 
 
+def test_notebook_view_is_the_self_contained_page(case):
+    args = {k: v for k, v in case.items() if k not in ("cells", "distances", "categories")}
+    m = gap_map(case["cells"], case["distances"], case["categories"], **args)
+    view = m._repr_html_()
+    assert view.startswith("<iframe srcdoc=") and "planner-asset:" not in view
+    assert "Leaflet 1.9.3" in view and "Planner CJK" in view
+
+
 def test_english_labels_and_compliance_classes(case, tmp_path):
+    """The page opens in English and holds the Chinese set for its language switch."""
     page = render(case, tmp_path, lang="en", classes="compliance")
+    text = shown(page, "en")
     for label in ("Pharmacy", "Childcare (ages 0–2) (no facilities, 0 % coverage)",
                   "Compliance distance", "≤ 300 m", "Walk network", "Gap #1"):
-        assert contains(page, label), label
-    assert "药店" not in page
+        assert label in text, label
+    assert "药店" not in text and "药店" in shown(page, "zh")
+    assert '"lang":"en"' in page and 'class="plc-lang"' in page
 
 
 def test_coordinates_rounded_and_amap_shifted(case, tmp_path):
@@ -128,11 +173,7 @@ def test_coordinates_rounded_and_amap_shifted(case, tmp_path):
     assert pairs and all(len(a.split(".")[1]) <= 5 and len(b.split(".")[1]) <= 5 for a, b in pairs)
     assert "tile.openstreetmap.org" in osm and "autonavi.com" in amap
 
-    def bounds(page):
-        found = re.findall(r"\.fitBounds\(\s*(\[\[[-\d.,\s\[\]]*\]\])", page)
-        return np.array(json.loads(found[-1]))
-
-    b_osm, b_amap = bounds(osm), bounds(amap)
+    b_osm, b_amap = fits(osm), fits(amap)
     lon, lat = wgs84_to_gcj02(b_osm[:, 1], b_osm[:, 0])
     assert np.allclose(b_amap[:, 1], lon, atol=2e-5) and np.allclose(b_amap[:, 0], lat, atol=2e-5)
     assert 0.003 < (b_amap[0, 1] - b_osm[0, 1]) < 0.01  # ≈ 500 m east in Shanxi
@@ -201,8 +242,7 @@ def test_taiyuan_gap_map_on_amap_and_workbook(tmp_path):
                 basemap="amap")
     page = save_gap_map(m, tmp_path / "taiyuan.html").read_text(encoding="utf-8")
     assert not EXTERNAL.search(page) and len(page) < 1_500_000
-    found = re.findall(r"\.fitBounds\(\s*(\[\[[-\d.,\s\[\]]*\]\])", page)
-    (s, w), _ = json.loads(found[-1])
+    (s, w), _ = fits(page)
     lon, lat = pyproj.Transformer.from_crs(net.crs, 4326, always_xy=True).transform(
         *cells.total_bounds[:2]
     )
@@ -217,11 +257,76 @@ def test_joint_proposals_show_in_each_category_with_order_and_people(case, tmp_p
         {"category": ["childcare"], "categories": ["childcare,pharmacy"], "name": [None],
          "order": [1], "marginal_people": [1234.4]},
         geometry=[net_xy], crs=case["proposed"].crs)
-    for lang, words in (("zh", ("托儿所/托育点 · 建设顺序第 1 位 · 新增覆盖 1,234 人",
-                                "药店 · 建设顺序第 1 位 · 新增覆盖 1,234 人")),
-                        ("en", ("Childcare (ages 0–2) · funding order 1 · 1,234 people newly "
-                                "covered", "Pharmacy · funding order 1 · 1,234 people newly "
+    for lang, words in (("zh", ("药店 · 建设顺序第 1 位 · 新增覆盖 1,234 人",
+                                "托儿所/托育点 · 建设顺序第 1 位 · 新增覆盖 1,234 人")),
+                        ("en", ("Pharmacy · funding order 1 · 1,234 people newly covered",
+                                "Childcare (ages 0–2) · funding order 1 · 1,234 people newly "
                                 "covered"))):
         page = render(case, tmp_path, f"joint_{lang}.html", lang=lang, proposed=joint)
-        for tip in words:
-            assert contains(page, html.escape(tip)), tip
+        sites = layer_data(page, "iconLayer")[-1]["features"]
+        assert len(sites) == 1  # one site, one marker
+        tip = shown(sites[0]["properties"]["t"], lang)
+        assert all(w in tip for w in words), tip
+
+
+def test_colocated_proposals_of_two_categories_are_one_marker(case, tmp_path):
+    """Two categories proposed at the same three places: three markers, each listing both
+    categories; the legend shows the very icons the markers use."""
+    pts = [shapely.Point(case["network"].node_xy[n]) for n in (0, 50, 90)]
+    rows = [{"category": k, "order": i + 1, "marginal_people": 100.0 * (i + 1) + j,
+             "geometry": p} for j, k in enumerate(("pharmacy", "childcare"))
+            for i, p in enumerate(pts)]
+    proposed = gpd.GeoDataFrame(rows, crs=case["proposed"].crs)
+    page = render(case, tmp_path, "colocated.html", proposed=proposed)
+    collection = layer_data(page, "iconLayer")[-1]
+    assert len(collection["features"]) == 3
+    for f, i in zip(collection["features"], range(3), strict=True):
+        tip = shown(f["properties"]["t"], "zh")
+        assert f"药店 · 建设顺序第 {i + 1} 位" in tip and f"托儿所/托育点 · 建设顺序第 {i + 1} 位" in tip
+    _, icons = layer_data(page, "iconLayer", with_styles=True)[-1]
+    assert len(icons) == 1 and icons[0]["h"].count("<span style") == 2  # two colour segments
+    assert icons[0]["h"] in page.replace('\\"', '"')  # the legend draws the same icon
+    legend = shown(page, "zh")
+    assert "同址建议：一处用于多类设施" in legend and "建议新增：药店" in legend
+
+
+def test_legend_is_drawn_from_the_layer_styles(case, tmp_path):
+    from planner.maps.labels import GAP_COLOUR
+    from planner.maps.styles import PinStyle, facility_icon, gap_style, proposal_icon
+
+    page = render(case, tmp_path, "styles.html")
+    decoded = page.replace('\\"', '"').replace("\\/", "/")
+    style = gap_style(GAP_COLOUR)
+    assert json.dumps(style.leaflet(), separators=(",", ":")) in page  # the gap layer's style
+    assert style.swatch() in decoded  # … and its legend symbol
+    pin = PinStyle("#c0392b", "药", "P")
+    assert facility_icon(pin).html in decoded.replace("\\u003c", "<")
+    assert proposal_icon([PinStyle("#e67e22", "托", "C")]).html in decoded
+
+
+def test_rank_labels_keep_clear_of_markers_and_go_past_five():
+    from planner.maps.gapmap import RANKS_SHOWN, label_points
+
+    area = shapely.box(0, 0, 200, 100)
+    marker = area.representative_point()
+    spot = label_points(np.array([area]), np.array([marker]), clearance_m=25.0)[0]
+    assert area.contains(spot) and spot.distance(marker) >= 25.0
+    tiny = shapely.box(0, 0, 10, 10)  # no room: the area's own point
+    assert tiny.contains(label_points(np.array([tiny]), np.array([shapely.Point(5, 5)]))[0])
+    assert RANKS_SHOWN >= 10
+
+
+def test_page_embeds_a_chinese_font_covering_its_text(case, tmp_path):
+    import base64
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    page = render(case, tmp_path, "font.html")
+    woff = re.search(r'font-family: "Planner CJK".*?base64,([A-Za-z0-9+/=]+)', page)
+    assert woff, "no embedded font"
+    font = TTFont(io.BytesIO(base64.b64decode(woff.group(1))))
+    cmap = font.getBestCmap()
+    for ch in "一刻钟便民生活圈缺口药店西街道步行网络":
+        assert ord(ch) in cmap, ch
+    assert len(woff.group(1)) < 400_000
