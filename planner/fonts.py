@@ -49,3 +49,26 @@ def matplotlib_family() -> str:
 
     font_manager.fontManager.addfont(str(FONT_FILE))
     return font_manager.FontProperties(fname=str(FONT_FILE)).get_name()
+
+
+def fontconfig_file(folder: str | Path) -> Path:
+    """Write a fontconfig configuration into ``folder`` that adds the bundled font to the
+    machine's fonts and lets it stand in for 宋体/黑体 (SimSun/SimHei) and other CJK faces a
+    document names, so LibreOffice renders Chinese where no CJK font is installed. Point
+    ``FONTCONFIG_FILE`` at it. Returns its path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    aliases = "".join(
+        f"<alias binding=\"same\"><family>{face}</family><accept><family>{FAMILY}</family>"
+        "</accept></alias>"
+        for face in ("宋体", "黑体", "SimSun", "SimHei", "Microsoft YaHei", "微软雅黑", "sans-serif",
+                     "serif")
+    )
+    path = folder / "fonts.conf"
+    path.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>'
+        '<include ignore_missing="yes">/etc/fonts/fonts.conf</include>'
+        f"<dir>{FONT_DIR}</dir><cachedir>{folder / 'cache'}</cachedir>{aliases}</fontconfig>\n",
+        encoding="utf-8",
+    )
+    return path

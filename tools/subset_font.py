@@ -3,7 +3,7 @@
 
 The source is the variable Noto Sans CJK of the PyPI package ``manimgx-fonts-cjk`` (SIL OFL
 1.1). Matplotlib draws only the default instance of a variable font (Thin), so the subset is
-instanced at weight 400 (Regular) and saved as a static OpenType font. Run once, by hand:
+instanced at weight 400 (Regular) and saved as a static OpenType font with CFF outlines. Run once, by hand:
 
     pip install manimgx-fonts-cjk && python tools/subset_font.py
 """
@@ -54,6 +54,16 @@ def regular(font: TTFont) -> None:
     font["OS/2"].usWeightClass = 400
 
 
+def to_cff(font: TTFont) -> None:
+    """CFF2 outlines → CFF: LibreOffice's PDF export draws CFF2 glyphs blank."""
+    from fontTools.cffLib.CFF2ToCFF import convertCFF2ToCFF
+
+    top = font["CFF2"].cff.topDictIndex[0]
+    for attr in ("CharStrings", "FDArray", "FDSelect", "charset"):  # decompile them first
+        getattr(top, attr, None)
+    convertCFF2ToCFF(font)
+
+
 def main() -> None:
     import manimgx_fonts_cjk
 
@@ -72,6 +82,9 @@ def main() -> None:
     regular(static)
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "NotoSansCJKsc-Regular-GB2312.otf"
+    static.save(path)
+    static = TTFont(path, recalcBBoxes=False)
+    to_cff(static)
     static.save(path)
     print(f"{path} {path.stat().st_size / 1e6:.2f} MB in {time.perf_counter() - t0:.0f} s")
 
