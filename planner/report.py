@@ -60,10 +60,11 @@ REASON_ZH = {
     "farther than max_access_m from any street": "距最近步行道路过远",
     "far outside the network": "远离路网（坐标或坐标系可能有误）",
 }
-GAP_HEADER = ["排名", "所在街道", "未覆盖人口", "人群", "网格数", "面积（平方千米）",
-              "GCJ-02 经度", "GCJ-02 纬度"]
+GAP_HEADER = ["排名", "所在街道", "未覆盖人口", "面积（平方千米）", "GCJ-02 经度", "GCJ-02 纬度"]
+GAP_WIDTHS_MM = (12, 62, 20, 20, 23, 23)
 SITE_HEADER = ["建设顺序", "最近道路", "GCJ-02 经度", "GCJ-02 纬度", "WGS-84 经度", "WGS-84 纬度",
                "新增覆盖人口"]
+SITE_WIDTHS_MM = (14, 38, 21, 21, 21, 21, 24)
 
 
 def build_report(result, path: str | Path, *, maps: Mapping[str, Path] | None = None) -> Path:
@@ -159,11 +160,12 @@ def _east_asian(style, face: str) -> None:
 
 
 def table(doc, header: Sequence[str], rows: Sequence[Sequence[object]], *,
-          numeric_from: int = 1):
-    """A grid table with a bold header row; cells from column ``numeric_from`` on are right
-    aligned. Returns the python-docx table."""
+          numeric_from: int = 1, widths_mm: Sequence[float] | None = None):
+    """A grid table with a bold header row; numbers from column ``numeric_from`` on are right
+    aligned; ``widths_mm`` fixes the column widths. Returns the python-docx table."""
     t = doc.add_table(rows=1, cols=len(header))
     t.style = "Table Grid"
+    t.autofit = widths_mm is None
     for cell, text in zip(t.rows[0].cells, header, strict=True):
         cell.text = str(text)
         for run in cell.paragraphs[0].runs:
@@ -174,8 +176,12 @@ def table(doc, header: Sequence[str], rows: Sequence[Sequence[object]], *,
             cell.text = str(value)
             if i >= numeric_from and _is_number(str(value)):
                 cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    for i, width in enumerate(widths_mm or ()):
+        t.columns[i].width = Mm(width)  # the grid, which LibreOffice reads
     for row in t.rows:
-        for cell in row.cells:
+        for i, cell in enumerate(row.cells):
+            if widths_mm is not None:
+                cell.width = Mm(widths_mm[i])
             for run in cell.paragraphs[0].runs:
                 run.font.size = Pt(9)
     doc.add_paragraph()
@@ -233,7 +239,8 @@ def _method(doc, result, keys: list[str]) -> None:
         cat = result.categories[key]
         rows.append((cat.name_zh, f"{cat.level_min} 分钟", f"{cat.distance_m:g} 米",
                      GROUP_ZH.get(cat.group, cat.group), _standard(cat)))
-    table(doc, ["设施类别", "生活圈层级", "服务半径", "服务人群", "依据"], rows, numeric_from=99)
+    table(doc, ["设施类别", "生活圈层级", "服务半径", "服务人群", "依据"], rows, numeric_from=99,
+          widths_mm=(30, 18, 18, 26, 68))
     speeds = load_speeds(overrides=result.scenario.speeds or None)
     rows = [(SPEED_ZH.get(g, g), f"{v:g}", f"{v * 60:.0f}") for g, v in speeds.items()]
     doc.add_paragraph("步行速度（各类设施按其服务人群的步速计算步行时间）：")
@@ -300,11 +307,12 @@ def _category(doc, result, key: str, n: int, image: Path | None, gaps: pd.DataFr
     if not len(own):
         doc.add_paragraph("无覆盖缺口：所有可从街道到达的服务人群均在服务半径内。")
         return
-    doc.add_paragraph(f"未覆盖人口最多的 {len(own)} 个缺口区域：")
-    rows = [(int(r["rank"]), r["streets"], people(r["people"]), GROUP_ZH.get(r["group"], r["group"]),
-             int(r["cells"]), f"{r['area_km2']:.2f}", degrees(r["lon_gcj02"]),
-             degrees(r["lat_gcj02"])) for _, r in own.iterrows()]
-    table(doc, GAP_HEADER, rows, numeric_from=2)
+    group = GROUP_ZH.get(str(own["group"].iloc[0]), str(own["group"].iloc[0]))
+    doc.add_paragraph(f"未覆盖人口最多的 {len(own)} 个缺口区域（未覆盖人口为{group}；街道按区内"
+                      "长度排列，坐标为区内一点）：")
+    rows = [(int(r["rank"]), r["streets"], people(r["people"]), f"{r['area_km2']:.2f}",
+             degrees(r["lon_gcj02"]), degrees(r["lat_gcj02"])) for _, r in own.iterrows()]
+    table(doc, GAP_HEADER, rows, numeric_from=2, widths_mm=GAP_WIDTHS_MM)
 
 
 def _headline_sentence(result, cat, head) -> str:
@@ -344,7 +352,7 @@ def _proposals(doc, result, streets: Streets) -> None:
         coverage = result.tables.get(f"{name}_coverage", pd.DataFrame())
         doc.add_paragraph(_request_sentence(coverage, len(sites)))
         if len(sites):
-            table(doc, SITE_HEADER, _site_rows(sites, streets))
+            table(doc, SITE_HEADER, _site_rows(sites, streets), widths_mm=SITE_WIDTHS_MM)
         doc.add_paragraph(gap_sentence(spec.model, res.objective, res.bound, res.gap,
                                        len(sites)))
 
@@ -465,6 +473,6 @@ def gini_sentence(eq: pd.DataFrame, categories) -> str:
 def _notes(doc, result) -> None:
     if not result.notes:
         return
-    doc.add_heading("附：运行说明", level=1)
+    doc.add_heading("附：运行说明（程序记录原文）", level=1)
     for note in result.notes:
         doc.add_paragraph(str(note), style="List Bullet")

@@ -151,8 +151,9 @@ def test_gap_tables_equal_the_result(sample, document):
         got = rows(table)
         assert [int(r[0]) for r in got] == own["rank"].tolist()
         assert [r[2] for r in got] == [people(v) for v in own["people"]]
-        assert [r[5] for r in got] == [f"{v:.2f}" for v in own["area_km2"]]
-        assert [r[6] for r in got] == [degrees(v) for v in own["lon_gcj02"]]
+        assert [r[3] for r in got] == [f"{v:.2f}" for v in own["area_km2"]]
+        assert [r[4] for r in got] == [degrees(v) for v in own["lon_gcj02"]]
+        assert [r[5] for r in got] == [degrees(v) for v in own["lat_gcj02"]]
         for r in got:  # street names come from the network's ways
             streets = r[1].removesuffix("附近").split("、")
             assert r[1] == UNNAMED or set(streets) <= names, r[1]
