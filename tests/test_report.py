@@ -220,6 +220,29 @@ def test_headline_numbers_are_in_the_text(sample, document):
         assert f"{pct(head.loc[key, 'served_coverage_pct'])} 在" in text
 
 
+def test_street_names_rank_by_length_inside_and_fall_back_to_the_nearest():
+    """A cross of 迎泽大街 (400 m inside the square) and 解放路 (200 m inside), an unnamed
+    lane; a square no street crosses gets the nearest street "附近"."""
+    import geopandas as gpd
+    import shapely
+
+    from planner.network import build_network
+    from planner.report_data import Streets
+
+    ways = gpd.GeoDataFrame(
+        {"highway": ["primary", "secondary", "footway"], "name": ["迎泽大街", "解放路", None],
+         "osm_id": ["1", "2", "3"]},
+        geometry=[shapely.LineString([(-300, 0), (0, 0), (300, 0)]),
+                  shapely.LineString([(0, -100), (0, 0), (0, 100)]),
+                  shapely.LineString([(300, 0), (300, 900)])], crs=32649)
+    streets = Streets.of(build_network(ways, crs=32649))
+    areas = gpd.GeoSeries([shapely.box(-200, -200, 200, 200), shapely.box(350, 100, 450, 200),
+                           shapely.box(5000, 5000, 5100, 5100)], crs=32649)
+    assert streets.along(areas) == ["迎泽大街、解放路", "迎泽大街附近", UNNAMED]
+    assert streets.nearest(shapely.points([(10, 60), (310, 250), (9000, 0)])) == [
+        "解放路", "迎泽大街", UNNAMED]
+
+
 def test_gap_sentence_reads_the_proof():
     assert "已证明本方案为最优" in gap_sentence("mclp", 100.0, 100.0, 0.0, 5)
     text = gap_sentence("mclp", 90.0, 100.0, 0.1, 5)
@@ -245,6 +268,24 @@ def test_report_command_writes_maps_and_the_document(sample, tmp_path, monkeypat
     assert (tmp_path / "report.docx").exists()
     assert sorted(p.stem for p in (tmp_path / "maps").glob("*.png")) == sorted(MAPPED)
     assert len(docx.Document(tmp_path / "report.docx").inline_shapes) == len(MAPPED)
+
+
+def test_pdf_without_libreoffice_says_so(sample, tmp_path, monkeypatch):
+    import planner.maps.static as static
+
+    import planner.report as report_mod
+    import planner.scenario as scenario_mod
+
+    maps = static.category_maps
+    monkeypatch.setattr(scenario_mod, "run_scenario", lambda *a, **k: sample[0])
+    monkeypatch.setattr(static, "category_maps",
+                        lambda result, folder, **k: maps(result, folder, dpi=40, keys=MAPPED[:1]))
+    monkeypatch.setattr(report_mod, "soffice", lambda: None)
+    res = CliRunner().invoke(app, ["report", "-o", str(tmp_path), "--pdf"],
+                             env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "LibreOffice (soffice) is not installed" in res.output
+    assert (tmp_path / "report.docx").exists() and not (tmp_path / "report.pdf").exists()
 
 
 def test_run_has_a_report_switch():
