@@ -420,8 +420,9 @@ def _complete(doc, result) -> None:
              pct(r["people_pct"])) for _, r in t.iterrows()]
     table(doc, ["达到的基本服务类别数", "网格数", "人口", "占比"], rows)
     top = t.loc[t["people"].idxmax()]
-    doc.add_paragraph(f"人数最多的一档是达到 {int(top['categories_reached'])} 类（"
-                      f"{pct(top['people_pct'])}），补齐缺少的类别比单项提高覆盖率更能提升完整度。")
+    n = int(top["categories_reached"])
+    doc.add_paragraph(f"人数最多的一档是达到 {n} 类（{pct(top['people_pct'])}）：这部分居民在步行"
+                      f"范围内只有 {n}/{k} 类基本服务，还缺 {k - n} 类。")
 
 
 def _equity(doc, result, keys: list[str]) -> None:
@@ -436,7 +437,13 @@ def _equity(doc, result, keys: list[str]) -> None:
                      _gini(r["gini_distance_total"])))
     table(doc, ["设施类别", "全部人口覆盖率", "老年人覆盖率", "差距（百分点）", "平均步行距离（全部）",
                 "平均步行距离（老年人）", "步行距离基尼系数"], rows)
-    doc.add_paragraph(equity_sentence(eq.loc[keys]))
+    derived = str(result.demand.meta.get("derived", {}).get("age_60_plus", ""))
+    if "× total" in derived:  # every cell has the same share of older people
+        doc.add_paragraph("本次人口数据不含年龄结构，老年人按固定比例分配到每个网格（"
+                          f"{derived}），因此老年人与全体居民的覆盖率相同，差距无法从数据中看出；"
+                          "请使用分年龄人口数据（如 WorldPop 年龄栅格或七普分年龄人口）评估公平性。")
+    else:
+        doc.add_paragraph(equity_sentence(eq.loc[keys]))
     doc.add_paragraph(gini_sentence(eq.loc[keys], result.categories))
 
 

@@ -243,6 +243,24 @@ def test_street_names_rank_by_length_inside_and_fall_back_to_the_nearest():
         "解放路", "迎泽大街", UNNAMED]
 
 
+def test_equity_sentences_name_the_worst_category():
+    import pandas as pd
+
+    from planner.report import equity_sentence
+
+    eq = pd.DataFrame({"name_zh": ["药店", "幼儿园"], "compliance_gap_pp": [-4.24, -0.5]},
+                      index=["pharmacy", "kindergarten"])
+    assert "药店（低 4.2 个百分点）" in equity_sentence(eq)
+    assert "不低于全体居民" in equity_sentence(eq.assign(compliance_gap_pp=[0.0, 1.0]))
+
+
+def test_equity_says_when_ages_are_fixed_shares(sample, document):
+    text = "\n".join(p.text for p in document.paragraphs)
+    assert sample[0].demand.meta["derived"]["age_60_plus"].endswith(
+        "(the shanxi defaults in age_structure.toml)")
+    assert "老年人按固定比例分配到每个网格" in text
+
+
 def test_gap_sentence_reads_the_proof():
     assert "已证明本方案为最优" in gap_sentence("mclp", 100.0, 100.0, 0.0, 5)
     text = gap_sentence("mclp", 90.0, 100.0, 0.1, 5)
