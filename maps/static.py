@@ -136,15 +136,19 @@ def _draw(ax, key, category, cells, distance_m, speed_m_s, network, box, facilit
     ax.set_axis_off()
     _streets(ax, network, box)
     _cells(ax, cells, distance_m, speed_m_s)
-    colour, glyph = category_style(key, 0, category, "zh")
+    colour, _ = category_style(key, 0, category, "zh")
+    sites = (proposals[_hosts(proposals, key)] if proposals is not None and len(proposals)
+             else None)
     if gaps is not None and len(gaps):
-        _gaps(ax, gaps[gaps["category"] == key])
+        avoid = (np.empty((0, 2)) if sites is None
+                 else shapely.get_coordinates(sites.geometry.values))
+        _gaps(ax, gaps[gaps["category"] == key], avoid, 0.03 * (box[2] - box[0]))
     if facilities is not None and len(facilities):
         own = facilities[facilities["category"] == key]
         ax.scatter(own.geometry.x, own.geometry.y, s=28, c=colour, edgecolors="white",
                    linewidths=0.8, zorder=5)
-    if proposals is not None and len(proposals):
-        _proposals(ax, proposals[_hosts(proposals, key)], colour)
+    if sites is not None:
+        _proposals(ax, sites, colour)
     _scale_bar(ax, box)
     ax.annotate("北", xy=(0.97, 0.97), xytext=(0.97, 0.89), xycoords="axes fraction",
                 ha="center", va="center", fontsize=8,
@@ -180,15 +184,21 @@ def _cells(ax, cells: gpd.GeoDataFrame, distance_m: np.ndarray, speed_m_s: float
                                      zorder=2))
 
 
-def _gaps(ax, gaps: gpd.GeoDataFrame) -> None:
+def _gaps(ax, gaps: gpd.GeoDataFrame, avoid: np.ndarray, near_m: float) -> None:
+    """Dashed outlines and the rank numbers of the largest gaps; a number within ``near_m``
+    of a proposed site (``avoid``, x/y) moves aside with a leader line."""
     if not len(gaps):
         return
     gaps.boundary.plot(ax=ax, color=GAP_COLOUR, linewidth=0.9, linestyle=(0, (3, 2)), zorder=3)
     top = gaps.sort_values("rank").head(RANKS_SHOWN)
-    points = top.geometry.representative_point()
-    for rank, p in zip(top["rank"], points, strict=True):
-        ax.annotate(str(int(rank)), (p.x, p.y), ha="center", va="center", fontsize=6.5,
+    xy = shapely.get_coordinates(top.geometry.representative_point().values)
+    for rank, (x, y) in zip(top["rank"], xy, strict=True):
+        close = len(avoid) and np.hypot(*(avoid - (x, y)).T).min() < near_m
+        ax.annotate(str(int(rank)), (x, y), xytext=(-11, 11) if close else (0, 0),
+                    textcoords="offset points", ha="center", va="center", fontsize=6.5,
                     color=GAP_COLOUR, zorder=7,
+                    arrowprops={"arrowstyle": "-", "color": GAP_COLOUR, "lw": 0.6} if close
+                    else None,
                     bbox={"boxstyle": "circle,pad=0.25", "fc": "white", "ec": GAP_COLOUR,
                           "lw": 0.8})
 
