@@ -62,7 +62,6 @@ def to_cff(font: TTFont) -> None:
     for attr in ("CharStrings", "FDArray", "FDSelect", "charset"):  # decompile them first
         getattr(top, attr, None)
     convertCFF2ToCFF(font)
-    font["CFF "].cff.fontNames = [font["name"].getDebugName(6)]  # CFF2 has no name of its own
 
 
 def main() -> None:
