@@ -341,8 +341,7 @@ def _proposals(doc, result, streets: Streets) -> None:
     if not result.scenario.optimize:
         doc.add_paragraph("本情景未提出选址优化请求。")
         return
-    for i, (spec, res) in enumerate(zip(result.scenario.optimize, result.optimizations,
-                                        strict=True), start=1):
+    for i, spec in enumerate(result.scenario.optimize, start=1):
         name = f"optimize_{i}_{spec.model}_{'_'.join(spec.categories)}"
         cats = "、".join(result.categories[k].name_zh for k in spec.categories)
         doc.add_heading(f"6.{i} {cats}（{_model_zh(spec.model)}）", level=2)
@@ -353,8 +352,10 @@ def _proposals(doc, result, streets: Streets) -> None:
         doc.add_paragraph(_request_sentence(coverage, len(sites)))
         if len(sites):
             table(doc, SITE_HEADER, _site_rows(sites, streets), widths_mm=SITE_WIDTHS_MM)
-        doc.add_paragraph(gap_sentence(spec.model, res.objective, res.bound, res.gap,
-                                       len(sites)))
+        if len(coverage):
+            c = coverage.iloc[0]
+            doc.add_paragraph(gap_sentence(spec.model, float(c["objective"]), float(c["bound"]),
+                                           float(c["gap"]), len(sites)))
 
 
 def _model_zh(model: str) -> str:
@@ -478,8 +479,9 @@ def gini_sentence(eq: pd.DataFrame, categories) -> str:
 
 
 def _notes(doc, result) -> None:
-    if not result.notes:
+    notes = result.summary()["notes"]
+    if not notes:
         return
     doc.add_heading("附：运行说明（程序记录原文）", level=1)
-    for note in result.notes:
+    for note in notes:
         doc.add_paragraph(str(note), style="List Bullet")
