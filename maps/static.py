@@ -22,10 +22,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from planner.maps.labels import (
+    CATEGORY_STYLE,
     GAP_COLOUR,
+    PALETTE,
     STREET_COLOUR,
     TIME_CLASSES,
-    category_style,
     group_name,
     text,
     time_class_labels,
@@ -136,7 +137,7 @@ def _draw(ax, key, category, cells, distance_m, speed_m_s, network, box, facilit
     ax.set_axis_off()
     _streets(ax, network, box)
     _cells(ax, cells, distance_m, speed_m_s)
-    colour, _ = category_style(key, 0, category, "zh")
+    colour = category_colour(key)
     sites = (proposals[_hosts(proposals, key)] if proposals is not None and len(proposals)
              else None)
     if gaps is not None and len(gaps):
@@ -241,8 +242,15 @@ def _nice(x: float) -> float:
     return float(max(m for m in (1, 2, 5) if m * exp <= x) * exp)
 
 
+def category_colour(key: str) -> str:
+    """The category's colour on the HTML map; other keys get a fixed colour of the palette."""
+    if key in CATEGORY_STYLE:
+        return CATEGORY_STYLE[key][0]
+    return PALETTE[sum(map(ord, key)) % len(PALETTE)]
+
+
 def _legend(key: str, category: Category, speed_m_s: float) -> list:
-    colour, _ = category_style(key, 0, category, "zh")
+    colour = category_colour(key)
     handles = [Patch(facecolor=c, alpha=0.6, label=f"{lab} 分钟")
                for (_, c), lab in zip(TIME_CLASSES, time_class_labels(), strict=True)]
     d = f"{category.distance_m:g}"
