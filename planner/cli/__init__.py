@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from planner.cli import compare_cmd, facilities_cmd, network_cmd, population_cmd, run_cmd, serve_cmd
+from planner.cli import (
+    compare_cmd,
+    facilities_cmd,
+    network_cmd,
+    population_cmd,
+    report_cmd,
+    run_cmd,
+    serve_cmd,
+)
 
 app = typer.Typer(
     help="15-minute living-circle planner: walk networks, coverage, gaps and new sites.",
@@ -25,6 +33,7 @@ population_cmd.register(app)
 run_cmd.register(app)
 compare_cmd.register(app)
 serve_cmd.register(app)
+report_cmd.register(app)
 
 
 def main() -> None:
