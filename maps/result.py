@@ -60,8 +60,29 @@ def map_writer(**options: Any) -> Callable[[Any, Path], Path]:
 
 
 def write_outputs(result: Any, out_dir: str | Path, *, lang: str = "zh", basemap: str = "none",
-                  shown: str | None = None) -> dict[str, Path]:
+                  shown: str | None = None, report: bool = False) -> dict[str, Path]:
     """Every file of a run: :func:`planner.outputs.write_result`'s tables, workbook, layers and
-    summary plus the gap map — what ``planner run``, the API and ``pl.run(output_dir=…)`` write."""
-    return write_result(result, out_dir, lang=lang,
-                        map_writer=map_writer(lang=lang, basemap=basemap, shown=shown))
+    summary plus the gap map — what ``planner run``, the API and ``pl.run(output_dir=…)`` write
+    — and with ``report`` the Chinese report and its maps (:func:`write_report`)."""
+    paths = write_result(result, out_dir, lang=lang,
+                         map_writer=map_writer(lang=lang, basemap=basemap, shown=shown))
+    if report:
+        paths.update(write_report(result, out_dir))
+    return paths
+
+
+def write_report(result: Any, out_dir: str | Path, *, pdf: bool = False) -> dict[str, Path]:
+    """Static gap maps (``maps/<category>.png``, 300 dpi) and the Chinese assessment report
+    ``report.docx`` under ``out_dir``, plus ``report.pdf`` with ``pdf`` where LibreOffice is
+    installed (else no PDF: check for the key). Returns file name → path."""
+    from planner.maps.static import category_maps
+
+    from planner.report import build_report, soffice, to_pdf
+
+    out = Path(out_dir)
+    maps = category_maps(result, out / "maps")
+    paths = {f"maps/{p.name}": p for p in maps.values()}
+    paths["report.docx"] = build_report(result, out / "report.docx", maps=maps)
+    if pdf and soffice() is not None:
+        paths["report.pdf"] = to_pdf(paths["report.docx"])
+    return paths

@@ -164,7 +164,7 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("runs")
     toml = tmp / "small.toml"
     toml.write_text(SMALL_SCENARIO, encoding="utf-8")
-    cli = CliRunner().invoke(app, ["run", str(toml), "-o", str(tmp / "cli"), "--lang", "en"])
+    cli = CliRunner().invoke(app, ["run", str(toml), "-o", str(tmp / "cli"), "--lang", "en", "--no-report"])
     assert cli.exit_code == 0, cli.output
     result = run_scenario(load_scenario(toml), cache_dir=tmp / "cli" / ".cache")
     manifest = export_result(result, tmp / "api")

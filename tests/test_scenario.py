@@ -1,16 +1,19 @@
 """Scenario runner: same numbers as the library, every output written, caching, comparison."""
 
+import inspect
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from planner.maps.result import map_writer, result_map
+from planner.maps.result import result_map
 from typer.testing import CliRunner
 
 from planner.cache import cached
 from planner.catchment import nearest_distance, snap_points
-from planner.cli import app
+from planner.cli import app, run_cmd
+from planner.cli.run_cmd import execute
 from planner.compare import compare
 from planner.coverage import coverage_table, search_bounds
 from planner.errors import InputError, UnknownCategoryError
@@ -18,7 +21,6 @@ from planner.facilities import drop_off_network
 from planner.io.facilities import facility_report, load_facilities
 from planner.io.osm import load_network
 from planner.io.population import load_population
-from planner.outputs import write_result
 from planner.pipeline import inputs as inputs_mod
 from planner.sample import helsinki_pbf
 from planner.scenario import run_scenario
@@ -29,8 +31,7 @@ from planner.standards import load_categories, load_speeds
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("sample")
-    result = run_scenario(load_scenario(), cache_dir=out / ".cache")
-    write_result(result, out, map_writer=map_writer())
+    result, _ = execute(load_scenario(), out, report=True)  # what `planner run` does
     return result, out
 
 
@@ -63,7 +64,8 @@ def test_every_output_file_is_written(sample_run):
     for name in ("gap_map.html", "summary.json", "tables/coverage.xlsx", "tables/coverage.csv",
                  "tables/headline.csv", "tables/gap_areas.csv", "tables/equity.csv",
                  "tables/complete_circle.csv", "layers/layers.gpkg", "layers/cells.parquet",
-                 "layers/proposals.parquet", "layers/gap_areas.parquet"):
+                 "layers/proposals.parquet", "layers/gap_areas.parquet", "report.docx",
+                 "maps/kindergarten.png"):
         assert (out / name).is_file(), name
     assert len(result.optimizations) == 2
     for res in result.optimizations:
@@ -140,6 +142,10 @@ def test_inconsistent_optimisation_requests(request_, message):
     doc["optimize"] = [request_]
     with pytest.raises(InputError, match=message):
         parse_scenario(doc, s.base_dir)
+
+
+def test_planner_run_writes_the_report_unless_told_not_to():
+    assert inspect.signature(run_cmd.run).parameters["report"].default is True
 
 
 def test_cli_run_and_compare(tmp_path):

@@ -16,27 +16,6 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
 
 
-def write_report(result, output_dir: str | Path, *, pdf: bool = False) -> dict[str, Path]:
-    """Static gap maps (``maps/<category>.png``, 300 dpi) and ``report.docx`` under
-    ``output_dir``, plus ``report.pdf`` with ``pdf`` where LibreOffice is installed.
-    Returns file name → path."""
-    from planner.maps.static import category_maps
-    from planner.report import build_report, soffice, to_pdf
-
-    out = Path(output_dir)
-    maps = category_maps(result, out / "maps")
-    paths = {f"maps/{p.name}": p for p in maps.values()}
-    paths["report.docx"] = build_report(result, out / "report.docx", maps=maps)
-    if pdf:
-        if soffice() is None:
-            console.print("[yellow]No PDF: LibreOffice (soffice) is not installed. Install it "
-                          "(e.g. apt-get install libreoffice-writer) or open report.docx in Word "
-                          "or WPS and save it as PDF.[/]")
-        else:
-            paths["report.pdf"] = to_pdf(paths["report.docx"])
-    return paths
-
-
 @reports_errors
 def report(
     scenario: Annotated[
@@ -54,8 +33,14 @@ def report(
     with console.status("Running the scenario …"), warnings.catch_warnings():
         warnings.simplefilter("ignore", FacilityWarning)  # the report lists what was dropped
         result = run_scenario(_scenario(scenario), cache_dir=output_dir / ".cache")
+    from planner.maps.result import write_report
+
     with console.status("Writing the report …"):
         paths = write_report(result, output_dir, pdf=pdf)
+    if pdf and "report.pdf" not in paths:
+        console.print("[yellow]No PDF: LibreOffice (soffice) is not installed. Install it "
+                      "(e.g. apt-get install libreoffice-writer) or open report.docx in Word "
+                      "or WPS and save it as PDF.[/]")
     for name in ("report.docx", "report.pdf"):
         if name in paths:
             console.print(f"Report: [bold]{paths[name]}[/]")
