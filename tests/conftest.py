@@ -36,3 +36,10 @@ def taiyuan_roads() -> Path:
     if not path.exists():
         pytest.skip(f"real Taiyuan data not found at {path} (../shared/data is absent)")
     return path
+
+
+@pytest.fixture(scope="session")
+def sample_cache(tmp_path_factory) -> Path:
+    """One cache of the sample's parsed network, facilities and demand grid for the session
+    (entries are keyed by their inputs and settings, so runs that differ never share one)."""
+    return tmp_path_factory.mktemp("sample-cache")
