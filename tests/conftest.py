@@ -43,3 +43,16 @@ def sample_cache(tmp_path_factory) -> Path:
     """One cache of the sample's parsed network, facilities and demand grid for the session
     (entries are keyed by their inputs and settings, so runs that differ never share one)."""
     return tmp_path_factory.mktemp("sample-cache")
+
+
+@pytest.fixture(scope="session")
+def share_sample_cache(sample_cache):
+    """``share_sample_cache(folder)``: a run writing to ``folder`` (which keeps its cache in
+    ``folder/.cache``) reuses the session's parsed sample; returns ``folder``."""
+
+    def link(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ".cache").symlink_to(sample_cache, target_is_directory=True)
+        return folder
+
+    return link

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from api_support import HELSINKI_POINT, built_data_dir, client, wait_job
 
+pytestmark = pytest.mark.slow  # coverage and optimisation jobs on the sample network
+
 NEW_SITES = 10
 #: Facilities sent in the request: a kindergarten and an elderly day-care centre.
 FACILITIES = {"type": "FeatureCollection", "features": [

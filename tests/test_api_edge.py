@@ -321,6 +321,7 @@ class _Latency:
         self._thread.join(timeout=30)
 
 
+@pytest.mark.slow
 def test_real_server_stays_responsive(tmp_path):
     data_dir = tmp_path / "data"
     network_id = built_data_dir(data_dir)
@@ -378,6 +379,7 @@ def _chromium_dom(url: str, profile: Path) -> str:
     return run.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium "
                                                   "(apt-get install -y chromium)")
 def test_map_and_docs_work_in_a_browser_under_their_security_policy(tmp_path):

@@ -47,15 +47,14 @@ NEWLY, NO_LONGER = "新增覆盖", "不再覆盖"  # the map's zh labels of the 
 
 
 @pytest.fixture(scope="module")
-def compared(tmp_path_factory, sample_cache):
+def compared(tmp_path_factory, sample_cache, share_sample_cache):
     """The command's output, its folder, and the two runs (same parsed inputs, one cache)."""
     folder = tmp_path_factory.mktemp("compare")
     (folder / "today.toml").write_text(TODAY, encoding="utf-8")
     (folder / "plan.toml").write_text(PLAN, encoding="utf-8")
     out = folder / "out"
     for run in ("a", "b"):  # the command keeps each run's cache under its output folder
-        (out / run).mkdir(parents=True)
-        (out / run / ".cache").symlink_to(sample_cache, target_is_directory=True)
+        share_sample_cache(out / run)
     res = CliRunner().invoke(app, ["compare", str(folder / "today.toml"),
                                    str(folder / "plan.toml"), "-o", str(out)])
     assert res.exit_code == 0, res.output
