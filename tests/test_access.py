@@ -141,7 +141,6 @@ def test_ratio_notes_say_why_a_ratio_is_infinite_or_huge():
     assert ratio[2] == pytest.approx(0.5) and "below 1" in notes[2]
 
 
-@pytest.mark.slow
 def test_on_the_catchment_engine_matrix():
     """Covered cells of the 2SFCA equal the cells whose nearest facility is within the
     threshold; served people never exceed what the capacity supports."""

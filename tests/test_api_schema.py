@@ -18,6 +18,8 @@ def api_schema(tmp_path_factory):
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
+pytestmark = pytest.mark.slow  # every operation of the API, with generated requests
+
 
 @schema.parametrize()
 @settings(max_examples=3, deadline=None,

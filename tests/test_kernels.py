@@ -109,7 +109,6 @@ def _build(p):
     return n, (u, v, w), _csr(n, u, v, w), seed_node, seed_dist, seed_label
 
 
-@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases)
 def test_search_equals_heap_dijkstra_and_scipy(p):
