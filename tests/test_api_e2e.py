@@ -10,8 +10,6 @@ import pandas as pd
 import pytest
 from api_support import HELSINKI_POINT, built_data_dir, client, wait_job
 
-pytestmark = pytest.mark.slow  # coverage and optimisation jobs on the sample network
-
 NEW_SITES = 10
 #: Facilities sent in the request: a kindergarten and an elderly day-care centre.
 FACILITIES = {"type": "FeatureCollection", "features": [
@@ -20,6 +18,8 @@ FACILITIES = {"type": "FeatureCollection", "features": [
     {"type": "Feature", "properties": {"name": "日间照料中心", "kind": "elderly_day_care"},
      "geometry": {"type": "Point", "coordinates": [24.9480, 60.1745]}},
 ]}
+
+pytestmark = pytest.mark.slow  # coverage and optimisation jobs on the sample network
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-pytestmark = pytest.mark.slow  # a Jupyter kernel per notebook
 
 
 def test_the_three_notebooks_exist():
@@ -16,6 +15,7 @@ def test_the_three_notebooks_exist():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.slow  # a Jupyter kernel per notebook
 def test_notebook_executes(path, tmp_path):
     book = nbformat.read(path, as_version=4)
     NotebookClient(book, timeout=300, kernel_name="python3",

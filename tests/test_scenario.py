@@ -24,8 +24,8 @@ from planner.standards import load_categories, load_speeds
 
 
 @pytest.fixture(scope="module")
-def sample_run(tmp_path_factory, share_sample_cache):
-    out = share_sample_cache(tmp_path_factory.mktemp("sample"))
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample")
     return run_scenario(load_scenario(), output_dir=out), out
 
 
