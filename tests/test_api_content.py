@@ -276,6 +276,7 @@ def job(net_dir):
         return c.get(job["result_url"]).json()
 
 
+@pytest.mark.slow
 def test_result_tables_are_neutralised(c, job):
     audit = next(t for t in job["tables"] if t["name"] == "facility_audit")
     csv = pd.read_csv(io.BytesIO(c.get(audit["csv"]).content), encoding="utf-8-sig")
@@ -286,6 +287,7 @@ def test_result_tables_are_neutralised(c, job):
     assert "'" + INJECTED in [cell.value for cell in cells]
 
 
+@pytest.mark.slow
 def test_the_workbook_holds_every_table(c, job):
     r = c.get(job["workbook_url"])
     assert r.status_code == 200, r.text
@@ -297,6 +299,7 @@ def test_the_workbook_holds_every_table(c, job):
     assert "'" + INJECTED in values and INJECTED not in values
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["layer", "csv", "xlsx", "workbook", "map"])
 def test_result_files_carry_an_etag(c, job, kind):
     url = {"layer": job["layers"][0]["url"], "csv": job["tables"][0]["csv"],
@@ -313,6 +316,7 @@ def test_result_files_carry_an_etag(c, job, kind):
     assert changed.status_code == 200 and changed.content == first.content
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["layer", "csv", "map"])
 def test_text_files_are_sent_gzipped_to_clients_that_accept_it(c, job, kind):
     largest = max(job["layers"], key=lambda x: x["features"])
@@ -342,12 +346,14 @@ def test_accept_encoding(header, gzip):
     assert _accepts_gzip(header) is gzip
 
 
+@pytest.mark.slow
 def test_tiny_files_are_sent_as_they_are(c, job):
     empty = min(job["layers"], key=lambda x: x["features"])
     r = c.get(empty["url"], headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and "content-encoding" not in r.headers
 
 
+@pytest.mark.slow
 def test_a_result_file_gone_from_disk_is_404(c, job, net_dir):
     job_dir = net_dir[0] / "jobs" / job["job_id"]
     target = job_dir / "tables" / "coverage.xlsx"

@@ -21,6 +21,8 @@ FACILITIES = {"type": "FeatureCollection", "features": [
      "geometry": {"type": "Point", "coordinates": [24.9480, 60.1745]}},
 ]}
 
+pytestmark = pytest.mark.slow  # coverage and optimisation jobs on the sample network
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):

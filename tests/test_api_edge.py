@@ -230,7 +230,7 @@ def test_decompression_bombs_are_refused_and_leave_nothing(tmp_path, kind):
         assert broken.status_code == 400 and "not a valid one" in broken.json()["detail"]
 
 
-@settings(max_examples=30, deadline=None, derandomize=True)
+@settings(max_examples=30, deadline=None)
 @given(parts=st.lists(st.binary(max_size=3000), min_size=1, max_size=4),
        repeat=st.integers(1, 400), kind=st.sampled_from(["bz2", "gzip"]), cut=st.integers(1, 97))
 def test_inflation_counts_exact_sizes_of_multi_stream_files(parts, repeat, kind, cut):
@@ -321,6 +321,7 @@ class _Latency:
         self._thread.join(timeout=30)
 
 
+@pytest.mark.slow
 def test_real_server_stays_responsive(tmp_path):
     data_dir = tmp_path / "data"
     network_id = built_data_dir(data_dir)
@@ -378,6 +379,7 @@ def _chromium_dom(url: str, profile: Path) -> str:
     return run.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium "
                                                   "(apt-get install -y chromium)")
 def test_map_and_docs_work_in_a_browser_under_their_security_policy(tmp_path):

@@ -169,6 +169,7 @@ def test_lasting_storage_errors_are_named(store, monkeypatch):
         store.update("jobs", "a" * 32, step="x")
 
 
+@pytest.mark.slow
 def test_dispatcher_survives_storage_errors_for_a_while(store, monkeypatch):
     """The fault of the field report: the worker ends while the database fails; once it
     recovers, the job is recorded as failed and the next job runs."""
@@ -189,6 +190,7 @@ def test_dispatcher_survives_storage_errors_for_a_while(store, monkeypatch):
         _wait(lambda: store.get("jobs", second["id"])["progress"] == 0.5, 20, "second job runs")
 
 
+@pytest.mark.slow
 def test_a_dead_dispatcher_is_restarted(store, monkeypatch):
     class Boom(BaseException):
         pass
@@ -208,6 +210,7 @@ def test_a_dead_dispatcher_is_restarted(store, monkeypatch):
         _wait(lambda: _status(store, job["id"]) == "done", 20, "job done after the restart")
 
 
+@pytest.mark.slow
 def test_a_killed_fork_server_is_restarted(store):
     from multiprocessing import forkserver
 
@@ -219,6 +222,7 @@ def test_a_killed_fork_server_is_restarted(store):
         _wait(lambda: _status(store, second["id"]) == "done", 30, "job done after the kill")
 
 
+@pytest.mark.slow
 def test_a_worker_that_cannot_start_fails_its_job(store, monkeypatch):
     with manager(store, finishing) as m:
         def no_fork(*args, **kwargs):
@@ -243,6 +247,7 @@ def test_a_job_the_dispatcher_lost_is_failed(store, monkeypatch):
     assert "storage fault" in store.get("jobs", lost["id"])["error"]
 
 
+@pytest.mark.slow
 def test_a_result_that_cannot_be_recorded_fails_the_job(store):
     with manager(store, unrecordable) as m:
         job = m.submit("coverage", "a" * 32)
@@ -480,6 +485,7 @@ def test_a_full_queue_answers_429(net_dir):
         assert c.get("/v1/networks").status_code == 200
 
 
+@pytest.mark.slow
 def test_delete_uploads_networks_scenarios_and_jobs(net_dir):
     data_dir, network_id = net_dir
     with client(data_dir) as c:
@@ -590,6 +596,7 @@ def _running_job(c, job_ids: list[str]) -> str | None:
     return next((j for j in job_ids if _job(c, j)["status"] == "running"), None)
 
 
+@pytest.mark.slow
 def test_one_server_per_data_directory_and_workers_die_with_it(tmp_path):
     data_dir = tmp_path / "data"
     network_id = built_data_dir(data_dir)

@@ -61,6 +61,7 @@ def _manager(store: Store, target, workers: int = 1) -> JobManager:
     return m
 
 
+@pytest.mark.slow
 def test_progress_cancel_and_queue(store):
     m = _manager(store, sleepy)
     try:
@@ -80,6 +81,7 @@ def test_progress_cancel_and_queue(store):
         m.shutdown()
 
 
+@pytest.mark.slow
 def test_a_crashed_worker_fails_its_job(store):
     m = _manager(store, crashing)
     try:
@@ -90,6 +92,7 @@ def test_a_crashed_worker_fails_its_job(store):
         m.shutdown()
 
 
+@pytest.mark.slow
 def test_restart_marks_active_jobs_interrupted(store):
     m = _manager(store, sleepy)
     try:
@@ -106,6 +109,7 @@ def test_restart_marks_active_jobs_interrupted(store):
     assert store.get("jobs", running["id"])["status"] == "interrupted"
 
 
+@pytest.mark.slow
 def test_shutdown_interrupts_and_stops_workers(store):
     m = _manager(store, sleepy)
     job = m.submit("coverage", "a" * 32)

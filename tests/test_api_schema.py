@@ -4,15 +4,10 @@ answer matches the documented schema."""
 from __future__ import annotations
 
 import pytest
-
-schemathesis = pytest.importorskip("schemathesis")
-
-from hypothesis import HealthCheck, settings  # noqa: E402
-from planner.api import Settings, create_app  # noqa: E402
-from schemathesis.checks import (  # noqa: E402
-    not_a_server_error,
-    response_schema_conformance,
-)
+import schemathesis
+from hypothesis import HealthCheck, settings
+from planner.api import Settings, create_app
+from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +18,11 @@ def api_schema(tmp_path_factory):
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
+pytestmark = pytest.mark.slow  # every operation of the API, with generated requests
+
 
 @schema.parametrize()
-@settings(max_examples=3, deadline=None, derandomize=True,
+@settings(max_examples=3, deadline=None,
           suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case):
     case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])

@@ -14,10 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from api_support import FINAL, HELSINKI_POINT, built_data_dir, streamed_upload
 
 KEY = "city-it-team-key"
 H = {"X-API-Key": KEY}
+
+pytestmark = pytest.mark.slow  # real server processes
 
 
 def _free_port() -> int:

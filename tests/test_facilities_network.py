@@ -138,6 +138,7 @@ def facility_rows(draw):
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(facility_rows())
 def test_every_input_row_is_in_the_audit_exactly_once(frame):

@@ -28,10 +28,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 DOCS_PNG = Path(__file__).resolve().parents[1] / "docs" / "gap_map.png"
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="headless browser test needs /usr/bin/chromium (apt-get install -y chromium)",
-)
+)]
 
 # Injected at the top of <head> of a copy of the page: records errors, then reports the map state.
 PROBE = """<script>

@@ -200,6 +200,7 @@ def test_cli_offline_is_one_line_and_exit_code_2(monkeypatch, tmp_path):
         assert "cannot be reached" in errors[0] and '[network] source = "city.osm.pbf"' in errors[0]
 
 
+@pytest.mark.slow
 def test_real_run_without_internet_ends_within_seconds(tmp_path):
     try:
         socket.getaddrinfo("nominatim.openstreetmap.org", 443)

@@ -28,6 +28,7 @@ def test_notebook_imports_only_the_python_api(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.slow  # a Jupyter kernel per notebook
 def test_notebook_executes(path, tmp_path, monkeypatch):
     # the kernel imports the planner of this checkout, whatever copy is installed
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [

@@ -10,10 +10,8 @@ import pandas as pd
 import pytest
 import shapely
 
+from planner import catchment, synthetic
 from planner.optimize import candidate_sites, mclp
-
-catchment = pytest.importorskip("planner.catchment")
-synthetic = pytest.importorskip("planner.synthetic")
 
 
 def test_mclp_on_street_network_catchments():

@@ -216,6 +216,7 @@ def test_first_order_bound_is_sound_and_near_the_lp(n_sites, n_cells, p, seed):
     assert best - 1e-9 <= warm.bound <= fo.bound + 1e-9
 
 
+@pytest.mark.slow
 def test_highs_banner_stays_off_stdout():
     """HiGHS prints a banner when its first instance is built; CLI output must not show it."""
     import subprocess

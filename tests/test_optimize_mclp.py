@@ -274,6 +274,7 @@ def test_bound_without_the_exact_stage_is_valid(inst, data, first_order, by_cost
         assert res.objective == pytest.approx(best)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first_order", [True, False])
 @pytest.mark.parametrize("seed", range(4))
 def test_approximate_lp_bounds_hold_on_harder_instances(monkeypatch, first_order, seed):

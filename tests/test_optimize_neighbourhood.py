@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -42,6 +43,7 @@ def _brute(A, w, p):
     return max(_value(A, w, s) for s in itertools.combinations(range(A.shape[0]), p))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(local_instances(), st.integers(6, 7))
 def test_never_worse_never_above_optimum_and_within_budget(inst, p):
@@ -121,6 +123,7 @@ def test_pipeline_optimal_on_a_street_instance_with_many_sites():
     assert first.objective >= first.greedy_objective
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(local_instances(), st.integers(2, 5))
 def test_kicked_swaps_never_worse_reproducible_and_bounded(inst, p):

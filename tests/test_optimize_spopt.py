@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pulp
 import pytest
 import scipy.sparse as sp
+import spopt.locate as spopt_locate
 
 from planner.optimize import mclp
-
-spopt_locate = pytest.importorskip("spopt.locate", reason="spopt is a test-only dependency")
-pulp = pytest.importorskip("pulp")
 
 
 @pytest.mark.parametrize("seed", range(6))

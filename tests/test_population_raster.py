@@ -288,6 +288,7 @@ def wuhan_250():
     return read_age_stack(WUHAN, cell_m=250, area=wuhan_boundary())
 
 
+@pytest.mark.slow
 @needs_wuhan
 @pytest.mark.shared
 def test_wuhan_250m_clipped_to_boundary(wuhan_250, wuhan_raw):
@@ -309,6 +310,7 @@ def test_wuhan_250m_clipped_to_boundary(wuhan_250, wuhan_raw):
     assert grid.meta["unclipped_total"] == pytest.approx(grid.meta["source_total"], rel=1e-9)
 
 
+@pytest.mark.slow
 @needs_wuhan
 @pytest.mark.shared
 def test_wuhan_100m_central_window_preserves_groups(wuhan_raw):

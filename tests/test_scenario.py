@@ -29,12 +29,13 @@ from planner.standards import load_categories, load_speeds
 
 
 @pytest.fixture(scope="module")
-def sample_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sample")
+def sample_run(tmp_path_factory, share_sample_cache):
+    out = share_sample_cache(tmp_path_factory.mktemp("sample"))
     result, _ = execute(load_scenario(), out, report=True)  # what `planner run` does
     return result, out
 
 
+@pytest.mark.slow
 def test_same_numbers_as_the_library(sample_run):
     result, _ = sample_run
     net = load_network(helsinki_pbf())
@@ -59,6 +60,7 @@ def test_same_numbers_as_the_library(sample_run):
         np.testing.assert_allclose(result.distances[key].to_numpy(), dist[key])
 
 
+@pytest.mark.slow
 def test_every_output_file_is_written(sample_run):
     result, out = sample_run
     for name in ("gap_map.html", "summary.json", "tables/coverage.xlsx", "tables/coverage.csv",
@@ -75,6 +77,7 @@ def test_every_output_file_is_written(sample_run):
     assert "leaflet" in html.lower() and "https://cdn" not in html
 
 
+@pytest.mark.slow
 def test_rerun_reuses_the_parsed_network_and_facilities(sample_run, monkeypatch):
     result, out = sample_run
 
@@ -91,6 +94,7 @@ def test_rerun_reuses_the_parsed_network_and_facilities(sample_run, monkeypatch)
     pd.testing.assert_frame_equal(again.facilities, result.facilities)
 
 
+@pytest.mark.slow
 def test_comparison_with_itself_shows_no_difference(sample_run):
     result, _ = sample_run
     cmp = compare(result, result)
@@ -98,6 +102,7 @@ def test_comparison_with_itself_shows_no_difference(sample_run):
     assert (cmp.cells["people_newly_covered"] == 0).all()
 
 
+@pytest.mark.slow
 def test_comparison_counts_people_newly_covered(sample_run):
     result, out = sample_run
     s = load_scenario()
@@ -148,7 +153,9 @@ def test_planner_run_writes_the_report_unless_told_not_to():
     assert inspect.signature(run_cmd.run).parameters["report"].default is True
 
 
-def test_cli_run_and_compare(tmp_path):
+@pytest.mark.slow
+def test_cli_coverage_writes_the_map_and_a_missing_scenario_is_named(tmp_path, share_sample_cache):
+    share_sample_cache(tmp_path / "cov")
     runner = CliRunner()
     res = runner.invoke(app, ["coverage", "-o", str(tmp_path / "cov")])
     assert res.exit_code == 0, res.output
@@ -157,6 +164,7 @@ def test_cli_run_and_compare(tmp_path):
     assert bad.exit_code == 2 and "does not exist" in bad.output
 
 
+@pytest.mark.slow
 def test_districts_and_capacity_tables(sample_run, tmp_path):
     result, out = sample_run
     west, south, east, north = result.demand.cells.to_crs(4326).total_bounds + [-0.01, -0.01, 0.01, 0.01]
@@ -197,6 +205,7 @@ def test_districts_and_capacity_tables(sample_run, tmp_path):
     assert list(run.layers)[-2:] == ["isochrones", "districts"]  # no proposals without requests
 
 
+@pytest.mark.slow
 def test_no_basic_category_analysed(sample_run):
     _, out = sample_run
     s = load_scenario()
@@ -230,6 +239,7 @@ def test_cache_entries_appear_whole_and_bad_ones_are_rebuilt(tmp_path):
     assert cached(tmp_path, "entry", build, save, load) == {"value": 2}
 
 
+@pytest.mark.slow
 def test_comparison_of_walking_speeds_shows_the_time_mode_change(sample_run):
     """Slower walkers change no compliance figure, but fewer reach a pharmacy within its 10
     minutes: the comparison says so, in its table and on screen."""

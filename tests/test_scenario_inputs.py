@@ -11,11 +11,13 @@ from planner.outputs import write_result
 from planner.scenario import run_scenario
 from planner.scenario_file import load_scenario, parse_scenario
 
+pytestmark = pytest.mark.slow  # a run of the sample scenario
+
 
 @pytest.fixture(scope="module")
-def strict_run(tmp_path_factory):
+def strict_run(tmp_path_factory, share_sample_cache):
     """The sample with a 25 m access limit, so that many cell centres lie off the streets."""
-    out = tmp_path_factory.mktemp("strict")
+    out = share_sample_cache(tmp_path_factory.mktemp("strict"))
     s = load_scenario()
     doc = s.model_dump(exclude={"base_dir"})
     doc["optimize"] = []

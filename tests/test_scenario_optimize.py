@@ -30,8 +30,8 @@ SITES = pd.DataFrame({
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("scenario")
+def folder(tmp_path_factory, share_sample_cache):
+    path = share_sample_cache(tmp_path_factory.mktemp("scenario"))
     SITES.to_csv(path / "sites.csv", index=False)
     x, y = wgs84_to_gcj02(SITES["lon"].to_numpy(), SITES["lat"].to_numpy())
     SITES.assign(lon=np.round(x, 7), lat=np.round(y, 7)).to_csv(path / "sites_gcj.csv", index=False)
@@ -45,6 +45,7 @@ def run(folder, request: dict):
     return run_scenario(scenario, cache_dir=folder / ".cache")
 
 
+@pytest.mark.slow
 def test_cost_budget_with_a_candidates_file(folder):
     result = run(folder, {"categories": ["elderly_day_care"], "budget": 4,
                           "candidates": "sites.csv"})
@@ -71,6 +72,7 @@ def test_cost_budget_without_costs_fails_before_the_heavy_steps(folder):
         run(folder, {"categories": ["elderly_day_care"], "budget": 4})
 
 
+@pytest.mark.slow
 def test_joint_siting_keeps_required_sites(folder):
     SITES.iloc[:9].to_csv(folder / "no_closable.csv", index=False)
     request = {"model": "joint", "categories": ["elderly_day_care", "kindergarten"],
@@ -81,6 +83,7 @@ def test_joint_siting_keeps_required_sites(folder):
         run(folder, {**request, "candidates": "sites.csv"})
 
 
+@pytest.mark.slow
 def test_lscp_lists_the_people_no_candidate_reaches(folder):
     result = run(folder, {"model": "lscp", "categories": ["elderly_day_care"],
                           "candidates": "sites.csv"})
@@ -100,6 +103,7 @@ def test_lscp_lists_the_people_no_candidate_reaches(folder):
     assert (f"{name}_closed" in result.tables) == bool(len(res.closed))
 
 
+@pytest.mark.slow
 def test_every_table_names_the_system_of_its_degrees(folder):
     result = run(folder, {"model": "lscp", "categories": ["elderly_day_care"],
                           "candidates": "sites.csv", "candidates_coords": "bd09"})
@@ -120,6 +124,7 @@ def test_every_table_names_the_system_of_its_degrees(folder):
     assert areas.geometry.buffer(1e-6).contains(gpd.GeoSeries(pts, index=areas.index)).all()
 
 
+@pytest.mark.slow
 def test_gcj02_candidates_land_where_the_wgs84_ones_do(folder):
     request = {"categories": ["elderly_day_care"], "new_sites": 2}
     plain = run(folder, {**request, "candidates": "sites.csv"})
@@ -131,7 +136,10 @@ def test_gcj02_candidates_land_where_the_wgs84_ones_do(folder):
     assert np.allclose(a.geometry.y, b.geometry.y, atol=1.0)
 
 
-def test_cli_optimize_uses_the_scenarios_candidates_and_names_bad_options(folder, tmp_path):
+@pytest.mark.slow
+def test_cli_optimize_uses_the_scenarios_candidates_and_names_bad_options(folder, tmp_path,
+                                                                         share_sample_cache):
+    share_sample_cache(tmp_path / "out")
     doc = folder / "scenario.toml"
     sample = SAMPLE_SCENARIO.read_text(encoding="utf-8").split("[[optimize]]")[0]
     doc.write_text(sample + '[[optimize]]\ncategories = ["elderly_day_care"]\nnew_sites = 1\n'
@@ -154,6 +162,7 @@ def test_cli_optimize_uses_the_scenarios_candidates_and_names_bad_options(folder
         assert out.exit_code == 2 and message in " ".join(out.output.split()), out.output
 
 
+@pytest.mark.slow
 def test_new_site_capacity_leaves_existing_facilities_their_own(folder):
     result = run(folder, {"model": "capacitated", "categories": ["childcare"], "new_sites": 2,
                           "new_site_capacity": 10})
@@ -164,6 +173,7 @@ def test_new_site_capacity_leaves_existing_facilities_their_own(folder):
     assert (loads.loc[["existing"], "capacity"] == 75).all()
 
 
+@pytest.mark.slow
 def test_capacitated_without_any_capacity_says_what_to_give(folder):
     SITES.drop(columns="capacity").iloc[:8].to_csv(folder / "no_capacity.csv", index=False)
     with pytest.raises(InputError, match="no norm capacity per site: give new_site_capacity"):
@@ -171,6 +181,7 @@ def test_capacitated_without_any_capacity_says_what_to_give(folder):
                      "new_sites": 2, "candidates": "no_capacity.csv"})
 
 
+@pytest.mark.slow
 def test_joint_siting_counts_people_existing_facilities_already_cover(folder):
     result = run(folder, {"model": "joint", "categories": ["childcare", "convenience"],
                           "new_sites": 2})
