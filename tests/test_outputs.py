@@ -176,6 +176,7 @@ def _files(folder):
             if p.is_file() and ".cache" not in p.parts}
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_cli_and_api_write_the_same_files(runs):
     result, cli, api, manifest = runs
     names = {p.name for p in (cli / "tables").glob("*.csv")}
@@ -191,6 +192,7 @@ def test_cli_and_api_write_the_same_files(runs):
                                       b.drop(columns="seconds", errors="ignore"))
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_every_column_and_table_has_a_label(runs):
     result = runs[0]
     same = compare(result, result)  # the tables of `planner compare`
@@ -204,6 +206,7 @@ def test_every_column_and_table_has_a_label(runs):
 
 @pytest.mark.parametrize(("lang", "first", "contents"), [("en", "Headline", "Contents"),
                                                          ("zh", "概要", "目录")])
+@pytest.mark.slow  # runs the sample scenario
 def test_the_workbook_is_an_annex(runs, lang, first, contents):
     result, cli, api, _ = runs
     book = load_workbook((cli if lang == "en" else api) / "tables" / "coverage.xlsx")

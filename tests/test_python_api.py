@@ -216,6 +216,7 @@ def sample_result():
     return pl.run(s.model_copy(update={"optimize": [one]}))
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_result_parts_are_typed_and_tables_read_only(sample_result):
     r = sample_result
     assert list(r.tables) == [
@@ -235,6 +236,7 @@ def test_result_parts_are_typed_and_tables_read_only(sample_result):
     assert json.dumps(r.summary(), default=str)
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_max_cover_agrees_with_the_scenario_runner(sample_result):
     r = sample_result
     cat = r.categories["kindergarten"]
@@ -248,6 +250,7 @@ def test_max_cover_agrees_with_the_scenario_runner(sample_result):
     assert answer.gap <= 1e-6 and ref.gap <= 1e-6
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_coverage_table_of_a_run_matches_its_coverage(sample_result):
     r = sample_result
     again = pl.coverage_table(r.cells, speeds=r.scenario.speeds)
@@ -264,6 +267,7 @@ def test_docs_and_notebooks_name_only_public_api():
     assert used and used <= set(pl.__all__), used - set(pl.__all__)
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_building_blocks_give_the_runs_inputs(sample_result):
     r = sample_result
     net = pl.network_from_file(pl.sample_osm())

@@ -65,6 +65,7 @@ def rows(table):
 # --- static maps -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_static_maps_are_print_resolution_pngs(sample):
     _, maps, _, _ = sample
     assert set(maps) == set(MAPPED)
@@ -77,6 +78,7 @@ def test_static_maps_are_print_resolution_pngs(sample):
             assert len(im.getcolors(1 << 20) or range(1 << 20)) > 50  # drawn, not blank
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_chinese_renders_with_the_bundled_font(sample):
     """No glyph is missing (matplotlib warns for each one) and the family resolves to the
     bundled file, whatever fonts the machine has."""
@@ -89,6 +91,7 @@ def test_chinese_renders_with_the_bundled_font(sample):
     assert Path(found) == cjk_font_path()
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_font_covers_every_label_and_category_name(sample):
     result = sample[0]
     labels = "".join(TEXT["zh"].values()) + "".join(c.name_zh for c in result.categories.values())
@@ -97,6 +100,7 @@ def test_font_covers_every_label_and_category_name(sample):
     assert missing_characters("㙟") == ["㙟"]  # outside GB 2312: named, not hidden
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_a_static_map_draws_chinese_without_a_missing_glyph(sample, tmp_path):
     result = sample[0]
     with warnings.catch_warnings(record=True) as caught:
@@ -110,6 +114,7 @@ def test_a_static_map_draws_chinese_without_a_missing_glyph(sample, tmp_path):
         assert im.info["dpi"] == pytest.approx((100, 100), abs=0.01)
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_static_map_refuses_mismatched_distances(sample, tmp_path):
     from planner.errors import InputError
 
@@ -123,6 +128,7 @@ def test_static_map_refuses_mismatched_distances(sample, tmp_path):
 # --- the report ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_report_has_every_section_and_a_heading_per_category(sample, document):
     result = sample[0]
     headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
@@ -135,10 +141,12 @@ def test_report_has_every_section_and_a_heading_per_category(sample, document):
         "6.1 老年人日间照料中心/养老服务站（最大覆盖模型）", "6.2 幼儿园（最大覆盖模型）"]
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_report_holds_one_image_per_map(sample, document):
     assert len(document.inline_shapes) == len(MAPPED)
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_gap_tables_equal_the_result(sample, document):
     result = sample[0]
     gaps = result.tables["gap_areas"]
@@ -160,6 +168,7 @@ def test_gap_tables_equal_the_result(sample, document):
     assert sum(r[1] != UNNAMED for t in tables for r in rows(t)) > 0
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_proposal_tables_equal_the_optimisation(sample, document):
     result = sample[0]
     tables = tables_with(document, SITE_HEADER)
@@ -179,6 +188,7 @@ def test_proposal_tables_equal_the_optimisation(sample, document):
     assert text.count("已证明本方案为最优") == 2  # both sample requests are proven optimal
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_complete_circle_and_equity_equal_the_result(sample, document):
     result = sample[0]
     table = tables_with(document, ["达到的基本服务类别数", "网格数", "人口", "占比"])[0]
@@ -197,6 +207,7 @@ def test_complete_circle_and_equity_equal_the_result(sample, document):
     assert "基尼系数衡量" in text
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_sources_name_the_licences_the_run_used(document):
     table = tables_with(document, ["数据", "来源", "日期", "许可"])[0]
     got = rows(table)
@@ -205,6 +216,7 @@ def test_sources_name_the_licences_the_run_used(document):
     assert "Helsinki.osm.pbf" in got[0][1]
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_dropped_rows_are_counted_with_their_reasons(sample, document):
     result = sample[0]
     table = tables_with(document, ["剔除原因", "条数"])[0]
@@ -212,6 +224,7 @@ def test_dropped_rows_are_counted_with_their_reasons(sample, document):
     assert sum(int(r[1].replace(",", "")) for r in rows(table)) == int(counts.sum())
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_headline_numbers_are_in_the_text(sample, document):
     result = sample[0]
     text = "\n".join(p.text for p in document.paragraphs)
@@ -254,6 +267,7 @@ def test_equity_sentences_name_the_worst_category():
     assert "不低于全体居民" in equity_sentence(eq.assign(compliance_gap_pp=[0.0, 1.0]))
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_equity_says_when_ages_are_fixed_shares(sample, document):
     text = "\n".join(p.text for p in document.paragraphs)
     assert sample[0].demand.meta["derived"]["age_60_plus"].endswith(
@@ -272,6 +286,7 @@ def test_gap_sentence_reads_the_proof():
 # --- command line and PDF --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_report_command_writes_maps_and_the_document(sample, tmp_path, monkeypatch):
     import planner.maps.static as static
 
@@ -288,6 +303,7 @@ def test_report_command_writes_maps_and_the_document(sample, tmp_path, monkeypat
     assert len(docx.Document(tmp_path / "report.docx").inline_shapes) == len(MAPPED)
 
 
+@pytest.mark.slow  # runs the sample scenario
 def test_pdf_without_libreoffice_says_so(sample, tmp_path, monkeypatch):
     import planner.maps.static as static
 
@@ -312,6 +328,7 @@ def test_run_has_a_report_switch():
 
 
 @pytest.mark.skipif(soffice() is None, reason="LibreOffice (soffice) is not installed")
+@pytest.mark.slow  # runs the sample scenario
 def test_pdf_shows_chinese_and_its_pages_are_saved(sample):
     pdf = to_pdf(sample[2])
     assert pdf is not None and pdf.stat().st_size > 0
