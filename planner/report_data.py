@@ -115,28 +115,12 @@ def file_date(path: Path | None) -> str:
     return dt.datetime.fromtimestamp(stamp, tz=dt.UTC).date().isoformat() + "（文件日期）"
 
 
-def osm_file(scenario) -> Path | None:
-    """The OSM file (.osm, .osm.bz2, .osm.pbf) the scenario's network was read from: None for
-    a place name (downloaded), a GIS line layer, or a saved network without its source."""
-    from planner.io.osm import is_osm_file
-    from planner.sample import helsinki_pbf
-    from planner.scenario_file import SAMPLE_SOURCE
-
-    src = scenario.network.source
-    if src is None:
-        return None
-    if src == SAMPLE_SOURCE:
-        return helsinki_pbf()
-    path = scenario.path(src)
-    if path.is_dir():
-        path = next(iter(sorted(path.glob("source.*"))), None)
-    return path if path is not None and is_osm_file(path) else None
-
-
 def data_sources(result) -> list[Source]:
     """The network, facility and population inputs the run used, with dates and licences."""
     scenario = result.scenario
-    osm = osm_file(scenario)
+    from planner.pipeline.inputs import osm_source
+
+    osm = osm_source(scenario)
     out = []
     spec = scenario.network
     if spec.place is not None:
