@@ -124,12 +124,13 @@ def run(
     progress: Callable[[str, float], None] | None = None,
     lang: str = "zh",
     basemap: str = "none",
+    report: bool = True,
 ) -> ScenarioResult:
     """Run a scenario (a :class:`Scenario`, a TOML path, or None for the bundled sample);
     ``optimize=False`` skips its optimisation requests. With ``output_dir`` it writes what
     ``planner run`` writes — tables, workbook (headers in ``lang``), layers, the gap map
-    (``lang``, ``basemap``) and summary.json — caching parsed inputs in ``cache_dir`` (default
-    ``<output_dir>/.cache``)."""
+    (``lang``, ``basemap``), summary.json and, unless ``report`` is False, the Chinese report
+    with its maps — caching parsed inputs in ``cache_dir`` (default ``<output_dir>/.cache``)."""
     from planner.blocks import compute
     from planner.maps.result import write_outputs
 
@@ -137,7 +138,7 @@ def run(
         cache_dir = _Path(output_dir) / ".cache"
     result = compute(scenario, optimize=optimize, cache_dir=cache_dir, progress=progress)
     if output_dir is not None:
-        write_outputs(result, output_dir, lang=lang, basemap=basemap)
+        write_outputs(result, output_dir, lang=lang, basemap=basemap, report=report)
     return result
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,7 +15,8 @@ from rich.table import Table
 
 from planner.errors import PlannerError
 
-console = Console()
+#: Written to a log or a pipe, tables get a log's width instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 132)
 err_console = Console(stderr=True, soft_wrap=True)
 
 

@@ -156,7 +156,7 @@ def facilities(
         table.add_row(key, zh, str(n) if n else "[bold yellow]0[/]")
     console.print(table)
     for note in report.notes:
-        console.print(f"• {note}")
+        console.print(f"• {note}", markup=False)
     if report.empty_categories:
         console.print(
             f"[bold yellow]Warning:[/] no facilities for {', '.join(report.empty_categories)}."
@@ -181,7 +181,8 @@ def _print_drops(report) -> None:
     if not reasons:
         console.print("Nothing was dropped.")
         return
-    console.print("Dropped: " + "; ".join(f"{n} {reason}" for reason, n in reasons.items()))
+    console.print("Dropped: " + "; ".join(f"{n} {reason}" for reason, n in reasons.items()),
+                  markup=False)
     table = Table(show_header=True)
     for col in ("ref", "name", "category", "reason", "detail"):
         table.add_column(col)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from planner.cli.common import console, reports_errors
@@ -97,5 +98,5 @@ def population(
     console.print(table)
     console.print(f"cells: [bold]{len(grid):,}[/]")
     for note in grid.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(f"Saved to [bold]{output}[/]")

@@ -63,18 +63,26 @@ def execute(scenario, output: Path, lang: str = "zh", basemap: str = "none", *,
 
 def print_result(result, paths: dict[str, Path]) -> None:
     """The headline coverage table, optimisation answers, notes and where the outputs are."""
+    import pandas as pd
+
     head = result.tables["headline"]
     shown = ["category", "distance_m", "facilities", "coverage_pct", "served_group",
              "served_coverage_pct", *[c for c in head.columns if c.startswith("within_")]]
     head = head[[c for c in shown if c in head.columns]].rename(columns={
-        "coverage_pct": "everyone %", "served_group": "served", "served_coverage_pct": "served %",
+        "distance_m": "m", "facilities": "sites", "coverage_pct": "everyone %",
+        "served_group": "served", "served_coverage_pct": "served %",
         **{c: f"≤{c.split('_')[1]} min %" for c in head.columns if c.startswith("within_")}})
     table = Table(title=f"Coverage — {result.scenario.name} (% of people; minutes at the "
                   "served group's walking speed)")
     for col in head.columns:
-        table.add_column(str(col), justify="left" if head[col].dtype == object else "right")
+        text = not pd.api.types.is_numeric_dtype(head[col])
+        # keys are never cut, so elderly_day_care and elderly_home stay apart
+        table.add_column(str(col), justify="left" if text else "right", no_wrap=text,
+                         min_width=int(head[col].astype(str).str.len().max()) if text else None)
+    whole = [c in ("m", "sites") for c in head.columns]  # metres, counts
     for row in head.itertuples(index=False):
-        table.add_row(*[f"{v:.1f}" if isinstance(v, float) else str(v) for v in row])
+        table.add_row(*[f"{v:.0f}" if w else f"{v:.1f}" if isinstance(v, float) else str(v)
+                        for v, w in zip(row, whole, strict=True)])
     console.print(table)
     for spec, res in zip(result.scenario.optimize, result.optimizations, strict=True):
         console.print(
@@ -83,7 +91,7 @@ def print_result(result, paths: dict[str, Path]) -> None:
             f"{res.solve_seconds:.1f} s)"
         )
     for note in result.notes:
-        console.print(f"  • {note}", style="dim")
+        console.print(f"  • {note}", style="dim", markup=False)  # notes quote [sections]
     from planner.outputs import MAP, WORKBOOK
 
     console.print(f"Outputs in [bold]{paths[MAP].parent}[/]; open the gap map: "
