@@ -326,8 +326,13 @@ def _headline_sentence(result, cat, head) -> str:
     if all(v is not None and not (isinstance(v, float) and math.isnan(v)) for v in within):
         text += (f"；按 {speed:g} 米/秒步速，{mins} 分钟内可达的比例依次为 "
                  + "、".join(pct(v) for v in within))
-    text += (f"。全部人口中未覆盖 {people(head['people_uncovered'])} 人，"
-             f"无法从街道到达 {people(head['people_off_streets'])} 人。")
+    served_uncovered = float(head["served_people"]) * (1 - float(head["served_coverage_pct"]) / 100)
+    if str(head["served_group"]) == "total":
+        text += f"。未覆盖 {people(head['people_uncovered'])} 人"
+    else:  # the served group first, then everyone, so the two figures are not confused
+        text += (f"。{group}中未覆盖约 {people(served_uncovered)} 人（按全部人口计未覆盖 "
+                 f"{people(head['people_uncovered'])} 人）")
+    text += f"，无法从街道到达 {people(head['people_off_streets'])} 人（全部人口）。"
     if int(head["facilities"]) == 0:
         text += "研究范围内没有该类设施，所有居民均在缺口之内。"
     return text

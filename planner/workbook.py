@@ -132,9 +132,11 @@ def _fill_sheet(ws: Worksheet, frame: pd.DataFrame, lang: Lang = "zh") -> None:
     for i, (column, unit) in enumerate(zip(columns, units, strict=True), start=1):
         letter = get_column_letter(i)
         if unit in _FORMATS:
-            for cell in ws[letter][1:]:
-                if isinstance(cell.value, (int, float)) and not isinstance(cell.value, bool):
-                    cell.number_format = _FORMATS[unit]
+            cells = [c for c in ws[letter][1:]
+                     if isinstance(c.value, (int, float)) and not isinstance(c.value, bool)]
+            whole = unit == "min" and all(float(c.value).is_integer() for c in cells)
+            for cell in cells:  # levels of 5, 10, 15 minutes read as such, not 5.0
+                cell.number_format = "0" if whole else _FORMATS[unit]
         sample = [_width(v) for v in values[i - 1][:200]]
         limit = 80 if column == "note" else _MAX_WIDTH
         width = min(max([min(_width(heads[i - 1]), _HEADER_WIDTH), *sample]) + 2, limit)
