@@ -78,6 +78,8 @@ class FacilityReport:
     inputs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ref", "name"]))
     kept_rows: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=list(KEPT_COLUMNS)))
+    #: the shifted-coordinate system the points were declared in (wgs84/gcj02/bd09), if any
+    coords: str | None = None
 
     def read(self, rows: pd.DataFrame) -> None:
         """Record every input row (``ref`` and, where present, ``name``) as read."""
@@ -358,6 +360,7 @@ def drop_off_network(
                    "coordinates (see the dropped rows)")
         report.notes.append(message)
         warnings.warn(f"{report.source}: {message}", FacilityWarning, stacklevel=2)
+    _check_declared_system(fac[~far], network, snapped.access_m[~far], report)
     off = ~snapped.ok & ~far
     metres = pd.Series(snapped.access_m).round(0).astype(int).astype(str)
     report.drop(fac[off], OFF_STREETS, (
@@ -373,6 +376,39 @@ def drop_off_network(
             f"{report.source}: no facility of {', '.join(emptied)} is within {max_access_m:g} m "
             "of a street; their coverage will be zero.", FacilityWarning, stacklevel=2)
     return kept
+
+
+#: A declared coordinate system is questioned when another one puts the points at most this
+#: share of the distance from the streets (median) ...
+SYSTEM_HINT_RATIO = 0.5
+#: ... and at most this far from them (median, metres): points where shops and services stand.
+SYSTEM_HINT_NEAR_M = 60.0
+
+
+def _check_declared_system(fac: gpd.GeoDataFrame, network: WalkNetwork, access_m: np.ndarray,
+                           report: FacilityReport) -> None:
+    """Note (and warn) when the points sit markedly closer to the streets read in another of
+    WGS-84 / GCJ-02 / BD-09 than in the declared one: mixing up Amap's GCJ-02 and Baidu's BD-09
+    shifts every point by several hundred metres, which no single point reveals."""
+    from planner.io.coords import SYSTEMS, convert
+
+    declared = report.coords
+    if declared not in SYSTEMS or len(fac) < 3:
+        return
+    lonlat = fac.geometry.to_crs(4326)
+    raw = convert(lonlat.x.to_numpy(), lonlat.y.to_numpy(), "wgs84", declared)
+    median = float(np.median(access_m))
+    for other in (s for s in SYSTEMS if s != declared):
+        lon, lat = convert(*raw, other, "wgs84")
+        xy = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(network.crs)
+        alt = float(np.median(snap_points(network, xy.get_coordinates().to_numpy()).access_m))
+        if alt <= SYSTEM_HINT_NEAR_M and alt <= SYSTEM_HINT_RATIO * median:
+            message = (f"the points were declared {declared}, but read as {other} they lie much "
+                       f"closer to the streets (median {alt:.0f} m against {median:.0f} m from "
+                       f"the nearest street); check the declared coordinate system (coords)")
+            report.notes.append(message)
+            warnings.warn(f"{report.source}: {message}", FacilityWarning, stacklevel=3)
+            return
 
 
 def _far_message(fac: gpd.GeoDataFrame, network: WalkNetwork, access_m: np.ndarray,

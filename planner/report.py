@@ -40,7 +40,7 @@ from planner.report_data import (
     pct,
     people,
 )
-from planner.standards import load_speeds
+from planner.standards import OVERRIDE_SOURCE, load_speeds
 
 BODY_FONT = "宋体"  # SimSun: the body face of Chinese official documents
 HEADING_FONT = "黑体"  # SimHei
@@ -252,7 +252,11 @@ def _standard(cat) -> str:
     parts = []
     for field, label in (("distance_m", "服务半径"), ("level_min", "层级")):
         prov = next((p for p in cat.provenance if p.field == field), None)
-        if prov is not None:
+        if prov is None:
+            continue
+        if prov.source == OVERRIDE_SOURCE:
+            parts.append(f"{label}：本情景设定（scenario 文件 [categories]）")
+        else:
             parts.append(f"{label}：{prov.source}" + ("" if prov.verified else "（常用取值，原文未核对）"))
     return "；".join(parts) or "—"
 

@@ -219,6 +219,8 @@ def frame_points(df, crs, columns: TableColumns, report: FacilityReport) -> gpd.
         report.notes.append("no coordinate system declared; the points lie outside China, "
                             "where WGS-84, GCJ-02 and BD-09 agree, so they were read as WGS-84")
     x, y = _to_wgs84(x, y, system, report)
+    if isinstance(system, str):
+        report.coords = system
     geom_crs = 4326 if isinstance(system, str) else system
     plain = df.drop(columns=["geometry"], errors="ignore")
     return gpd.GeoDataFrame(plain, geometry=gpd.points_from_xy(x, y), crs=geom_crs)
@@ -332,6 +334,8 @@ def _layer_geometry(gdf: gpd.GeoDataFrame, crs, report: FacilityReport) -> gpd.G
     xy = shapely.get_coordinates(shapely.point_on_surface(gdf.geometry.to_numpy()))
     ok = _check_coordinates(xy[:, 0], xy[:, 1], system if shifted else gdf.crs, report, gdf)
     gdf = gdf[ok].copy()
+    if isinstance(system, str):
+        report.coords = system
     if system is None and gdf.crs.is_geographic:
         # a file's geographic CRS does not tell WGS-84 from GCJ-02: GeoJSON is always labelled
         # WGS-84, and Amap/Baidu exports keep their shifted degrees under that label
