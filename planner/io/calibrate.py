@@ -121,9 +121,10 @@ def calibrate_districts(
             "the cells whose centre they hold.")
     if unplaced.any():
         notes.append(
-            f"{int(unplaced.sum())} districts hold no cell centre at {size:g} m cells "
-            f"({', '.join(np.array(names)[unplaced][:5])}); their {totals[unplaced].sum():,.0f} "
-            "people are not placed. Use a smaller cell_m to place them.")
+            f"{int(unplaced.sum())} districts hold no cell centre of their own at {size:g} m "
+            f"cells ({', '.join(np.array(names)[unplaced][:5])}); their "
+            f"{totals[unplaced].sum():,.0f} people are not placed. A smaller cell_m places a "
+            "small district; a district inside one listed earlier needs its own polygon.")
     removed = (totals == 0) & (estimated > 0)
     if removed.any():
         notes.append(
