@@ -9,8 +9,8 @@ import numpy as np
 import shapely
 
 #: The rule in words, for the notes of a run.
-RULE = ("a cell belongs to the district holding its centre (a centre on a shared border goes "
-        "to the district listed first)")
+RULE = ("a cell belongs to the district holding its centre, a centre on a shared border to the "
+        "district listed first")
 
 
 def districts_of_points(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:

@@ -59,7 +59,7 @@ def outside_districts(cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> s
         return None
     people = float(cells["total"].to_numpy()[out].sum())
     return (f"{people:,.0f} people in {int(out.sum()):,} cells lie outside every district and "
-            f"are not in the coverage per district ({RULE}).")
+            f"are not in the coverage per district (rule: {RULE}).")
 
 
 def _cell_centres(cells: gpd.GeoDataFrame) -> np.ndarray:
