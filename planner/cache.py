@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: calibration assigns each cell to one district by its centre
 
 
 def _file_digest(path: Path) -> str:

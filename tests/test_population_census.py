@@ -9,6 +9,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planner.district_cells import RULE
 from planner.errors import CRSError, InputError
 from planner.io.calibrate import calibrate_districts, calibrate_total
 from planner.io.census import disaggregate, read_census
@@ -157,25 +158,26 @@ def test_calibrate_to_one_total():
 
 
 def test_calibrate_to_district_totals_hand_computed(tmp_path):
-    # estimate: 100 people per cell in a 3 × 1 row of cells
+    # estimate: 100 people per cell in a 3 × 1 row of cells (centres at x = 50, 150, 250)
     grid = read_census(census([(300, (0, 0, 300, 100))]), crs=UTM, cell_m=100, age_shares=None)
-    # district A covers cell 0 and half of cell 1 (150 estimated) → 600; B covers cell 2's
-    # left half (50 estimated) → 10; cell 1's right half and cell 2's right half are outside
-    districts = census([(600, (0, 0, 150, 100)), (10, (200, 0, 250, 100))]).to_crs(4326)
+    # district A (x 0..140) holds the centre of cell 0 and straddles cell 1, whose centre is
+    # outside every district; B (x 200..260) holds the centre of cell 2
+    districts = census([(600, (0, 0, 140, 100)), (10, (200, 0, 260, 100))]).to_crs(4326)
     districts["name"] = ["迎泽街道", "柳巷街道"]
     path = tmp_path / "jiedao.geojson"
     districts.to_file(path)
     out = load_population(grid, districts=path)
-    assert by_cell(out) == pytest.approx({(0, 0): 400, (1, 0): 200 + 50, (2, 0): 10 + 50},
-                                         rel=1e-6)
+    assert by_cell(out) == pytest.approx({(0, 0): 600, (1, 0): 100, (2, 0): 10}, rel=1e-6)
     cal = out.meta["calibration"]
-    assert cal["factors"] == pytest.approx({"迎泽街道": 4.0, "柳巷街道": 0.2}, rel=1e-6)
+    assert cal["factors"] == pytest.approx({"迎泽街道": 6.0, "柳巷街道": 0.1}, rel=1e-6)
     assert cal["outside_people"] == pytest.approx(100, rel=1e-6)
-    assert any("100 estimated people in 2 cells lie outside every district" in n
+    assert cal["rule"] == RULE
+    assert any("100 estimated people in 1 cell whose centre lies outside every district" in n
                for n in out.notes)
+    assert any(RULE in n for n in out.notes)
 
 
-def test_district_without_estimated_people_is_spread_by_area():
+def test_district_without_estimated_people_is_spread_over_its_cells():
     grid = read_census(census([(100, (0, 0, 100, 100))]), crs=UTM, cell_m=100, age_shares=None)
     districts = census([(50, (0, 0, 100, 100)), (80, (200, 0, 400, 100))])
     out = calibrate_districts(grid, districts.geometry, districts["population"])

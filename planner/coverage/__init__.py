@@ -23,7 +23,12 @@ index) and :mod:`~planner.coverage.equity`; the public names are importable from
 """
 
 from planner.coverage.circle import CompleteCircle, complete_circle
-from planner.coverage.districts import assign_districts, district_coverage, district_names
+from planner.coverage.districts import (
+    assign_districts,
+    district_coverage,
+    district_names,
+    outside_districts,
+)
 from planner.coverage.equity import equity_table, weighted_gini, weighted_median
 from planner.coverage.measure import (
     BASIC_CATEGORIES,
@@ -63,6 +68,7 @@ __all__ = [
     "equity_table",
     "facility_counts",
     "headline_table",
+    "outside_districts",
     "people_matrix",
     "population_groups",
     "required_distance_m",

@@ -13,12 +13,14 @@ import shapely
 
 from planner.coverage.measure import COVERAGE_COLUMNS
 from planner.coverage.tables import coverage_long
+from planner.district_cells import RULE, districts_of_points
 from planner.errors import CRSError, InputError
 from planner.standards import LEVELS, Category
 
 
 def assign_districts(cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> np.ndarray:
-    """Row of ``districts`` holding each cell's centre (−1 outside all districts).
+    """Row of ``districts`` holding each cell's centre (−1 outside all districts), by the rule
+    the calibration to district totals also follows (:data:`planner.district_cells.RULE`).
 
     The district layer is reprojected to the cells' CRS; a layer without a CRS or one that
     covers no cell centre raises an error.
@@ -37,16 +39,7 @@ def assign_districts(cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> np
             "The district layer must hold polygons (街道/社区 boundaries); found geometry types "
             f"{sorted(set(districts.geom_type))}."
         )
-    centres = shapely.points(_cell_centres(cells))
-    tree = shapely.STRtree(poly)
-    pt_idx, poly_idx = tree.query(centres, predicate="intersects")
-    zone = np.full(len(cells), -1, dtype=np.int64)
-    # a centre on a shared border goes to the first district listed
-    order = np.lexsort((poly_idx, pt_idx))
-    pt_idx, poly_idx = pt_idx[order], poly_idx[order]
-    first = np.ones(len(pt_idx), dtype=bool)
-    first[1:] = pt_idx[1:] != pt_idx[:-1]
-    zone[pt_idx[first]] = poly_idx[first]
+    zone = districts_of_points(_cell_centres(cells), poly)
     if (zone < 0).all():
         b = np.round(districts.to_crs(cells.crs).total_bounds, 0)
         c = np.round(cells.total_bounds, 0)
@@ -56,6 +49,17 @@ def assign_districts(cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> np
             "the study area and declares the CRS it was written in."
         )
     return zone
+
+
+def outside_districts(cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> str | None:
+    """A note on the people (and cells) whose cell centre lies outside every district, which
+    the per-district table leaves out; None when every cell is in a district."""
+    out = assign_districts(cells, districts) < 0
+    if not out.any():
+        return None
+    people = float(cells["total"].to_numpy()[out].sum())
+    return (f"{people:,.0f} people in {int(out.sum()):,} cells lie outside every district and "
+            f"are not in the coverage per district (rule: {RULE}).")
 
 
 def _cell_centres(cells: gpd.GeoDataFrame) -> np.ndarray:
@@ -93,10 +97,10 @@ def district_coverage(
 ) -> pd.DataFrame:
     """:func:`coverage_table` per district (街道/社区/any admin polygon).
 
-    A cell belongs to the district containing its centre; cells outside every district are left
-    out (so a district's people can differ from a census total it was calibrated to by the
-    cells straddling its border). ``facilities`` counts those inside the district. Adds columns
-    ``district`` (row of the layer) and ``district_name``.
+    A cell belongs to the district containing its centre, the rule of the calibration to
+    district totals, so a calibrated district holds exactly its total; cells outside every
+    district are left out (:func:`outside_districts` counts them). ``facilities`` counts those
+    inside the district. Adds columns ``district`` (row of the layer) and ``district_name``.
     """
     zone = assign_districts(cells, districts)
     names = district_names(districts, name_column)

@@ -2,8 +2,9 @@
 district (e.g. 街道 counts of the 7th census), so an estimate from buildings or rasters matches
 the official count while keeping its pattern inside each district.
 
-People are taken as spread evenly within a cell, so a cell straddling a district boundary is
-split by the exact overlap area. Every group column is scaled with ``total``.
+A cell belongs to one district by :data:`planner.district_cells.RULE` — the rule of the coverage
+per district as well — so each district's cells hold exactly its total. Every group column is
+scaled with ``total``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import shapely
 
 from planner.demand import DemandGrid, geometry_cell_areas, grid_from_cells
+from planner.district_cells import RULE, districts_of_cells
 from planner.errors import InputError
 
 
@@ -48,18 +50,15 @@ def calibrate_total(grid: DemandGrid, total: float) -> DemandGrid:
     return DemandGrid(cells, grid.cell_size_m, meta)
 
 
-def _cell_rows(cell_ix: np.ndarray, cell_iy: np.ndarray, ix: np.ndarray, iy: np.ndarray
-               ) -> np.ndarray:
-    """Row of each (ix, iy) among the grid's cells, -1 where the grid has no such cell."""
-    if len(cell_ix) == 0 or len(ix) == 0:
-        return np.full(len(ix), -1, dtype=np.int64)
-    x0, y0 = min(cell_ix.min(), ix.min()), min(cell_iy.min(), iy.min())
-    width = int(max(cell_ix.max(), ix.max()) - x0) + 1
-    keys = (cell_iy - y0) * width + (cell_ix - x0)
-    order = np.argsort(keys)
-    wanted = (iy - y0) * width + (ix - x0)
-    pos = np.minimum(np.searchsorted(keys[order], wanted), len(keys) - 1)
-    return np.where(keys[order][pos] == wanted, order[pos], -1).astype(np.int64)
+def _cells_of_empty(polys: np.ndarray, which: np.ndarray, size: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(district, ix, iy) of every grid cell whose centre the districts ``which`` hold."""
+    if len(which) == 0:
+        return (np.zeros(0, np.int64),) * 3
+    j, ix, iy, _ = geometry_cell_areas(polys[which], size)
+    owner = districts_of_cells(ix, iy, size, polys)
+    own = owner == which[j]
+    return which[j][own], ix[own], iy[own]
 
 
 def calibrate_districts(
@@ -73,9 +72,11 @@ def calibrate_districts(
         totals: people per district (≥ 0), in the order of ``districts``.
         names: labels of the districts for the notes (default: row numbers).
 
-    A district's people end up exactly at its total. A district where the estimate has nobody
-    gets its total spread by area. People in cells (or parts of cells) outside every district
-    are kept as estimated and reported; overlapping districts split a shared cell by overlap area.
+    A cell belongs to a district by :data:`planner.district_cells.RULE`, the rule of the
+    coverage per district too, so each district's cells end up holding exactly its total. A
+    district where the estimate has nobody gets its total spread evenly over the cells whose
+    centre it holds (a district holding no cell centre cannot be placed and is reported). People
+    in cells outside every district are kept as estimated and reported.
     """
     totals = np.array([_target(t, "district total") for t in totals], dtype=np.float64)
     names = [str(n) for n in (names if names is not None else range(len(totals)))]
@@ -83,44 +84,27 @@ def calibrate_districts(
         raise InputError("Give one total per district polygon, and at least one district.")
     polys = shapely.make_valid(districts.to_crs(grid.crs).to_numpy())
     size = grid.cell_size_m
-    di, ix, iy, overlap = geometry_cell_areas(polys, size)
     cells = grid.cells
-    row = _cell_rows(cells["ix"].to_numpy(), cells["iy"].to_numpy(), ix, iy)
-    frac = overlap / (size * size)
-    covered = np.bincount(row[row >= 0], weights=frac[row >= 0], minlength=len(cells))
-    excess = np.where(covered > 1 + 1e-9, covered, 1.0)
-    frac = np.where(row >= 0, frac / excess[np.maximum(row, 0)], frac)
-    covered = np.minimum(covered, 1.0)
+    ix, iy = cells["ix"].to_numpy(), cells["iy"].to_numpy()
+    zone = districts_of_cells(ix, iy, size, polys)
+    inside = zone >= 0
     groups = grid.groups
     people = {g: cells[g].to_numpy(dtype=np.float64) for g in groups}
-    inside = row >= 0
-    estimated = np.bincount(di[inside], weights=people["total"][row[inside]] * frac[inside],
-                            minlength=len(totals))
+    estimated = np.bincount(zone[inside], weights=people["total"][inside], minlength=len(totals))
     empty = (estimated <= 0) & (totals > 0)
     factor = np.divide(totals, estimated, out=np.zeros_like(totals), where=estimated > 0)
-    # contributions: scaled district parts, areal parts of empty districts, unscaled remainders
-    area = np.bincount(di, weights=overlap, minlength=len(totals))
-    if (empty & (area <= 0)).any():
-        bad = np.array(names)[empty & (area <= 0)][:5]
-        raise InputError(f"District polygons {list(bad)} have people but no area; fix or drop "
-                         "those geometries.")
-    areal = empty[di]
-    scaled = inside & ~areal
-    share = {g: (people[g].sum() / people["total"].sum()) for g in groups}
-    parts_ix = [ix[scaled], ix[areal], cells["ix"].to_numpy()]
-    parts_iy = [iy[scaled], iy[areal], cells["iy"].to_numpy()]
-    values = {}
-    rest = 1.0 - covered
-    for g in groups:
-        values[g] = np.concatenate([
-            people[g][row[scaled]] * frac[scaled] * factor[di[scaled]],
-            totals[di[areal]] * overlap[areal] / area[di[areal]] * share[g],
-            people[g] * rest,
-        ])
-    out = grid_from_cells(np.concatenate(parts_ix), np.concatenate(parts_iy), values,
+    scale = np.where(inside, factor[np.maximum(zone, 0)], 1.0)
+    ed, ex, ey = _cells_of_empty(polys, np.flatnonzero(empty), size)
+    n_cells = np.bincount(ed, minlength=len(totals))
+    unplaced = empty & (n_cells == 0)
+    grand = people["total"].sum()
+    share = {g: (people[g].sum() / grand if grand > 0 else float(g == "total")) for g in groups}
+    values = {g: np.concatenate([people[g] * scale, totals[ed] / n_cells[ed] * share[g]])
+              for g in groups}
+    out = grid_from_cells(np.concatenate([ix, ex]), np.concatenate([iy, ey]), values,
                           cell_m=size, crs=grid.crs, meta={**grid.meta, "notes": list(grid.notes)})
-    outside = float((people["total"] * rest).sum())
-    outside_cells = int((rest > 1e-9).sum())
+    outside = float(people["total"][~inside].sum())
+    outside_cells = int((~inside & (people["total"] > 0)).sum())
     notes = out.meta["notes"]
     lo, hi = factor[~empty].min(initial=np.inf), factor[~empty].max(initial=0)
     span = (f"factor {lo:.3g}" if lo == hi else f"factors {lo:.3g}–{hi:.3g}") if lo <= hi else \
@@ -128,11 +112,19 @@ def calibrate_districts(
     notes.append(
         f"Calibrated to {len(totals)} district total{'s' * (len(totals) != 1)} "
         f"({totals.sum():,.0f} people; the estimate held {estimated.sum():,.0f} in them): each "
-        f"district's cells scaled to its total, {span}.")
-    if empty.any():
+        f"district's cells scaled to its total, {span}; {RULE}.")
+    spread = empty & ~unplaced
+    if spread.any():
         notes.append(
-            f"{int(empty.sum())} districts with people hold no estimated residents "
-            f"({', '.join(np.array(names)[empty][:5])}); their totals are spread by area.")
+            f"{int(spread.sum())} districts with people hold no estimated residents "
+            f"({', '.join(np.array(names)[spread][:5])}); their totals are spread evenly over "
+            "the cells whose centre they hold.")
+    if unplaced.any():
+        notes.append(
+            f"{int(unplaced.sum())} districts hold no cell centre of their own at {size:g} m "
+            f"cells ({', '.join(np.array(names)[unplaced][:5])}); their "
+            f"{totals[unplaced].sum():,.0f} people are not placed. A smaller cell_m places a "
+            "small district; a district inside one listed earlier needs its own polygon.")
     removed = (totals == 0) & (estimated > 0)
     if removed.any():
         notes.append(
@@ -140,17 +132,21 @@ def calibrate_districts(
             f"({', '.join(np.array(names)[removed][:5])}); the {estimated[removed].sum():,.0f} people estimated there are removed.")
     if outside > 0:
         notes.append(
-            f"{outside:,.0f} estimated people in {outside_cells:,} cells lie outside every "
-            "district with a total; they are kept as estimated, not scaled.")
-    if (excess > 1 + 1e-9).any():
-        notes.append(f"District polygons overlap in {int((excess > 1 + 1e-9).sum())} cells; "
-                     "those cells' people are split among the districts by overlap area.")
+            f"{outside:,.0f} estimated people in {outside_cells:,} "
+            f"cell{'s' * (outside_cells != 1)} whose centre lies outside every district with a "
+            "total are kept as estimated, not scaled.")
+    area = shapely.area(polys)
+    overlap = float(area.sum() - shapely.area(shapely.union_all(polys)))
+    if overlap > 1e-6 * float(area.sum()):
+        notes.append(f"District polygons overlap ({overlap / 1e6:.3f} km²); a cell whose "
+                     "centre lies in several belongs to the district listed first.")
     out.meta["calibration"] = {
-        "method": "districts", "districts": len(totals), "target_total": float(totals.sum()),
-        "estimated_total": float(estimated.sum()), "outside_people": outside,
-        "outside_cells": outside_cells,
+        "method": "districts", "rule": RULE, "districts": len(totals),
+        "target_total": float(totals.sum()), "estimated_total": float(estimated.sum()),
+        "outside_people": outside, "outside_cells": outside_cells,
         "factors": {n: float(f) for n, f in zip(names, factor, strict=True)},
-        "spread_by_area": [n for n, e in zip(names, empty, strict=True) if e],
+        "spread_by_area": [n for n, e in zip(names, spread, strict=True) if e],
+        "unplaced": {n: float(t) for n, t, u in zip(names, totals, unplaced, strict=True) if u},
     }
     out.meta["grid_total"] = float(out.cells["total"].sum())
     return out

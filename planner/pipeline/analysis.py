@@ -165,6 +165,8 @@ def _districts(result: ScenarioResult, dist: Distances, cats: dict[str, Category
                                   name_column=spec.name_column, facilities=result.facilities,
                                   levels=result.scenario.analysis.levels_min,
                                   off_streets=result.off_streets)
+    if (note := cov.outside_districts(result.demand.cells, layer)) is not None:
+        result.notes.append(note)
     return Districts(table=table, layer=layer.to_crs(result.network.crs))
 
 
