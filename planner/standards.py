@@ -284,7 +284,9 @@ def load_speeds(
     path = Path(path) if path else SPEEDS_FILE
     doc = _read_toml(path, "walking-speed", SPEEDS_FILE)
     table = {**doc.get("speeds", {}), **(overrides or {})}
-    where = f"{path} with the scenario's [speeds]" if overrides else str(path)
+    # the bundled file is named, not its place on this machine (API answers show this text)
+    shown = "speeds.toml" if path == SPEEDS_FILE else str(path)
+    where = f"the scenario's [speeds] over {shown}" if overrides else shown
     speeds = validate(SpeedsFile, {"speeds": table}, f"Walking speeds ({where})",
                       "Give metres per second for every population group.", strip=1).speeds
     return {group: v.value for group, v in speeds.items()}

@@ -48,7 +48,9 @@ def suggest(key: str, allowed: Sequence[str]) -> str:
     """" — did you mean 'x'?" for a misspelt or aliased key, else the known keys."""
     if ALIASES.get(key) in allowed:
         return f" — did you mean {ALIASES[key]!r}?"
-    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.7)
+    numbers = re.findall(r"\d+", key)  # age60 is age_60_plus, however far the spelling
+    same = [a for a in allowed if numbers and re.findall(r"\d+", a)[:len(numbers)] == numbers]
+    close = same[:1] or difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
     return f" — did you mean {close[0]!r}?" if close else f"; known: {list(allowed)}"
 
 
