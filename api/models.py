@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from planner.scenario_model import (
     DEGREE_SYSTEMS,
     BBox,
+    DistrictFields,
     FacilityFields,
     OptimizeFields,
     PopulationFields,
@@ -219,6 +220,14 @@ class PopulationIn(_In, PopulationFields):
         return self
 
 
+class DistrictsIn(_In, DistrictFields):
+    """Admin polygons (街道 / 社区) to report coverage per unit and outline on the map (the
+    scenario's [districts] with an upload in place of the file)."""
+
+    upload_id: str = Field(pattern=ID_PATTERN, description="district polygons (GeoJSON/GPKG) "
+                           "from /v1/uploads")
+
+
 class ScenarioIn(_In, ScenarioFields):
     """A scenario: a ready network, facilities, population and what to measure (the scenario
     file's fields, with ids in place of files)."""
@@ -229,6 +238,7 @@ class ScenarioIn(_In, ScenarioFields):
     population: PopulationIn = Field(PopulationIn(), description="the demand grid")
     bbox: BBox | None = Field(None, description="study area (west, south, east, north), "
                               "degrees WGS-84")
+    districts: DistrictsIn | None = Field(None, description="report coverage per district")
 
     @model_validator(mode="before")
     @classmethod
@@ -262,6 +272,7 @@ class ScenarioIn(_In, ScenarioFields):
         "population": {"source": "buildings", "cell_m": 100},
         "analysis": {"categories": ["kindergarten", "elderly_day_care"], "mode": "both"},
         "speeds": {"age_60_plus": 0.8},
+        "categories": {"elderly_home": {"distance_m": 800}},
     }]})
 
 

@@ -374,6 +374,21 @@ def test_misspelt_fields_and_bad_json_are_explained(tmp_path):
                                           "analysis": {"catgories": ["kindergarten"]}})
         assert r.status_code == 422
         assert "unknown field 'catgories' — did you mean 'categories'?" in r.json()["detail"]
+        # the suggestion comes from the model at that place of the body
+        for body, where, hint in [
+            ({"analysis": {"categorys": ["kindergarten"]}}, "analysis.categorys", "categories"),
+            ({"districs": {"upload_id": "b" * 32}}, "districs", "districts"),
+            ({"districts": {"upload_id": "b" * 32, "name_colum": "名称"}},
+             "districts.name_colum", "name_column"),
+            ({"facilities": [{"source": "osm", "coord": "wgs84"}]}, "facilities.0.coord",
+             "coords"),
+        ]:
+            detail = c.post("/v1/scenarios", json={"network_id": "a" * 32, **body}).json()[
+                "detail"]
+            assert f"{where}: unknown field '{where.rsplit('.', 1)[-1]}' — did you mean " \
+                   f"'{hint}'?" in detail, detail
+        r = c.post(f"/v1/scenarios/{'a' * 32}/optimize", json={"categorys": ["kindergarten"]})
+        assert "did you mean 'categories'?" in r.json()["detail"]
         r = c.post("/v1/scenarios", content=b'{"network_id": ',
                    headers={"content-type": "application/json"})
         assert "not valid JSON (at character 15" in r.json()["detail"]

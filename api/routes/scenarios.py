@@ -16,6 +16,7 @@ from planner.api.scenario_doc import (
     create_scenario_files,
     load_stored_scenario,
     optimize_spec,
+    stored_categories,
 )
 from planner.api.store import ACTIVE, Store, creating, new_id
 
@@ -99,7 +100,7 @@ def start_optimize(scenario_id: ResourceId, body: OptimizeIn, store: StoreDep,
     """Choose new sites (model, categories, number of sites, capacities, time limit)
     on top of the coverage analysis (a job)."""
     fetch(store, "scenarios", scenario_id)
-    spec = optimize_spec(body)
+    spec = optimize_spec(body, stored_categories(store, scenario_id))
     params = {"optimize": [spec.model_dump(exclude_none=True)]}
     load_stored_scenario(store, scenario_id, params)
     return job_out(jobs.submit("optimize", scenario_id, params))
