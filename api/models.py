@@ -329,8 +329,10 @@ class TableLinks(BaseModel):
 
 class LayerLink(BaseModel):
     name: str
-    url: str
+    url: str = Field(description="the layer as GeoJSON, WGS-84")
     features: int
+    parquet_url: str | None = Field(None, description="the layer as GeoParquet, in the "
+                                    "analysis CRS (metres)")
 
 
 class ResultOut(BaseModel):
@@ -341,7 +343,11 @@ class ResultOut(BaseModel):
     target_id: str
     summary: dict[str, Any]
     timings: dict[str, float] | None = None
-    layers: list[LayerLink] = Field(description="GeoJSON FeatureCollections in WGS-84")
+    layers: list[LayerLink] = Field(description="GeoJSON FeatureCollections in WGS-84 (and "
+                                    "GeoParquet)")
+    geopackage_url: str | None = Field(
+        None, description="every layer in one GeoPackage (a layer each, for QGIS), in the "
+        "analysis CRS")
     tables: list[TableLinks]
     workbook_url: str | None = Field(
         None, description="every table in one Excel workbook, a sheet per table")

@@ -300,6 +300,26 @@ def test_the_workbook_holds_every_table(c, job):
 
 
 @pytest.mark.slow
+def test_the_cli_layers_are_served_too(c, job, tmp_path):
+    """The GeoPackage and GeoParquet layers a job writes (as planner run does) are listed in the
+    result and served; they hold the GeoJSON layers' features."""
+    import geopandas as gpd
+    import pyogrio
+
+    r = c.get(job["geopackage_url"])
+    assert job["geopackage_url"].endswith("/layers/layers.gpkg") and r.status_code == 200
+    (tmp_path / "layers.gpkg").write_bytes(r.content)
+    in_gpkg = dict(pyogrio.list_layers(tmp_path / "layers.gpkg"))
+    for layer in job["layers"]:
+        assert layer["name"] in in_gpkg
+        parquet = c.get(layer["parquet_url"])
+        assert parquet.status_code == 200, parquet.text
+        (tmp_path / "l.parquet").write_bytes(parquet.content)
+        assert len(gpd.read_parquet(tmp_path / "l.parquet")) == layer["features"]
+    assert c.get(job["layers"][0]["url"].replace(".geojson", "_x.parquet")).status_code == 404
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["layer", "csv", "xlsx", "workbook", "map"])
 def test_result_files_carry_an_etag(c, job, kind):
     url = {"layer": job["layers"][0]["url"], "csv": job["tables"][0]["csv"],
