@@ -202,3 +202,26 @@ def test_results_survive_a_restart(run):
         assert again.get(before["map_url"]).status_code == 200
         listed = {j["id"] for j in again.get("/v1/jobs").json()}
         assert {j["id"] for j in run["jobs"].values()} <= listed
+
+
+def test_the_audit_names_the_users_files(run, c):
+    """The facility audit names each source by the file the user sent: the network's OSM file
+    and an uploaded table, as planner run names the scenario's files."""
+    lon, lat = HELSINKI_POINT
+    table = f"名称,lon,lat,类型\n阳光幼儿园,{lon},{lat},幼儿园\n".encode()
+    up = c.post("/v1/uploads", files={"file": ("amap_kindergartens.csv", table)}).json()["id"]
+    r = c.post("/v1/scenarios", json={
+        "network_id": run["network"]["id"],
+        "facilities": [{"source": "osm"}, {"source": "upload", "upload_id": up,
+                                           "coords": "wgs84", "category_column": "类型"}],
+        "population": {"source": "buildings", "cell_m": 250},
+        "analysis": {"categories": ["kindergarten"], "mode": "compliance"}})
+    assert r.status_code == 201, r.text
+    job = wait_job(c, c.post(f"/v1/scenarios/{r.json()['id']}/coverage").json()["id"],
+                   timeout_s=120)
+    assert job["status"] == "done", job
+    res = c.get(job["result_url"]).json()
+    audit = next(t for t in res["tables"] if t["name"] == "facility_audit")
+    sources = set(pd.read_csv(io.BytesIO(c.get(audit["csv"]).content),
+                              encoding="utf-8-sig")["source"])
+    assert sources == {"Helsinki.osm.pbf", "amap_kindergartens.csv"}
