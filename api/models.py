@@ -240,6 +240,17 @@ class ScenarioIn(_In, ScenarioFields):
                               "degrees WGS-84")
     districts: DistrictsIn | None = Field(None, description="report coverage per district")
 
+    @field_validator("districts", mode="before")
+    @classmethod
+    def _districts_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError('give the districts as {"upload_id": "…", "name_column": "…"} '
+                             "(population.districts is the one that takes an upload id alone)")
+        if isinstance(value, dict) and "file" in value:
+            raise ValueError("the API takes no file names: POST the district polygons to "
+                             '/v1/uploads and give the id as "upload_id"')
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _inline_points(cls, data: Any) -> Any:

@@ -275,6 +275,10 @@ def test_category_overrides_and_districts_are_the_scenario_files(c, net_dir):
     assert "did you mean 'distance_m'" in _error(r, 400, "InputError")
     zones = c.post("/v1/uploads", files={"file": ("jiedao.geojson",
                                                   _polygons(名称="Kluuvi"))}).json()["id"]
+    for districts, words in [(zones, "population.districts is the one"),
+                             ({"file": "jiedao.geojson"}, "POST the district polygons")]:
+        r = c.post("/v1/scenarios", json={"network_id": nid, "districts": districts})
+        assert words in _error(r, 422, "ValidationError")
     r = c.post("/v1/scenarios", json={"network_id": nid, "districts": {
         "upload_id": zones, "name_column": "街道"}})
     assert "no column '街道'" in _error(r, 400, "InputError")
