@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 import sys
 import tempfile
@@ -30,9 +29,11 @@ from planner.api.routes import jobs, meta, networks, results, scenarios, uploads
 from planner.api.settings import Settings
 from planner.api.store import StorageError, StorageFull, Store
 from planner.api.uploads import InflatesTooMuch
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from planner.errors import PlannerError
+from planner.scenario_file import model_at, suggest_key
 from planner.scenario_model import RETIRED_KEYS
 
 log = logging.getLogger("planner.api")
@@ -61,18 +62,27 @@ def _error(status: int, kind: str, detail: str, headers: dict | None = None) -> 
                         headers=headers)
 
 
-def _request_fields() -> list[str]:
-    """Every field name of the request models, for "did you mean" on a misspelt one."""
+def _body_model(route: object) -> type[BaseModel] | None:
+    """The model of a route's JSON body: a body parameter, or the schema a route that reads
+    its body itself names in its OpenAPI entry."""
     from planner.api import models
 
-    names = {name for model in vars(models).values()
-             if isinstance(model, type) and issubclass(model, models._In)
-             for name in model.model_fields}
-    return sorted(names)
+    extra = getattr(route, "openapi_extra", None) or {}
+    ref = (extra.get("requestBody", {}).get("content", {}).get("application/json", {})
+           .get("schema", {}).get("$ref", ""))
+    if ref:
+        return getattr(models, ref.rsplit("/", 1)[-1], None)
+    dependant = getattr(route, "dependant", None)
+    for param in getattr(dependant, "body_params", []):
+        kind = param.field_info.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            return kind
+    return None
 
 
-def _explain(err: dict) -> str:
-    """One validation error in words a user can act on."""
+def _explain(err: dict, body: type[BaseModel] | None = None) -> str:
+    """One validation error in words a user can act on; an unknown field of the request's
+    ``body`` model is named with the closest field of the model at its location."""
     loc = [str(p) for p in err.get("loc", ())]
     where, msg, kind = ".".join(loc), err.get("msg", "invalid"), err.get("type", "")
     if kind == "json_invalid":
@@ -82,14 +92,16 @@ def _explain(err: dict) -> str:
     if kind == "extra_forbidden" and loc and loc[-1] in RETIRED_KEYS:
         return f"{where}: the field {loc[-1]!r} is no longer read; {RETIRED_KEYS[loc[-1]]}"
     if kind == "extra_forbidden" and loc:
-        close = difflib.get_close_matches(loc[-1], _request_fields(), n=1, cutoff=0.7)
-        hint = f" — did you mean {close[0]!r}?" if close else ""
+        raw = tuple(err["loc"])
+        model = model_at(raw[1:], body) if body is not None and raw[:1] == ("body",) else None
+        hint = suggest_key(loc[-1], sorted(model.model_fields)) if model is not None else ""
         return f"{where}: unknown field {loc[-1]!r}{hint}"
     return f"{where}: {msg}"
 
 
-def _validation_detail(exc: RequestValidationError) -> str:
-    parts = [_explain(err) for err in exc.errors()]
+def _validation_detail(exc: RequestValidationError, request: Request) -> str:
+    body = _body_model(request.scope.get("route"))
+    parts = [_explain(err, body) for err in exc.errors()]
     return "The request is not valid — " + "; ".join(parts[:20]) + (
         f" (and {len(parts) - 20} more)" if len(parts) > 20 else "")
 
@@ -104,8 +116,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(413, "PayloadTooLarge", str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, "ValidationError", _validation_detail(exc))
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, "ValidationError", _validation_detail(exc, request))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from planner.errors import CRSError
 from planner.lonlat import with_lonlat
-from planner.outputs import LAYERS_DIR, MAP, WORKBOOK, file_name
+from planner.outputs import GEOPACKAGE, LAYERS_DIR, MAP, WORKBOOK, file_name
 
 
 def gzip_copy(path: Path) -> Path | None:
@@ -57,8 +57,8 @@ def write_layer(gdf: gpd.GeoDataFrame, path: Path, *, bd09: bool = False) -> int
 def export_result(result: Any, job_dir: Path) -> dict[str, Any]:
     """Write a ScenarioResult under ``job_dir`` once, to be served from disk: the CLI's files
     plus GeoJSON layers and gzipped text files; returns the manifest
-    ``{"layers": [{"name", "features"}], "tables": [name], "map": path, "workbook": path}``
-    (paths relative to ``job_dir``)."""
+    ``{"layers": [{"name", "features", "parquet": path}], "tables": [name], "map": path,
+    "workbook": path, "geopackage": path}`` (paths relative to ``job_dir``)."""
     from planner.maps.result import write_outputs  # folium and the runner load with the job
 
     from planner.scenario import has_bd09_input
@@ -72,6 +72,10 @@ def export_result(result: Any, job_dir: Path) -> dict[str, Any]:
     for name, gdf in result.layers.items():
         safe = file_name(name)
         count = write_layer(gdf, job_dir / LAYERS_DIR / f"{safe}.geojson", bd09=bd09)
-        layers.append({"name": safe, "features": count})
+        parquet = f"{LAYERS_DIR}/{safe}.parquet"
+        layers.append({"name": safe, "features": count,
+                       "parquet": parquet if parquet in written else None})
     tables = [file_name(name) for name in result.tables]
-    return {"layers": layers, "tables": tables, "map": MAP, "workbook": WORKBOOK}
+    gpkg = f"{LAYERS_DIR}/{GEOPACKAGE}"
+    return {"layers": layers, "tables": tables, "map": MAP, "workbook": WORKBOOK,
+            "geopackage": gpkg if gpkg in written else None}

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from planner.scenario_model import (
     DEGREE_SYSTEMS,
     BBox,
+    DistrictFields,
     FacilityFields,
     OptimizeFields,
     PopulationFields,
@@ -219,6 +220,14 @@ class PopulationIn(_In, PopulationFields):
         return self
 
 
+class DistrictsIn(_In, DistrictFields):
+    """Admin polygons (街道 / 社区) to report coverage per unit and outline on the map (the
+    scenario's [districts] with an upload in place of the file)."""
+
+    upload_id: str = Field(pattern=ID_PATTERN, description="district polygons (GeoJSON/GPKG) "
+                           "from /v1/uploads")
+
+
 class ScenarioIn(_In, ScenarioFields):
     """A scenario: a ready network, facilities, population and what to measure (the scenario
     file's fields, with ids in place of files)."""
@@ -229,6 +238,18 @@ class ScenarioIn(_In, ScenarioFields):
     population: PopulationIn = Field(PopulationIn(), description="the demand grid")
     bbox: BBox | None = Field(None, description="study area (west, south, east, north), "
                               "degrees WGS-84")
+    districts: DistrictsIn | None = Field(None, description="report coverage per district")
+
+    @field_validator("districts", mode="before")
+    @classmethod
+    def _districts_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError('give the districts as {"upload_id": "…", "name_column": "…"} '
+                             "(population.districts is the one that takes an upload id alone)")
+        if isinstance(value, dict) and "file" in value:
+            raise ValueError("the API takes no file names: POST the district polygons to "
+                             '/v1/uploads and give the id as "upload_id"')
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -262,6 +283,7 @@ class ScenarioIn(_In, ScenarioFields):
         "population": {"source": "buildings", "cell_m": 100},
         "analysis": {"categories": ["kindergarten", "elderly_day_care"], "mode": "both"},
         "speeds": {"age_60_plus": 0.8},
+        "categories": {"elderly_home": {"distance_m": 800}},
     }]})
 
 
@@ -318,8 +340,10 @@ class TableLinks(BaseModel):
 
 class LayerLink(BaseModel):
     name: str
-    url: str
+    url: str = Field(description="the layer as GeoJSON, WGS-84")
     features: int
+    parquet_url: str | None = Field(None, description="the layer as GeoParquet, in the "
+                                    "analysis CRS (metres)")
 
 
 class ResultOut(BaseModel):
@@ -330,7 +354,11 @@ class ResultOut(BaseModel):
     target_id: str
     summary: dict[str, Any]
     timings: dict[str, float] | None = None
-    layers: list[LayerLink] = Field(description="GeoJSON FeatureCollections in WGS-84")
+    layers: list[LayerLink] = Field(description="GeoJSON FeatureCollections in WGS-84 (and "
+                                    "GeoParquet)")
+    geopackage_url: str | None = Field(
+        None, description="every layer in one GeoPackage (a layer each, for QGIS), in the "
+        "analysis CRS")
     tables: list[TableLinks]
     workbook_url: str | None = Field(
         None, description="every table in one Excel workbook, a sheet per table")

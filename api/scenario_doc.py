@@ -18,6 +18,7 @@ from planner.api.models import FacilitiesIn, OptimizeIn, ScenarioIn
 from planner.api.store import Store
 from planner.api.submission_checks import (
     check_categories,
+    check_district_names,
     check_districts_file,
     check_facility_upload,
     check_feature_categories,
@@ -77,9 +78,10 @@ def create_scenario_files(
             f"poll GET /v1/networks/{network['id']} until status is ready"
             + (", or upload the network again." if network_job["status"] != "running" else ".")
         )
-    check_categories(request.analysis.categories)
-    check_categories(request.analysis.basic_categories)
-    check_categories([f.category for f in request.facilities if f.category])
+    overrides = category_overrides(request.categories)
+    check_categories(request.analysis.categories, overrides)
+    check_categories(request.analysis.basic_categories, overrides)
+    check_categories([f.category for f in request.facilities if f.category], overrides)
     load_speeds(overrides=request.speeds or None)  # names the group or speed that is wrong
     bbox = network_job["summary"]["bbox_lonlat"]
     folder = store.path("scenarios", scenario_id)
@@ -121,15 +123,15 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
         elif fac.source == "geojson":
             fc = fac.geojson.model_dump(mode="json")
             check_inside(fc, fac.coords, bbox, where)
-            check_feature_categories(fac, fc, where)
+            check_feature_categories(fac, fc, where, request.categories or None)
             name = f"facilities_{i}.csv"
             _points_table(fc).to_csv(folder / name, index=False, encoding="utf-8")
             facilities.append({**_facility_entry(fac, name), "lon": "lon", "lat": "lat",
                                "encoding": "utf-8"})
         else:
             src = _upload_path(store, fac.upload_id, FACILITY_SUFFIXES, where)
-            check_facility_upload(src, fac, bbox, where)
-            name = f"facilities_{i}_{src.name}"
+            check_facility_upload(src, fac, bbox, where, request.categories or None)
+            name = f"facilities_{i}/{src.name}"  # the user's file name, shown in the audit
             link_or_copy(src, folder / name)
             facilities.append(_facility_entry(fac, name))
     pop = request.population
@@ -153,7 +155,16 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
         "population": population,
         "analysis": request.analysis.model_dump(exclude_none=True),
         "speeds": request.speeds,
+        "categories": request.categories,
     }
+    if request.districts is not None:
+        src = _upload_path(store, request.districts.upload_id, (".geojson", ".json", ".gpkg"),
+                           "districts")
+        check_district_names(src, request.districts.name_column, "districts", bbox)
+        doc["districts"] = {**request.districts.model_dump(exclude={"upload_id"},
+                                                           exclude_none=True),
+                            "file": f"districts/{src.name}"}
+        link_or_copy(src, folder / doc["districts"]["file"])
     if request.bbox is not None:
         check_overlap(list(request.bbox), bbox, "bbox", "the study area",
                        "give (west, south, east, north) inside the network's area")
@@ -161,13 +172,32 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
     return doc
 
 
-def optimize_spec(request: OptimizeIn) -> OptimizeSpec:
+def category_overrides(overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
+    """A scenario's category overrides, checked as a scenario file's are (unknown fields named
+    with the closest valid one); None when there are none."""
+    if not overrides:
+        return None
+    load_categories(overrides=overrides)
+    return overrides
+
+
+def stored_categories(store: Store, scenario_id: str) -> dict[str, dict[str, Any]]:
+    """The category overrides of a stored scenario ({} for none, and for scenarios stored by
+    versions whose bodies took none)."""
+    doc = json.loads((store.path("scenarios", scenario_id) / "scenario.json")
+                     .read_text(encoding="utf-8"))
+    return doc.get("categories") or {}
+
+
+def optimize_spec(request: OptimizeIn,
+                  overrides: dict[str, dict[str, Any]] | None = None) -> OptimizeSpec:
     """The scenario's optimisation request of an API body (the same fields), with its
-    categories checked; the capacitated model needs the places of a new site."""
-    check_categories(request.categories)
+    categories checked against the scenario's ``overrides``; the capacitated model needs the
+    places of a new site."""
+    check_categories(request.categories, overrides or None)
     if request.model == "capacitated" and request.new_site_capacity is None:
         key = request.categories[0]
-        category = get_category(load_categories(), key)
+        category = get_category(load_categories(overrides=overrides or None), key)
         if category.capacity_per_site is None:
             raise InputError(
                 f"The capacitated model needs the places of a new {key} site, and {key} has no "
@@ -181,7 +211,8 @@ def load_stored_scenario(store: Store, scenario_id: str, params: dict[str, Any])
     """The planner scenario of a stored scenario, set up for one job.
 
     ``params`` holds ``optimize`` (a list of OptimizeSpec dicts; empty for coverage) and, in
-    jobs stored by earlier versions, ``categories`` (category overrides).
+    jobs stored by earlier versions, ``categories`` (category overrides, applied on top of the
+    scenario's own).
     """
     row = store.get("scenarios", scenario_id)
     folder = store.path("scenarios", scenario_id)
@@ -190,5 +221,5 @@ def load_stored_scenario(store: Store, scenario_id: str, params: dict[str, Any])
     for fac in doc["facilities"]:  # earlier versions stored a setting the reader never used
         fac.pop("category_map", None)
     doc["optimize"] = params.get("optimize", [])
-    doc["categories"] = params.get("categories", {})
+    doc["categories"] = {**doc.get("categories", {}), **params.get("categories", {})}
     return parse_scenario(doc, folder, f"{row['name']} ({scenario_id})")

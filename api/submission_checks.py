@@ -71,7 +71,8 @@ def check_inside(fc: dict[str, Any], coords: str | None, bbox: list[float], wher
     )
 
 
-def check_facility_upload(path: Path, fac: FacilitiesIn, bbox: list[float], where: str) -> None:
+def check_facility_upload(path: Path, fac: FacilitiesIn, bbox: list[float], where: str,
+                          overrides: dict[str, Any] | None = None) -> None:
     """Read an uploaded facility file as the job will, so that an undeclared or wrong
     coordinate system, swapped or missing coordinate columns and unknown categories are refused
     at submission rather than in a job that ends at 0 % coverage."""
@@ -85,6 +86,7 @@ def check_facility_upload(path: Path, fac: FacilitiesIn, bbox: list[float], wher
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FacilityWarning)
             points = load_facilities(path, to_crs=f"EPSG:{utm}", dedupe_m=0,
+                                     categories=load_categories(overrides=overrides),
                                      **fac.reader_options())
     except InputError as exc:
         message = (str(exc).replace(str(path), path.name)  # never show server paths
@@ -226,7 +228,19 @@ def check_districts_file(path: Path, column: str | None, where: str,
     _check_polygons(info, where, path.name)
 
 
-def check_feature_categories(fac: FacilitiesIn, fc: dict[str, Any], where: str) -> None:
+def check_district_names(path: Path, column: str | None, where: str,
+                         bbox: list[float]) -> None:
+    """District polygons to report per unit; a name column given must be one of theirs."""
+    info = _layer_info(path, where, bbox)
+    fields = [str(f) for f in info["fields"]]
+    if column is not None and column not in fields:
+        raise InputError(f"{where}: {path.name} has no column {column!r} (name_column); its "
+                         f"columns are {fields}.")
+    _check_polygons(info, where, path.name)
+
+
+def check_feature_categories(fac: FacilitiesIn, fc: dict[str, Any], where: str,
+                             overrides: dict[str, Any] | None = None) -> None:
     """The points say their category; values that look like keys must be known ones (names
     and POI types are matched by keyword when the job runs)."""
     if fac.category is None and fac.category_column is None:
@@ -244,6 +258,6 @@ def check_feature_categories(fac: FacilitiesIn, fc: dict[str, Any], where: str) 
         )
     keys = sorted({str(v) for v in values if v is not None and _KEY.fullmatch(str(v))})
     try:
-        check_categories(keys)
+        check_categories(keys, overrides)
     except InputError as exc:
         raise type(exc)(f"{where}, property {fac.category_column!r}: {exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -59,6 +60,19 @@ def build_network(store: Store, job: dict[str, Any], progress: Progress) -> dict
     return {"summary": net.summary(), "timings": timings, "outputs": {}}
 
 
+def number_plan(result: Any, plan: int | None) -> None:
+    """Name an optimisation job's one plan ``optimize_<plan>_…``: the number of the request
+    among its scenario's optimisation jobs, in the order they were submitted, as ``planner run``
+    numbers a scenario file's [[optimize]] entries (its tables, notes and workbook sheets)."""
+    if plan is None or len(result.optimizations) != 1:
+        return
+    opt = result.optimizations[0]
+    name = f"optimize_{plan}_" + opt.name.removeprefix("optimize_1_")
+    if name != opt.name:
+        result.optimizations[0] = dataclasses.replace(opt, name=name)
+        result.notes[:] = [n.replace(opt.name, name) for n in result.notes]
+
+
 def run_scenario_job(store: Store, job: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """Run a coverage or optimisation job with the scenario runner and export its results."""
     from planner.scenario import run_scenario
@@ -69,6 +83,7 @@ def run_scenario_job(store: Store, job: dict[str, Any], progress: Progress) -> d
              "export"]
     overall = StepProgress(progress, steps)
     result = run_scenario(scenario, cache_dir=store.data_dir / "cache", progress=overall)
+    number_plan(result, job["params"].get("plan"))
     overall("export", 0.0)
     t0 = time.perf_counter()
     outputs = export_result(result, job_dir)

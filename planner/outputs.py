@@ -19,7 +19,7 @@ from planner.labels import Lang
 from planner.neutralise import FORMULA_START, neutralise_formula, neutralise_formulas
 from planner.workbook import write_workbook
 
-__all__ = ["FORMULA_START", "LAYERS_DIR", "MAP", "SUMMARY", "TABLES_DIR", "WORKBOOK",
+__all__ = ["FORMULA_START", "GEOPACKAGE", "LAYERS_DIR", "MAP", "SUMMARY", "TABLES_DIR", "WORKBOOK",
            "file_name", "neutralise_formula", "neutralise_formulas",
            "write_layers", "write_result", "write_tables", "write_workbook"]
 
@@ -27,6 +27,8 @@ __all__ = ["FORMULA_START", "LAYERS_DIR", "MAP", "SUMMARY", "TABLES_DIR", "WORKB
 TABLES_DIR, LAYERS_DIR = "tables", "layers"
 WORKBOOK = f"{TABLES_DIR}/coverage.xlsx"
 MAP = "gap_map.html"
+#: The GeoPackage holding every layer (for QGIS), in ``LAYERS_DIR``.
+GEOPACKAGE = "layers.gpkg"
 SUMMARY = "summary.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 #: A table or layer file name (without its suffix), safe in a URL and on every file system.
@@ -96,7 +98,7 @@ def write_layers(
     layers: Mapping[str, gpd.GeoDataFrame],
     out_dir: str | Path,
     *,
-    geopackage: str = "layers.gpkg",
+    geopackage: str = GEOPACKAGE,
 ) -> list[Path]:
     """Write every layer into one GeoPackage (a layer each, for QGIS) and as ``<name>.parquet``
     (GeoParquet); returns the paths written. Empty layers are written too (no features)."""

@@ -187,7 +187,8 @@ class ScenarioResult:
 def _optimization_summary(opt: Optimization) -> dict[str, Any]:
     r, spec = opt.answer, opt.request
     return {
-        "model": r.model,
+        "model": spec.model,  # as requested; the formulation solved is r.model
+        "formulation": r.model,
         "categories": spec.categories,
         "status": r.status,
         "objective": r.objective,

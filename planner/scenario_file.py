@@ -31,17 +31,20 @@ from planner.scenario_model import (
 __all__ = [
     "SAMPLE_SCENARIO", "SAMPLE_SOURCE", "AnalysisSpec", "BuildingRules", "DistrictSpec",
     "FacilitySpec", "NetworkSpec", "OptimizeSpec", "PopulationSpec", "Scenario", "StudyArea",
-    "load_scenario", "parse_scenario",
+    "load_scenario", "model_at", "parse_scenario", "suggest_key",
 ]
 
 
-def _suggest(key: str, allowed: list[str]) -> str:
+def suggest_key(key: str, allowed: list[str]) -> str:
+    """" — did you mean 'x'?" for the closest of ``allowed``, else the allowed keys."""
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
     return f" — did you mean {close[0]!r}?" if close else f" (allowed: {', '.join(allowed)})"
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = Scenario
+def model_at(loc: tuple, root: type[BaseModel] = Scenario) -> type[BaseModel] | None:
+    """The model whose key is the last part of ``loc`` (a validation error's location inside
+    ``root``), or None when the location leaves the models (a dict of free keys)."""
+    model: type[BaseModel] | None = root
     for part in loc[:-1]:
         if model is None or isinstance(part, int):
             continue
@@ -62,9 +65,9 @@ def _explain(exc: ValidationError, where: str) -> InputError:
         if err["type"] == "extra_forbidden" and loc[-1] in RETIRED_KEYS:
             lines.append(f"key {dotted!r} is no longer read: {RETIRED_KEYS[loc[-1]]}")
         elif err["type"] == "extra_forbidden":
-            model = _model_at(loc)
+            model = model_at(loc)
             allowed = sorted(model.model_fields) if model else []
-            lines.append(f"unknown key {dotted!r}{_suggest(str(loc[-1]), allowed)}")
+            lines.append(f"unknown key {dotted!r}{suggest_key(str(loc[-1]), allowed)}")
         else:
             lines.append(f"{dotted or 'scenario'}: {err['msg']}")
     return InputError(f"Scenario {where} is not valid:\n  - " + "\n  - ".join(lines))

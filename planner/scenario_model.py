@@ -81,12 +81,17 @@ class StudyArea(StrictModel):
     bbox: BBox | None = Field(None, description="(west, south, east, north), degrees WGS-84")
 
 
-class DistrictSpec(StrictModel):
+class DistrictFields(StrictModel):
+    """How to read district polygons: the fields a scenario file and an API body share."""
+
+    name_column: str | None = Field(None, description="column with the district's name "
+                                    "(default: a column called name/名称/…)")
+
+
+class DistrictSpec(DistrictFields):
     """Admin polygons (街道 / 社区) to report coverage per unit and outline on the map."""
 
     file: str = Field(description="district polygons (GeoJSON/GPKG/SHP)")
-    name_column: str | None = Field(None, description="column with the district's name "
-                                    "(default: a column called name/名称/…)")
 
 
 class NetworkSpec(StrictModel):
@@ -364,6 +369,9 @@ class ScenarioFields(StrictModel):
     speeds: dict[str, float] = Field(
         default_factory=dict, description="walking speed per population group, m/s (default: "
         "1.2 adults, 0.8 older adults, 0.9 carers with small children)")
+    categories: dict[str, dict[str, Any]] = Field(
+        {}, description="overrides of the service categories by key (distance_m, level_min, "
+        "group, capacity_per_site, names …; see docs/standards.md)")
 
 
 class Scenario(ScenarioFields):
@@ -380,9 +388,6 @@ class Scenario(ScenarioFields):
                                            description="facility sources, read in turn (default: one "
                                            "entry, source = 'osm')")
     population: PopulationSpec = Field(PopulationSpec(), description="the demand grid")
-    categories: dict[str, dict[str, Any]] = Field(
-        {}, description="overrides of the service categories by key (distance_m, level_min, "
-        "group, capacity_per_site, names …; see docs/standards.md)")
     optimize: list[OptimizeSpec] = Field([], max_length=20,
                                          description="site-selection requests, run in turn")
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)

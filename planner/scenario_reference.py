@@ -47,9 +47,10 @@ where to propose new sites. It is one model with the same key names everywhere:
 - the **HTTP API's** `POST /v1/scenarios` body (see [api.md](api.md)): the same keys, with ids
   in place of files — `network_id` instead of `[network]`, `"source": "upload"` with
   `upload_id` (or `"source": "geojson"` with the points in `geojson`) instead of a facility or
-  population file, `districts` as an upload id, and `bbox` for `[study_area]`. `[districts]`,
-  `[categories]` and `[[optimize]]` are not part of the body; `POST /v1/scenarios/{id}/optimize`
-  takes one `[[optimize]]` entry without `candidates`, `candidates_coords`, `budget` and
+  population file, `population.districts` as an upload id, `[districts]` as
+  `{"upload_id": …, "name_column": …}`, and `bbox` for `[study_area]`; `[categories]` is the
+  same (and applies to the scenario's optimisations too). `[[optimize]]` is not part of the
+  body; `POST /v1/scenarios/{id}/optimize` takes one `[[optimize]]` entry without `candidates`, `candidates_coords`, `budget` and
   `minimise` (candidates are generated along the streets and have no costs);
 - the **CLI's options** where a command takes the same setting: `--coords`, `--lon`, `--lat`,
   `--category-column`, `--cell-m`, `--population-column`, `--new-sites`,

@@ -300,6 +300,26 @@ def test_the_workbook_holds_every_table(c, job):
 
 
 @pytest.mark.slow
+def test_the_cli_layers_are_served_too(c, job, tmp_path):
+    """The GeoPackage and GeoParquet layers a job writes (as planner run does) are listed in the
+    result and served; they hold the GeoJSON layers' features."""
+    import geopandas as gpd
+    import pyogrio
+
+    r = c.get(job["geopackage_url"])
+    assert job["geopackage_url"].endswith("/layers/layers.gpkg") and r.status_code == 200
+    (tmp_path / "layers.gpkg").write_bytes(r.content)
+    in_gpkg = dict(pyogrio.list_layers(tmp_path / "layers.gpkg"))
+    for layer in job["layers"]:
+        assert layer["name"] in in_gpkg
+        parquet = c.get(layer["parquet_url"])
+        assert parquet.status_code == 200, parquet.text
+        (tmp_path / "l.parquet").write_bytes(parquet.content)
+        assert len(gpd.read_parquet(tmp_path / "l.parquet")) == layer["features"]
+    assert c.get(job["layers"][0]["url"].replace(".geojson", "_x.parquet")).status_code == 404
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["layer", "csv", "xlsx", "workbook", "map"])
 def test_result_files_carry_an_etag(c, job, kind):
     url = {"layer": job["layers"][0]["url"], "csv": job["tables"][0]["csv"],
@@ -374,6 +394,21 @@ def test_misspelt_fields_and_bad_json_are_explained(tmp_path):
                                           "analysis": {"catgories": ["kindergarten"]}})
         assert r.status_code == 422
         assert "unknown field 'catgories' — did you mean 'categories'?" in r.json()["detail"]
+        # the suggestion comes from the model at that place of the body
+        for body, where, hint in [
+            ({"analysis": {"categorys": ["kindergarten"]}}, "analysis.categorys", "categories"),
+            ({"districs": {"upload_id": "b" * 32}}, "districs", "districts"),
+            ({"districts": {"upload_id": "b" * 32, "name_colum": "名称"}},
+             "districts.name_colum", "name_column"),
+            ({"facilities": [{"source": "osm", "coord": "wgs84"}]}, "facilities.0.coord",
+             "coords"),
+        ]:
+            detail = c.post("/v1/scenarios", json={"network_id": "a" * 32, **body}).json()[
+                "detail"]
+            assert f"{where}: unknown field '{where.rsplit('.', 1)[-1]}' — did you mean " \
+                   f"'{hint}'?" in detail, detail
+        r = c.post(f"/v1/scenarios/{'a' * 32}/optimize", json={"categorys": ["kindergarten"]})
+        assert "did you mean 'categories'?" in r.json()["detail"]
         r = c.post("/v1/scenarios", content=b'{"network_id": ',
                    headers={"content-type": "application/json"})
         assert "not valid JSON (at character 15" in r.json()["detail"]

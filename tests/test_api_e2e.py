@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from api_support import HELSINKI_POINT, built_data_dir, client, wait_job
+from test_api_content import _polygons
 
 from planner.labels import header
 
@@ -39,6 +40,9 @@ def run(tmp_path_factory):
             ],
             "population": {"source": "buildings", "cell_m": 100},
             "analysis": {"categories": ["kindergarten", "elderly_day_care"]},
+            "categories": {"kindergarten": {"distance_m": 400}},
+            "districts": {"upload_id": c.post("/v1/uploads", files={"file": (
+                "jiedao.geojson", _polygons(名称="Kluuvi"))}).json()["id"], "name_column": "名称"},
         }
         r = c.post("/v1/scenarios", json=body)
         assert r.status_code == 201, r.text
@@ -47,9 +51,13 @@ def run(tmp_path_factory):
         opt = c.post(f"/v1/scenarios/{scenario['id']}/optimize", json={
             "model": "mclp", "categories": ["kindergarten"], "new_sites": NEW_SITES,
             "time_limit_s": 20})
-        assert cov.status_code == opt.status_code == 202, (cov.text, opt.text)
+        second = c.post(f"/v1/scenarios/{scenario['id']}/optimize", json={
+            "model": "capacitated", "categories": ["kindergarten"], "new_sites": 2,
+            "time_limit_s": 10})
+        assert cov.status_code == opt.status_code == second.status_code == 202, (
+            cov.text, opt.text, second.text)
         jobs = {k: wait_job(c, r.json()["id"], timeout_s=120) for k, r in
-                (("coverage", cov), ("optimize", opt))}
+                (("coverage", cov), ("optimize", opt), ("second", second))}
         network = c.get(f"/v1/networks/{network_id}").json()
     return {"dir": data_dir, "network": network, "scenario": scenario, "jobs": jobs}
 
@@ -84,7 +92,7 @@ def test_jobs_finish_with_progress_and_timings(run):
     assert run["network"]["summary"]["nodes"] > 1000
     for kind, job in run["jobs"].items():
         assert job["status"] == "done", job
-        assert job["kind"] == kind and job["progress"] == 1.0
+        assert job["kind"] == kind.replace("second", "optimize") and job["progress"] == 1.0
         assert {"network", "facilities", "catchments", "coverage"} <= set(job["timings"])
         assert job["result_url"] == f"/v1/jobs/{job['id']}/result"
     assert "optimize_1" in run["jobs"]["optimize"]["timings"]
@@ -147,6 +155,32 @@ def test_optimize_result_proposes_the_sites(run, c):
     _inside_wgs84_bbox(proposals, run["network"]["summary"]["bbox_lonlat"])
 
 
+def test_plans_are_named_as_the_cli_names_them(run, c):
+    """The scenario's second optimisation request is plan 2, named by the requested model, as
+    the second [[optimize]] entry of a scenario file is in planner run's outputs."""
+    first = c.get(run["jobs"]["optimize"]["result_url"]).json()
+    second = c.get(run["jobs"]["second"]["result_url"]).json()
+    assert "optimize_1_mclp_kindergarten_sites" in {t["name"] for t in first["tables"]}
+    assert {"optimize_2_capacitated_kindergarten_sites",
+            "optimize_2_capacitated_kindergarten_coverage"} <= {t["name"] for t in second["tables"]}
+    plan = second["summary"]["optimizations"][0]
+    assert (plan["model"], plan["formulation"]) == ("capacitated", "capacitated_mclp")
+    assert any(n.startswith("optimize_2_capacitated_kindergarten: ")
+               for n in second["summary"]["notes"])
+
+
+def test_overrides_and_districts_reach_the_job(run, c):
+    res = c.get(run["jobs"]["coverage"]["result_url"]).json()
+    tables = {t["name"]: t for t in res["tables"]}
+    by_district = pd.read_csv(io.BytesIO(c.get(tables["coverage_by_district"]["csv"]).content),
+                              encoding="utf-8-sig")
+    assert "Kluuvi" in by_district.to_numpy().tolist()[0]
+    coverage = pd.read_csv(io.BytesIO(c.get(tables["coverage"]["csv"]).content),
+                           encoding="utf-8-sig")
+    rows = coverage[(coverage["category"] == "kindergarten") & (coverage["mode"] == "compliance")]
+    assert len(rows) and (rows["threshold_m"] == 400).all()
+
+
 def test_unknown_result_names_are_404(run, c):
     job = run["jobs"]["coverage"]
     r = c.get(f"/v1/jobs/{job['id']}/layers/nope.geojson")
@@ -168,3 +202,26 @@ def test_results_survive_a_restart(run):
         assert again.get(before["map_url"]).status_code == 200
         listed = {j["id"] for j in again.get("/v1/jobs").json()}
         assert {j["id"] for j in run["jobs"].values()} <= listed
+
+
+def test_the_audit_names_the_users_files(run, c):
+    """The facility audit names each source by the file the user sent: the network's OSM file
+    and an uploaded table, as planner run names the scenario's files."""
+    lon, lat = HELSINKI_POINT
+    table = f"名称,lon,lat,类型\n阳光幼儿园,{lon},{lat},幼儿园\n".encode()
+    up = c.post("/v1/uploads", files={"file": ("amap_kindergartens.csv", table)}).json()["id"]
+    r = c.post("/v1/scenarios", json={
+        "network_id": run["network"]["id"],
+        "facilities": [{"source": "osm"}, {"source": "upload", "upload_id": up,
+                                           "coords": "wgs84", "category_column": "类型"}],
+        "population": {"source": "buildings", "cell_m": 250},
+        "analysis": {"categories": ["kindergarten"], "mode": "compliance"}})
+    assert r.status_code == 201, r.text
+    job = wait_job(c, c.post(f"/v1/scenarios/{r.json()['id']}/coverage").json()["id"],
+                   timeout_s=120)
+    assert job["status"] == "done", job
+    res = c.get(job["result_url"]).json()
+    audit = next(t for t in res["tables"] if t["name"] == "facility_audit")
+    sources = set(pd.read_csv(io.BytesIO(c.get(audit["csv"]).content),
+                              encoding="utf-8-sig")["source"])
+    assert sources == {"Helsinki.osm.pbf", "amap_kindergartens.csv"}

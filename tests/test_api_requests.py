@@ -260,3 +260,42 @@ def test_cors(tmp_path):
         assert r.headers["access-control-allow-origin"] == origin
         r = c.get("/v1/health", headers={"Origin": "https://elsewhere.example"})
         assert "access-control-allow-origin" not in r.headers
+
+
+def test_category_overrides_and_districts_are_the_scenario_files(c, net_dir):
+    """The body takes [categories] and [districts] as a scenario file does; both reach the
+    stored scenario, and optimisations see the overrides."""
+    from planner.api.scenario_doc import load_stored_scenario
+    from planner.api.store import Store
+    from test_api_content import _polygons
+
+    nid = net_dir[1]
+    r = c.post("/v1/scenarios", json={"network_id": nid, "categories": {
+        "elderly_home": {"distanc_m": 800}}})
+    assert "did you mean 'distance_m'" in _error(r, 400, "InputError")
+    zones = c.post("/v1/uploads", files={"file": ("jiedao.geojson",
+                                                  _polygons(名称="Kluuvi"))}).json()["id"]
+    for districts, words in [(zones, "population.districts is the one"),
+                             ({"file": "jiedao.geojson"}, "POST the district polygons")]:
+        r = c.post("/v1/scenarios", json={"network_id": nid, "districts": districts})
+        assert words in _error(r, 422, "ValidationError")
+    r = c.post("/v1/scenarios", json={"network_id": nid, "districts": {
+        "upload_id": zones, "name_column": "街道"}})
+    assert "no column '街道'" in _error(r, 400, "InputError")
+    canteen = {"name_zh": "社区食堂", "name_en": "Community canteen", "group": "age_60_plus",
+               "level_min": 10, "distance_m": 500}
+    r = c.post("/v1/scenarios", json={
+        "network_id": nid, "districts": {"upload_id": zones, "name_column": "名称"},
+        "categories": {"elderly_home": {"distance_m": 800}, "canteen": canteen}})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    scenario = load_stored_scenario(Store(net_dir[0]), sid, {"optimize": []})
+    assert scenario.categories["elderly_home"] == {"distance_m": 800}
+    assert scenario.districts.name_column == "名称"
+    assert scenario.path(scenario.districts.file).name == "jiedao.geojson"
+    body = {"categories": ["canteen"], "new_sites": 2}
+    r = c.post(f"/v1/scenarios/{sid}/optimize", json=body)
+    assert r.status_code == 202, r.text
+    c.delete(f"/v1/jobs/{r.json()['id']}")
+    plain = c.post("/v1/scenarios", json={"network_id": nid}).json()["id"]
+    _error(c.post(f"/v1/scenarios/{plain}/optimize", json=body), 400, "UnknownCategoryError")

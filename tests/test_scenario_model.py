@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import typer.main
-from planner.api.models import FacilitiesIn, OptimizeIn, PopulationIn, ScenarioIn
+from planner.api.models import DistrictsIn, FacilitiesIn, OptimizeIn, PopulationIn, ScenarioIn
 from planner.api.scenario_doc import optimize_spec
 from pydantic import BaseModel, ValidationError
 
@@ -18,6 +18,7 @@ from planner.cli import app
 from planner.errors import InputError
 from planner.scenario_file import load_scenario, parse_scenario
 from planner.scenario_model import (
+    DistrictSpec,
     FacilitySpec,
     NetworkSpec,
     OptimizeSpec,
@@ -58,8 +59,13 @@ categories = ["kindergarten", "elderly_day_care"]
 mode = "time"
 levels_min = [5, 10, 15, 20]
 max_access_m = 250
+[districts]
+file = "jiedao.geojson"
+name_column = "名称"
 [speeds]
 age_60_plus = 0.7
+[categories.elderly_home]
+distance_m = 800
 """
 
 
@@ -71,10 +77,12 @@ def _api_body(doc: dict) -> dict:
                           for f in doc["facilities"]]
     body["population"] = {**doc["population"], "source": "upload", "upload_id": UPLOAD,
                           "districts": UPLOAD}
+    body["districts"] = {k: v for k, v in doc["districts"].items() if k != "file"} | {
+        "upload_id": UPLOAD}
     return body
 
 
-FILE_KEYS = {"source", "upload_id", "districts", "geojson"}
+FILE_KEYS = {"source", "upload_id", "districts", "geojson", "file"}
 
 
 def _shared(model: BaseModel) -> dict:
@@ -85,8 +93,10 @@ def test_one_scenario_validates_alike_as_toml_and_as_api_body(tmp_path):
     (tmp_path / "s.toml").write_text(TOML, encoding="utf-8")
     scenario = load_scenario(tmp_path / "s.toml")
     body = ScenarioIn.model_validate(_api_body(tomllib.loads(TOML)))
-    for key in ("name", "description", "speeds"):
+    for key in ("name", "description", "speeds", "categories"):
         assert getattr(scenario, key) == getattr(body, key)
+    assert scenario.categories == {"elderly_home": {"distance_m": 800}}
+    assert _shared(scenario.districts) == _shared(body.districts) == {"name_column": "名称"}
     assert scenario.analysis == body.analysis
     assert _shared(scenario.population) == _shared(body.population)
     assert [_shared(f) for f in scenario.facilities] == [_shared(f) for f in body.facilities]
@@ -127,7 +137,8 @@ def test_one_mistake_is_refused_alike_as_toml_and_as_api_body(section, change, w
 
 def test_api_bodies_are_the_scenario_sections_with_ids_for_files():
     pairs = [(ScenarioIn, Scenario, {"network_id", "bbox"},
-              {"network", "study_area", "districts", "categories", "optimize"}),
+              {"network", "study_area", "optimize"}),
+             (DistrictsIn, DistrictSpec, {"upload_id"}, {"file"}),
              (FacilitiesIn, FacilitySpec, {"upload_id", "geojson"}, set()),
              (PopulationIn, PopulationSpec, {"upload_id"}, set()),
              (OptimizeIn, OptimizeSpec, set(),

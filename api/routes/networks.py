@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 from planner.api.deps import JobsDep, ResourceId, SettingsDep, StoreDep, fetch
 from planner.api.models import NetworkOut
 from planner.api.store import ACTIVE, StorageError, Store, creating, new_id
-from planner.api.uploads import NETWORK_SUFFIXES, copy_stream, safe_filename, suffix_of
+from planner.api.uploads import NETWORK_SUFFIXES, copy_stream, safe_filename
 
 from planner.errors import InputError
 from planner.network import metric_crs
@@ -64,8 +64,9 @@ def create_network(
                              f"({exc}); give e.g. EPSG:4547 or leave it empty.") from None
     network_id = new_id()
     filename = safe_filename(file.filename, NETWORK_SUFFIXES) if file is not None else None
-    # kept beside the saved network as source.<ext>, where the scenario runner looks for it
-    stored = f"source{suffix_of(filename, NETWORK_SUFFIXES)}" if filename else None
+    # kept beside the saved network under its own name in source/, where the scenario runner
+    # looks for it (and names it in the facility audit)
+    stored = f"source/{filename}" if filename else None
     with creating(store.path("networks", network_id), "the network file") as folder:
         if file is not None:
             copy_stream(file.file, folder / "network" / stored, settings.max_decompressed_bytes)

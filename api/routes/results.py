@@ -22,7 +22,7 @@ from planner.api.deps import ResourceId, StoreDep, fetch
 from planner.api.models import LayerLink, ResultOut, TableLinks
 from planner.api.store import Store
 
-from planner.outputs import NAME_PATTERN
+from planner.outputs import GEOPACKAGE, NAME_PATTERN
 from planner.workbook import write_workbook
 
 router = APIRouter(tags=["results"])
@@ -140,8 +140,11 @@ async def get_result(job_id: ResourceId, store: StoreDep) -> ResultOut:
         job_id=job_id, kind=job["kind"], target_id=job["target_id"],
         summary=job["summary"] or {}, timings=job["timings"],
         layers=[LayerLink(name=x["name"], features=x["features"],
-                          url=f"{base}/layers/{x['name']}.geojson")
+                          url=f"{base}/layers/{x['name']}.geojson",
+                          parquet_url=f"{base}/layers/{x['name']}.parquet"
+                          if x.get("parquet") else None)
                 for x in outputs.get("layers", [])],
+        geopackage_url=f"{base}/layers/{GEOPACKAGE}" if outputs.get("geopackage") else None,
         tables=[TableLinks(name=t, csv=f"{base}/tables/{t}.csv", xlsx=f"{base}/tables/{t}.xlsx")
                 for t in outputs.get("tables", [])],
         workbook_url=f"{base}/workbook.xlsx" if outputs.get("workbook") else None,
@@ -157,6 +160,37 @@ async def get_layer(job_id: ResourceId, name: Name, store: StoreDep,
     """A FeatureCollection in WGS-84 (longitude, latitude): facilities, proposals, gap cells…"""
     path = await _file(store, job_id, "layers", name, ".geojson")
     return _send(request, job_id, path, "application/geo+json", path.name)
+
+
+@router.get(f"/jobs/{{job_id}}/layers/{GEOPACKAGE}", summary="Every layer as a GeoPackage",
+            response_class=FileResponse,
+            responses={200: {"content": {"application/geopackage+sqlite3": {}}}})
+async def get_geopackage(job_id: ResourceId, store: StoreDep, request: Request) -> Response:
+    """The GeoPackage ``planner run`` writes: a layer each (cells, facilities, gap areas,
+    isochrones, proposals…) in the analysis CRS, for QGIS."""
+    job = await _done_job(store, job_id)
+    named = (job["outputs"] or {}).get("geopackage")
+    if not named:
+        raise HTTPException(404, detail=f"Job {job_id} has no GeoPackage (a {job['kind']} job, "
+                                        "or one finished by an earlier version: run it again).")
+    return _send(request, job_id, store.path("jobs", job_id) / named,
+                 "application/geopackage+sqlite3", f"{job['kind']}_{job_id[:8]}.gpkg")
+
+
+@router.get("/jobs/{job_id}/layers/{name}.parquet", summary="A result layer as GeoParquet",
+            response_class=FileResponse,
+            responses={200: {"content": {"application/vnd.apache.parquet": {}}}})
+async def get_layer_parquet(job_id: ResourceId, name: Name, store: StoreDep,
+                            request: Request) -> Response:
+    """A layer as GeoParquet in the analysis CRS (metres), as ``planner run`` writes it."""
+    job = await _done_job(store, job_id)
+    layer = next((x for x in (job["outputs"] or {}).get("layers", []) if x["name"] == name),
+                 None)
+    if layer is None or not layer.get("parquet"):
+        raise HTTPException(404, detail=f"Job {job_id} has no GeoParquet layer {name!r}; its "
+                                        "layers are listed by GET /v1/jobs/{job_id}/result.")
+    return _send(request, job_id, store.path("jobs", job_id) / layer["parquet"],
+                 "application/vnd.apache.parquet", f"{name}.parquet")
 
 
 @router.get("/jobs/{job_id}/tables/{name}.csv", summary="A result table as CSV",

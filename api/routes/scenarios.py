@@ -16,6 +16,7 @@ from planner.api.scenario_doc import (
     create_scenario_files,
     load_stored_scenario,
     optimize_spec,
+    stored_categories,
 )
 from planner.api.store import ACTIVE, Store, creating, new_id
 
@@ -92,6 +93,15 @@ def start_coverage(scenario_id: ResourceId, store: StoreDep, jobs: JobsDep) -> J
     return job_out(jobs.submit("coverage", scenario_id, params))
 
 
+def next_plan(store: Store, scenario_id: str) -> int:
+    """The number of a scenario's next optimisation plan: one more than the highest of its
+    optimisation jobs that did not fail or were not cancelled, so requests sent in the order of
+    a scenario file's [[optimize]] entries are numbered as ``planner run`` numbers them."""
+    jobs = store.list("jobs", limit=10_000, target_id=scenario_id, kind="optimize")
+    return 1 + max((j["params"].get("plan", 1) for j in jobs
+                    if j["status"] not in ("failed", "cancelled")), default=0)
+
+
 @router.post("/scenarios/{scenario_id}/optimize", response_model=JobOut, status_code=202,
              summary="Start a site optimisation")
 def start_optimize(scenario_id: ResourceId, body: OptimizeIn, store: StoreDep,
@@ -99,7 +109,8 @@ def start_optimize(scenario_id: ResourceId, body: OptimizeIn, store: StoreDep,
     """Choose new sites (model, categories, number of sites, capacities, time limit)
     on top of the coverage analysis (a job)."""
     fetch(store, "scenarios", scenario_id)
-    spec = optimize_spec(body)
-    params = {"optimize": [spec.model_dump(exclude_none=True)]}
+    spec = optimize_spec(body, stored_categories(store, scenario_id))
+    params = {"optimize": [spec.model_dump(exclude_none=True)],
+              "plan": next_plan(store, scenario_id)}
     load_stored_scenario(store, scenario_id, params)
     return job_out(jobs.submit("optimize", scenario_id, params))

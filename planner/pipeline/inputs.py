@@ -32,8 +32,8 @@ def osm_source(scenario: Scenario) -> Path | None:
     if src == SAMPLE_SOURCE:
         return helsinki_pbf()
     path = scenario.path(src)
-    if path.is_dir():
-        original = sorted(path.glob("source.*"))
+    if path.is_dir():  # a saved network keeps its OSM file in source/ (earlier: source.<ext>)
+        original = sorted((path / "source").glob("*")) or sorted(path.glob("source.*"))
         path = original[0] if original else None
     if path is None or not is_osm_file(path):
         return None
