@@ -248,16 +248,18 @@ def _method(doc, result, keys: list[str]) -> None:
 
 
 def _standard(cat) -> str:
-    """The sources of the category's distance and level, with an unverified one marked."""
+    """The sources of the category's distance and level in Chinese (``source_zh``; a scenario's
+    own source without one is quoted as written), with an unverified one marked."""
     parts = []
     for field, label in (("distance_m", "服务半径"), ("level_min", "层级")):
         prov = next((p for p in cat.provenance if p.field == field), None)
         if prov is None:
             continue
         if prov.source == OVERRIDE_SOURCE:
-            parts.append(f"{label}：本情景设定（scenario 文件 [categories]）")
-        else:
-            parts.append(f"{label}：{prov.source}" + ("" if prov.verified else "（常用取值，原文未核对）"))
+            parts.append(f"{label}：本情景设定（情景文件 [categories]）")
+            continue
+        text = prov.source_zh or f"情景文件所注来源（原文）：{prov.source}"
+        parts.append(f"{label}：{text}" + ("" if prov.verified else "（常用取值，原文未核对）"))
     return "；".join(parts) or "—"
 
 
