@@ -41,6 +41,7 @@ from planner.report_data import (
     people,
 )
 from planner.standards import OVERRIDE_SOURCE, load_speeds
+from planner.texts_zh import reason_zh
 
 BODY_FONT = "宋体"  # SimSun: the body face of Chinese official documents
 HEADING_FONT = "黑体"  # SimHei
@@ -49,17 +50,6 @@ GROUP_ZH = {"total": "全部人口", "age_60_plus": "60 岁以上老年人", "ag
             "age_0_2": "0–2 岁婴幼儿", "age_3_5": "3–5 岁幼儿"}
 SPEED_ZH = {"total": "成年人", "age_60_plus": "60 岁以上老年人", "age_65_plus": "65 岁以上老年人",
             "age_0_2": "婴幼儿照护者", "age_3_5": "幼儿接送者"}
-REASON_ZH = {
-    "no coordinates": "缺少坐标",
-    "coordinates out of range": "坐标超出有效范围",
-    "no category": "无法归入任何类别（名称与标签均未匹配规则）",
-    "not a living-circle category": "不属于生活圈设施（被排除规则否决）",
-    "category not requested": "类别不在本次分析范围内",
-    "duplicate": "重复记录（同类同名且距离很近，已合并）",
-    "outside the study area": "位于研究范围之外",
-    "farther than max_access_m from any street": "距最近步行道路过远",
-    "far outside the network": "远离路网（坐标或坐标系可能有误）",
-}
 GAP_HEADER = ["排名", "所在街道", "未覆盖人口", "面积（平方千米）", "GCJ-02 经度", "GCJ-02 纬度"]
 GAP_WIDTHS_MM = (12, 62, 20, 20, 23, 23)
 SITE_HEADER = ["建设顺序", "最近道路", "GCJ-02 经度", "GCJ-02 纬度", "WGS-84 经度", "WGS-84 纬度",
@@ -272,7 +262,7 @@ def _dropped(doc, result) -> None:
         "归类依据或剔除原因都列在成果表 facility_audit 中。剔除原因统计如下：")
     counts = (dropped["reason"].value_counts() if len(dropped) and "reason" in dropped
               else pd.Series(dtype=int))
-    rows = [(REASON_ZH.get(str(r), str(r)), f"{int(n):,}") for r, n in counts.items()]
+    rows = [(reason_zh(str(r)), f"{int(n):,}") for r, n in counts.items()]
     table(doc, ["剔除原因", "条数"], rows or [("无", "0")])
     off = result.tables.get("cells_off_streets", pd.DataFrame())
     n_off = len(off)
