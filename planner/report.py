@@ -5,7 +5,8 @@ streets, each category's distance with its standard, walking speeds); what was l
 why; per category its headline numbers, its static gap map and its ten largest gap areas with
 the streets they lie on; the proposed sites with their nearest street, GCJ-02 and WGS-84
 coordinates and the people each newly covers, and what the proven optimality gap means; the
-complete living-circle index and the equity figures, each with one sentence that reads them.
+complete living-circle index and the equity figures, each with one sentence that reads them;
+with ``[districts]``, the coverage per district; last, the run's notes as the program logged them.
 
 The maps are made by the caller (``planner.maps.static``) and passed in as PNG paths, so the
 library does not depend on the map package. :func:`to_pdf` converts the document with
@@ -55,6 +56,7 @@ GAP_WIDTHS_MM = (12, 62, 20, 20, 23, 23)
 SITE_HEADER = ["建设顺序", "最近道路", "GCJ-02 经度", "GCJ-02 纬度", "WGS-84 经度", "WGS-84 纬度",
                "新增覆盖人口"]
 SITE_WIDTHS_MM = (14, 38, 21, 21, 21, 21, 24)
+DISTRICT_COLUMNS = 5  # categories per district table (A4 portrait)
 
 
 def build_report(result, path: str | Path, *, maps: Mapping[str, Path] | None = None) -> Path:
@@ -80,6 +82,7 @@ def build_report(result, path: str | Path, *, maps: Mapping[str, Path] | None = 
     _proposals(doc, result, streets)
     _complete(doc, result)
     _equity(doc, result, keys)
+    _districts(doc, result, keys)
     _notes(doc, result)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -479,10 +482,46 @@ def gini_sentence(eq: pd.DataFrame, categories) -> str:
             "走得远得多。")
 
 
+def _districts(doc, result, keys: list[str]) -> None:
+    """Per district of the scenario's ``[districts]``: its people and the compliance coverage
+    of each category's served group (tables of ``DISTRICT_COLUMNS`` categories each)."""
+    table_ = result.tables.get("coverage_by_district")
+    if table_ is None or not len(table_):
+        return
+    doc.add_heading("九、分区覆盖", level=1)
+    rows = table_[table_["mode"] == "compliance"]
+    served = {k: result.categories[k].group for k in keys}
+    available = set(rows["group"])
+    order = list(dict.fromkeys(zip(rows["district"], rows["district_name"], strict=True)))
+    total = rows[rows["group"] == "total"].groupby("district")["people"].first()
+    doc.add_paragraph(
+        f"按情景文件 [districts] 给出的 {len(order)} 个分区统计（每个人口网格计入其中心所在的分区）；"
+        "表中为各类设施服务人群在服务半径内的比例，人口为分区全部人口。")
+    for start in range(0, len(keys), DISTRICT_COLUMNS):
+        part = keys[start:start + DISTRICT_COLUMNS]
+        header = ["分区", "人口"] + [
+            f"{result.categories[k].name_zh}（{GROUP_ZH.get(g, g) if g in available else '全部人口'}）"
+            for k in part for g in [served[k]]]
+        body = []
+        for district, name in order:
+            mine = rows[rows["district"] == district]
+            cells = []
+            for k in part:
+                group = served[k] if served[k] in available else "total"
+                hit = mine[(mine["category"] == k) & (mine["group"] == group)]["coverage_pct"]
+                cells.append(pct(float(hit.iloc[0])) if len(hit) else "—")
+            body.append([str(name), people(float(total.get(district, float("nan")))), *cells])
+        table(doc, header, body)
+
+
 def _notes(doc, result) -> None:
     notes = result.summary()["notes"]
     if not notes:
         return
-    doc.add_heading("附：运行说明（程序记录原文）", level=1)
+    doc.add_heading("附：运行说明（程序运行记录，英文原文）", level=1)
+    doc.add_paragraph("以下为程序在本次计算中自动记录的说明，保留英文原文以便与程序输出"
+                      "（summary.json、成果表工作簿“说明”工作表）逐条核对。内容包括人口校准、"
+                      "年龄结构比例、建筑估算规则、设施剔除与坐标检查等假设和处理；其中的数字与"
+                      "正文和成果表一致。")
     for note in notes:
         doc.add_paragraph(str(note), style="List Bullet")
