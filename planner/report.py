@@ -42,7 +42,7 @@ from planner.report_data import (
     people,
 )
 from planner.standards import OVERRIDE_SOURCE, load_speeds
-from planner.texts_zh import reason_zh
+from planner.texts_zh import reason_zh, run_note_zh
 
 BODY_FONT = "宋体"  # SimSun: the body face of Chinese official documents
 HEADING_FONT = "黑体"  # SimHei
@@ -57,6 +57,8 @@ SITE_HEADER = ["建设顺序", "最近道路", "GCJ-02 经度", "GCJ-02 纬度",
                "新增覆盖人口"]
 SITE_WIDTHS_MM = (14, 38, 21, 21, 21, 21, 24)
 DISTRICT_COLUMNS = 5  # categories per district table (A4 portrait)
+NOTES_HEADING = "附：运行说明（程序运行记录）"
+ENGLISH_MARK = "【英文原文】"
 
 
 def build_report(result, path: str | Path, *, maps: Mapping[str, Path] | None = None) -> Path:
@@ -518,10 +520,11 @@ def _notes(doc, result) -> None:
     notes = result.summary()["notes"]
     if not notes:
         return
-    doc.add_heading("附：运行说明（程序运行记录，英文原文）", level=1)
-    doc.add_paragraph("以下为程序在本次计算中自动记录的说明，保留英文原文以便与程序输出"
-                      "（summary.json、成果表工作簿“说明”工作表）逐条核对。内容包括人口校准、"
-                      "年龄结构比例、建筑估算规则、设施剔除与坐标检查等假设和处理；其中的数字与"
-                      "正文和成果表一致。")
-    for note in notes:
-        doc.add_paragraph(str(note), style="List Bullet")
+    doc.add_heading(NOTES_HEADING, level=1)
+    doc.add_paragraph("以下为程序在本次计算中自动记录的假设与处理（人口校准、年龄结构比例、建筑估算"
+                      "规则、设施剔除等）。常见条目已译为中文；尚无译文的条目保留程序的英文原文，"
+                      f"标注{ENGLISH_MARK}。全部原文见 summary.json 与成果表工作簿的“说明”工作表。")
+    names = {k: c.name_zh for k, c in result.categories.items()}
+    for note in map(str, notes):
+        text = run_note_zh(note, names)
+        doc.add_paragraph(text if text != note else f"{ENGLISH_MARK}{note}", style="List Bullet")

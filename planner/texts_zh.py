@@ -10,7 +10,7 @@ them). CSV files keep the English; the Chinese workbook and report show these tr
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 #: Why a facility row was left out (the ``reason`` codes of the facility audit).
 REASONS: dict[str, str] = {
@@ -91,7 +91,65 @@ _TEMPLATES: list[tuple[str, Callable[[re.Match[str]], str]]] = [
     (r"The demand grid has no '(\S+)' column, so everyone is counted as served by '(\S+)'\.",
      lambda m: f"人口网格没有{_group(m[1])}人口列，类别 {m[2]} 的服务人群按全体人口计。"),
 ]
+_BUILDINGS_OUT = {
+    "non-residential building type": "非居住建筑类型",
+    "shop/amenity/office/… tag on the building": "建筑带有商店、设施或办公标签",
+    "inside commercial/industrial/retail land use": "位于商业、工业或零售用地内",
+    "shed-sized footprint": "占地面积过小（棚屋类）",
+    "one storey holding shops, offices or other uses (points inside)": "单层且内有商店、办公等其他用途",
+    "generic building=yes under the residential rule": "按“仅计住宅”规则不计的通用建筑（building=yes）",
+}
+def _left_out(reason: str) -> str:
+    if reason in _BUILDINGS_OUT:
+        return _BUILDINGS_OUT[reason]
+    if (m := re.fullmatch(r"(.+) \((.+)\)", reason)) and m[1] in _BUILDINGS_OUT:
+        return f"{_BUILDINGS_OUT[m[1]]}（{m[2]}）"
+    return reason
+
+
+def _shares(source: str) -> str:
+    if m := re.fullmatch(r"the (\w+) defaults in age_structure\.toml", source):
+        return f"age_structure.toml 中 {m[1]} 的默认比例"
+    return source
+
+
+#: Templates of the run's notes (``result.notes``): the common ones, translated in full.
+_RUN_TEMPLATES: list[tuple[str, Callable[[re.Match[str], Callable[[str], str]], str]]] = [
+    (r"(.+): (\d+) rows read, (\d+) facilities kept\.",
+     lambda m, k: f"{m[1]}：读入 {m[2]} 条记录，保留 {m[3]} 处设施。"),
+    (r"dropped (\d+) \((.+)\)", lambda m, k: f"剔除 {m[1]} 条（{reason_zh(m[2])}）"),
+    (r"no facilities found for: (.+)", lambda m, k: f"以下类别未找到设施：{k(m[1])}"),
+    (r"(\d+) buildings? left out: (.+)\.", lambda m, k: f"{m[1]} 栋建筑未计入：{_left_out(m[2])}。"),
+    (r"Building types in no list of population\.toml, counted as generic: (.+)\.",
+     lambda m, k: f"population.toml 各列表中没有的建筑类型，按通用建筑计：{m[1]}。"),
+    (r"(\d+) of (\d+) buildings counted as homes have no levels or height tag; assumed (\S+) "
+     r"storeys \((\S+) for houses\)\.",
+     lambda m, k: f"计为住宅的 {m[2]} 栋建筑中有 {m[1]} 栋没有层数或高度标签，按 {m[3]} 层计（独立住宅"
+               f"按 {m[4]} 层）。"),
+    (r"(\d+) buildings? counted as homes holds? shops, offices or other uses \(points inside\): "
+     r"the ground floor is not counted as homes\.",
+     lambda m, k: f"{m[1]} 栋计为住宅的建筑内有商店、办公等其他用途：首层不计为住宅。"),
+    (r"Residents = residential floor area ÷ (\S+) m² per person: ([\d,]+) people\.",
+     lambda m, k: f"居民人数 = 住宅建筑面积 ÷ 人均 {m[1]} 平方米：{m[2]} 人。"),
+    (r"The source has no age structure: (.+) are total × fixed shares from (.+), the same in "
+     r"every cell\.",
+     lambda m, k: f"人口数据不含年龄结构：{'、'.join(_group(g) for g in m[1].split(', '))}人口按"
+               f"总人口 × 固定比例（{_shares(m[2])}）估算，各网格比例相同。"),
+    (r"Calibrated to the given total of ([\d,]+) people: every cell × (\S+) \(the estimate was "
+     r"([\d,]+)\)\.",
+     lambda m, k: f"按给定总人口 {m[1]} 人校准：每个网格 × {m[2]}（估算值为 {m[3]} 人）。"),
+    (r"Complete living circle \((.+)\): (\S+) of people reach every one within its compliance "
+     r"distance\.",
+     lambda m, k: f"完整生活圈（{k(m[1])}）：{m[2]} 的居民在各自服务半径内能步行到达全部类别。"),
+    (r"Proven optimal \(gap (.+)\)\.", lambda m, k: f"已证明最优（最优性差距 {m[1]}）。"),
+    (r"Time limit reached: the best answer found is within (.+) of the optimum \(proven bound\); "
+     r"raise time_limit_s to close the gap\.",
+     lambda m, k: f"达到求解时间上限：所得方案与最优解相差不超过 {m[1]}（已证明的界）；"
+               "增大 time_limit_s 可缩小差距。"),
+]
 _COMPILED = [(re.compile(p), f) for p, f in _TEMPLATES]
+_RUN_COMPILED = [(re.compile(p), f) for p, f in _RUN_TEMPLATES]
+_KEYED = re.compile(r"([a-z0-9_]+): (.+)")
 
 
 def note_zh(text: str) -> str:
@@ -138,3 +196,20 @@ def reason_zh(text: str) -> str:
         if text.startswith(en + " (") and text.endswith(")"):
             return f"{zh}：{rule_zh(text[len(en) + 2:-1])}"
     return note_zh(text)
+
+
+def run_note_zh(text: str, names: Mapping[str, str] | None = None) -> str:
+    """A note of the run (``result.notes``) in Chinese where it follows a known template, else
+    as written; ``names`` (category key → Chinese name) names the categories a note lists or
+    starts with (``childcare: …``); other keys (an optimisation's name) are kept."""
+    def keys(joined: str) -> str:
+        return "、".join((names or {}).get(k, k) for k in joined.split(", "))
+
+    for pattern, fill in _RUN_COMPILED:
+        if m := pattern.fullmatch(text):
+            return fill(m, keys)
+    if m := _KEYED.fullmatch(text):
+        for inner in (run_note_zh(m[2], names), note_zh(m[2])):
+            if inner != m[2]:
+                return f"{keys(m[1])}：{inner}"
+    return text

@@ -33,7 +33,7 @@ from planner.labels import (
     value_text,
 )
 from planner.neutralise import neutralise_formula
-from planner.texts_zh import note_zh
+from planner.texts_zh import run_note_zh
 
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 _HEADER_FILL = PatternFill("solid", fgColor="DCE6F1")
@@ -127,13 +127,13 @@ def _contents_sheet(ws: Worksheet, order: list[str], names: Mapping[str, str],
 
 
 def _notes_sheet(ws: Worksheet, notes: Sequence[str], lang: Lang) -> None:
-    """The run's notes, one a row, numbered; in Chinese with the program's English text beside
-    any note the translation leaves unchanged."""
+    """The run's notes, one a row, numbered; in Chinese the translation of the common ones
+    (others as written) beside the program's English text."""
     zh = lang == "zh"
     ws.append(["序号", "说明", "程序记录原文"] if zh else ["No.", "Note"])
     for i, note in enumerate(notes, start=1):
         text = neutralise_formula(note)
-        ws.append([i, neutralise_formula(note_zh(note)), text] if zh else [i, text])
+        ws.append([i, neutralise_formula(run_note_zh(note)), text] if zh else [i, text])
     _style_header(ws)
     ws.column_dimensions["A"].width = 6
     for col in ("B", "C") if zh else ("B",):

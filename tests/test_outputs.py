@@ -301,3 +301,43 @@ def test_the_chinese_workbook_shows_values_in_chinese(runs):
     assert any(str(v).startswith("不属于生活圈设施") for v in seen["reason"])
     csv = pd.read_csv(api / "tables" / "capacity_access.csv", encoding="utf-8-sig")
     assert set(csv["capacity_unit"]) == {"places"}  # CSV files keep the codes
+
+
+@pytest.mark.parametrize(("column", "code", "zh"), [
+    ("capacity_unit", "beds", "床位"),
+    ("capacity_source", "norm", "标准默认值"),
+    ("status", "candidate", "候选点"),
+    ("status", "optimal", "已证明最优"),
+    ("reason", "no category (no rule matched)", "无法归入任何类别（名称与标签均未匹配规则）：没有匹配的规则"),
+    ("rule", "name keyword 超市 (over convenience: OSM tags)",
+     "名称关键词 超市（优先于 convenience：依据OSM 标签）"),
+    ("note", "capacity assumed (norm); ratio = 200 beds / 8.00 beds the norm (40 beds per 1,000 "
+             "people of age_60_plus) asks for in its catchment; far above 1: few people live "
+             "within its walking distance",
+     "容量为假定值（标准默认值）；供需比 = 容量 200 床位 ÷ 服务范围内按标准（每千名60岁及以上人口 40 "
+     "床位）需要的 8.00 床位；远大于 1：步行范围内居民很少"),
+    ("note", "12 people (3 cells) walk beyond 2,000 m (not in the mean, median and Gini)",
+     "12 人（3 个网格）步行距离超过 2,000 米（未计入平均值、中位数和基尼系数）"),
+    ("note", "something new", "something new"),  # an unknown text is kept
+])
+def test_code_values_read_in_chinese_and_stay_codes_in_english(column, code, zh):
+    from planner.labels import translated, value_text
+
+    assert translated(column)
+    assert value_text(column, code, "zh") == zh and value_text(column, code, "en") == code
+
+
+def test_run_notes_follow_their_templates_in_chinese():
+    from planner.texts_zh import run_note_zh
+
+    names = {"childcare": "托儿所/托育点", "pharmacy": "药店"}
+    assert run_note_zh("no facilities found for: childcare, pharmacy", names) == \
+        "以下类别未找到设施：托儿所/托育点、药店"
+    assert run_note_zh("childcare: 1 of 2 facilities had no capacity; they were given the "
+                       "norm's default of 75 places per site.", names) == \
+        "托儿所/托育点：2 处设施中有 1 处未给出容量；按标准默认值每处 75 托位/学位 计。"
+    assert run_note_zh("optimize_1_mclp_pharmacy: Proven optimal (gap 0 %).") == \
+        "optimize_1_mclp_pharmacy：已证明最优（最优性差距 0 %）。"
+    assert run_note_zh("Calibrated to the given total of 4,000 people: every cell × 0.3539 (the "
+                       "estimate was 11,303).") == "按给定总人口 4,000 人校准：每个网格 × 0.3539（估算值为 11,303 人）。"
+    assert run_note_zh("Homes: a rule not in the templates.") == "Homes: a rule not in the templates."

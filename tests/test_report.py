@@ -21,7 +21,9 @@ from typer.testing import CliRunner
 from planner.cli import app
 from planner.fonts import cjk_font_path, matplotlib_family, missing_characters
 from planner.report import (
+    ENGLISH_MARK,
     GAP_HEADER,
+    NOTES_HEADING,
     SITE_HEADER,
     build_report,
     gap_sentence,
@@ -31,6 +33,7 @@ from planner.report import (
 from planner.report_data import UNNAMED, degrees, pct, people
 from planner.scenario import run_scenario
 from planner.scenario_file import load_scenario, parse_scenario
+from planner.texts_zh import run_note_zh
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 MAPPED = ["elderly_day_care", "kindergarten", "convenience"]
@@ -370,9 +373,15 @@ def test_the_tables_of_the_report_are_in_chinese(sample, document):
 @pytest.mark.slow  # runs the sample scenario
 def test_the_appendix_says_the_notes_are_the_program_log(sample, document):
     heads = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
-    assert heads[-1] == "附：运行说明（程序运行记录，英文原文）"
-    text = [p.text for p in document.paragraphs]
-    assert [t for t in text if t in sample[0].notes] == list(sample[0].notes)
+    assert heads[-1] == NOTES_HEADING
+    bullets = [p.text for p in document.paragraphs if p.style.name == "List Bullet"]
+    notes = list(sample[0].notes)
+    names = {k: c.name_zh for k, c in sample[0].categories.items()}
+    assert bullets[-len(notes):] == [run_note_zh(n, names) if run_note_zh(n, names) != n
+                                     else ENGLISH_MARK + n for n in notes]
+    translated = [b for b in bullets[-len(notes):] if not b.startswith(ENGLISH_MARK)]
+    assert len(translated) >= len(notes) - 2  # the common templates are translated
+    assert not any(_SENTENCE.search(b) for b in translated)
     assert "九、分区覆盖" not in heads  # no [districts] in the sample
 
 
