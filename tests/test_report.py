@@ -391,7 +391,7 @@ def test_districts_get_a_section_and_their_files_a_source(sample, tmp_path):
     west, south, east, north = result.demand.cells.to_crs(4326).total_bounds + [-0.01, -0.01,
                                                                                  0.01, 0.01]
     mid = (west + east) / 2
-    halves = gpd.GeoDataFrame({"name": ["西区", "东区"]},
+    halves = gpd.GeoDataFrame({"name": ["西区", "东区"], "人口": [1500, 2500]},
                               geometry=[shapely.box(west, south, mid, north),
                                         shapely.box(mid, south, east, north)], crs=4326)
     halves.to_file(tmp_path / "jiedao.geojson")
@@ -400,6 +400,8 @@ def test_districts_get_a_section_and_their_files_a_source(sample, tmp_path):
     doc.update(optimize=[], districts={"file": str(tmp_path / "jiedao.geojson"),
                                        "name_column": "name"})
     doc["analysis"]["categories"] = ["childcare", "pharmacy"]
+    doc["population"].update(total=None, districts=str(tmp_path / "jiedao.geojson"),
+                             districts_column="人口")  # calibrated to the districts' census
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run = run_scenario(parse_scenario(doc, s.base_dir),
@@ -418,4 +420,7 @@ def test_districts_get_a_section_and_their_files_a_source(sample, tmp_path):
         assert pharmacy == pct(mine.loc[("pharmacy", "total"), "coverage_pct"])
     assert sorted(r[0] for r in got) == ["东区", "西区"]
     sources = rows(tables_with(report, ["数据", "来源", "日期", "许可"])[0])
-    assert sources[-1][0] == "分区边界" and "jiedao.geojson" in sources[-1][1]
+    assert [r[0] for r in sources] == ["步行路网", "设施点", "人口", "人口校准", "分区边界"]
+    assert "2 个分区人口校准" in sources[2][1]
+    assert "jiedao.geojson" in sources[3][1] and "人口" in sources[3][1]
+    assert "jiedao.geojson" in sources[4][1]
