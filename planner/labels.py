@@ -9,7 +9,11 @@ whole metres)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal, NamedTuple
+
+from planner.texts_zh import CAPACITY_SOURCES, note_zh, reason_zh, rule_zh
+from planner.texts_zh import UNITS as UNITS_ZH
 
 Lang = Literal["zh", "en"]
 
@@ -211,13 +215,31 @@ _MODES = {"compliance": ("距离达标", "distance norm"), "time": ("步行时�
 _OUTCOMES = {"kept": ("采用", "kept"), "dropped": ("剔除", "dropped"),
              "partly kept": ("部分采用", "partly kept")}
 _GROUP_COLUMNS = ("group", "served_group", "demand_group")
+_STATUSES = {"existing": "现状设施", "candidate": "候选点", "required": "必建", "closable": "可关闭",
+             "optimal": "已证明最优", "time_limit": "达到求解时间上限", "infeasible": "无可行解",
+             "error": "求解出错"}
+#: Columns whose code values the Chinese workbook shows in words (English keeps the code).
+_ZH_VALUES: dict[str, Callable[[str], str]] = {
+    "capacity_unit": lambda v: UNITS_ZH.get(v, v),
+    "capacity_source": lambda v: CAPACITY_SOURCES.get(v, v),
+    "status": lambda v: _STATUSES.get(v, v),
+    "source": lambda v: "路网节点" if v == "network" else v,
+    "reason": reason_zh,
+    "reasons": reason_zh,
+    "detail": rule_zh,
+    "rule": rule_zh,
+    "note": note_zh,
+}
 
 
 def value_text(column: str, value: str, lang: Lang) -> str:
     """How the workbook shows a code value of a column: a group (``age_60_plus`` → 60岁及以上
     / aged 60+), a measure (``compliance`` → 距离达标 / distance norm) or an audit outcome in
-    words; any other value as it is."""
+    words; in Chinese also capacity units and sources, statuses, drop reasons, rules and notes
+    (see :mod:`planner.texts_zh`); any other value as it is."""
     i = 0 if lang == "zh" else 1
+    if lang == "zh" and column in _ZH_VALUES:
+        return _ZH_VALUES[column](value)
     if column == "mode" and value in _MODES:
         return _MODES[value][i]
     if column == "outcome" and value in _OUTCOMES:
@@ -234,7 +256,7 @@ def value_text(column: str, value: str, lang: Lang) -> str:
 
 def translated(column: str) -> bool:
     """Whether :func:`value_text` may change the values of a column."""
-    return column in ("mode", "outcome", *_GROUP_COLUMNS)
+    return column in ("mode", "outcome", *_GROUP_COLUMNS, *_ZH_VALUES)
 
 
 def header(column: str, lang: Lang) -> str:
@@ -320,6 +342,10 @@ TABLES: dict[str, Sheet] = {
 }
 #: Sheet listing every other sheet.
 CONTENTS = Sheet("目录", "Contents", "本工作簿各工作表及说明", "Every sheet of this workbook")
+#: Sheet of the run's notes (assumptions, calibration, rules applied), the workbook's last.
+NOTES = Sheet("说明", "Notes", "本次运行的假设与处理说明（校准、年龄比例、建筑规则等），为最后一个工作表",
+              "The run's assumptions and decisions (calibration, age shares, building rule); "
+              "the last sheet")
 
 #: Short category names for sheet names.
 SHORT: dict[str, tuple[str, str]] = {

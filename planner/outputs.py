@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ def write_result(result: Any, out_dir: str | Path, *, map_writer: MapWriter | No
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = write_tables(result.tables, out / TABLES_DIR, lang=lang)
+    written = write_tables(result.tables, out / TABLES_DIR, lang=lang, notes=result.notes)
     if result.layers:
         written += write_layers(result.layers, out / LAYERS_DIR)
     if map_writer is not None:
@@ -76,10 +76,11 @@ def write_tables(
     *,
     workbook: str = "coverage.xlsx",
     lang: Lang = "zh",
+    notes: Sequence[str] = (),
 ) -> list[Path]:
     """Write each table as ``<name>.csv`` (code column names, full precision, UTF-8 with BOM so
-    Excel shows Chinese) and all of them into one workbook (see
-    :func:`planner.workbook.write_workbook`); returns the paths written."""
+    Excel shows Chinese) and all of them into one workbook, ``notes`` (the run's) in its last
+    sheet (see :func:`planner.workbook.write_workbook`); returns the paths written."""
     if not tables:
         raise InputError("No tables to write.")
     out = Path(out_dir)
@@ -90,7 +91,7 @@ def write_tables(
         neutralise_formulas(frame).to_csv(path, index=False, encoding="utf-8-sig")
         paths.append(path)
     paths.append(write_workbook({file_name(n): t for n, t in tables.items()}, out / workbook,
-                                lang=lang))
+                                lang=lang, notes=notes))
     return paths
 
 

@@ -5,7 +5,8 @@ streets, each category's distance with its standard, walking speeds); what was l
 why; per category its headline numbers, its static gap map and its ten largest gap areas with
 the streets they lie on; the proposed sites with their nearest street, GCJ-02 and WGS-84
 coordinates and the people each newly covers, and what the proven optimality gap means; the
-complete living-circle index and the equity figures, each with one sentence that reads them.
+complete living-circle index and the equity figures, each with one sentence that reads them;
+with ``[districts]``, the coverage per district; last, the run's notes as the program logged them.
 
 The maps are made by the caller (``planner.maps.static``) and passed in as PNG paths, so the
 library does not depend on the map package. :func:`to_pdf` converts the document with
@@ -41,6 +42,7 @@ from planner.report_data import (
     people,
 )
 from planner.standards import OVERRIDE_SOURCE, load_speeds
+from planner.texts_zh import reason_zh, run_note_zh
 
 BODY_FONT = "宋体"  # SimSun: the body face of Chinese official documents
 HEADING_FONT = "黑体"  # SimHei
@@ -49,22 +51,14 @@ GROUP_ZH = {"total": "全部人口", "age_60_plus": "60 岁以上老年人", "ag
             "age_0_2": "0–2 岁婴幼儿", "age_3_5": "3–5 岁幼儿"}
 SPEED_ZH = {"total": "成年人", "age_60_plus": "60 岁以上老年人", "age_65_plus": "65 岁以上老年人",
             "age_0_2": "婴幼儿照护者", "age_3_5": "幼儿接送者"}
-REASON_ZH = {
-    "no coordinates": "缺少坐标",
-    "coordinates out of range": "坐标超出有效范围",
-    "no category": "无法归入任何类别（名称与标签均未匹配规则）",
-    "not a living-circle category": "不属于生活圈设施（被排除规则否决）",
-    "category not requested": "类别不在本次分析范围内",
-    "duplicate": "重复记录（同类同名且距离很近，已合并）",
-    "outside the study area": "位于研究范围之外",
-    "farther than max_access_m from any street": "距最近步行道路过远",
-    "far outside the network": "远离路网（坐标或坐标系可能有误）",
-}
 GAP_HEADER = ["排名", "所在街道", "未覆盖人口", "面积（平方千米）", "GCJ-02 经度", "GCJ-02 纬度"]
 GAP_WIDTHS_MM = (12, 62, 20, 20, 23, 23)
 SITE_HEADER = ["建设顺序", "最近道路", "GCJ-02 经度", "GCJ-02 纬度", "WGS-84 经度", "WGS-84 纬度",
                "新增覆盖人口"]
 SITE_WIDTHS_MM = (14, 38, 21, 21, 21, 21, 24)
+DISTRICT_COLUMNS = 5  # categories per district table (A4 portrait)
+NOTES_HEADING = "附：运行说明（程序运行记录）"
+ENGLISH_MARK = "【英文原文】"
 
 
 def build_report(result, path: str | Path, *, maps: Mapping[str, Path] | None = None) -> Path:
@@ -90,6 +84,7 @@ def build_report(result, path: str | Path, *, maps: Mapping[str, Path] | None = 
     _proposals(doc, result, streets)
     _complete(doc, result)
     _equity(doc, result, keys)
+    _districts(doc, result, keys)
     _notes(doc, result)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -248,16 +243,18 @@ def _method(doc, result, keys: list[str]) -> None:
 
 
 def _standard(cat) -> str:
-    """The sources of the category's distance and level, with an unverified one marked."""
+    """The sources of the category's distance and level in Chinese (``source_zh``; a scenario's
+    own source without one is quoted as written), with an unverified one marked."""
     parts = []
     for field, label in (("distance_m", "服务半径"), ("level_min", "层级")):
         prov = next((p for p in cat.provenance if p.field == field), None)
         if prov is None:
             continue
         if prov.source == OVERRIDE_SOURCE:
-            parts.append(f"{label}：本情景设定（scenario 文件 [categories]）")
-        else:
-            parts.append(f"{label}：{prov.source}" + ("" if prov.verified else "（常用取值，原文未核对）"))
+            parts.append(f"{label}：本情景设定（情景文件 [categories]）")
+            continue
+        text = prov.source_zh or f"情景文件所注来源（原文）：{prov.source}"
+        parts.append(f"{label}：{text}" + ("" if prov.verified else "（常用取值，原文未核对）"))
     return "；".join(parts) or "—"
 
 
@@ -270,7 +267,7 @@ def _dropped(doc, result) -> None:
         "归类依据或剔除原因都列在成果表 facility_audit 中。剔除原因统计如下：")
     counts = (dropped["reason"].value_counts() if len(dropped) and "reason" in dropped
               else pd.Series(dtype=int))
-    rows = [(REASON_ZH.get(str(r), str(r)), f"{int(n):,}") for r, n in counts.items()]
+    rows = [(reason_zh(str(r)), f"{int(n):,}") for r, n in counts.items()]
     table(doc, ["剔除原因", "条数"], rows or [("无", "0")])
     off = result.tables.get("cells_off_streets", pd.DataFrame())
     n_off = len(off)
@@ -487,10 +484,47 @@ def gini_sentence(eq: pd.DataFrame, categories) -> str:
             "走得远得多。")
 
 
+def _districts(doc, result, keys: list[str]) -> None:
+    """Per district of the scenario's ``[districts]``: its people and the compliance coverage
+    of each category's served group (tables of ``DISTRICT_COLUMNS`` categories each)."""
+    table_ = result.tables.get("coverage_by_district")
+    if table_ is None or not len(table_):
+        return
+    doc.add_heading("九、分区覆盖", level=1)
+    rows = table_[table_["mode"] == "compliance"]
+    served = {k: result.categories[k].group for k in keys}
+    available = set(rows["group"])
+    order = list(dict.fromkeys(zip(rows["district"], rows["district_name"], strict=True)))
+    total = rows[rows["group"] == "total"].groupby("district")["people"].first()
+    doc.add_paragraph(
+        f"按情景文件 [districts] 给出的 {len(order)} 个分区统计（每个人口网格计入其中心所在的分区）；"
+        "表中为各类设施服务人群在服务半径内的比例，人口为分区全部人口。")
+    for start in range(0, len(keys), DISTRICT_COLUMNS):
+        part = keys[start:start + DISTRICT_COLUMNS]
+        header = ["分区", "人口"] + [
+            f"{result.categories[k].name_zh}（{GROUP_ZH.get(g, g) if g in available else '全部人口'}）"
+            for k in part for g in [served[k]]]
+        body = []
+        for district, name in order:
+            mine = rows[rows["district"] == district]
+            cells = []
+            for k in part:
+                group = served[k] if served[k] in available else "total"
+                hit = mine[(mine["category"] == k) & (mine["group"] == group)]["coverage_pct"]
+                cells.append(pct(float(hit.iloc[0])) if len(hit) else "—")
+            body.append([str(name), people(float(total.get(district, float("nan")))), *cells])
+        table(doc, header, body)
+
+
 def _notes(doc, result) -> None:
     notes = result.summary()["notes"]
     if not notes:
         return
-    doc.add_heading("附：运行说明（程序记录原文）", level=1)
-    for note in notes:
-        doc.add_paragraph(str(note), style="List Bullet")
+    doc.add_heading(NOTES_HEADING, level=1)
+    doc.add_paragraph("以下为程序在本次计算中自动记录的假设与处理（人口校准、年龄结构比例、建筑估算"
+                      "规则、设施剔除等）。常见条目已译为中文；尚无译文的条目保留程序的英文原文，"
+                      f"标注{ENGLISH_MARK}。全部原文见 summary.json 与成果表工作簿的“说明”工作表。")
+    names = {k: c.name_zh for k, c in result.categories.items()}
+    for note in map(str, notes):
+        text = run_note_zh(note, names)
+        doc.add_paragraph(text if text != note else f"{ENGLISH_MARK}{note}", style="List Bullet")

@@ -116,7 +116,8 @@ def file_date(path: Path | None) -> str:
 
 
 def data_sources(result) -> list[Source]:
-    """The network, facility and population inputs the run used, with dates and licences."""
+    """The network, facility and population inputs the run used, with dates and licences: also
+    the district populations the grid is calibrated to and the ``[districts]`` polygons."""
     scenario = result.scenario
     from planner.pipeline.inputs import osm_source
 
@@ -142,6 +143,15 @@ def data_sources(result) -> list[Source]:
             licence = ASK
         out.append(Source("设施点", label + _kept(audit, path), file_date(path), licence))
     out.append(_population_source(result, osm))
+    if scenario.population.districts is not None:
+        path = scenario.path(scenario.population.districts)
+        column = scenario.population.districts_column
+        out.append(Source("人口校准", f"分区人口 {path.name}"
+                          + (f"（人口列 {column}）" if column else ""), file_date(path), ASK))
+    if scenario.districts is not None:
+        path = scenario.path(scenario.districts.file)
+        out.append(Source("分区边界", f"分区范围 {path.name}（[districts]，用于分区覆盖统计）",
+                          file_date(path), ASK))
     return out
 
 

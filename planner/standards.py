@@ -61,11 +61,13 @@ class Exclusion:
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where one number of a category comes from."""
+    """Where one number of a category comes from: ``source`` in English, ``source_zh`` in
+    Chinese (None when the file gives none, as a scenario override may)."""
 
     field: str
     source: str
     verified: bool
+    source_zh: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def _read_toml(path: Path, what: str, example: Path) -> dict[str, Any]:
 
 def _provenance(field: str, value: Sourced | SourcedText, default_source: str) -> Provenance:
     return Provenance(field, value.source if value.source is not None else default_source,
-                      value.verified)
+                      value.verified, value.source_zh)
 
 
 def _build(key: str, raw: Mapping[str, Any], where: str, default_source: str,
@@ -227,8 +229,24 @@ def load_categories(
         _extend(spec, extra.model_dump(exclude_unset=True))
         spec.update({k: v for k, v in fields.items() if k not in RULE_FIELDS})
         sources[key], where[key] = OVERRIDE_SOURCE, at
-    return {key: _build(key, spec, where[key], sources[key], bundled)
-            for key, spec in specs.items()}
+    out = {key: _build(key, spec, where[key], sources[key], bundled)
+           for key, spec in specs.items()}
+    if path == CATEGORIES_FILE:
+        _require_chinese_sources(out, sources)
+    return out
+
+
+def _require_chinese_sources(categories: Mapping[str, Category],
+                             sources: Mapping[str, str]) -> None:
+    """Every sourced number of the bundled file has its source in Chinese too (the Chinese
+    report quotes it); a scenario override may leave it out."""
+    lacking = [f"{key}.{p.field}" for key, cat in categories.items()
+               if sources[key] != OVERRIDE_SOURCE
+               for p in cat.provenance if p.source_zh is None]
+    if lacking:
+        raise InputError(f"{CATEGORIES_FILE} lacks source_zh for {lacking}; give every source "
+                         "in Chinese too, e.g. { value = 300, source = \"…\", "
+                         "source_zh = \"…\" }.")
 
 
 def _extend(spec: dict[str, Any], lists: Mapping[str, list[Any]]) -> None:

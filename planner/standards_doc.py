@@ -139,6 +139,21 @@ def _capacities(cats: dict[str, Category]) -> list[str]:
     return [*out, ""]
 
 
+def _chinese_sources(cats: dict[str, Category]) -> list[str]:
+    out = [
+        "## Sources in Chinese",
+        "",
+        "The Chinese report (`report.docx`) quotes each source as `source_zh` gives it "
+        "(（原文） marks the part quoted, （常用） the part only commonly cited).",
+        "",
+        "| key | field | source_zh |",
+        "|---|---|---|",
+    ]
+    out += [f"| `{key}` | `{p.field}` | {_cell(p.source_zh or '—')} |"
+            for key, c in cats.items() for p in c.provenance]
+    return [*out, ""]
+
+
 def _speeds() -> list[str]:
     raw = tomllib.loads(SPEEDS_FILE.read_text(encoding="utf-8"))
     speeds = validate(SpeedsFile, raw, str(SPEEDS_FILE)).speeds
@@ -248,6 +263,7 @@ def render() -> str:
     """The text of ``docs/standards.md``."""
     cats = load_categories()
     parts = [HEADER, *_levels(load_speeds()), *_categories(cats), *_capacities(cats),
+             *_chinese_sources(cats),
              *_speeds(), *_population(), *_ages(), *_walk_filter(), RULES]
     return "\n".join(parts)
 

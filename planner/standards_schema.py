@@ -79,6 +79,7 @@ class Sourced(_Strict):
 
     value: Annotated[float, BeforeValidator(_plain_number)]
     source: str | None = None
+    source_zh: str | None = None
     verified: bool = False
 
 
@@ -87,6 +88,7 @@ class SourcedText(_Strict):
 
     text: str
     source: str | None = None
+    source_zh: str | None = None
     verified: bool = False
 
 
@@ -95,7 +97,8 @@ def _sourced(raw: object) -> object:
     if isinstance(raw, Mapping):
         if "value" not in raw:
             raise ValueError(
-                f"must be a number or a table {{ value = …, source = \"…\", verified = … }}; "
+                f"must be a number or a table {{ value = …, source = \"…\", source_zh = \"…\", "
+                f"verified = … }}; "
                 f"got keys {sorted(raw)}")
         return raw
     return {"value": _plain_number(raw)}

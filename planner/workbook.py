@@ -8,7 +8,7 @@ are frozen, and every ratio or infinite value is explained in the row's note."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from planner.errors import InputError
 from planner.labels import (
     CONTENTS,
     INFINITE,
+    NOTES,
     RATIOS,
     UNITS,
     Lang,
@@ -32,6 +33,7 @@ from planner.labels import (
     value_text,
 )
 from planner.neutralise import neutralise_formula
+from planner.texts_zh import run_note_zh
 
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 _HEADER_FILL = PatternFill("solid", fgColor="DCE6F1")
@@ -49,7 +51,7 @@ def sheet_names(tables: list[str], lang: Lang = "zh") -> list[str]:
     ignoring case): the short name of a known table (e.g. ``方案1 养老 MCLP 选址``), else the
     table's own name."""
     out: list[str] = []
-    taken = {CONTENTS.zh.lower(), CONTENTS.en.lower()}
+    taken = {CONTENTS.zh.lower(), CONTENTS.en.lower(), NOTES.zh.lower(), NOTES.en.lower()}
     for name in tables:
         known = sheet(name)
         text = (known.zh if lang == "zh" else known.en) if known else name
@@ -64,10 +66,11 @@ def sheet_names(tables: list[str], lang: Lang = "zh") -> list[str]:
 
 
 def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | Path, *, lang: Lang = "zh",
-                   contents: bool = True) -> Path:
+                   contents: bool = True, notes: Sequence[str] = ()) -> Path:
     """Write the tables into one workbook: the headline sheet first (else the first table),
-    then, with ``contents``, a contents sheet, then every other table; headers translated to
-    ``lang`` ("zh" or "en") with units; formula-like text neutralised."""
+    then, with ``contents``, a contents sheet, then every other table, and last, when there are
+    ``notes`` (the run's assumptions and decisions), a notes sheet (说明 / Notes) listing them;
+    headers translated to ``lang`` ("zh" or "en") with units; formula-like text neutralised."""
     if lang not in ("zh", "en"):
         raise InputError(f"The workbook language must be zh or en, not {lang!r}.")
     if not tables:
@@ -76,14 +79,17 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | Path, *, lang
     names = dict(zip(order, sheet_names(order, lang), strict=True))
     book = Workbook()
     book.remove(book.active)
+    notes = [str(n) for n in notes]
     for i, table in enumerate(order):
         if contents and i == 1:
             _contents_sheet(book.create_sheet(CONTENTS.zh if lang == "zh" else CONTENTS.en),
-                            order, names, tables, lang)
+                            order, names, tables, lang, notes)
         _fill_sheet(book.create_sheet(names[table]), tables[table], lang)
     if contents and len(order) == 1:
         _contents_sheet(book.create_sheet(CONTENTS.zh if lang == "zh" else CONTENTS.en),
-                        order, names, tables, lang)
+                        order, names, tables, lang, notes)
+    if notes:
+        _notes_sheet(book.create_sheet(NOTES.zh if lang == "zh" else NOTES.en), notes, lang)
     book.active = 0
     book.save(path)
     return Path(path)
@@ -95,21 +101,45 @@ def _rank(table: str) -> int:
 
 
 def _contents_sheet(ws: Worksheet, order: list[str], names: Mapping[str, str],
-                    tables: Mapping[str, pd.DataFrame], lang: Lang) -> None:
-    """Each sheet (linked), what it holds, its rows and the CSV file of the same table."""
+                    tables: Mapping[str, pd.DataFrame], lang: Lang,
+                    notes: Sequence[str] = ()) -> None:
+    """Each sheet (linked), what it holds, its rows and the CSV file of the same table; the
+    notes sheet, when there is one, last."""
     zh = lang == "zh"
     ws.append(["工作表", "说明", "行数", "CSV文件"] if zh else
               ["Sheet", "What it holds", "Rows", "CSV file"])
+    rows = []
     for table in order:
         known = sheet(table)
         about = (known.about_zh if zh else known.about_en) if known else table
-        ws.append([names[table], about, len(tables[table]), f"{table}.csv"])
+        rows.append((names[table], about, len(tables[table]), f"{table}.csv"))
+    if notes:
+        rows.append((NOTES.zh if zh else NOTES.en, NOTES.about_zh if zh else NOTES.about_en,
+                     len(notes), "summary.json（notes）" if zh else "summary.json (notes)"))
+    for row in rows:
+        ws.append(list(row))
         link = ws.cell(row=ws.max_row, column=1)
-        link.hyperlink = f"#'{names[table]}'!A1"
+        link.hyperlink = f"#'{row[0]}'!A1"
         link.font = Font(color="0563C1", underline="single")
     _style_header(ws)
     for col, width in zip("ABCD", (32, 60, 8, 40), strict=True):
         ws.column_dimensions[col].width = width
+
+
+def _notes_sheet(ws: Worksheet, notes: Sequence[str], lang: Lang) -> None:
+    """The run's notes, one a row, numbered; in Chinese the translation of the common ones
+    (others as written) beside the program's English text."""
+    zh = lang == "zh"
+    ws.append(["序号", "说明", "程序记录原文"] if zh else ["No.", "Note"])
+    for i, note in enumerate(notes, start=1):
+        text = neutralise_formula(note)
+        ws.append([i, neutralise_formula(run_note_zh(note)), text] if zh else [i, text])
+    _style_header(ws)
+    ws.column_dimensions["A"].width = 6
+    for col in ("B", "C") if zh else ("B",):
+        ws.column_dimensions[col].width = 100
+        for cell in ws[col][1:]:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
 
 
 def _fill_sheet(ws: Worksheet, frame: pd.DataFrame, lang: Lang = "zh") -> None:
@@ -121,8 +151,8 @@ def _fill_sheet(ws: Worksheet, frame: pd.DataFrame, lang: Lang = "zh") -> None:
     values = [_values(frame.iloc[:, i], unit) for i, unit in enumerate(units)]
     for i, column in enumerate(columns):
         if translated(column):
-            values[i] = [value_text(column, v, lang) if isinstance(v, str) else v
-                         for v in values[i]]
+            values[i] = [neutralise_formula(value_text(column, v, lang)) if isinstance(v, str)
+                         else v for v in values[i]]
     heads = [neutralise_formula(header(c, lang)) for c in columns]
     ws.append(heads)
     for row in zip(*values, strict=True) if values else ():

@@ -293,8 +293,9 @@ def test_the_workbook_holds_every_table(c, job):
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
     book = openpyxl.load_workbook(io.BytesIO(r.content))
-    assert len(book.sheetnames) == len(job["tables"]) + 1  # and the contents
+    assert len(book.sheetnames) == len(job["tables"]) + 2  # and the contents and the notes
     assert {"概要", "目录", "覆盖率明细", "设施核查"} <= set(book.sheetnames)
+    assert book.sheetnames[-1] == "说明"
     values = [c.value for ws in book for row in ws.iter_rows() for c in row]
     assert "'" + INJECTED in values and INJECTED not in values
 

@@ -3,6 +3,8 @@ back unchanged; the CLI and the API write the same files of a run."""
 
 from __future__ import annotations
 
+import re
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -211,8 +213,10 @@ def test_the_workbook_is_an_annex(runs, lang, first, contents):
     result, cli, api, _ = runs
     book = load_workbook((cli if lang == "en" else api) / "tables" / "coverage.xlsx")
     names = book.sheetnames
+    notes = "Notes" if lang == "en" else "说明"
+    assert result.notes and names[-1] == notes  # the run's notes, last
     assert names[:2] == [first, contents] and book.active.title == first
-    assert len(names) == len(result.tables) + 1 and len({n.lower() for n in names}) == len(names)
+    assert len(names) == len(result.tables) + 2 and len({n.lower() for n in names}) == len(names)
     assert all(len(n) <= 31 and "~" not in n for n in names)
     listed = [row for row in book[contents].iter_rows(min_row=2, values_only=True)]
     assert [row[0] for row in listed] == [n for n in names if n != contents]
@@ -222,7 +226,7 @@ def test_the_workbook_is_an_annex(runs, lang, first, contents):
     for name in names:
         ws = book[name]
         assert ws.freeze_panes == "A2" and ws["A1"].font.bold
-        if name == contents:
+        if name in (contents, notes):
             continue
         frame = with_notes(by_sheet[name], lang)
         heads = [c.value for c in ws[1]]
@@ -247,5 +251,93 @@ def test_the_workbook_is_an_annex(runs, lang, first, contents):
     ratios = book[sheet_names(["capacity_by_facility"], lang)[0]]
     heads = [c.value for c in ratios[1]]
     rows = list(ratios.iter_rows(min_row=2, values_only=True))
-    assert rows and all("ratio" in row[heads.index("Note" if lang == "en" else "说明")]
-                        for row in rows)
+    assert rows and all(("ratio" if lang == "en" else "供需比")
+                        in row[heads.index("Note" if lang == "en" else "说明")] for row in rows)
+
+
+_SENTENCE = re.compile(r"[A-Za-z]{2,}(?:[ ,:]+[A-Za-z]{2,}){2,}")  # three English words in a row
+
+
+@pytest.mark.slow  # runs the sample scenario
+def test_the_notes_sheet_lists_the_run_notes(runs):
+    result, cli, api, _ = runs
+    for folder, lang in ((cli, "en"), (api, "zh")):
+        book = load_workbook(folder / "tables" / "coverage.xlsx")
+        name = "Notes" if lang == "en" else "说明"
+        rows = list(book[name].iter_rows(min_row=2, values_only=True))
+        assert [r[0] for r in rows] == list(range(1, len(result.notes) + 1))
+        assert [r[-1] for r in rows] == list(result.notes)  # the program's text, unchanged
+        contents = book["Contents" if lang == "en" else "目录"]
+        last = list(contents.iter_rows(min_row=2, values_only=True))[-1]
+        assert last[0] == name and last[2] == len(result.notes)
+        assert ("last sheet" if lang == "en" else "最后一个工作表") in last[1]
+
+
+@pytest.mark.slow  # runs the sample scenario
+def test_the_chinese_workbook_shows_values_in_chinese(runs):
+    result, cli, api, _ = runs
+    book = load_workbook(api / "tables" / "coverage.xlsx")
+    names = dict(zip(sheet_names(list(result.tables), "zh"), result.tables, strict=True))
+    seen = {}
+    for title, table in names.items():
+        ws = book[title]
+        heads = [c.value for c in ws[1]]
+        frame = with_notes(result.tables[table], "zh")
+        for i, column in enumerate(frame.columns):
+            if column not in ("capacity_unit", "capacity_source", "status", "reason", "note",
+                              "rule", "detail"):
+                continue
+            for cell, code in zip([r[i] for r in ws.iter_rows(min_row=2, values_only=True)],
+                                  frame[column], strict=True):
+                if not isinstance(code, str) or not code:
+                    continue
+                seen.setdefault(column, set()).add(cell)
+                assert re.search(r"[\u4e00-\u9fff]", cell), (table, column, cell)
+                if column in ("capacity_unit", "capacity_source", "status", "note"):
+                    assert not _SENTENCE.search(cell), (table, column, cell)
+        assert heads[: len(frame.columns)] == [header(str(c), "zh") for c in frame.columns]
+    assert {"places"} .isdisjoint(seen["capacity_unit"]) and "托位/学位" in seen["capacity_unit"]
+    assert {"候选点"} <= seen["status"] and "已证明最优" in seen["status"]
+    assert any(str(v).startswith("不属于生活圈设施") for v in seen["reason"])
+    csv = pd.read_csv(api / "tables" / "capacity_access.csv", encoding="utf-8-sig")
+    assert set(csv["capacity_unit"]) == {"places"}  # CSV files keep the codes
+
+
+@pytest.mark.parametrize(("column", "code", "zh"), [
+    ("capacity_unit", "beds", "床位"),
+    ("capacity_source", "norm", "标准默认值"),
+    ("status", "candidate", "候选点"),
+    ("status", "optimal", "已证明最优"),
+    ("reason", "no category (no rule matched)", "无法归入任何类别（名称与标签均未匹配规则）：没有匹配的规则"),
+    ("rule", "name keyword 超市 (over convenience: OSM tags)",
+     "名称关键词 超市（优先于 convenience：依据OSM 标签）"),
+    ("note", "capacity assumed (norm); ratio = 200 beds / 8.00 beds the norm (40 beds per 1,000 "
+             "people of age_60_plus) asks for in its catchment; far above 1: few people live "
+             "within its walking distance",
+     "容量为假定值（标准默认值）；供需比 = 容量 200 床位 ÷ 服务范围内按标准（每千名60岁及以上人口 40 "
+     "床位）需要的 8.00 床位；远大于 1：步行范围内居民很少"),
+    ("note", "12 people (3 cells) walk beyond 2,000 m (not in the mean, median and Gini)",
+     "12 人（3 个网格）步行距离超过 2,000 米（未计入平均值、中位数和基尼系数）"),
+    ("note", "something new", "something new"),  # an unknown text is kept
+])
+def test_code_values_read_in_chinese_and_stay_codes_in_english(column, code, zh):
+    from planner.labels import translated, value_text
+
+    assert translated(column)
+    assert value_text(column, code, "zh") == zh and value_text(column, code, "en") == code
+
+
+def test_run_notes_follow_their_templates_in_chinese():
+    from planner.texts_zh import run_note_zh
+
+    names = {"childcare": "托儿所/托育点", "pharmacy": "药店"}
+    assert run_note_zh("no facilities found for: childcare, pharmacy", names) == \
+        "以下类别未找到设施：托儿所/托育点、药店"
+    assert run_note_zh("childcare: 1 of 2 facilities had no capacity; they were given the "
+                       "norm's default of 75 places per site.", names) == \
+        "托儿所/托育点：2 处设施中有 1 处未给出容量；按标准默认值每处 75 托位/学位 计。"
+    assert run_note_zh("optimize_1_mclp_pharmacy: Proven optimal (gap 0 %).") == \
+        "optimize_1_mclp_pharmacy：已证明最优（最优性差距 0 %）。"
+    assert run_note_zh("Calibrated to the given total of 4,000 people: every cell × 0.3539 (the "
+                       "estimate was 11,303).") == "按给定总人口 4,000 人校准：每个网格 × 0.3539（估算值为 11,303 人）。"
+    assert run_note_zh("Homes: a rule not in the templates.") == "Homes: a rule not in the templates."

@@ -2,14 +2,17 @@
 numbers equal to the result's tables, Chinese rendered with the bundled font, and (where
 LibreOffice is installed) a PDF whose pages are saved to tests/artifacts/."""
 
+import re
 import shutil
 import subprocess
 import warnings
 from pathlib import Path
 
 import docx
+import geopandas as gpd
 import numpy as np
 import pytest
+import shapely
 from PIL import Image
 from planner.maps.labels import TEXT
 from planner.maps.static import WIDTH_MM, category_maps, static_gap_map
@@ -18,7 +21,9 @@ from typer.testing import CliRunner
 from planner.cli import app
 from planner.fonts import cjk_font_path, matplotlib_family, missing_characters
 from planner.report import (
+    ENGLISH_MARK,
     GAP_HEADER,
+    NOTES_HEADING,
     SITE_HEADER,
     build_report,
     gap_sentence,
@@ -27,7 +32,8 @@ from planner.report import (
 )
 from planner.report_data import UNNAMED, degrees, pct, people
 from planner.scenario import run_scenario
-from planner.scenario_file import load_scenario
+from planner.scenario_file import load_scenario, parse_scenario
+from planner.texts_zh import run_note_zh
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 MAPPED = ["elderly_day_care", "kindergarten", "convenience"]
@@ -343,3 +349,78 @@ def test_pdf_shows_chinese_and_its_pages_are_saved(sample):
     subprocess.run(["pdftoppm", "-r", "60", "-png", str(pdf), str(ARTIFACTS / "report-page")],
                    check=True)
     assert len(list(ARTIFACTS.glob("report-page-*.png"))) >= 3
+
+
+_SENTENCE = re.compile(r"[A-Za-z]{2,}(?:[ ,:()]+[A-Za-z]{2,}){2,}")  # three English words in a row
+
+
+@pytest.mark.slow  # runs the sample scenario
+def test_the_tables_of_the_report_are_in_chinese(sample, document):
+    """Codes, units, standard numbers, file and street names may be Latin; no English sentence."""
+    cells = {c.text for t in document.tables for row in t.rows[1:] for c in row.cells}
+    streets = set(sample[0].network.ways["name"].dropna().astype(str))
+    english = [c for c in cells if _SENTENCE.search(c)
+               and not any(s in c for s in streets if " " in s)]
+    assert not english
+    method = tables_with(document, ["设施类别", "生活圈层级", "服务半径", "服务人群", "依据"])[0]
+    sources = [r[4] for r in rows(method)]
+    result = sample[0]
+    for key, text in zip(result.distances.columns, sources, strict=True):
+        prov = {p.field: p for p in result.categories[key].provenance}
+        assert prov["distance_m"].source_zh in text and prov["distance_m"].source not in text
+
+
+@pytest.mark.slow  # runs the sample scenario
+def test_the_appendix_says_the_notes_are_the_program_log(sample, document):
+    heads = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
+    assert heads[-1] == NOTES_HEADING
+    bullets = [p.text for p in document.paragraphs if p.style.name == "List Bullet"]
+    notes = list(sample[0].notes)
+    names = {k: c.name_zh for k, c in sample[0].categories.items()}
+    assert bullets[-len(notes):] == [run_note_zh(n, names) if run_note_zh(n, names) != n
+                                     else ENGLISH_MARK + n for n in notes]
+    translated = [b for b in bullets[-len(notes):] if not b.startswith(ENGLISH_MARK)]
+    assert len(translated) >= len(notes) - 2  # the common templates are translated
+    assert not any(_SENTENCE.search(b) for b in translated)
+    assert "九、分区覆盖" not in heads  # no [districts] in the sample
+
+
+@pytest.mark.slow  # runs the sample scenario
+def test_districts_get_a_section_and_their_files_a_source(sample, tmp_path):
+    result = sample[0]
+    west, south, east, north = result.demand.cells.to_crs(4326).total_bounds + [-0.01, -0.01,
+                                                                                 0.01, 0.01]
+    mid = (west + east) / 2
+    halves = gpd.GeoDataFrame({"name": ["西区", "东区"], "人口": [1500, 2500]},
+                              geometry=[shapely.box(west, south, mid, north),
+                                        shapely.box(mid, south, east, north)], crs=4326)
+    halves.to_file(tmp_path / "jiedao.geojson")
+    s = load_scenario()
+    doc = s.model_dump(exclude={"base_dir"})
+    doc.update(optimize=[], districts={"file": str(tmp_path / "jiedao.geojson"),
+                                       "name_column": "name"})
+    doc["analysis"]["categories"] = ["childcare", "pharmacy"]
+    doc["population"].update(total=None, districts=str(tmp_path / "jiedao.geojson"),
+                             districts_column="人口")  # calibrated to the districts' census
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = run_scenario(parse_scenario(doc, s.base_dir),
+                           cache_dir=sample[2].parent / ".cache")
+    report = docx.Document(build_report(run, tmp_path / "report.docx"))
+    heads = [p.text for p in report.paragraphs if p.style.name.startswith("Heading")]
+    assert "九、分区覆盖" in heads
+    header = ["分区", "人口", "托儿所/托育点（0–2 岁婴幼儿）", "药店（全部人口）"]
+    got = rows(tables_with(report, header)[0])
+    by = run.tables["coverage_by_district"]
+    by = by[by["mode"] == "compliance"]
+    for name, total, childcare, pharmacy in got:
+        mine = by[by["district_name"] == name].set_index(["category", "group"])
+        assert total == people(mine.loc[("pharmacy", "total"), "people"])
+        assert childcare == pct(mine.loc[("childcare", "age_0_2"), "coverage_pct"])
+        assert pharmacy == pct(mine.loc[("pharmacy", "total"), "coverage_pct"])
+    assert sorted(r[0] for r in got) == ["东区", "西区"]
+    sources = rows(tables_with(report, ["数据", "来源", "日期", "许可"])[0])
+    assert [r[0] for r in sources] == ["步行路网", "设施点", "人口", "人口校准", "分区边界"]
+    assert "2 个分区人口校准" in sources[2][1]
+    assert "jiedao.geojson" in sources[3][1] and "人口" in sources[3][1]
+    assert "jiedao.geojson" in sources[4][1]

@@ -295,3 +295,36 @@ def test_every_standards_file_is_checked(tmp_path, name, old, new, match):
             "walk_filter.toml": load_walk_rules, "speeds.toml": load_speeds}[name]
     with pytest.raises(InputError, match=match):
         load(path=path) if name != "age_structure.toml" else load("shanxi", path=path)
+
+
+def _latin_words(text: str) -> list[str]:
+    """English words of a text: runs of letters, not standard codes (GB) or markers."""
+    import re
+    return [w for w in re.findall(r"[A-Za-z]{3,}", text) if w not in ("MOFCOM",)]
+
+
+def test_every_bundled_source_is_given_in_chinese_too(cats):
+    for key, c in cats.items():
+        for p in c.provenance:
+            assert p.source_zh, f"{key}.{p.field} has no source_zh"
+            assert not _latin_words(p.source_zh), (key, p.field, p.source_zh)
+
+
+def test_a_scenario_source_may_leave_the_chinese_out():
+    cats = load_categories(overrides={"pharmacy": {
+        "distance_m": {"value": 400, "source": "Taiyuan 2025 plan"}}})
+    prov = {p.field: p for p in cats["pharmacy"].provenance}
+    assert prov["distance_m"].source_zh is None and prov["level_min"].source_zh
+
+
+def test_a_bundled_source_without_chinese_is_refused(tmp_path, monkeypatch):
+    import planner.standards as standards
+
+    text = CATEGORIES_FILE.read_text(encoding="utf-8")
+    start = text.index(", source_zh = ", text.index("[categories."))
+    end = text.index('"', text.index('"', start) + 1) + 1
+    bare = tmp_path / "categories.toml"
+    bare.write_text(text[:start] + text[end:], encoding="utf-8")
+    monkeypatch.setattr(standards, "CATEGORIES_FILE", bare)
+    with pytest.raises(InputError, match=r"lacks source_zh for \['elderly_day_care.level_min'\]"):
+        standards.load_categories()
