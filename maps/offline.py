@@ -149,8 +149,18 @@ def offline_page(m: folium.Map) -> str:
 
 
 class OfflineMap(folium.Map):
-    """A folium.Map shown in a notebook as its self-contained page (a notebook cannot load the
-    shipped assets by path)."""
+    """A folium.Map shown in a notebook, and saved with ``save``, as its self-contained page (a
+    notebook or a browser cannot load the shipped assets by path)."""
+
+    def save(self, outfile, close_file: bool = True, **kwargs) -> None:
+        """Write the self-contained page (Leaflet and the Chinese font inlined) to ``outfile``,
+        a path or a writable file object."""
+        if hasattr(outfile, "write"):
+            outfile.write(offline_page(self).encode("utf-8"))
+            if close_file:
+                outfile.close()
+        else:
+            save_offline(self, outfile)
 
     def _repr_html_(self, **kwargs) -> str:
         return (

@@ -155,6 +155,17 @@ def test_notebook_view_is_the_self_contained_page(case):
     assert "Leaflet 1.9.3" in view and "Planner CJK" in view
 
 
+def test_folium_save_writes_the_self_contained_page(case, tmp_path):
+    args = {k: v for k, v in case.items() if k not in ("cells", "distances", "categories")}
+    m = gap_map(case["cells"], case["distances"], case["categories"], **args)
+    m.save(str(tmp_path / "a.html"))  # folium's own way of saving, as a notebook user would
+    with open(tmp_path / "b.html", "wb") as fh:
+        m.save(fh)
+    for name in ("a.html", "b.html"):
+        page = (tmp_path / name).read_text(encoding="utf-8")
+        assert "planner-asset:" not in page and "Leaflet 1.9.3" in page and "Planner CJK" in page
+
+
 def test_english_labels_and_compliance_classes(case, tmp_path):
     """The page opens in English and holds the Chinese set for its language switch."""
     page = render(case, tmp_path, lang="en", classes="compliance")
