@@ -180,7 +180,7 @@ class FacilitiesIn(_In, FacilityFields):
         "upload: the file `upload_id`")
     geojson: FeatureCollection | None = Field(None, description="with source = geojson")
     upload_id: str | None = Field(None, pattern=ID_PATTERN,
-                                  description="with source = upload: a CSV/GeoJSON from /v1/uploads")
+                                  description="with source = upload: a CSV, Excel (.xlsx), GeoJSON or GeoPackage from /v1/uploads")
 
     @model_validator(mode="after")
     def _source_fields(self) -> FacilitiesIn:

@@ -19,7 +19,7 @@ _MAGIC = {"bz2": b"BZh", "gzip": b"\x1f\x8b", "zip": b"PK\x03\x04"}
 
 NETWORK_SUFFIXES = (".osm", ".osm.xml", ".osm.bz2", ".osm.pbf", ".pbf", ".geojson", ".json",
                     ".gpkg", ".fgb")
-FACILITY_SUFFIXES = (".csv", ".geojson", ".json", ".gpkg")
+FACILITY_SUFFIXES = (".csv", ".xlsx", ".geojson", ".json", ".gpkg")
 POPULATION_SUFFIXES = (".tif", ".tiff", ".geojson", ".json", ".gpkg")
 UPLOAD_SUFFIXES = tuple(dict.fromkeys(NETWORK_SUFFIXES + FACILITY_SUFFIXES + POPULATION_SUFFIXES))
 

@@ -46,3 +46,15 @@ def test_undeclared_coordinates_in_china_are_refused_at_submission(c, net_dir):
     assert r.status_code == 400, r.text
     detail = r.json()["detail"]
     assert "gcj02" in detail and '"coords"' in detail
+
+
+def test_an_excel_facility_list_is_taken_like_a_csv(c, net_dir, tmp_path):
+    import pandas as pd
+
+    lon, lat = HELSINKI_POINT
+    path = tmp_path / "kindergartens.xlsx"
+    pd.DataFrame({"名称": ["阳光幼儿园"], "经度": [lon], "纬度": [lat], "学位": [120]}).to_excel(
+        path, index=False)
+    r = c.post("/v1/uploads", files={"file": (path.name, path.read_bytes())})
+    assert r.status_code == 201, r.text
+    assert _submit(c, net_dir[1], r.json()["id"], coords="wgs84").status_code == 201

@@ -57,7 +57,7 @@ COST_NAMES = ("cost", "费用", "造价", "成本", "投资", "投资额")
 
 #: How to name the coordinate columns the other way round, everywhere they can be named.
 SWAP_HOW = ("Name the columns the other way round: lon/lat in the scenario's [[facilities]] "
-            "entry or an API request, --lon-column/--lat-column on the command line.")
+            "entry or an API request, --lon/--lat on the command line.")
 
 
 def file_suffix(path: Path) -> str:
@@ -242,7 +242,7 @@ def _coordinate_columns(df, lon_col, lat_col) -> tuple[np.ndarray, np.ndarray]:
     raise InputError(
         f"No coordinate columns found. Columns: {_columns(df)}. Name them, e.g. 经度/纬度 or "
         "x/y: lon/lat in the scenario's [[facilities]] entry or an API request, "
-        "--lon-column/--lat-column on the command line."
+        "--lon/--lat on the command line."
     )
 
 
