@@ -243,8 +243,9 @@ def run_scenario(
         threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     network = timed("network", lambda: build_network_step(scenario, cache))
     area = study_area(scenario, network.crs)
+    analysed = {k: categories[k] for k in keys}  # other categories: "not requested" in audit
     facilities, reports = timed("facilities", lambda: load_facilities_step(
-        scenario, network, categories, area, cache))
+        scenario, network, analysed, area, cache))
     for facility_report in reports:
         notes.extend(facility_report.lines())
     demand = timed("population", lambda: build_demand_step(scenario, network, area, cache))

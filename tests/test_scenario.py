@@ -219,6 +219,21 @@ def test_no_basic_category_analysed(sample_run):
     assert result_map(run) is not None
 
 
+@pytest.mark.slow
+def test_only_the_analysed_categories_count_and_the_rest_are_not_requested(sample_run):
+    _, out = sample_run
+    s = load_scenario()
+    doc = s.model_dump(exclude={"base_dir"})
+    doc["optimize"] = []
+    doc["analysis"]["categories"] = ["pharmacy", "convenience"]
+    run = run_scenario(parse_scenario(doc, s.base_dir), cache_dir=out / ".cache")
+    assert set(run.facilities["category"]) == {"pharmacy", "convenience"}
+    audit = run.tables["facility_audit"]
+    assert audit["reasons"].astype(str).str.contains("not requested").any()
+    assert not any("breakfast" in n or "kindergarten" in n for n in run.notes
+                   if "no facilities found" in n)
+
+
 def test_cache_entries_appear_whole_and_bad_ones_are_rebuilt(tmp_path):
     built = []
 
