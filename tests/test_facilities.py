@@ -668,3 +668,12 @@ def test_cost_column_is_read_and_checked(tmp_path):
     frame.assign(费用=["120", "about 90", "-1"]).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(InputError, match="Column '费用' holds costs that are not numbers ≥ 0"):
         quiet_load(tmp_path / "bad.csv", to_crs=TAIYUAN_UTM, crs="wgs84")
+
+
+def test_headers_with_units_or_two_names_are_recognised(tmp_path):
+    """Exports name columns 床位/学位 or 经度(GCJ-02): the names inside are recognised."""
+    path = tmp_path / "export.csv"
+    path.write_text("名称,经度(GCJ-02),纬度(GCJ-02),床位/学位\n小太阳幼儿园,24.9442,60.1712,270\n",
+                    encoding="utf-8")
+    fac = load_facilities(path, crs="wgs84", category="kindergarten", dedupe_m=0)
+    assert fac["capacity"].tolist() == [270.0]

@@ -10,6 +10,7 @@ import codecs
 import csv
 import difflib
 import io
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,11 +171,24 @@ def find_column(df: pd.DataFrame, given: str | None, names: Iterable[str], what:
                 f"The {what} column {given!r} does not exist. Columns: {_columns(df)}."
             )
         return given
-    lower = {str(c).strip().lower(): c for c in df.columns if c not in ("ref", "geometry")}
-    for name in names:
-        if name in lower:
-            return lower[name]
+    headers = [c for c in df.columns if c not in ("ref", "geometry")]
+    for forms in (_plain, _forms):  # an exact header first, then one with a unit or two names
+        seen = {form: c for c in reversed(headers) for form in forms(c)}
+        for name in names:
+            if name in seen:
+                return seen[name]
     return None
+
+
+def _plain(header: object) -> list[str]:
+    return [str(header).strip().lower()]
+
+
+def _forms(header: object) -> list[str]:
+    """The names a header holds: 床位数（张） is 床位数, 床位/学位 is 床位 and 学位,
+    经度(GCJ-02) is 经度."""
+    text = re.sub(r"\s*[（(\[【][^）)\]】]*[）)\]】]\s*$", "", str(header).strip().lower())
+    return [text, *(part.strip() for part in re.split(r"[/、|｜]", text) if part.strip())]
 
 
 def _columns(df: pd.DataFrame) -> str:
