@@ -306,7 +306,8 @@ def _category(doc, result, key: str, n: int, image: Path | None, gaps: pd.DataFr
         caption = doc.add_paragraph(f"图 {n}　{cat.name_zh}：步行时间与覆盖缺口（数字为缺口排名，"
                                     "星标为建议新增设施）")
         caption.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    own = gaps[gaps["category"] == key].sort_values("rank").head(GAP_ROWS) if len(gaps) else gaps
+    own = gaps[(gaps["category"] == key) & (gaps["people"] >= 0.5)] if len(gaps) else gaps
+    own = own.sort_values("rank").head(GAP_ROWS)  # areas of less than one person are not listed
     if not len(own):
         doc.add_paragraph("无覆盖缺口：所有可从街道到达的服务人群均在服务半径内。")
         return
