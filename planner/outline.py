@@ -14,15 +14,14 @@ from scipy import ndimage
 # Directions East, South, West, North as (row, column) steps; row grows downwards.
 _DR = np.array([0, 1, 0, -1], dtype=np.int64)
 _DC = np.array([1, 0, -1, 0], dtype=np.int64)
-# The cell on the left and on the right of an edge leaving lattice point (r, c) in each
-# direction, as offsets from (r, c): the true cells stay on the left, so a shell runs
-# anticlockwise on the map and a hole clockwise.
+# The cell on the left of an edge leaving lattice point (r, c) in each direction, as offsets
+# from (r, c) (the cell on its right is the next direction's left cell): the true cells stay
+# on the left, so a shell runs anticlockwise on the map and a hole clockwise.
 _LEFT = np.array([[-1, 0], [0, 0], [0, -1], [-1, -1]], dtype=np.int64)
-_RIGHT = np.array([[0, 0], [0, -1], [-1, -1], [-1, 0]], dtype=np.int64)
 
 
 @njit(cache=True, nogil=True)
-def _trace(mask, labels, dr, dc, left, right):
+def _trace(mask, labels, dr, dc, left):
     """Every boundary ring of ``mask`` (padded with false cells; ``labels`` numbers its
     4-connected groups): corner lattice points (row, column), the index of each ring's first
     corner, and a true cell on each ring's left. Where two true cells touch only diagonally,
@@ -33,12 +32,15 @@ def _trace(mask, labels, dr, dc, left, right):
     n_edges = 0
     for r in range(1, height):
         for c in range(1, width):
-            for d in range(4):
-                lr, lc = r + left[d, 0], c + left[d, 1]
-                rr, rc = r + right[d, 0], c + right[d, 1]
-                if mask[lr, lc] and not mask[rr, rc]:
-                    edge[r, c, d] = True
-                    n_edges += 1
+            nw, ne, sw, se = mask[r - 1, c - 1], mask[r - 1, c], mask[r, c - 1], mask[r, c]
+            if nw == ne and sw == se and nw == sw:
+                continue
+            # an edge in direction d has the true cell left[d] on its left, a false one right
+            edge[r, c, 0] = ne and not se
+            edge[r, c, 1] = se and not sw
+            edge[r, c, 2] = sw and not nw
+            edge[r, c, 3] = nw and not ne
+            n_edges += edge[r, c, 0] + edge[r, c, 1] + edge[r, c, 2] + edge[r, c, 3]
     corners = np.empty((n_edges, 2), dtype=np.int64)
     starts = np.empty(n_edges + 1, dtype=np.int64)
     cell = np.empty((n_edges, 2), dtype=np.int64)
@@ -79,7 +81,7 @@ def mask_polygons(mask: np.ndarray, x0: float, y1: float, cell_m: float) -> np.n
     metres square. Returns an array of shapely polygons (empty when no cell is true)."""
     padded = np.pad(np.asarray(mask, dtype=bool), 1)
     labels, _ = ndimage.label(padded)
-    corners, starts, cell = _trace(padded, labels, _DR, _DC, _LEFT, _RIGHT)
+    corners, starts, cell = _trace(padded, labels, _DR, _DC, _LEFT)
     if len(cell) == 0:
         return np.empty(0, dtype=object)
     group = labels[cell[:, 0], cell[:, 1]]
