@@ -38,6 +38,7 @@ import argparse
 import json
 import multiprocessing as mp
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -46,6 +47,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # measure this checkout's code, not an installed copy
 OUT = ROOT / "benchmarks" / "results" / "optimize.json"
 SIZES = {"small": (1_000, 100), "medium": (10_000, 1_000), "large": (100_000, 10_000)}
 #: Street-network nodes (80 m apart) per layout and size.
