@@ -24,7 +24,10 @@ plus a grace period passes, so model building counts):
     python benchmarks/optimize.py [--sizes small,medium] [--layouts sprawl,compact]
                                   [--p 10,50] [--limit 10]
                                   [--peer-limit 20] [--peers ours,greedy,plain_milp,spopt_cbc]
-                                  [--out benchmarks/results/optimize.json]
+                                  [--repeat 1] [--out benchmarks/results/optimize.json]
+
+``--repeat N`` runs each peer N times per instance (each in a fresh process) and prints the
+spread of our gap and time: the searches are cut off by time, so answers vary between runs.
 
 Prints a table and writes benchmarks/results/optimize.json.
 """
@@ -35,6 +38,7 @@ import argparse
 import json
 import multiprocessing as mp
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -43,6 +47,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # measure this checkout's code, not an installed copy
 OUT = ROOT / "benchmarks" / "results" / "optimize.json"
 SIZES = {"small": (1_000, 100), "medium": (10_000, 1_000), "large": (100_000, 10_000)}
 #: Street-network nodes (80 m apart) per layout and size.
@@ -190,9 +195,10 @@ def main() -> None:
     ap.add_argument("--grace", type=float, default=10.0,
                     help="seconds past a peer's limit before its process is stopped")
     ap.add_argument("--peers", default="ours,greedy,plain_milp,spopt_cbc,spopt_highs")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each peer per instance")
     ap.add_argument("--out", type=Path, default=OUT, help="JSON file to write")
     args = ap.parse_args()
-    rows = []
+    rows, spreads = [], []
     for layout in args.layouts.split(","):
         for size in args.sizes.split(","):
             cov, w, build_s = build_instance(size, layout)
@@ -202,18 +208,38 @@ def main() -> None:
             for p in (int(v) for v in args.p.split(",")):
                 for peer in args.peers.split(","):
                     limit = args.limit if peer in ("ours", "greedy") else args.peer_limit
-                    out = run_peer(peer, cov, w, p, limit, args.grace)
-                    row = {"layout": layout, "size": size, "demand": cov.shape[1],
-                           "candidates": cov.shape[0], "pairs": int(cov.nnz), "p": p,
-                           "peer": peer, "limit_s": limit, **out}
-                    if "objective" in out:
-                        row["coverage_share"] = out["objective"] / float(w.sum())
-                    rows.append(row)
-                    print(_line(row), flush=True)
+                    runs = []
+                    for run in range(args.repeat):
+                        out = run_peer(peer, cov, w, p, limit, args.grace)
+                        row = {"layout": layout, "size": size, "demand": cov.shape[1],
+                               "candidates": cov.shape[0], "pairs": int(cov.nnz), "p": p,
+                               "peer": peer, "limit_s": limit, "run": run, **out}
+                        if "objective" in out:
+                            row["coverage_share"] = out["objective"] / float(w.sum())
+                        rows.append(row)
+                        runs.append(row)
+                        print(_line(row), flush=True)
+                    if args.repeat > 1 and all("gap" in r for r in runs):
+                        spreads.append(_spread(runs))
+    for line in spreads:
+        print(line)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": platform.platform(), "radius_m": RADIUS_M,
-                               "rows": rows}, indent=1, default=float), encoding="utf-8")
+                                    "repeat": args.repeat, "rows": rows}, indent=1,
+                                   default=float), encoding="utf-8")
     print(f"\nwrote {args.out}")
+
+
+def _spread(runs: list[dict]) -> str:
+    """Min / median / max of the gap (%) and the time (s) over repeated runs of one peer."""
+    gap = 100 * np.array([r["gap"] for r in runs])
+    secs = np.array([r["seconds"] for r in runs])
+    obj = np.array([r["objective"] for r in runs])
+    r = runs[0]
+    return (f"{r['layout']:>7} {r['size']:>6} p={r['p']:<3} {r['peer']:<6} {len(runs)} runs: "
+            f"gap {gap.min():.2f} / {np.median(gap):.2f} / {gap.max():.2f} % (min/median/max), "
+            f"time {secs.min():.1f} / {np.median(secs):.1f} / {secs.max():.1f} s, people "
+            f"{obj.min():,.0f}–{obj.max():,.0f}, gap ≤ 1 % in {(gap <= 1.0).sum()} of {len(runs)}")
 
 
 def _line(r: dict) -> str:

@@ -7,7 +7,9 @@ point is sampled (every half cell) with its walking distance, each cell keeps th
 a budget's polygon is the union of the cells within ``buffer_m`` (Euclidean distance transform)
 of a cell reached within it. Drawn on one grid, the polygons nest exactly, every reached street
 point lies inside its polygon, and the outline lies within one cell diagonal of the exact
-buffer of the reached street — about 10× faster than buffering and unioning street pieces.
+buffer of the reached street. The cells are outlined by a compiled trace along their edges
+(:mod:`planner.outline`); the whole is many times faster than buffering and unioning street
+pieces (``benchmarks/isochrones.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from numba import njit
 from planner.errors import InputError
 from planner.kernels import graph_arrays, multi_source_search, search_step
 from planner.network import WalkNetwork
+from planner.outline import mask_polygons
 from planner.snap import Snapped, points_xy, snap_points
 
 
@@ -92,30 +95,15 @@ class _WalkGrid:
 
     def polygon(self, budget: float, buffer_m: float) -> shapely.Geometry:
         """The cells within ``buffer_m`` of a cell reached within ``budget``, as polygons."""
-        from rasterio.features import shapes
-        from rasterio.transform import from_origin
-
         near = self.value <= budget
         rows, cols = np.flatnonzero(near.any(axis=1)), np.flatnonzero(near.any(axis=0))
         if len(rows) == 0:
             return shapely.Polygon()
-        # polygonise only the rows and columns holding the area (a level's own extent)
-        near = near[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-        transform = from_origin(self.x0 + cols[0] * self.cell_m, self.y1 - rows[0] * self.cell_m,
-                                self.cell_m, self.cell_m)
-        parts = _polygons([g["coordinates"] for g, _ in shapes(
-            near.view(np.uint8), mask=near, connectivity=4, transform=transform)])
+        # outline only the rows and columns holding the area (a level's own extent)
+        parts = mask_polygons(near[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1],
+                              self.x0 + cols[0] * self.cell_m, self.y1 - rows[0] * self.cell_m,
+                              self.cell_m)
         return parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
-
-
-def _polygons(polygons: list[list]) -> np.ndarray:
-    """Polygons from GeoJSON ring lists (shell first, then holes), built in one go."""
-    rings = [np.asarray(r, dtype=np.float64) for rs in polygons for r in rs]
-    sizes = np.array([len(r) for r in rings])
-    owner = np.repeat(np.arange(len(polygons)), [len(rs) for rs in polygons])
-    linear = shapely.linearrings(np.concatenate(rings), indices=np.repeat(np.arange(len(rings)),
-                                                                           sizes))
-    return shapely.polygons(linear, indices=owner)  # each polygon's first ring is its shell
 
 
 @njit(cache=True, nogil=True)

@@ -78,21 +78,36 @@ def lagrangian(A, w, cost, budget, lam, x_lp) -> LagrangeBound:
 
 def knapsack(value: np.ndarray, cost: np.ndarray, budget: float) -> float:
     """max Σ v x s.t. Σ c x ≤ budget, 0 ≤ x ≤ 1 (items of zero cost are free)."""
+    return float(knapsack_curve(value, cost, np.array([budget]))[0])
+
+
+def knapsack_curve(value: np.ndarray, cost: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+    """:func:`knapsack` at every budget of ``budgets`` at once (a budget below zero buys
+    only the free items)."""
     free = cost <= 0
     total = float(value[free & (value > 0)].sum())
-    v, c = value[~free], cost[~free]
+    take = ~free & (value > 0)
+    v, c = value[take], cost[take]
     order = np.lexsort((np.arange(len(v)), -(v / c)))
     v, c = v[order], c[order]
-    keep = v > 0
-    v, c = v[keep], c[keep]
-    spent = np.cumsum(c)
-    full = spent <= budget + 1e-12
-    total += float(v[full].sum())
-    k = int(full.sum())
-    if k < len(v):
-        room = budget - (spent[k - 1] if k else 0.0)
-        total += float(v[k] * max(room, 0.0) / c[k])
-    return total
+    spent = np.concatenate([[0.0], np.cumsum(c)])
+    gained = np.concatenate([[0.0], np.cumsum(v)])
+    b = np.asarray(budgets, dtype=np.float64)
+    whole = np.maximum(np.searchsorted(spent, b + 1e-12, side="right") - 1, 0)  # bought whole
+    out = total + gained[whole]
+    part = whole < len(v)
+    nxt = whole[part]
+    out[part] += v[nxt] * np.maximum(b[part] - spent[nxt], 0.0) / c[nxt]
+    return out
+
+
+def forced_in_bounds(lb: LagrangeBound, cost: np.ndarray, budget: float) -> np.ndarray:
+    """For every site j, an upper bound on the people any answer opening j covers: L(λ) with
+    j taken and the rest bought with the budget left (j may count twice there, which only
+    loosens the bound); −inf where j alone costs more than the budget."""
+    room = budget - cost
+    bound = lb.base + lb.value + knapsack_curve(lb.value, cost, np.maximum(room, 0.0))
+    return np.where(room >= -1e-9 * max(1.0, abs(budget)), bound, -np.inf)
 
 
 def fix_sites(lb: LagrangeBound, p: int, incumbent: float) -> tuple[np.ndarray, np.ndarray, float]:

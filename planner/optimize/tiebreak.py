@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from planner.optimize import milp as models_milp
+from planner.optimize.lpbound import forced_in_bounds, lp_bound
 from planner.optimize.problem import CoverInstance, Inputs, covered_by, index_ranges, structure
 
 #: Largest number of covered pairs the distance tie-break stage will model.
@@ -50,6 +51,22 @@ def distance_stage_pairs(
     return rows, pairs, left, ""
 
 
+def sites_for_value(
+    pairs: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: float, first: float,
+    keep: np.ndarray, time_limit_s: float,
+) -> np.ndarray:
+    """Which rows of ``pairs`` some answer covering at least ``first`` people (weights ``w``)
+    within ``budget`` may open: a row whose Lagrangian bound at the LP's prices, with the row
+    forced open, stays below ``first`` is in no such answer, so the distance stage can leave
+    it out without changing its optimum. Rows in ``keep`` stay; all stay when the LP does not
+    finish within ``time_limit_s`` seconds."""
+    reach = sp.csr_matrix((np.ones(pairs.nnz), pairs.indices, pairs.indptr), shape=pairs.shape)
+    lb = lp_bound(reach, w, cost, budget, time_limit_s)
+    if lb is None:
+        return np.ones(pairs.shape[0], dtype=bool)
+    return keep | (forced_in_bounds(lb, cost, budget) >= first - 1e-7 * max(1.0, first))
+
+
 def distance_start(pairs: sp.csr_matrix, rows: np.ndarray, chosen_rows: np.ndarray) -> np.ndarray:
     """The first-stage answer as a point ``(x, z, y)`` of the distance model: its sites open
     and each cell they cover walking to the nearest of them."""
@@ -80,10 +97,17 @@ def tie_break_max(
     if pairs is None:
         return chosen_rows, skipped
     w = inputs.weights[cells]
+    end = time.perf_counter() + left
+    usable = sites_for_value(pairs, w, cost[rows], budget, first, np.isin(rows, chosen_rows),
+                             0.5 * left)
+    rows, pairs = rows[usable], pairs[usable]
+    reached = np.bincount(pairs.indices, minlength=pairs.shape[1]) > 0
+    pairs, w_reached = sp.csr_matrix(pairs[:, reached]), w[reached]
     out = models_milp.solve(
-        *models_milp.distance_model(pairs, w, cost[rows], budget,
+        *models_milp.distance_model(pairs, w_reached, cost[rows], budget,
                                     first - 1e-9 * max(1.0, first), None),
-        time_limit_s=left, mip_gap=1e-6, start=distance_start(pairs, rows, chosen_rows),
+        time_limit_s=end - time.perf_counter(), mip_gap=1e-6,
+        start=distance_start(pairs, rows, chosen_rows),
     )
     if out.x is None:
         return chosen_rows, f"stage 2 found no answer ({out.status}); first-stage answer kept"
