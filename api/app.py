@@ -13,6 +13,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
 from planner.api.bodies import HeavyBodies, add_schemas
 from planner.api.deps import require_api_key
 from planner.api.jobs import JobManager, QueueFull
@@ -29,9 +32,6 @@ from planner.api.routes import jobs, meta, networks, results, scenarios, uploads
 from planner.api.settings import Settings
 from planner.api.store import StorageError, StorageFull, Store
 from planner.api.uploads import InflatesTooMuch
-from pydantic import BaseModel
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
 from planner.errors import PlannerError
 from planner.scenario_file import model_at, suggest_key
 from planner.scenario_model import RETIRED_KEYS

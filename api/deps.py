@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import APIKeyHeader
+
 from planner.api.bodies import HeavyBodies
 from planner.api.jobs import JobManager
 from planner.api.models import ID_PATTERN

@@ -60,7 +60,6 @@ def export_result(result: Any, job_dir: Path) -> dict[str, Any]:
     ``{"layers": [{"name", "features", "parquet": path}], "tables": [name], "map": path,
     "workbook": path, "geopackage": path}`` (paths relative to ``job_dir``)."""
     from planner.maps.result import write_outputs  # folium and the runner load with the job
-
     from planner.scenario import has_bd09_input
 
     written = write_outputs(result, job_dir)

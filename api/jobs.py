@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from planner.api.store import ACTIVE, FINAL, StorageError, Store, is_disk_full, new_id, remove_tree
-
 from planner.errors import PlannerError
 
 log = logging.getLogger("planner.api")
@@ -166,7 +165,6 @@ def _record(store: Store, job_id: str, status: str, **fields: Any) -> bool:
 def work(data_dir: str, job_id: str) -> None:
     """Entry point of a worker process: run one job and record its outcome."""
     from planner.api.tasks import TASKS
-
     from planner.optimize.highs import silence_banner
 
     silence_banner()  # before the optimizer's threads log anything

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from planner.api.models import FacilitiesIn, OptimizeIn, ScenarioIn
 from planner.api.store import Store
 from planner.api.submission_checks import (
@@ -27,7 +28,6 @@ from planner.api.submission_checks import (
     check_population_file,
 )
 from planner.api.uploads import FACILITY_SUFFIXES, POPULATION_SUFFIXES, link_or_copy, suffix_of
-
 from planner.errors import InputError
 from planner.scenario_file import OptimizeSpec, Scenario, parse_scenario
 from planner.standards import get_category, load_categories, load_speeds

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from planner.api.models import FacilitiesIn
 
+from planner.api.models import FacilitiesIn
 from planner.errors import CRSError, InputError
 from planner.io.coords import in_china, undeclared_in_china
 from planner.io.population import CENSUS_COLUMNS

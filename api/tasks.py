@@ -11,7 +11,6 @@ from planner.api.export import export_result
 from planner.api.jobs import staging_dir
 from planner.api.scenario_doc import load_stored_scenario
 from planner.api.store import Store
-
 from planner.errors import InputError
 
 Progress = Callable[[str, float], None]

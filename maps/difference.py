@@ -6,6 +6,7 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
+
 from planner.maps.geo import bounds_latlon, feature_collection, to_map_coords
 from planner.maps.offline import save_offline
 

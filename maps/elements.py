@@ -9,6 +9,7 @@ import json
 
 from branca.element import MacroElement
 from jinja2 import Template
+
 from planner.maps.styles import Icon, PathStyle
 
 NORTH_ARROW = (

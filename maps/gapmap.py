@@ -20,6 +20,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.ops import polylabel
+
+from planner.coverage import CompleteCircle, check_distances, district_names, people_matrix
+from planner.errors import CRSError, InputError
 from planner.maps.elements import (
     Chrome,
     IconLayer,
@@ -68,10 +72,6 @@ from planner.maps.styles import (
     proposal_icon,
     street_style,
 )
-from shapely.ops import polylabel
-
-from planner.coverage import CompleteCircle, check_distances, district_names, people_matrix
-from planner.errors import CRSError, InputError
 from planner.standards import Category
 
 if TYPE_CHECKING:

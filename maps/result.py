@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import folium
-from planner.maps.gapmap import gap_map, save_gap_map
 
+from planner.maps.gapmap import gap_map, save_gap_map
 from planner.outputs import write_result
 from planner.standards import load_speeds
 
@@ -76,7 +76,6 @@ def write_report(result: Any, out_dir: str | Path, *, pdf: bool = False) -> dict
     ``report.docx`` under ``out_dir``, plus ``report.pdf`` with ``pdf`` where LibreOffice is
     installed (else no PDF: check for the key). Returns file name → path."""
     from planner.maps.static import category_maps
-
     from planner.report import build_report, soffice, to_pdf
 
     out = Path(out_dir)

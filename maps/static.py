@@ -21,6 +21,9 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+
+from planner.errors import InputError
+from planner.fonts import matplotlib_family
 from planner.maps.labels import (
     CATEGORY_STYLE,
     GAP_COLOUR,
@@ -31,9 +34,6 @@ from planner.maps.labels import (
     text,
     time_class_labels,
 )
-
-from planner.errors import InputError
-from planner.fonts import matplotlib_family
 from planner.standards import Category
 
 if TYPE_CHECKING:

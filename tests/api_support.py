@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from planner.api import Settings, create_app
 
+from planner.api import Settings, create_app
 from planner.sample import helsinki_pbf
 
 FINAL = ("done", "failed", "cancelled", "interrupted")

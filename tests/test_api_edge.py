@@ -27,6 +27,7 @@ import pytest
 from api_support import HELSINKI_POINT, built_data_dir, client, feature_collection
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from planner.api.store import new_id
 from planner.api.uploads import _Inflation
 
@@ -383,9 +384,10 @@ def _chromium_dom(url: str, profile: Path) -> str:
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium "
                                                   "(apt-get install -y chromium)")
 def test_map_and_docs_work_in_a_browser_under_their_security_policy(tmp_path):
-    from planner.maps import gap_map, save_gap_map
     from test_gapmap import build_case
     from test_gapmap_browser import PROBE
+
+    from planner.maps import gap_map, save_gap_map
 
     case = build_case()
     args = {k: v for k, v in case.items() if k not in ("cells", "distances", "categories")}

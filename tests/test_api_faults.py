@@ -18,9 +18,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
-import planner.api.jobs
 import pytest
 from api_support import HELSINKI_POINT, built_data_dir, client, wait_job
+
+import planner.api.jobs
 from planner.api.jobs import JobManager, ProgressWriter, QueueFull
 from planner.api.store import StorageFull, StorageUnavailable, Store
 

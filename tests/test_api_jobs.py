@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from planner.api.jobs import JobCancelled, JobManager, ProgressWriter
 from planner.api.settings import Settings
 from planner.api.store import Store
 from planner.api.tasks import StepProgress
 from planner.api.uploads import UPLOAD_SUFFIXES, safe_filename
-
 from planner.errors import InputError
 
 
@@ -171,9 +171,8 @@ def test_overall_progress_is_monotone_and_bounded(calls):
 
 
 def test_place_download_without_internet_names_the_fix(store, monkeypatch):
-    from planner.api.tasks import build_network
-
     import planner.io.osm
+    from planner.api.tasks import build_network
 
     def offline(place, **kwargs):
         raise ConnectionError("Failed to resolve 'nominatim.openstreetmap.org'")
@@ -188,7 +187,6 @@ def test_worker_silences_highs_before_its_job_runs(tmp_path, monkeypatch):
     """A worker builds HiGHS's first instance (which prints a banner to stdout) while it has one
     thread, so the banner never interleaves with what the optimizer's threads log."""
     from planner.api import jobs, tasks
-
     from planner.optimize import highs
 
     store = Store(tmp_path)

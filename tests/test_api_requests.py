@@ -265,9 +265,10 @@ def test_cors(tmp_path):
 def test_category_overrides_and_districts_are_the_scenario_files(c, net_dir):
     """The body takes [categories] and [districts] as a scenario file does; both reach the
     stored scenario, and optimisations see the overrides."""
+    from test_api_content import _polygons
+
     from planner.api.scenario_doc import load_stored_scenario
     from planner.api.store import Store
-    from test_api_content import _polygons
 
     nid = net_dir[1]
     r = c.post("/v1/scenarios", json={"network_id": nid, "categories": {

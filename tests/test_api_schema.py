@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from planner.api import Settings, create_app
 from schemathesis.checks import not_a_server_error, response_schema_conformance
+
+from planner.api import Settings, create_app
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,6 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
-from planner.maps import gap_map, save_gap_map
-from planner.maps.offline import OfflineAssetError, inline_assets
 
 from planner.catchment import nearest_by_category
 from planner.coverage import complete_circle, coverage_table, district_coverage, required_distance_m
@@ -23,6 +21,8 @@ from planner.gaps import gap_areas, gap_cells
 from planner.io.coords import wgs84_to_gcj02
 from planner.io.osm import load_network
 from planner.isochrones import isochrones
+from planner.maps import gap_map, save_gap_map
+from planner.maps.offline import OfflineAssetError, inline_assets
 from planner.outputs import write_tables
 from planner.standards import load_categories, load_speeds
 from planner.synthetic import street_network

@@ -20,8 +20,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from planner.maps import gap_map, save_gap_map
 
+from planner.maps import gap_map, save_gap_map
 from tests.test_gapmap import build_case
 
 CHROMIUM = Path("/usr/bin/chromium")

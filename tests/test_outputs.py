@@ -12,9 +12,9 @@ import pyogrio
 import pytest
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
-from planner.api.export import export_result, write_layer
 from typer.testing import CliRunner
 
+from planner.api.export import export_result, write_layer
 from planner.cli import app
 from planner.compare import compare
 from planner.errors import InputError

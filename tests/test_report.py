@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import shapely
 from PIL import Image
-from planner.maps.labels import TEXT
-from planner.maps.static import WIDTH_MM, category_maps, static_gap_map
 from typer.testing import CliRunner
 
 from planner.cli import app
 from planner.fonts import cjk_font_path, matplotlib_family, missing_characters
+from planner.maps.labels import TEXT
+from planner.maps.static import WIDTH_MM, category_maps, static_gap_map
 from planner.report import (
     ENGLISH_MARK,
     GAP_HEADER,
@@ -296,7 +296,6 @@ def test_gap_sentence_reads_the_proof():
 @pytest.mark.slow  # runs the sample scenario
 def test_report_command_writes_maps_and_the_document(sample, tmp_path, monkeypatch):
     import planner.maps.static as static
-
     import planner.scenario as scenario_mod
 
     maps = static.category_maps
@@ -313,7 +312,6 @@ def test_report_command_writes_maps_and_the_document(sample, tmp_path, monkeypat
 @pytest.mark.slow  # runs the sample scenario
 def test_pdf_without_libreoffice_says_so(sample, tmp_path, monkeypatch):
     import planner.maps.static as static
-
     import planner.report as report_mod
     import planner.scenario as scenario_mod
 

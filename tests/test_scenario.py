@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from planner.maps.result import result_map
 from typer.testing import CliRunner
 
 from planner.cache import cached
@@ -21,6 +20,7 @@ from planner.facilities import drop_off_network
 from planner.io.facilities import facility_report, load_facilities
 from planner.io.osm import load_network
 from planner.io.population import load_population
+from planner.maps.result import result_map
 from planner.pipeline import inputs as inputs_mod
 from planner.sample import helsinki_pbf
 from planner.scenario import run_scenario

@@ -88,8 +88,8 @@ POPULATION_OPTIONS = ("building_use", "m2_per_person", "total", "districts", "di
 
 def test_population_options_share_names_across_scenario_api_and_cli():
     import typer.main
-    from planner.api.models import PopulationIn
 
+    from planner.api.models import PopulationIn
     from planner.cli import app
     from planner.scenario_file import PopulationSpec
 

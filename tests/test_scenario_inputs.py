@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from planner.maps.result import map_writer
 
+from planner.maps.result import map_writer
 from planner.outputs import write_result
 from planner.scenario import run_scenario
 from planner.scenario_file import load_scenario, parse_scenario

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import typer.main
-from planner.api.models import DistrictsIn, FacilitiesIn, OptimizeIn, PopulationIn, ScenarioIn
-from planner.api.scenario_doc import optimize_spec
 from pydantic import BaseModel, ValidationError
 
+from planner.api.models import DistrictsIn, FacilitiesIn, OptimizeIn, PopulationIn, ScenarioIn
+from planner.api.scenario_doc import optimize_spec
 from planner.cli import app
 from planner.errors import InputError
 from planner.scenario_file import load_scenario, parse_scenario

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
+
 from planner.api.deps import JobsDep, ResourceId, StoreDep, fetch
 from planner.api.models import JobOut, JobStatus
 

@@ -8,9 +8,9 @@ from importlib.resources import files
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
+
 from planner.api.deps import JobsDep, StoreDep, require_api_key
 from planner.api.models import CategoryOut, HealthOut
-
 from planner.standards import load_categories
 
 router = APIRouter(tags=["meta"])

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import pyproj
 from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
+
 from planner.api.deps import JobsDep, ResourceId, SettingsDep, StoreDep, fetch
 from planner.api.models import NetworkOut
 from planner.api.store import ACTIVE, StorageError, Store, creating, new_id
 from planner.api.uploads import NETWORK_SUFFIXES, copy_stream, safe_filename
-
 from planner.errors import InputError
 from planner.network import metric_crs
 

@@ -18,10 +18,10 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
+
 from planner.api.deps import ResourceId, StoreDep, fetch
 from planner.api.models import LayerLink, ResultOut, TableLinks
 from planner.api.store import Store
-
 from planner.outputs import GEOPACKAGE, NAME_PATTERN
 from planner.workbook import write_workbook
 

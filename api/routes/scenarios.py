@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+
 from planner.api.bodies import read_model, request_body
 from planner.api.deps import BodiesDep, JobsDep, ResourceId, StoreDep, fetch
 from planner.api.models import JobOut, OptimizeIn, ScenarioIn, ScenarioOut

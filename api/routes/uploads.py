@@ -6,6 +6,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Response, UploadFile
+
 from planner.api.deps import ResourceId, SettingsDep, StoreDep, fetch
 from planner.api.models import UploadOut
 from planner.api.store import creating, new_id
