@@ -115,7 +115,9 @@ def render_gap_map(*, key: str, category: Category, cells: gpd.GeoDataFrame,
                      va="top", fontsize=12)
         fig.text(0.02, 1 - 11 / height_mm, subtitle, ha="left", va="top", fontsize=7.5,
                  color="#444444")
-        fig.legend(handles=_legend(key, category, speed_m_s), loc="lower left",
+        proposed = (proposals is not None and len(proposals) > 0
+                    and bool(_hosts(proposals, key).any()))
+        fig.legend(handles=_legend(key, category, speed_m_s, proposed), loc="lower left",
                    bbox_to_anchor=(0.02, 0.005), ncol=3, fontsize=7, frameon=False,
                    handlelength=1.6, columnspacing=1.2, title=f"{t['walk_time']} · "
                    f"{group_name(category.group, 'zh')}，{speed_m_s:g} 米/秒",
@@ -274,7 +276,8 @@ def category_colour(key: str) -> str:
     return PALETTE[sum(map(ord, key)) % len(PALETTE)]
 
 
-def _legend(key: str, category: Category, speed_m_s: float) -> list:
+def _legend(key: str, category: Category, speed_m_s: float, proposed: bool) -> list:
+    """Legend entries of the map's layers (proposed sites only when the map shows some)."""
     colour = category_colour(key)
     handles = [Patch(facecolor=c, alpha=0.6, label=f"{lab} 分钟")
                for (_, c), lab in zip(TIME_CLASSES, time_class_labels(), strict=True)]
@@ -283,8 +286,8 @@ def _legend(key: str, category: Category, speed_m_s: float) -> list:
         Line2D([], [], color=GAP_COLOUR, lw=0.9, ls=(0, (3, 2)),
                label=f"覆盖缺口（> {d} 米，数字为排名）"),
         Line2D([], [], ls="", marker="o", ms=5, mfc=colour, mec="white", label="现状设施"),
-        Line2D([], [], ls="", marker="*", ms=8, mfc=colour, mec="black", mew=0.6,
-               label="建议新增设施（新1 = 建设顺序）"),
+        *([Line2D([], [], ls="", marker="*", ms=8, mfc=colour, mec="black", mew=0.6,
+                  label="建议新增设施（新1 = 建设顺序）")] if proposed else []),
         Line2D([], [], color=STREET_COLOUR, lw=0.8, label="步行网络"),
     ]
     return handles
