@@ -35,9 +35,14 @@ def check_categories(keys: list[str] | None, overrides: dict[str, Any] | None = 
         get_category(categories, key)
 
 
-def check_inside(fc: dict[str, Any], coords: str | None, bbox: list[float], where: str) -> None:
-    """Facility points must lie in the network's area; swapped lon/lat is named as such, and
-    points in China need a declared coordinate system."""
+GEOJSON_SWAP = "GeoJSON positions are [longitude, latitude]; swap them."
+
+
+def check_inside(fc: dict[str, Any], coords: str | None, bbox: list[float], where: str,
+                 swap_fix: str = GEOJSON_SWAP) -> None:
+    """Facility points must lie in the network's area; swapped lon/lat is named as such (with
+    ``swap_fix``, how to swap them in this kind of input), and points in China need a declared
+    coordinate system."""
     w, s, e, n = bbox
     margin = BBOX_MARGIN_M.get(coords, 2000.0)
     dlat = margin / _M_PER_DEG
@@ -59,15 +64,15 @@ def check_inside(fc: dict[str, Any], coords: str | None, bbox: list[float], wher
     lon, lat = points[i]
     swapped = sum(inside(points[j][1], points[j][0]) for j in outside)
     hint = (
-        "The points fall inside the network when longitude and latitude are swapped: GeoJSON "
-        "positions are [longitude, latitude]; swap them."
+        "The points fall inside the network when longitude and latitude are swapped: "
+        + swap_fix
         if swapped == len(outside)
         else "Check the coordinates and the declared coordinate system (coords)."
     )
     raise CRSError(
         f"{where}: {len(outside)} of {len(points)} points lie outside the network's area "
         f"(west {w:.5f}, south {s:.5f}, east {e:.5f}, north {n:.5f}), e.g. feature {i} at "
-        f"[{lon}, {lat}]. {hint}"
+        f"[{lon:.6f}, {lat:.6f}]. {hint}"
     )
 
 
@@ -94,7 +99,8 @@ def check_facility_upload(path: Path, fac: FacilitiesIn, bbox: list[float], wher
         raise type(exc)(f"{where} ({path.name}): {message}") from None
     xy = points.to_crs(4326).get_coordinates().to_numpy()
     fc = {"features": [{"geometry": {"coordinates": list(p)}} for p in xy]}
-    check_inside(fc, "wgs84", bbox, f"{where} ({path.name})")
+    check_inside(fc, "wgs84", bbox, f"{where} ({path.name})",
+                 "name the columns the other way round with lon and lat (or fix the file).")
 
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
