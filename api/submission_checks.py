@@ -95,7 +95,8 @@ def check_facility_upload(path: Path, fac: FacilitiesIn, bbox: list[float], wher
                                      **fac.reader_options())
     except InputError as exc:
         message = (str(exc).replace(str(path), path.name)  # never show server paths
-                   .replace("lon_column and lat_column", "lon and lat"))  # the API's names
+                   .replace("lon_column and lat_column", "lon and lat")  # the API's names
+                   .removeprefix(f"{path.name}: "))  # named once, below
         raise type(exc)(f"{where} ({path.name}): {message}") from None
     xy = points.to_crs(4326).get_coordinates().to_numpy()
     fc = {"features": [{"geometry": {"coordinates": list(p)}} for p in xy]}

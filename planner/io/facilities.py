@@ -130,14 +130,10 @@ def load_facilities(
         fac = classify_osm_rows(raw, table, report)
         expected = list(wanted) if wanted is not None else keep
     else:
-        frame = read_frame(source, kind, encoding, layer, report)
-        name_col = find_column(frame, name_column, NAME_NAMES, "name")
-        if name_col is not None:  # rows dropped before their name is read keep it in the report
-            report.inputs["name"] = frame[name_col].to_numpy()
         columns = TableColumns(lon_column, lat_column, name_column, id_column,
                                capacity_column, category_column)
-        fac = frame_points(frame, crs, columns, report)
-        fac = frame_attributes(fac, table, known, category, columns, label, report)
+        fac = _read_table(source, kind, encoding, layer, crs, columns, (table, known, category),
+                          label, report)
         expected = list(wanted) if wanted is not None else ([category] if category else [])
     fac = _keep_wanted(fac, keep, report)
     fac = _status_and_ids(fac, status)
@@ -162,6 +158,23 @@ def facility_report(facilities: gpd.GeoDataFrame) -> FacilityReport:
         raise InputError(
             "This table carries no facility report; it was not made by load_facilities."
         ) from None
+
+
+def _read_table(source, kind: str, encoding, layer, crs, columns: TableColumns, rules: tuple,
+                label: str, report: FacilityReport) -> gpd.GeoDataFrame:
+    """A table or GIS layer's rows as classified points; errors name the file."""
+    table, known, category = rules
+    try:
+        frame = read_frame(source, kind, encoding, layer, report)
+        name_col = find_column(frame, columns.name, NAME_NAMES, "name")
+        if name_col is not None:  # rows dropped before their name is read keep it in the report
+            report.inputs["name"] = frame[name_col].to_numpy()
+        fac = frame_points(frame, crs, columns, report)
+        return frame_attributes(fac, table, known, category, columns, label, report)
+    except InputError as exc:
+        if label in str(exc) or kind == "frame":
+            raise
+        raise type(exc)(f"{label}: {exc}") from None
 
 
 def _category_table(categories) -> tuple[dict[str, Category], list[str] | None, set[str], list[str]]:
