@@ -75,6 +75,8 @@ def read_facilities(
     network: WalkNetwork | None = None,
     *,
     coords: str | None = None,
+    lon: str | None = None,
+    lat: str | None = None,
     category: str | None = None,
     category_column: str | None = None,
     max_access_m: float = 300.0,
@@ -89,17 +91,19 @@ def read_facilities(
             metres from every street are dropped into the report.
         coords: the input's coordinate system: ``wgs84``, ``gcj02`` (Amap), ``bd09`` (Baidu)
             or an EPSG code (tables default to wgs84).
+        lon, lat: a table's longitude/latitude columns (default: found by their usual names);
+            these and the other options have the names of a scenario's ``[[facilities]]`` keys.
         category: one category key for every row; or ``category_column``: a column whose
             words (幼儿园, 养老院 …) give each row's category.
         options: further options of :func:`planner.io.facilities.load_facilities`
-            (``lon_column``, ``lat_column``, ``name_column``, ``capacity_column``, ``status``,
-            ``encoding``, ``study_area`` …).
+            (``name_column``, ``capacity_column``, ``status``, ``encoding``, ``study_area`` …).
 
     Returns:
         The facilities; ``.attrs["report"]`` says what was kept and dropped, and why.
     """
     fac = load_facilities(source, to_crs=None if network is None else network.crs, crs=coords,
-                          category=category, category_column=category_column, **options)
+                          lon_column=lon, lat_column=lat, category=category,
+                          category_column=category_column, **options)
     report = fac.attrs.pop("report")
     if network is not None:
         fac = drop_off_network(fac, network, max_access_m, report)
