@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CACHE_VERSION = "2"  # 2: calibration assigns each cell to one district by its centre
+# 2: calibration assigns each cell to one district by its centre; 3: networks keep tunnel/bridge
+CACHE_VERSION = "3"
 
 
 def _file_digest(path: Path) -> str:

@@ -26,8 +26,12 @@ from planner.crs import require_metric_crs
 from planner.errors import CRSError, EmptyNetworkError, InputError
 from planner.walkable import WalkRules, load_walk_rules, walkable_mask
 
-WAY_ATTRIBUTES = ("osm_id", "highway", "name")
-FORMAT_VERSION = 1
+WAY_ATTRIBUTES = ("osm_id", "highway", "name", "tunnel", "bridge", "layer")
+#: 2: ways keep their tunnel, bridge and layer tags. Format 1 still loads (as ground level).
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+#: ``tunnel`` values of ways at street level: a passage through a building opens onto the street.
+GROUND_TUNNEL_VALUES = frozenset({"", "no", "building_passage"})
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class WalkNetwork:
         edge_u, edge_v: (m,) end nodes of each straight edge.
         edge_length: (m,) edge lengths in metres (> 0).
         edge_way: (m,) row of ``ways`` the edge came from.
-        ways: attributes of the source ways (osm_id, highway, name).
+        ways: attributes of the source ways (osm_id, highway, name, tunnel, bridge, layer).
         indptr, indices, weights: CSR adjacency with both directions of every edge;
             parallel edges keep the shortest length.
         report: what the build kept and dropped.
@@ -104,6 +108,11 @@ class WalkNetwork:
 
         n = self.n_nodes
         return csr_matrix((self.weights, self.indices, self.indptr), shape=(n, n))
+
+    @property
+    def edge_ground(self) -> np.ndarray:
+        """(m,) True where the edge's way is at ground level (see :func:`ground_ways`)."""
+        return ground_ways(self.ways)[self.edge_way]
 
     def edge_geometries(self) -> np.ndarray:
         """Straight LineStrings of every edge, from ``edge_u`` to ``edge_v``."""
@@ -179,12 +188,16 @@ class WalkNetwork:
                 "create one with `planner network SOURCE -o DIR`."
             )
         meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("format_version") != FORMAT_VERSION:
+        if meta.get("format_version") not in READABLE_FORMATS:
             raise InputError(
                 f"{path} was saved in network format {meta.get('format_version')}, this version "
-                f"reads {FORMAT_VERSION}; rebuild it with `planner network`."
+                f"reads {', '.join(map(str, READABLE_FORMATS))}; rebuild it with `planner network`."
             )
         arr = np.load(path / "network.npz")
+        ways = pd.read_parquet(path / "ways.parquet")
+        for key in WAY_ATTRIBUTES:  # format 1 has no tunnel/bridge/layer: ground level
+            if key not in ways.columns:
+                ways[key] = pd.Series(pd.NA, index=ways.index, dtype="string")
         return _assemble(
             pyproj.CRS.from_wkt(meta["crs"]),
             arr["node_xy"],
@@ -192,9 +205,20 @@ class WalkNetwork:
             arr["edge_v"],
             arr["edge_length"],
             arr["edge_way"],
-            pd.read_parquet(path / "ways.parquet"),
+            ways,
             BuildReport(**meta["report"]),
         )
+
+
+def ground_ways(ways: pd.DataFrame) -> np.ndarray:
+    """Per way, True unless it is a tunnel (``tunnel`` other than no/building_passage) or a
+    bridge (``bridge`` other than no). Missing tags and columns count as ground level."""
+    ground = np.ones(len(ways), dtype=bool)
+    for key, ground_values in (("tunnel", GROUND_TUNNEL_VALUES), ("bridge", {"", "no"})):
+        if key in ways.columns:
+            value = ways[key].astype("string").str.strip().str.lower()
+            ground &= (value.isna() | value.isin(ground_values)).to_numpy(dtype=bool)
+    return ground
 
 
 def _assemble(crs, node_xy, u, v, length, way, ways, report) -> WalkNetwork:
@@ -259,7 +283,8 @@ def build_network(
 
     Args:
         ways: line layer with a ``highway`` column and optionally ``foot``, ``access``,
-            ``sidewalk``, ``osm_id``, ``name``. Ways need not be split at junctions.
+            ``sidewalk``, ``osm_id``, ``name``, ``tunnel``, ``bridge``, ``layer``. Ways need
+            not be split at junctions.
         crs: working CRS (projected, metres); default the layer's UTM zone.
         rules: walkable-way rules; default the bundled ``walk_filter.toml``.
         tolerance_m: vertices closer than this (metres) are merged into one node;
@@ -298,7 +323,7 @@ def build_network(
     kept = ways.loc[mask].to_crs(work)
     attrs = pd.DataFrame(
         {k: (kept[k].to_numpy() if k in kept.columns else None) for k in WAY_ATTRIBUTES}
-    ).astype({"osm_id": "string", "highway": "string", "name": "string"})
+    ).astype({k: "string" for k in WAY_ATTRIBUTES})
 
     parts, part_way = shapely.get_parts(kept.geometry.values, return_index=True)
     coords, vert_part = shapely.get_coordinates(parts, return_index=True)

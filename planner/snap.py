@@ -5,6 +5,12 @@ network is the straight access leg to its projection on the edge, then the parti
 either end node. Points farther than ``max_access_m`` from every street are not snapped; they
 are reported with their distance and the caller decides whether to drop them or count them as
 unreachable.
+
+Points join the network at ground level: the nearest edge whose way is neither a tunnel nor a
+bridge (``WalkNetwork.edge_ground``), so a home beside a street is not put into the delivery
+tunnel beneath it or onto the overpass above it. Only a point with no ground-level edge within
+``max_access_m`` joins the nearest edge of any kind. Tunnels and bridges stay in the network
+for walking through.
 """
 
 from __future__ import annotations
@@ -121,7 +127,8 @@ PARALLEL_POINTS = 50_000
 
 @dataclass(frozen=True, eq=False)
 class EdgeGrid:
-    """A uniform grid over the network's edges for exact nearest-edge queries (metres)."""
+    """A uniform grid over some of the network's edges for exact nearest-edge queries
+    (metres); ``edges`` holds the network edge index of each grid segment."""
 
     ax: np.ndarray
     ay: np.ndarray
@@ -134,6 +141,7 @@ class EdgeGrid:
     cell_m: float
     nx: int
     ny: int
+    edges: np.ndarray
 
     def nearest(self, xy: np.ndarray, limit_m: float) -> tuple[np.ndarray, np.ndarray]:
         """Nearest edge index and straight distance (m) for every point (n, 2) that has an
@@ -149,36 +157,44 @@ class EdgeGrid:
 
         workers = min(len(os.sched_getaffinity(0)), max(1, len(x) // PARALLEL_POINTS))
         if workers == 1:
-            return run(slice(None))
-        cuts = np.linspace(0, len(x), workers + 1).astype(int)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(run, [slice(cuts[i], cuts[i + 1]) for i in range(workers)]))
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            local, dist = run(slice(None))
+        else:
+            cuts = np.linspace(0, len(x), workers + 1).astype(int)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                parts = list(pool.map(run, [slice(cuts[i], cuts[i + 1]) for i in range(workers)]))
+            local = np.concatenate([p[0] for p in parts])
+            dist = np.concatenate([p[1] for p in parts])
+        return np.where(local >= 0, self.edges[np.maximum(local, 0)], -1), dist
 
 
-_GRIDS: weakref.WeakKeyDictionary[WalkNetwork, EdgeGrid] = weakref.WeakKeyDictionary()
+_GRIDS: weakref.WeakKeyDictionary[WalkNetwork, dict[bool, EdgeGrid]] = weakref.WeakKeyDictionary()
 _TREES: weakref.WeakKeyDictionary[WalkNetwork, shapely.STRtree] = weakref.WeakKeyDictionary()
 
 
-def edge_grid(network: WalkNetwork) -> EdgeGrid:
-    """The spatial index of the network's edges (built once per network).
+def edge_grid(network: WalkNetwork, ground_only: bool = False) -> EdgeGrid:
+    """The spatial index of the network's edges, or of its ground-level edges only (built once
+    per network). With ``ground_only`` and no ground-level edge at all, it indexes every edge.
 
     The cell size is the mean edge length, enlarged if needed so the grid has at most about
     four cells per edge.
     """
-    grid = _GRIDS.get(network)
+    grids = _GRIDS.setdefault(network, {})
+    grid = grids.get(ground_only)
     if grid is None:
-        a = network.node_xy[network.edge_u]
-        b = network.node_xy[network.edge_v]
+        edges = np.flatnonzero(network.edge_ground) if ground_only else np.empty(0, np.int64)
+        if len(edges) == 0:
+            edges = np.arange(network.n_edges)
+        a = network.node_xy[network.edge_u[edges]]
+        b = network.node_xy[network.edge_v[edges]]
         x0, y0 = network.node_xy.min(axis=0)
         width, height = network.node_xy.max(axis=0) - (x0, y0)
-        cell = max(float(network.edge_length.mean()), 1.0)
-        cell = max(cell, float(np.sqrt(width * height / (4.0 * network.n_edges + 1000))))
+        cell = max(float(network.edge_length[edges].mean()), 1.0)
+        cell = max(cell, float(np.sqrt(width * height / (4.0 * len(edges) + 1000))))
         nx, ny = int(width // cell) + 1, int(height // cell) + 1
         cols = [np.ascontiguousarray(c) for c in (a[:, 0], a[:, 1], b[:, 0], b[:, 1])]
         cell_ptr, items = build_edge_grid(*cols, x0, y0, cell, nx, ny)
-        grid = EdgeGrid(*cols, cell_ptr, items, float(x0), float(y0), cell, nx, ny)
-        _GRIDS[network] = grid
+        grid = EdgeGrid(*cols, cell_ptr, items, float(x0), float(y0), cell, nx, ny, edges)
+        grids[ground_only] = grid
     return grid
 
 
@@ -191,7 +207,8 @@ def _tree(network: WalkNetwork) -> shapely.STRtree:
 
 
 def snap_points(network: WalkNetwork, xy: object, max_access_m: float = 300.0) -> Snapped:
-    """Snap points to their nearest edge.
+    """Snap points to their nearest ground-level edge, or, with none within ``max_access_m``,
+    to their nearest edge of any kind (tunnel or bridge).
 
     Args:
         network: the walk network.
@@ -209,8 +226,10 @@ def snap_points(network: WalkNetwork, xy: object, max_access_m: float = 300.0) -
     if network.n_edges == 0:
         raise InputError("The walk network has no edges; build it from a walkable street layer.")
     xy = points_xy(xy, network)
-    n = len(xy)
-    edge = edge_grid(network).nearest(xy, max_access_m)[0] if n else np.empty(0, np.int64)
+    edge, dist = edge_grid(network, ground_only=True).nearest(xy, max_access_m)
+    aside = np.flatnonzero((edge < 0) | (dist > max_access_m))
+    if len(aside) and not network.edge_ground.all():  # no street within reach: any edge
+        edge[aside] = edge_grid(network).nearest(xy[aside], max_access_m)[0]
     far = np.flatnonzero(edge < 0)
     if len(far):  # how far they are, for the report: a tree query is quick for remote points
         edge[far] = _tree(network).query_nearest(shapely.points(xy[far]), all_matches=False)[1]

@@ -1,7 +1,8 @@
 """Walk-network sources: osmnx online, OSM XML, OSM PBF and GIS line layers.
 
 Every source turns its input into one table of OSM ways (LineStrings in WGS-84 with
-``highway``, ``foot``, ``access``, ``sidewalk``, ``osm_id`` and ``name`` columns) and hands it to
+``highway``, ``foot``, ``access``, ``sidewalk``, ``osm_id``, ``name``, ``tunnel``, ``bridge``
+and ``layer`` columns) and hands it to
 :func:`planner.network.build_network`, so all sources share one filter and one noding step.
 """
 
@@ -22,7 +23,7 @@ from planner.network import WalkNetwork, build_network
 T = TypeVar("T")
 
 #: OSM way tags the network needs from every source.
-WAY_TAGS = ("highway", "foot", "access", "sidewalk", "name", "area")
+WAY_TAGS = ("highway", "foot", "access", "sidewalk", "name", "area", "tunnel", "bridge", "layer")
 XML_SUFFIXES = (".osm", ".osm.xml", ".xml", ".osm.bz2", ".xml.bz2")
 PBF_SUFFIXES = (".pbf",)
 LAYER_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".parquet", ".geoparquet")
@@ -238,7 +239,7 @@ def ways_from_pbf(path: str | Path, bounding_box: list[float] | None = None) -> 
     path = _existing(path)
     try:
         osm = pyrosm.OSM(str(path), bounding_box=bounding_box)
-        ways = osm.get_network(network_type="all", extra_attributes=["area"])
+        ways = osm.get_network(network_type="all", extra_attributes=["area", "layer"])
     except Exception as exc:  # pyrosm raises plain Exceptions for corrupt files
         raise InputError(f"Cannot read {path} as OSM PBF: {exc}. Is it a valid .osm.pbf?") from exc
     if ways is None or len(ways) == 0:
