@@ -24,7 +24,7 @@ from planner.crs import require_metric_crs
 from planner.errors import CRSError, InputError
 from planner.network import WalkNetwork
 from planner.normalise import branch_suffix, main_name, normalise
-from planner.snap import snap_points
+from planner.snap import joined_off_ground, snap_points
 
 FACILITY_COLUMNS = ("id", "name", "category", "capacity", "cost", "status", "source")
 STATUSES = ("existing", "candidate", "required", "closable")
@@ -361,6 +361,10 @@ def drop_off_network(
         report.notes.append(message)
         warnings.warn(f"{report.source}: {message}", FacilityWarning, stacklevel=2)
     _check_declared_system(fac[~far], network, snapped.access_m[~far], report)
+    off_ground = joined_off_ground(network, snapped)
+    if off_ground.any():
+        report.notes.append(f"{int(off_ground.sum())} facilities join the network on a tunnel "
+                            "or bridge: no street-level way lies within max_access_m of them")
     off = ~snapped.ok & ~far
     metres = pd.Series(snapped.access_m).round(0).astype(int).astype(str)
     report.drop(fac[off], OFF_STREETS, (

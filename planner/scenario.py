@@ -39,6 +39,7 @@ from planner.pipeline.inputs import (
 from planner.pipeline.optimisation import check_requests, optimization_step
 from planner.results import Capacity, Districts, Gaps, OffStreets, Optimization
 from planner.scenario_file import Scenario
+from planner.snap import joined_off_ground
 from planner.standards import Category, load_categories, load_speeds
 
 __all__ = ["Progress", "ScenarioResult", "has_bd09_input", "run_scenario"]
@@ -253,6 +254,7 @@ def run_scenario(
     bounds = cov.search_bounds({k: categories[k] for k in keys}, speeds,
                                scenario.analysis.levels_min)
     homes = snap_points(network, demand.points(), scenario.analysis.max_access_m)
+    notes.extend(_off_ground_notes(network, homes, demand.cells["total"].to_numpy()))
     distances = timed("catchments", lambda: nearest_by_category(
         network, homes, facilities, bounds,
         max_access_m=scenario.analysis.max_access_m,
@@ -269,6 +271,15 @@ def run_scenario(
     if out is not None:
         timed("outputs", lambda: write_result(result, out))
     return result
+
+
+def _off_ground_notes(network: WalkNetwork, homes: Snapped, people: np.ndarray) -> list[str]:
+    off = joined_off_ground(network, homes)
+    if not off.any():
+        return []
+    return [f"{int(off.sum())} demand cells ({people[off].sum():,.0f} people) join the network on "
+            "a tunnel or bridge: no street-level way lies within max_access_m of them; check "
+            "the streets around them (a missing street, or a tunnel/bridge tag on a street)"]
 
 
 def _speed_notes(speeds: dict[str, float]) -> list[str]:

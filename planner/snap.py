@@ -249,3 +249,12 @@ def _project(network: WalkNetwork, xy: np.ndarray, edge: np.ndarray):
     proj = a + t[:, None] * ab
     access = np.hypot(*(xy - proj).T)
     return t * network.edge_length[edge], access
+
+
+def joined_off_ground(network: WalkNetwork, snapped: Snapped) -> np.ndarray:
+    """(n,) True where a point joined a tunnel or bridge edge: no street-level edge lay within
+    ``max_access_m`` of it (see :func:`snap_points`)."""
+    ok = snapped.ok
+    out = np.zeros(len(ok), dtype=bool)
+    out[ok] = ~network.edge_ground[snapped.edge[ok]]
+    return out

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from planner.catchment import nearest_distance
 from planner.network import WalkNetwork, build_network, ground_ways
-from planner.snap import snap_points
+from planner.snap import joined_off_ground, snap_points
 from planner.synthetic import network_from_arrays
 
 # nodes: a street y = 0 (0–1000 m); a tunnel 4 m north of it from (100, 4) to (900, 4), whose
@@ -89,6 +89,13 @@ def test_no_ground_edge_within_reach_falls_back_to_any_edge():
     assert not island.edge_ground.any()
     s = snap_points(island, [[50.0, 10.0]])
     assert s.ok.all() and s.access_m[0] == pytest.approx(10.0)
+    assert joined_off_ground(island, s).tolist() == [True]  # said in the run's notes
+
+
+def test_points_that_join_a_tunnel_or_bridge_are_counted():
+    net = _net()
+    s = snap_points(net, [[500.0, -6.0], [500.0, 1.0], [500.0, 900.0]], max_access_m=5.0)
+    assert joined_off_ground(net, s).tolist() == [True, False, False]  # the last is too far
 
 
 @settings(max_examples=200, deadline=None)
