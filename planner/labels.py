@@ -149,6 +149,14 @@ COLUMNS: dict[str, Label] = {
     "bound": Label("最优上界", "Bound", "num"),
     "gap": Label("最优性差距", "Optimality gap", "share"),
     "seconds": Label("求解时间", "Solve time", "s"),
+    # province runs
+    "unit_code": Label("单元代码", "Unit code"),
+    "unit_name": Label("单元名称", "Unit"),
+    "run_seconds": Label("计算用时", "Run time", "s"),
+    "error": Label("错误", "Error"),
+    "complete_circle_pct": Label("完整生活圈人口比例", "People in a complete circle", "pct"),
+    "not_reachable_people": Label("无法计算步行距离人口", "People off the streets", "people"),
+    "new_sites": Label("新增设施数", "New sites", "count"),
     # comparison
     "diff_pp": Label("覆盖率变化", "Change in coverage", "pp"),
     "diff_people": Label("覆盖人口变化", "Change in people covered", "people"),
@@ -204,6 +212,9 @@ def label(column: str) -> Label | None:
         n = m.group(1)
         return Label(f"服务人群{n}分钟内覆盖率", f"Group served within {n} min", "pct")
     base, _, suffix = column.rpartition("_")
+    if suffix == "pct" and base in SHORT:  # a units table's coverage of one category's group
+        zh, en = SHORT[base]
+        return Label(f"{zh}服务人群覆盖率", f"Group served by {en}", "pct")
     if suffix in _SUFFIXES and (inner := _PER_GROUP.get(base) or label(base)) is not None:
         zh, en = _SUFFIXES[suffix]
         return Label(inner.zh + zh, inner.en + en, inner.unit)
@@ -217,7 +228,7 @@ _OUTCOMES = {"kept": ("采用", "kept"), "dropped": ("剔除", "dropped"),
 _GROUP_COLUMNS = ("group", "served_group", "demand_group")
 _STATUSES = {"existing": "现状设施", "candidate": "候选点", "required": "必建", "closable": "可关闭",
              "optimal": "已证明最优", "time_limit": "达到求解时间上限", "infeasible": "无可行解",
-             "error": "求解出错"}
+             "error": "求解出错", "done": "已完成", "reused": "沿用上次结果", "failed": "失败"}
 #: Columns whose code values the Chinese workbook shows in words (English keeps the code).
 _ZH_VALUES: dict[str, Callable[[str], str]] = {
     "capacity_unit": lambda v: UNITS_ZH.get(v, v),
@@ -340,6 +351,17 @@ TABLES: dict[str, Sheet] = {
     "people_newly_covered": Sheet("新增覆盖人口", "Newly covered", "方案B比方案A新增或失去覆盖的人口",
                                   "People B covers that A does not, and the reverse"),
 }
+TABLES.update({
+    "province_monitoring": Sheet("监测表", "Monitoring", "各单元各类设施的覆盖率，及全部单元合计",
+                                 "Coverage of every category in every unit, and in all units"),
+    "province_units": Sheet("单元概况", "Units", "各单元人口、完整生活圈、新增选址及运行状态",
+                            "Each unit's people, complete circle, proposals and run status"),
+    "province_coverage": Sheet("单元覆盖明细", "Coverage by unit",
+                               "按单元×类别×测算方式×层级×人群的覆盖人口",
+                               "People covered by unit × category × mode × level × group"),
+    "province_proposals": Sheet("单元选址", "Proposals by unit", "各单元优化选址结果",
+                                "The sites each unit's optimisation proposes"),
+})
 #: Sheet listing every other sheet.
 CONTENTS = Sheet("目录", "Contents", "本工作簿各工作表及说明", "Every sheet of this workbook")
 #: Sheet of the run's notes (assumptions, calibration, rules applied), the workbook's last.

@@ -271,6 +271,16 @@ def metric_crs(gdf: gpd.GeoDataFrame, crs: object | None = None) -> pyproj.CRS:
     return require_metric_crs(crs, "working CRS")
 
 
+def _long_or_open(labels: np.ndarray, n_comp: int, u: np.ndarray, length: np.ndarray,
+                  node_xy: np.ndarray, min_m: float, window: shapely.Geometry | None) -> np.ndarray:
+    """Per component: at least ``min_m`` metres of streets, or a node outside ``window``."""
+    keep = np.bincount(labels[u], weights=length, minlength=n_comp) >= min_m
+    if window is not None:
+        outside = ~shapely.contains_xy(window, node_xy[:, 0], node_xy[:, 1])
+        keep[np.unique(labels[outside])] = True
+    return keep
+
+
 def build_network(
     ways: gpd.GeoDataFrame,
     *,
@@ -278,6 +288,8 @@ def build_network(
     rules: WalkRules | None = None,
     tolerance_m: float = 0.0,
     keep: Literal["largest", "all"] = "largest",
+    min_component_m: float | None = None,
+    window: shapely.Geometry | None = None,
 ) -> WalkNetwork:
     """Build a WalkNetwork from OSM ways that meet at shared vertex coordinates.
 
@@ -290,9 +302,17 @@ def build_network(
         tolerance_m: vertices closer than this (metres) are merged into one node;
             0 merges only identical coordinates.
         keep: ``"largest"`` connected component, or ``"all"``.
+        min_component_m: keep instead every connected component with at least this many
+            metres of streets. Unlike "the largest", this rule gives the same answer for a
+            window of a city as for the whole city.
+        window: the polygon (working CRS) the ways were read for: with ``min_component_m``,
+            a component with a node outside it is kept whatever its length, since it may go on
+            beyond the window.
     """
     if keep not in ("largest", "all"):
         raise InputError(f"keep must be 'largest' or 'all', not {keep!r}.")
+    if min_component_m is not None and min_component_m < 0:
+        raise InputError(f"min_component_m must be ≥ 0 metres, not {min_component_m}.")
     if tolerance_m < 0:
         raise InputError(f"tolerance_m must be ≥ 0 metres, not {tolerance_m}.")
     if len(ways) == 0:
@@ -345,7 +365,11 @@ def build_network(
     comp_nodes = np.bincount(labels[used], minlength=n_comp)
     largest = int(np.argmax(comp_nodes))
     comp_count = int(np.count_nonzero(comp_nodes))
-    edge_keep = labels[u] == largest if keep == "largest" else np.ones(len(u), dtype=bool)
+    if min_component_m is not None:
+        comp_keep = _long_or_open(labels, n_comp, u, length, node_xy, min_component_m, window)
+        edge_keep = comp_keep[labels[u]]
+    else:
+        edge_keep = labels[u] == largest if keep == "largest" else np.ones(len(u), dtype=bool)
 
     node_keep = np.zeros(n, dtype=bool)
     node_keep[u[edge_keep]] = node_keep[v[edge_keep]] = True
@@ -357,7 +381,7 @@ def build_network(
         largest_component_nodes=int(comp_nodes[largest]),
         kept_length_m=float(length[edge_keep].sum()),
         dropped_length_m=float(length[~edge_keep].sum()),
-        dropped_components=comp_count - 1 if keep == "largest" else 0,
+        dropped_components=comp_count - len(np.unique(labels[u[edge_keep]])),
         merged_vertices=merged,
     )
     return _assemble(

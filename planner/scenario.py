@@ -37,6 +37,7 @@ from planner.pipeline.inputs import (
     study_area,
 )
 from planner.pipeline.optimisation import check_requests, optimization_step
+from planner.pipeline.window import Window
 from planner.results import Capacity, Districts, Gaps, OffStreets, Optimization
 from planner.scenario_file import Scenario
 from planner.snap import joined_off_ground
@@ -211,6 +212,7 @@ def run_scenario(
     output_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
     progress: Progress | None = None,
+    window: Window | None = None,
 ) -> ScenarioResult:
     """Run every step of a scenario; write the outputs when ``output_dir`` is given.
 
@@ -221,6 +223,9 @@ def run_scenario(
         cache_dir: where parsed networks and demand grids are kept between runs (default
             ``<output_dir>/.cache``; None without an output directory).
         progress: called with (step name, finished fraction 0–1).
+        window: analyse only the residents of this window of the scenario's area, reading
+            only the streets and facilities that can serve them (a province run's unit; the
+            scenario then has no study area of its own).
     """
     report = progress or (lambda step, fraction: None)
     out = Path(output_dir) if output_dir is not None else None
@@ -242,14 +247,15 @@ def run_scenario(
     check_requests(scenario)
     if scenario.optimize:  # the optimizer's compiled kernel gets ready while the city is read
         threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
-    network = timed("network", lambda: build_network_step(scenario, cache))
-    area = study_area(scenario, network.crs)
+    network = timed("network", lambda: build_network_step(scenario, cache, window))
+    area = study_area(scenario, network.crs) if window is None else window.reach
+    residents = area if window is None else window.residents
     analysed = {k: categories[k] for k in keys}  # other categories: "not requested" in audit
     facilities, reports = timed("facilities", lambda: load_facilities_step(
         scenario, network, analysed, area, cache))
     for facility_report in reports:
         notes.extend(facility_report.lines())
-    demand = timed("population", lambda: build_demand_step(scenario, network, area, cache))
+    demand = timed("population", lambda: build_demand_step(scenario, network, residents, cache))
     notes.extend(demand.notes)
     bounds = cov.search_bounds({k: categories[k] for k in keys}, speeds,
                                scenario.analysis.levels_min)
@@ -267,7 +273,7 @@ def run_scenario(
     timed("coverage", lambda: coverage_step(result, keys, speeds))
     for i in range(len(scenario.optimize)):
         result.optimizations.append(
-            timed(f"optimize_{i + 1}", lambda i=i: optimization_step(result, i, area, report)))
+            timed(f"optimize_{i + 1}", lambda i=i: optimization_step(result, i, residents, report)))
     if out is not None:
         timed("outputs", lambda: write_result(result, out))
     return result

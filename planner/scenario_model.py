@@ -105,6 +105,9 @@ class NetworkSpec(StrictModel):
                             "EPSG:4547; default: the UTM zone")
     tolerance_m: float = Field(0.0, ge=0,
                                description="merge street vertices closer than this, metres")
+    min_component_m: float | None = Field(
+        None, ge=0, description="keep every street component with at least this many metres "
+        "of streets, not only the largest (a run over units uses 1000 by default)")
 
     @model_validator(mode="after")
     def _one_source(self) -> NetworkSpec:

@@ -97,7 +97,8 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], path: str | Path, *, lang
 
 def _rank(table: str) -> int:
     """The headline first, the audit of the inputs last, the findings between."""
-    return 0 if table == "headline" else 2 if table in _INPUT_TABLES else 1
+    return (0 if table in ("headline", "province_monitoring") else 2 if table in _INPUT_TABLES
+            else 1)
 
 
 def _contents_sheet(ws: Worksheet, order: list[str], names: Mapping[str, str],

@@ -8,6 +8,7 @@ and ``layer`` columns) and hands it to
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,12 +16,15 @@ from urllib.parse import urlsplit
 
 import geopandas as gpd
 import pandas as pd
+import pyproj
 import shapely
 
 from planner.errors import InputError, OfflineError
 from planner.network import WalkNetwork, build_network
 
 T = TypeVar("T")
+#: (west, south, east, north), degrees WGS-84.
+BBox = tuple[float, float, float, float]
 
 #: OSM way tags the network needs from every source.
 WAY_TAGS = ("highway", "foot", "access", "sidewalk", "name", "area", "tunnel", "bridge", "layer")
@@ -55,20 +59,36 @@ def _existing(path: str | Path) -> Path:
     return path
 
 
-def read_ways(source: str | Path, **kwargs: Any) -> gpd.GeoDataFrame:
-    """Read OSM ways from a local file, choosing the reader by its extension."""
+def read_ways(source: str | Path, *, bounding_box: BBox | None = None,
+              **kwargs: Any) -> gpd.GeoDataFrame:
+    """Read OSM ways from a local file, choosing the reader by its extension.
+
+    ``bounding_box`` (west, south, east, north in degrees WGS-84) reads only the ways that
+    reach into it: .osm.pbf files and indexed layers (GeoPackage, FlatGeobuf, GeoParquet with
+    a bbox column) never load the rest; OSM XML is read whole, then cut."""
     path = _existing(source)
     suffix = _suffix(path)
     if suffix in XML_SUFFIXES:
-        return ways_from_xml(path)
+        return _ways_in(ways_from_xml(path), bounding_box)
     if suffix in PBF_SUFFIXES:
-        return ways_from_pbf(path, **kwargs)
+        return ways_from_pbf(path, bounding_box=None if bounding_box is None
+                             else list(bounding_box), **kwargs)
     if suffix in LAYER_SUFFIXES:
-        return ways_from_layer(path, **kwargs)
+        return _ways_in(ways_from_layer(path, bounding_box=bounding_box, **kwargs), bounding_box)
     raise InputError(
         f"Cannot tell the format of {path.name}. Use .osm/.osm.xml/.osm.bz2 (OSM XML), "
         f".osm.pbf, or a line layer ({', '.join(LAYER_SUFFIXES)})."
     )
+
+
+def _ways_in(ways: gpd.GeoDataFrame, bounding_box: BBox | None) -> gpd.GeoDataFrame:
+    """The ways that reach into a lon/lat box (all of them without one)."""
+    if bounding_box is None or len(ways) == 0:
+        return ways
+    box = gpd.GeoSeries([shapely.box(*bounding_box)], crs=4326)
+    if ways.crs is not None:
+        box = box.to_crs(ways.crs)
+    return ways[shapely.intersects(ways.geometry.values, box.iloc[0])]
 
 
 def load_network(
@@ -77,15 +97,22 @@ def load_network(
     crs: object | None = None,
     tolerance_m: float = 0.0,
     keep: str = "largest",
+    min_component_m: float | None = None,
+    window: shapely.Geometry | None = None,
     **kwargs: Any,
 ) -> WalkNetwork:
     """Build a WalkNetwork from a local file (.osm, .osm.bz2, .pbf, GeoJSON/GPKG/SHP lines)
-    or from a directory written by ``WalkNetwork.save``."""
+    or from a directory written by ``WalkNetwork.save``.
+
+    ``bounding_box`` (a keyword, degrees WGS-84) reads only the ways reaching into it; the
+    component rules ``keep``, ``min_component_m`` and ``window`` (the box in ``crs``) are those
+    of :func:`planner.network.build_network`."""
     path = Path(source)
     if path.is_dir() and (path / "network.npz").exists():
         return WalkNetwork.load(path)
     ways = read_ways(path, **kwargs)
-    return build_network(ways, crs=crs, tolerance_m=tolerance_m, keep=keep)
+    return build_network(ways, crs=crs, tolerance_m=tolerance_m, keep=keep,
+                         min_component_m=min_component_m, window=window)
 
 
 # --- GIS line layers (ogr2ogr "lines" exports and the like) ---------------------------------
@@ -100,20 +127,50 @@ def parse_other_tags(other_tags: pd.Series, keys: tuple[str, ...]) -> pd.DataFra
     )
 
 
-def ways_from_layer(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
-    """Read a GeoJSON / GeoPackage / Shapefile / GeoParquet line layer of OSM ways."""
+def ways_from_layer(path: str | Path, layer: str | None = None,
+                    bounding_box: BBox | None = None) -> gpd.GeoDataFrame:
+    """Read a GeoJSON / GeoPackage / Shapefile / GeoParquet line layer of OSM ways
+    (``bounding_box`` in degrees WGS-84: only the features that reach into it)."""
     path = _existing(path)
     try:
         if _suffix(path) in (".parquet", ".geoparquet"):
-            gdf = gpd.read_parquet(path)
+            gdf = _read_parquet(path, bounding_box)
         else:
-            gdf = gpd.read_file(path, layer=layer)
+            bbox = None if bounding_box is None else _layer_box(path, layer, bounding_box)
+            gdf = gpd.read_file(path, layer=layer, bbox=bbox)
     except Exception as exc:  # pyogrio/arrow raise many types for unreadable files
         raise InputError(f"Cannot read {path} as a GIS layer: {exc}. Is it a valid file?") from exc
     if "other_tags" in gdf.columns:
         missing = tuple(k for k in WAY_TAGS if k not in gdf.columns)
         gdf = gdf.join(parse_other_tags(gdf["other_tags"], missing))
     return gdf
+
+
+def _layer_box(path: Path, layer: str | None, bounding_box: BBox) -> BBox:
+    """A lon/lat box in the layer's own CRS, as GDAL's spatial filter takes it."""
+    import pyogrio
+
+    crs = pyogrio.read_info(path, layer=layer).get("crs")
+    if crs is None:
+        return bounding_box
+    box = gpd.GeoSeries([shapely.box(*bounding_box)], crs=4326).to_crs(crs)
+    return tuple(box.total_bounds)
+
+
+def _read_parquet(path: Path, bounding_box: BBox | None) -> gpd.GeoDataFrame:
+    if bounding_box is None:
+        return gpd.read_parquet(path)
+    import pyarrow.parquet as pq
+
+    meta = json.loads(pq.read_schema(path).metadata[b"geo"])
+    column = meta["primary_column"]
+    if "covering" not in meta["columns"][column]:  # no bbox column: read whole, cut afterwards
+        return gpd.read_parquet(path)
+    crs = meta["columns"][column].get("crs")  # absent: lon/lat (OGC:CRS84)
+    box = gpd.GeoSeries([shapely.box(*bounding_box)], crs=4326)
+    if crs is not None:
+        box = box.to_crs(pyproj.CRS.from_json_dict(crs))
+    return gpd.read_parquet(path, bbox=tuple(box.total_bounds))
 
 
 # --- OSM XML via osmnx ----------------------------------------------------------------------

@@ -103,7 +103,8 @@ def osm_features_pbf(
     keys = list(keys)
     cols = list(dict.fromkeys([*keys, *columns]))
     try:
-        osm = pyrosm.OSM(str(path), bounding_box=bounding_box)
+        osm = pyrosm.OSM(str(path), bounding_box=bounding_box,
+                          complete_relations=bounding_box is not None)
         gdf = osm.get_pois(custom_filter={k: True for k in keys})
     except Exception as exc:  # pyrosm raises plain Exceptions for corrupt files
         raise InputError(f"Cannot read {path} as OSM PBF: {exc}. Is it a valid .osm.pbf?") from exc

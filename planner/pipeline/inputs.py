@@ -7,6 +7,7 @@ import pickle
 from pathlib import Path
 
 import geopandas as gpd
+import pyproj
 import shapely
 
 from planner.cache import cached, fingerprint
@@ -17,6 +18,7 @@ from planner.io.facilities import load_facilities
 from planner.io.osm import from_osm_online, is_osm_file, load_network, network_from_osmnx
 from planner.io.population import load_population, read_area
 from planner.network import WalkNetwork
+from planner.pipeline.window import Window
 from planner.sample import helsinki_pbf
 from planner.scenario_file import SAMPLE_SOURCE, Scenario
 from planner.standards import Category, get_category
@@ -48,8 +50,11 @@ def _no_osm_file(scenario: Scenario, what: str, instead: str) -> InputError:
                       f"network source {src!r} is {kind}. {instead}")
 
 
-def build_network_step(scenario: Scenario, cache_dir: Path | None) -> WalkNetwork:
+def build_network_step(scenario: Scenario, cache_dir: Path | None,
+                       window: Window | None = None) -> WalkNetwork:
     spec = scenario.network
+    if window is not None:
+        return _window_network(scenario, cache_dir, window)
     if spec.place is not None:
         key = "network-" + fingerprint(spec.place, spec.crs, Path(WALK_FILTER_FILE))
         build = lambda: network_from_osmnx(spec.place, crs=spec.crs)  # noqa: E731
@@ -57,8 +62,26 @@ def build_network_step(scenario: Scenario, cache_dir: Path | None) -> WalkNetwor
         src = helsinki_pbf() if spec.source == SAMPLE_SOURCE else scenario.path(spec.source)
         if src.is_dir():
             return load_network(src)
-        key = "network-" + fingerprint(src, spec.crs, spec.tolerance_m, Path(WALK_FILTER_FILE))
-        build = lambda: load_network(src, crs=spec.crs, tolerance_m=spec.tolerance_m)  # noqa: E731
+        key = "network-" + fingerprint(src, spec.crs, spec.tolerance_m, spec.min_component_m,
+                                       Path(WALK_FILTER_FILE))
+        build = lambda: load_network(src, crs=spec.crs, tolerance_m=spec.tolerance_m,  # noqa: E731
+                                     min_component_m=spec.min_component_m)
+    return cached(cache_dir, key, build, lambda net, p: net.save(p), WalkNetwork.load)
+
+
+def _window_network(scenario: Scenario, cache_dir: Path | None, window: Window) -> WalkNetwork:
+    """The streets of a window of the scenario's network file."""
+    spec = scenario.network
+    src = None if spec.source is None else (
+        helsinki_pbf() if spec.source == SAMPLE_SOURCE else scenario.path(spec.source))
+    if src is None or src.is_dir():
+        raise InputError("A run over units reads each unit's streets from the network file; "
+                         "give network.source as an OSM file (.osm.pbf, .osm) or a line layer, "
+                         "not a place name or a saved network.")
+    key = "network-" + fingerprint(src, window.key(), spec.tolerance_m, Path(WALK_FILTER_FILE))
+    build = lambda: load_network(  # noqa: E731
+        src, crs=window.crs, tolerance_m=spec.tolerance_m, bounding_box=window.lonlat_box(),
+        min_component_m=window.min_component_m, window=window.streets)
     return cached(cache_dir, key, build, lambda net, p: net.save(p), WalkNetwork.load)
 
 
@@ -92,8 +115,8 @@ def load_facilities_step(
         else:
             key = "facilities-" + fingerprint(
                 src, spec.model_dump(), repr(sorted(categories.items())), network.crs.to_wkt(),
-                network.summary(), scenario.study_area.model_dump() if scenario.study_area
-                else None, scenario.analysis.max_access_m) + ".pkl"
+                network.summary(), None if area is None else shapely.to_wkb(area).hex(),
+                scenario.analysis.max_access_m) + ".pkl"
             fac, report = cached(
                 cache_dir, key,
                 lambda spec=spec, src=src: _facility_source(scenario, spec, src, network,
@@ -114,12 +137,24 @@ def _facility_source(scenario: Scenario, spec, src: Path | None, network: WalkNe
         fac = load_facilities(scenario.network.place, online=True, to_crs=network.crs,
                               categories=categories, study_area=area)
     elif spec.source == "osm":
-        fac = load_facilities(src, to_crs=network.crs, categories=categories, study_area=area)
+        fac = load_facilities(src, to_crs=network.crs, categories=categories, study_area=area,
+                              bounding_box=_padded_box(area, network.crs))
     else:
         fac = load_facilities(src, to_crs=network.crs, categories=categories, study_area=area,
                               **spec.reader_options())
     report = fac.attrs.pop("report")
     return drop_off_network(fac, network, scenario.analysis.max_access_m, report), report
+
+
+def _padded_box(area: shapely.Geometry | None, crs) -> list[float] | None:
+    """An OSM read box (degrees) around a study area, padded by about 1 km so that features
+    whose centre lies inside but whose nodes lie outside the area are read too."""
+    if area is None:
+        return None
+    to_lonlat = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+    w, s, e, n = to_lonlat.transform_bounds(*area.bounds, densify_pts=21)
+    pad = 0.01
+    return [w - pad, s - pad, e + pad, n + pad]
 
 
 def _online_buildings(place: str) -> gpd.GeoDataFrame:
@@ -171,7 +206,7 @@ def build_demand_step(scenario: Scenario, network: WalkNetwork, area, cache_dir)
     )
     if isinstance(src, gpd.GeoDataFrame):
         return load_population(src, **options)
-    area_key = scenario.study_area.model_dump() if scenario.study_area else None
+    area_key = None if area is None else shapely.to_wkb(area).hex()
     key = "demand-" + fingerprint(src, spec.model_dump(), network.crs.to_wkt(), area_key,
                                   districts, STANDARDS_DIR / "population.toml") + ".parquet"
     return cached(cache_dir, key, lambda: load_population(src, **options),
