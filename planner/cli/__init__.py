@@ -9,6 +9,7 @@ from planner.cli import (
     facilities_cmd,
     network_cmd,
     population_cmd,
+    province_cmd,
     report_cmd,
     run_cmd,
     serve_cmd,
@@ -34,6 +35,7 @@ run_cmd.register(app)
 compare_cmd.register(app)
 serve_cmd.register(app)
 report_cmd.register(app)
+province_cmd.register(app)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from planner.pipeline.inputs import analysed_categories
 from planner.province.engine import Progress, connect, run_dask, run_serial
 from planner.province.merge import ProvinceResult, merge_units
 from planner.province.plan import plan_units
+from planner.province.unit_run import finished
 from planner.province.units import read_units
 from planner.scenario_file import Scenario
 from planner.standards import load_categories
@@ -71,7 +72,7 @@ def run_province(
     notes += plan_notes
     categories = load_categories(overrides=scenario.categories or None)
     analysed_categories(scenario, categories)  # unknown categories fail before any unit runs
-    if serial:
+    if serial or all(finished(t) is not None for t in tasks):
         outcomes = run_serial(tasks, progress)
     else:
         with connect(scheduler, workers) as client:

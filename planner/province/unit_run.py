@@ -9,6 +9,7 @@ import resource
 import shutil
 import time
 import traceback
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planner.facilities import FacilityWarning
 from planner.outputs import write_result
 from planner.province.plan import UnitTask
 from planner.scenario import ScenarioResult, run_scenario
@@ -71,7 +73,10 @@ def run_unit(task: UnitTask) -> UnitOutcome:
     if out.exists():  # a run that stopped half-way leaves nothing that could be mistaken
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    result = run_scenario(task.scenario, window=task.window)
+    with warnings.catch_warnings():  # the unit's notes keep what these say
+        warnings.simplefilter("ignore", FacilityWarning)
+        warnings.filterwarnings("ignore", module="pyrosm")
+        result = run_scenario(task.scenario, window=task.window)
     write_result(result, out, map_writer=task.writer, lang=task.lang)
     write_parts(result, task, out / PARTS)
     outcome = UnitOutcome(task.code, task.name, "done", time.perf_counter() - t0,

@@ -1,0 +1,97 @@
+"""The overview map of a province run: one choropleth per category (share of the group it
+serves covered, per unit); each unit links to its own gap map."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import folium
+import numpy as np
+
+from planner.maps.geo import bounds_latlon, feature_collection, to_map_coords
+from planner.maps.offline import save_offline
+from planner.province.units import safe_code
+
+#: Classes of coverage (percent of the served group) and their colours, worst first.
+BREAKS = (0, 25, 50, 75, 90, 100.01)
+COLOURS = ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850")
+FAILED = "#bdbdbd"
+
+
+def _colour(pct: float | None) -> str:
+    if pct is None or not np.isfinite(pct):
+        return FAILED
+    return COLOURS[min(int(np.searchsorted(BREAKS, pct, side="right")) - 1, len(COLOURS) - 1)]
+
+
+def _popup(row: Any, key: str, label: str, zh: bool) -> str:
+    name = html.escape(f"{row.unit_name} ({row.unit_code})")
+    if row.status == "failed":
+        why = html.escape(str(row.error))
+        return f"<b>{name}</b><br>{'计算失败' if zh else 'failed'}: {why}"
+    pct = getattr(row, f"{key}_pct", None)
+    link = f"units/{html.escape(str(row.folder))}/gap_map.html"
+    lines = [f"<b>{name}</b>",
+             f"{label}: {'—' if pct is None or not np.isfinite(pct) else f'{pct:.1f} %'}",
+             f"{'人口' if zh else 'People'}: {row.people:,.0f}",
+             f"{'完整生活圈' if zh else 'Complete circle'}: {row.complete_circle_pct:.1f} %",
+             f'<a href="{link}" target="_blank">{"打开本单元缺口地图" if zh else "Open gap map"}'
+             "</a>"]
+    return "<br>".join(lines)
+
+
+def overview_map(result: Any, *, lang: str = "zh", labels: dict[str, str] | None = None
+                 ) -> folium.Map:
+    """A Folium map of a :class:`planner.province.ProvinceResult`'s units: a layer per
+    category coloured by the share of its served group covered; failed units grey.
+    ``labels`` maps category keys to names (default the keys)."""
+    zh = lang == "zh"
+    units = result.units.reset_index(drop=True)
+    units["folder"] = units["unit_code"].astype(str).map(safe_code)
+    keys = [c[:-4] for c in units.columns if c.endswith("_pct") and c != "complete_circle_pct"]
+    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    m.get_root().title = "一刻钟便民生活圈 单元监测" if zh else "Living circles by unit"
+    geoms = to_map_coords(units.geometry, simplify_m=5.0)
+    for i, key in enumerate(keys):
+        label = (labels or {}).get(key, key)
+        props = units[["unit_code"]].assign(
+            _colour=[_colour(v) for v in units.get(f"{key}_pct", [None] * len(units))],
+            _popup=[_popup(r, key, label, zh) for r in units.itertuples()])
+        layer = folium.FeatureGroup(name=label, overlay=False, show=i == 0)
+        folium.GeoJson(
+            feature_collection(geoms, props),
+            style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#333",
+                                      "weight": 0.8, "fillOpacity": 0.75},
+            popup=folium.GeoJsonPopup(["_popup"], labels=False),
+            tooltip=folium.GeoJsonTooltip(["unit_code"], labels=False),
+        ).add_to(layer)
+        layer.add_to(m)
+    m.fit_bounds(bounds_latlon(geoms))
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.get_root().html.add_child(folium.Element(_legend(zh)))
+    return m
+
+
+def _legend(zh: bool) -> str:
+    names = [f"{a:g}–{min(b, 100):g} %" for a, b in zip(BREAKS[:-1], BREAKS[1:], strict=True)]
+    rows = "".join(
+        f'<div><span style="display:inline-block;width:12px;height:12px;background:{c};'
+        f'margin-right:6px"></span>{n}</div>' for c, n in zip(COLOURS, names, strict=True))
+    rows += (f'<div><span style="display:inline-block;width:12px;height:12px;background:{FAILED};'
+             f'margin-right:6px"></span>{"计算失败" if zh else "failed"}</div>')
+    title = "服务人群覆盖率" if zh else "Group served covered"
+    return ('<div style="position:fixed;bottom:24px;left:12px;z-index:9999;background:white;'
+            'padding:8px 10px;border:1px solid #999;font:12px &quot;Planner CJK&quot;,sans-serif">'
+            f"<b>{title}</b>{rows}</div>")
+
+
+def overview_writer(lang: str = "zh", labels: dict[str, str] | None = None):
+    """An ``overview`` for :func:`planner.province.run_province`: saves :func:`overview_map` as
+    one self-contained HTML file."""
+
+    def write(result: Any, path: Path) -> Path:
+        return save_offline(overview_map(result, lang=lang, labels=labels), path)
+
+    return write
