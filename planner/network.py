@@ -368,6 +368,11 @@ def build_network(
     if min_component_m is not None:
         comp_keep = _long_or_open(labels, n_comp, u, length, node_xy, min_component_m, window)
         edge_keep = comp_keep[labels[u]]
+        if not edge_keep.any():
+            raise EmptyNetworkError(
+                f"No street component holds {min_component_m:,.0f} m of streets (the longest: "
+                f"{np.bincount(labels[u], weights=length).max():,.0f} m); lower "
+                "network.min_component_m or check the street layer.")
     else:
         edge_keep = labels[u] == largest if keep == "largest" else np.ones(len(u), dtype=bool)
 

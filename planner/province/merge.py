@@ -39,6 +39,7 @@ class ProvinceResult:
         cells: every unit's cells with their walking distance to each category (metres).
         outcomes: how each unit's run ended.
         notes: what the run assumed, in words.
+        crs: the working CRS every unit was computed in.
     """
 
     units: gpd.GeoDataFrame
@@ -48,6 +49,7 @@ class ProvinceResult:
     cells: pd.DataFrame
     outcomes: list[UnitOutcome]
     notes: list[str] = field(default_factory=list)
+    crs: str | None = None
 
     @property
     def failed(self) -> list[UnitOutcome]:
@@ -89,7 +91,7 @@ def monitoring_table(coverage: pd.DataFrame, categories: Mapping[str, Category])
 
 def merge_units(units: gpd.GeoDataFrame, tasks: Sequence[UnitTask],
                 outcomes: Sequence[UnitOutcome], categories: Mapping[str, Category],
-                notes: Sequence[str] = ()) -> ProvinceResult:
+                notes: Sequence[str] = (), crs: str | None = None) -> ProvinceResult:
     """Read every finished unit's parts and merge them (failed units keep their error in
     ``units`` and have no rows elsewhere)."""
     parts = {t.code: read_parts(t.out_dir) for t, o in zip(tasks, outcomes, strict=True)
@@ -104,7 +106,7 @@ def merge_units(units: gpd.GeoDataFrame, tasks: Sequence[UnitTask],
                  else None)
     layer = _units_layer(units, outcomes, parts, monitoring)
     return ProvinceResult(layer, monitoring, coverage, proposals, cells, list(outcomes),
-                          list(notes))
+                          list(notes), crs)
 
 
 def _units_layer(units: gpd.GeoDataFrame, outcomes: Sequence[UnitOutcome], parts: dict,

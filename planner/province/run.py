@@ -80,7 +80,8 @@ def run_province(
             cluster = client.cluster
         if cluster is not None:
             cluster.close()
-    result = merge_units(layer, tasks, outcomes, categories, notes)
+    crs = tasks[0].window.crs.to_string() if tasks else None
+    result = merge_units(layer, tasks, outcomes, categories, notes, crs)
     write_province(result, out, lang=lang, overview=overview,
                    seconds=time.perf_counter() - t0)
     return result
@@ -111,6 +112,7 @@ def write_province(result: ProvinceResult, out_dir: Path, *, lang: str = "zh",
                    for o in result.failed],
         "people": float(result.units["people"].fillna(0).sum()),
         "seconds": None if seconds is None else round(seconds, 2),
+        "crs": result.crs,
         "notes": result.notes,
     }
     path = out / SUMMARY
