@@ -74,6 +74,7 @@ class ScenarioResult:
         optimizations: one :class:`~planner.results.Optimization` per request, in order.
         notes: what the run assumed, dropped or could not do, in words.
         timings: seconds per step.
+        window: the window of a larger area this run analysed (None: the whole area).
     """
 
     scenario: Scenario
@@ -98,6 +99,7 @@ class ScenarioResult:
     optimizations: list[Optimization] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    window: Window | None = None
 
     @property
     def tables(self) -> Mapping[str, pd.DataFrame]:
@@ -269,7 +271,7 @@ def run_scenario(
         scenario, network, facilities, demand, categories, distances, homes=homes,
         facility_audit=_concat([r.audit() for r in reports]),
         facilities_dropped=_concat([r.dropped.assign(source=r.source) for r in reports]),
-        notes=notes, timings=timings)
+        notes=notes, timings=timings, window=window)
     timed("coverage", lambda: coverage_step(result, keys, speeds))
     for i in range(len(scenario.optimize)):
         result.optimizations.append(

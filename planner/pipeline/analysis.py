@@ -172,16 +172,20 @@ def _districts(result: ScenarioResult, dist: Distances, cats: dict[str, Category
 
 def isochrone_layer(result: ScenarioResult, keys: list[str], speeds: dict[str, float]) -> gpd.GeoDataFrame:
     """5/10/15-minute (the scenario's levels) walking areas around every category's facilities,
-    at the walking speed (m/s) of the group each category serves."""
+    at the walking speed (m/s) of the group each category serves (in a window, around those
+    whose walks can reach its residents)."""
     frames = []
     fac = result.facilities
     levels = np.asarray(result.scenario.analysis.levels_min, dtype=float)
     for key in keys:
         xy = fac.loc[fac["category"] == key].geometry.get_coordinates().to_numpy()
-        if len(xy) == 0:
-            continue
         cat = result.categories[key]
         speed = speeds.get(cat.group, speeds["total"])
+        if result.window is not None:  # only walks that can reach the window's residents
+            reach = levels.max() * 60 * speed + result.scenario.analysis.max_access_m
+            xy = xy[shapely.dwithin(result.window.residents, shapely.points(xy), reach)]
+        if len(xy) == 0:
+            continue
         try:
             iso = isochrones(result.network, xy, levels * 60 * speed,
                              max_access_m=result.scenario.analysis.max_access_m)
