@@ -28,7 +28,7 @@ from planner.api.middleware import (
     SecurityHeaders,
 )
 from planner.api.models import ErrorOut, ScenarioIn
-from planner.api.routes import jobs, meta, networks, results, scenarios, uploads
+from planner.api.routes import jobs, meta, networks, province, results, scenarios, uploads
 from planner.api.settings import Settings
 from planner.api.store import StorageError, StorageFull, Store
 from planner.api.uploads import InflatesTooMuch
@@ -206,7 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(meta.router, prefix="/v1")
     app.include_router(meta.docs_router)
     protected = [Depends(require_api_key)]
-    for module in (uploads, networks, scenarios, jobs, results):
+    for module in (uploads, networks, scenarios, province, jobs, results):
         app.include_router(module.router, prefix="/v1", dependencies=protected)
     # Innermost first. The key is checked before any body is read; the limit applies to bodies
     # that get past it; CORS is outermost, so every answer (401, 413, 500 …) carries its headers.

@@ -54,6 +54,23 @@ def write_layer(gdf: gpd.GeoDataFrame, path: Path, *, bd09: bool = False) -> int
     return len(wgs)
 
 
+def export_province(result: Any, job_dir: Path) -> dict[str, Any]:
+    """GeoJSON layers and gzipped tables beside what :func:`planner.province.run_province`
+    wrote under ``job_dir``; returns the manifest (as :func:`export_result`)."""
+    layers = []
+    frames = {"province_units": result.units, "province_proposals": result.proposals}
+    for name, gdf in frames.items():
+        if gdf is None:
+            continue
+        count = write_layer(gdf, job_dir / LAYERS_DIR / f"{name}.geojson")
+        layers.append({"name": name, "features": count,
+                       "parquet": f"{LAYERS_DIR}/{name}.parquet"})
+    for name in result.tables:
+        gzip_copy(job_dir / "tables" / f"{name}.csv")
+    return {"layers": layers, "tables": list(result.tables), "map": "overview.html",
+            "workbook": "tables/province.xlsx", "geopackage": f"{LAYERS_DIR}/province.gpkg"}
+
+
 def export_result(result: Any, job_dir: Path) -> dict[str, Any]:
     """Write a ScenarioResult under ``job_dir`` once, to be served from disk: the CLI's files
     plus GeoJSON layers and gzipped text files; returns the manifest

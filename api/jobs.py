@@ -36,7 +36,7 @@ from planner.errors import PlannerError
 log = logging.getLogger("planner.api")
 
 #: A job kind → the task it runs (resolved inside the worker, see api.tasks).
-KINDS = ("network", "coverage", "optimize")
+KINDS = ("network", "coverage", "optimize", "province")
 #: Imported once by the fork server, so a job starts without re-importing the stack (≈ 3 s).
 PRELOAD = ["planner.api.tasks", "planner.scenario", "planner.maps", "openpyxl", "pyrosm", "highspy"]
 _POLL_S = 0.2

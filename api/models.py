@@ -297,6 +297,22 @@ class ScenarioOut(BaseModel):
     population: str = Field(description="population source")
 
 
+class ProvinceIn(_In):
+    """A run over units (cities, counties, 街道 or 社区) of a scenario's area: each unit is
+    computed with the streets and facilities around it, and the units are merged into one
+    monitoring table and an overview map (see docs/province.md)."""
+
+    units_upload_id: str = Field(pattern=ID_PATTERN, description="unit polygons "
+                                 "(GeoJSON/GPKG) with a name and a code, from /v1/uploads")
+    name_column: str | None = Field(None, description="the units' name column (default: "
+                                    "name/名称/…)")
+    code_column: str | None = Field(None, description="the units' code column (default: "
+                                    "code/adcode/区划代码/…; else the units are numbered)")
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "units_upload_id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9", "name_column": "名称",
+        "code_column": "区划代码"}]})
+
+
 class OptimizeIn(_In, OptimizeFields):
     """A site-selection run on a scenario: a scenario's [[optimize]] without a candidates file
     (candidates are generated along the streets, so there are no costs or budgets)."""
@@ -313,7 +329,7 @@ class JobOut(BaseModel):
     """A job's state; poll until ``status`` is final (done, failed, cancelled, interrupted)."""
 
     id: str
-    kind: Literal["network", "coverage", "optimize"]
+    kind: Literal["network", "coverage", "optimize", "province"]
     target_id: str = Field(description="the network or scenario the job works on")
     status: JobStatus
     progress: float = Field(ge=0, le=1)

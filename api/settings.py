@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         default_factory=list, description="origins allowed to call the API from a browser"
     )
     workers: int = Field(1, ge=1, le=64, description="job worker processes running at once")
+    dask_scheduler: str | None = Field(
+        None, description="a Dask scheduler (tcp://host:8786) that runs the units of province "
+        "jobs; its workers must see this server's data folder at the same path. Unset: a "
+        "province job runs its units one after another in its worker process")
     max_queued: int = Field(
         100, ge=1, le=100_000,
         description="jobs waiting at most; beyond that a submission gets 429 with Retry-After")

@@ -92,8 +92,36 @@ def run_scenario_job(store: Store, job: dict[str, Any], progress: Progress) -> d
     return {"summary": summary, "timings": timings, "outputs": outputs}
 
 
+def run_province_job(store: Store, job: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Run a scenario over the units of an uploaded layer and export the merged results."""
+    from planner.api.export import export_province
+    from planner.maps.province import overview_writer
+    from planner.maps.result import map_writer
+    from planner.province import run_province
+
+    params = job["params"]
+    scenario = load_stored_scenario(store, job["target_id"], {"optimize": []})
+    job_dir = staging_dir(store, job["id"])
+    t0 = time.perf_counter()
+    result = run_province(
+        scenario, params["units"], job_dir, name_column=params.get("name_column"),
+        code_column=params.get("code_column"), scheduler=params.get("scheduler"),
+        serial=params.get("scheduler") is None, unit_map=map_writer(),
+        overview=overview_writer(),
+        progress=lambda done, total, outcome: progress(f"unit {outcome.code}", done / total))
+    t1 = time.perf_counter()
+    outputs = export_province(result, job_dir)
+    summary = {"units": len(result.outcomes),
+               "failed": [{"unit_code": o.code, "error": o.error} for o in result.failed],
+               "people": float(result.units["people"].fillna(0).sum()), "notes": result.notes}
+    return {"summary": summary, "timings": {"units": t1 - t0,
+                                            "export": time.perf_counter() - t1},
+            "outputs": outputs}
+
+
 TASKS: dict[str, Callable[[Store, dict[str, Any], Progress], dict[str, Any]]] = {
     "network": build_network,
     "coverage": run_scenario_job,
     "optimize": run_scenario_job,
+    "province": run_province_job,
 }

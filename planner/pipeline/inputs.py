@@ -74,10 +74,13 @@ def _window_network(scenario: Scenario, cache_dir: Path | None, window: Window) 
     spec = scenario.network
     src = None if spec.source is None else (
         helsinki_pbf() if spec.source == SAMPLE_SOURCE else scenario.path(spec.source))
-    if src is None or src.is_dir():
+    if src is not None and src.is_dir():  # a saved network: the file it was built from
+        kept = sorted((src / "source").glob("*")) or sorted(src.glob("source.*"))
+        src = kept[0] if kept else None
+    if src is None:
         raise InputError("A run over units reads each unit's streets from the network file; "
                          "give network.source as an OSM file (.osm.pbf, .osm) or a line layer, "
-                         "not a place name or a saved network.")
+                         "not a place name or a network saved without its file.")
     key = "network-" + fingerprint(src, window.key(), spec.tolerance_m, Path(WALK_FILTER_FILE))
     build = lambda: load_network(  # noqa: E731
         src, crs=window.crs, tolerance_m=spec.tolerance_m, bounding_box=window.lonlat_box(),
