@@ -158,7 +158,8 @@ def osm_format(path: str | Path) -> Literal["xml", "pbf"] | None:
     return None
 
 
-def _from_pbf(path: Path) -> tuple[gpd.GeoDataFrame | None, ...]:
+def _from_pbf(path: Path, bounding_box: list[float] | None = None
+              ) -> tuple[gpd.GeoDataFrame | None, ...]:
     import warnings
 
     import pyrosm
@@ -166,7 +167,8 @@ def _from_pbf(path: Path) -> tuple[gpd.GeoDataFrame | None, ...]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # pyrosm's own pandas warnings
-            osm = pyrosm.OSM(str(path))
+            osm = pyrosm.OSM(str(path), bounding_box=bounding_box,
+                             complete_relations=bounding_box is not None)
             frame = osm.get_buildings()
             landuse = osm.get_landuse()
             pois = osm.get_pois(custom_filter={k: True for k in load_building_defaults().use_keys})
@@ -231,7 +233,8 @@ def read_layer(source: str | Path | gpd.GeoDataFrame, what: str) -> gpd.GeoDataF
         raise InputError(f"Cannot read the {what} {path}: {exc}. Is it a GIS layer?") from exc
 
 
-def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def read_buildings(source: str | Path | gpd.GeoDataFrame,
+                   bounding_box: list[float] | None = None) -> gpd.GeoDataFrame:
     """Building polygons with ``building`` and, when tagged, ``building:levels``, ``height`` and
     use keys (``shop``, ``amenity`` …), from OSM XML (.osm, .osm.xml, .osm.bz2), .osm.pbf, a GIS
     layer (GDAL ``other_tags`` is parsed) or a GeoDataFrame.
@@ -239,6 +242,7 @@ def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     For OSM files, the land use around each building (``landuse=*`` polygons of the same file)
     is in the ``within_landuse`` column and the shop/office/amenity points inside it are
     counted in ``use_points`` (see :func:`attach_landuse`, :func:`attach_uses`).
+    ``bounding_box`` ([west, south, east, north], degrees) reads only that part of a .osm.pbf.
     """
     landuse = pois = kind = None
     if isinstance(source, gpd.GeoDataFrame):
@@ -249,7 +253,7 @@ def read_buildings(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if kind is not None and not path.is_file():
             raise InputError(f"OSM file {path} does not exist; check the path.")
         if kind == "pbf":
-            frame, landuse, pois = _from_pbf(path)
+            frame, landuse, pois = _from_pbf(path, bounding_box)
         elif kind == "xml":
             frame, landuse, pois = _from_xml(path)
         else:

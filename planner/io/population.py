@@ -61,6 +61,19 @@ def load_age_shares(region: str = "shanxi", path: str | Path | None = None) -> d
     return {k: v.share for k, v in regions[region].shares.items()}
 
 
+def _read_box(area: object, crs: object | None) -> list[float] | None:
+    """The part of an OSM file (degrees) to read buildings from for a study area: its box,
+    padded by about 1 km for buildings and land use that reach into it from outside."""
+    if area is None or crs is None:
+        return None
+    import pyproj
+
+    geom = read_area(area, require_metric_crs(crs, GRID_CRS))
+    to_lonlat = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+    w, s, e, n = to_lonlat.transform_bounds(*geom.bounds, densify_pts=21)
+    return [w - 0.01, s - 0.01, e + 0.01, n + 0.01]
+
+
 def read_buildings_population(
     source: str | Path | gpd.GeoDataFrame, *, crs: object | None = None,
     cell_m: float = DEFAULT_CELL_M, area: object = None,
@@ -75,7 +88,7 @@ def read_buildings_population(
     """
     cell_m = check_cell_size(cell_m)
     d = defaults or load_building_defaults()
-    frame = read_buildings(source)
+    frame = read_buildings(source, _read_box(area, crs))
     crs = require_metric_crs(crs, GRID_CRS) if crs is not None else frame.estimate_utm_crs()
     est = residential_floor_area(frame, crs, d, use)
     people = est.floor_m2 / d.m2_per_person
