@@ -9,6 +9,8 @@ from typing import Any
 
 import folium
 import numpy as np
+from branca.element import MacroElement
+from jinja2 import Template
 
 from planner.maps.geo import bounds_latlon, feature_collection, to_map_coords
 from planner.maps.offline import save_offline
@@ -18,6 +20,8 @@ from planner.province.units import safe_code
 BREAKS = (0, 25, 50, 75, 90, 100.01)
 COLOURS = ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850")
 FAILED = "#bdbdbd"
+#: Units named on the map at most (more would cover it).
+MAX_LABELS = 300
 
 
 def _colour(pct: float | None) -> str:
@@ -42,20 +46,37 @@ def _popup(row: Any, key: str, label: str, zh: bool) -> str:
     return "<br>".join(lines)
 
 
-def overview_map(result: Any, *, lang: str = "zh", labels: dict[str, str] | None = None
-                 ) -> folium.Map:
+class _MetricScale(MacroElement):
+    """Leaflet's scale bar in metres only."""
+
+    _template = Template("{% macro script(this, kwargs) %}L.control.scale({imperial: false})"
+                         ".addTo({{ this._parent.get_name() }});{% endmacro %}")
+
+
+def _category_names(result: Any, zh: bool) -> dict[str, str]:
+    """Category key → its name, in the monitoring table's order."""
+    table = result.monitoring
+    if not len(table):
+        return {}
+    first = table.drop_duplicates("category")
+    return dict(zip(first["category"], first["name_zh" if zh else "name_en"], strict=True))
+
+
+def overview_map(result: Any, *, lang: str = "zh", title: str | None = None) -> folium.Map:
     """A Folium map of a :class:`planner.province.ProvinceResult`'s units: a layer per
-    category coloured by the share of its served group covered; failed units grey.
-    ``labels`` maps category keys to names (default the keys)."""
+    category coloured by the share of its served group covered, units named; failed units
+    grey. A click on a unit shows its figures and links to its gap map."""
     zh = lang == "zh"
     units = result.units.reset_index(drop=True)
     units["folder"] = units["unit_code"].astype(str).map(safe_code)
-    keys = [c[:-4] for c in units.columns if c.endswith("_pct") and c != "complete_circle_pct"]
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
-    m.get_root().title = "一刻钟便民生活圈 单元监测" if zh else "Living circles by unit"
+    names = _category_names(result, zh)
+    keys = [k for k in names if f"{k}_pct" in units.columns]
+    m = folium.Map(tiles=None, control_scale=False, prefer_canvas=True)
+    heading = title or ("一刻钟便民生活圈 单元监测" if zh else "15-minute living circles by unit")
+    m.get_root().title = heading
     geoms = to_map_coords(units.geometry, simplify_m=5.0)
     for i, key in enumerate(keys):
-        label = (labels or {}).get(key, key)
+        label = names[key]
         props = units[["unit_code"]].assign(
             _colour=[_colour(v) for v in units.get(f"{key}_pct", [None] * len(units))],
             _popup=[_popup(r, key, label, zh) for r in units.itertuples()])
@@ -68,13 +89,30 @@ def overview_map(result: Any, *, lang: str = "zh", labels: dict[str, str] | None
             tooltip=folium.GeoJsonTooltip(["unit_code"], labels=False),
         ).add_to(layer)
         layer.add_to(m)
+    if len(units) <= MAX_LABELS:
+        _unit_labels(m, units, geoms)
     m.fit_bounds(bounds_latlon(geoms))
     folium.LayerControl(collapsed=False).add_to(m)
-    m.get_root().html.add_child(folium.Element(_legend(zh)))
+    _MetricScale().add_to(m)
+    m.get_root().html.add_child(folium.Element(_legend(zh, heading)))
     return m
 
 
-def _legend(zh: bool) -> str:
+def _unit_labels(m: folium.Map, units, geoms) -> None:
+    """Each unit's name at a point inside it."""
+    import shapely
+
+    inside = shapely.point_on_surface(geoms)
+    group = folium.FeatureGroup(name="unit names", control=False)
+    for name, pt in zip(units["unit_name"], inside, strict=True):
+        folium.Marker([pt.y, pt.x], icon=folium.DivIcon(
+            html=f'<div style="font:12px &quot;Planner CJK&quot;,sans-serif;color:#222;'
+                 f'white-space:nowrap;transform:translate(-50%,-50%);text-shadow:0 0 3px #fff">'
+                 f"{html.escape(str(name))}</div>")).add_to(group)
+    group.add_to(m)
+
+
+def _legend(zh: bool, heading: str) -> str:
     names = [f"{a:g}–{min(b, 100):g} %" for a, b in zip(BREAKS[:-1], BREAKS[1:], strict=True)]
     rows = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;background:{c};'
@@ -82,16 +120,19 @@ def _legend(zh: bool) -> str:
     rows += (f'<div><span style="display:inline-block;width:12px;height:12px;background:{FAILED};'
              f'margin-right:6px"></span>{"计算失败" if zh else "failed"}</div>')
     title = "服务人群覆盖率" if zh else "Group served covered"
-    return ('<div style="position:fixed;bottom:24px;left:12px;z-index:9999;background:white;'
+    return (f'<div style="position:fixed;top:10px;left:60px;z-index:9999;background:white;'
+            f'padding:6px 10px;border:1px solid #999;font:15px &quot;Planner CJK&quot;,'
+            f'sans-serif"><b>{html.escape(heading)}</b></div>'
+            '<div style="position:fixed;bottom:24px;left:12px;z-index:9999;background:white;'
             'padding:8px 10px;border:1px solid #999;font:12px &quot;Planner CJK&quot;,sans-serif">'
             f"<b>{title}</b>{rows}</div>")
 
 
-def overview_writer(lang: str = "zh", labels: dict[str, str] | None = None):
+def overview_writer(lang: str = "zh", title: str | None = None):
     """An ``overview`` for :func:`planner.province.run_province`: saves :func:`overview_map` as
     one self-contained HTML file."""
 
     def write(result: Any, path: Path) -> Path:
-        return save_offline(overview_map(result, lang=lang, labels=labels), path)
+        return save_offline(overview_map(result, lang=lang, title=title), path)
 
     return write

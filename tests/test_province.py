@@ -178,3 +178,26 @@ def test_auto_building_rule_and_calibration_are_refused(tmp_path):
     with pytest.raises(InputError, match="building_use") as err:
         run_province(load_scenario(path), quadrants(tmp_path), tmp_path / "out", serial=True)
     assert "population.total" in str(err.value)
+
+
+@pytest.mark.slow
+def test_the_command_writes_the_overview_and_exits_2_on_a_failed_unit(tmp_path):
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    path = write_scenario(tmp_path)
+    frame = gpd.read_file(quadrants(tmp_path, far_away=True)).iloc[[0, 4]]
+    frame.to_file(tmp_path / "two.geojson")
+    out = tmp_path / "out"
+    run = CliRunner().invoke(app, ["province", str(path), "--units", str(tmp_path / "two.geojson"),
+                                   "-o", str(out), "--serial"])
+    assert run.exit_code == 2, run.output
+    assert "SEA" in run.output and "failed" in run.output
+    page = (out / "overview.html").read_text(encoding="utf-8")
+    assert "units/SW/gap_map.html" in page
+    assert json.dumps("便利店")[1:-1] in page  # the layer of a category, by its Chinese name
+    assert (out / "units" / "SW" / "gap_map.html").is_file()
+    units = pd.read_csv(out / "tables" / "province_units.csv", dtype={"unit_code": str})
+    assert units["unit_code"].tolist() == ["SW", "SEA", ALL_UNITS[0]]
+    assert units.iloc[-1]["status"] == "1/2"

@@ -50,12 +50,14 @@ def province(
 
     if lang not in ("zh", "en"):
         raise InputError(f"--lang must be zh or en, not {lang!r}.")
+    spec = load_scenario(scenario)
     unit_map = overview = None
     if maps:
         from planner.maps.province import overview_writer
         from planner.maps.result import map_writer
 
-        unit_map, overview = map_writer(lang=lang), overview_writer(lang=lang)
+        title = f"{spec.name} — {'一刻钟便民生活圈 单元监测' if lang == 'zh' else 'living circles by unit'}"
+        unit_map, overview = map_writer(lang=lang), overview_writer(lang=lang, title=title)
     columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console) as bars, warnings.catch_warnings():
@@ -67,7 +69,7 @@ def province(
             bars.update(bar, completed=done, total=total,
                         description=f"units (last: {outcome.code} {outcome.status})")
 
-        result = run_province(load_scenario(scenario), units, output, name_column=name_column,
+        result = run_province(spec, units, output, name_column=name_column,
                               code_column=code_column, workers=workers, scheduler=scheduler,
                               serial=serial, unit_map=unit_map, overview=overview, lang=lang,
                               progress=progress)

@@ -59,11 +59,30 @@ class ProvinceResult:
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table by its output name."""
         units = pd.DataFrame(self.units.drop(columns="geometry"))
-        out = {"province_monitoring": self.monitoring, "province_units": units,
+        out = {"province_monitoring": self.monitoring,
+               "province_units": pd.concat([units, self._all_units_row(units)],
+                                           ignore_index=True),
                "province_coverage": self.coverage}
         if self.proposals is not None:
             out["province_proposals"] = pd.DataFrame(self.proposals.drop(columns="geometry"))
         return out
+
+
+    def _all_units_row(self, units: pd.DataFrame) -> pd.DataFrame:
+        """The units table's last row: every finished unit together."""
+        done = units[units["status"] != "failed"]
+        people = done["people"].sum()
+        circle = (done["complete_circle_pct"] * done["people"]).sum() / people if people else None
+        row = {"unit_code": ALL_UNITS[0], "unit_name": ALL_UNITS[1],
+               "status": f"{len(done)}/{len(units)}", "people": people,
+               "complete_circle_pct": None if circle is None else round(circle, 2),
+               **{c: done[c].sum() for c in ("not_reachable_people", "facilities", "new_sites",
+                                              "people_newly_covered", "run_seconds")}}
+        if len(self.monitoring):
+            total = self.monitoring[self.monitoring["unit_code"] == ALL_UNITS[0]]
+            row.update({f"{k}_pct": v for k, v in zip(total["category"],
+                                                      total["served_coverage_pct"], strict=True)})
+        return pd.DataFrame([row])
 
 
 def add_up(coverage: pd.DataFrame) -> pd.DataFrame:
