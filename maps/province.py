@@ -20,6 +20,7 @@ from planner.province.units import safe_code
 BREAKS = (0, 25, 50, 75, 90, 100.01)
 COLOURS = ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850")
 FAILED = "#bdbdbd"
+EMPTY = "#f7f7f7"
 #: Units named on the map at most (more would cover it).
 MAX_LABELS = 300
 
@@ -32,9 +33,10 @@ def _colour(pct: float | None) -> str:
 
 def _popup(row: Any, key: str, label: str, zh: bool) -> str:
     name = html.escape(f"{row.unit_name} ({row.unit_code})")
-    if row.status == "failed":
+    if row.status in ("failed", "empty"):
+        what = {"failed": ("计算失败", "failed"), "empty": ("无常住人口", "no residents")}
         why = html.escape(str(row.error))
-        return f"<b>{name}</b><br>{'计算失败' if zh else 'failed'}: {why}"
+        return f"<b>{name}</b><br>{what[row.status][0 if zh else 1]}: {why}"
     pct = getattr(row, f"{key}_pct", None)
     link = f"units/{html.escape(str(row.folder))}/gap_map.html"
     lines = [f"<b>{name}</b>",
@@ -62,6 +64,16 @@ def _category_names(result: Any, zh: bool) -> dict[str, str]:
     return dict(zip(first["category"], first["name_zh" if zh else "name_en"], strict=True))
 
 
+def _no_data(result: Any) -> set[str]:
+    """Categories with no facility near any unit (their 0 % means no data)."""
+    table = result.monitoring
+    if not len(table):
+        return set()
+    rows = table[(table["unit_code"] == "ALL") & table["note"].fillna("").str.startswith(
+        "no facility of this category in the inputs")]
+    return set(rows["category"])
+
+
 def overview_map(result: Any, *, lang: str = "zh", title: str | None = None) -> folium.Map:
     """A Folium map of a :class:`planner.province.ProvinceResult`'s units: a layer per
     category coloured by the share of its served group covered, units named; failed units
@@ -71,22 +83,25 @@ def overview_map(result: Any, *, lang: str = "zh", title: str | None = None) -> 
     units["folder"] = units["unit_code"].astype(str).map(safe_code)
     names = _category_names(result, zh)
     keys = [k for k in names if f"{k}_pct" in units.columns]
+    first = next((k for k in keys if k not in _no_data(result)), keys[0] if keys else None)
     m = folium.Map(tiles=None, control_scale=False, prefer_canvas=True)
     heading = title or ("一刻钟便民生活圈 单元监测" if zh else "15-minute living circles by unit")
     m.get_root().title = heading
     geoms = to_map_coords(units.geometry, simplify_m=5.0)
-    for i, key in enumerate(keys):
+    for key in keys:
         label = names[key]
         props = units[["unit_code"]].assign(
-            _colour=[_colour(v) for v in units.get(f"{key}_pct", [None] * len(units))],
-            _popup=[_popup(r, key, label, zh) for r in units.itertuples()])
-        layer = folium.FeatureGroup(name=label, overlay=False, show=i == 0)
+            _colour=[EMPTY if s == "empty" else _colour(v)
+                     for s, v in zip(units["status"], units[f"{key}_pct"], strict=True)],
+            _popup=[_popup(r, key, label, zh) for r in units.itertuples()],
+            _tip=(units["unit_name"] + " " + units["unit_code"]).to_numpy())
+        layer = folium.FeatureGroup(name=label, overlay=False, show=key == first)
         folium.GeoJson(
             feature_collection(geoms, props),
             style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#333",
                                       "weight": 0.8, "fillOpacity": 0.75},
             popup=folium.GeoJsonPopup(["_popup"], labels=False),
-            tooltip=folium.GeoJsonTooltip(["unit_code"], labels=False),
+            tooltip=folium.GeoJsonTooltip(["_tip"], labels=False),
         ).add_to(layer)
         layer.add_to(m)
     if len(units) <= MAX_LABELS:
@@ -117,8 +132,10 @@ def _legend(zh: bool, heading: str) -> str:
     rows = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;background:{c};'
         f'margin-right:6px"></span>{n}</div>' for c, n in zip(COLOURS, names, strict=True))
-    rows += (f'<div><span style="display:inline-block;width:12px;height:12px;background:{FAILED};'
-             f'margin-right:6px"></span>{"计算失败" if zh else "failed"}</div>')
+    for colour, text in ((FAILED, "计算失败" if zh else "failed"),
+                         (EMPTY, "无常住人口" if zh else "no residents")):
+        rows += (f'<div><span style="display:inline-block;width:12px;height:12px;'
+                 f'background:{colour};border:1px solid #999;margin-right:6px"></span>{text}</div>')
     title = "服务人群覆盖率" if zh else "Group served covered"
     return (f'<div style="position:fixed;top:10px;left:60px;z-index:9999;background:white;'
             f'padding:6px 10px;border:1px solid #999;font:15px &quot;Planner CJK&quot;,'

@@ -21,6 +21,10 @@ class EmptyNetworkError(InputError):
     """No walkable ways remain after filtering."""
 
 
+class NoPeopleError(InputError):
+    """The population source holds no people in the area read."""
+
+
 class UnknownCategoryError(InputError, KeyError):
     """A service category key is not in the standards table."""
 

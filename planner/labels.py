@@ -157,6 +157,9 @@ COLUMNS: dict[str, Label] = {
     "complete_circle_pct": Label("完整生活圈人口比例", "People in a complete circle", "pct"),
     "not_reachable_people": Label("无法计算步行距离人口", "People off the streets", "people"),
     "new_sites": Label("新增设施数", "New sites", "count"),
+    "group_newly_covered": Label("新增覆盖服务人群人口", "People of the group served newly covered",
+                                 "people"),
+    "plan": Label("方案", "Plan"),
     # comparison
     "diff_pp": Label("覆盖率变化", "Change in coverage", "pp"),
     "diff_people": Label("覆盖人口变化", "Change in people covered", "people"),
@@ -228,7 +231,8 @@ _OUTCOMES = {"kept": ("采用", "kept"), "dropped": ("剔除", "dropped"),
 _GROUP_COLUMNS = ("group", "served_group", "demand_group")
 _STATUSES = {"existing": "现状设施", "candidate": "候选点", "required": "必建", "closable": "可关闭",
              "optimal": "已证明最优", "time_limit": "达到求解时间上限", "infeasible": "无可行解",
-             "error": "求解出错", "done": "已完成", "reused": "沿用上次结果", "failed": "失败"}
+             "error": "求解出错", "done": "已完成", "reused": "沿用上次结果", "failed": "失败",
+             "empty": "无常住人口"}
 #: Columns whose code values the Chinese workbook shows in words (English keeps the code).
 _ZH_VALUES: dict[str, Callable[[str], str]] = {
     "capacity_unit": lambda v: UNITS_ZH.get(v, v),

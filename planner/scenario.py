@@ -254,7 +254,7 @@ def run_scenario(
     residents = area if window is None else window.residents
     analysed = {k: categories[k] for k in keys}  # other categories: "not requested" in audit
     facilities, reports = timed("facilities", lambda: load_facilities_step(
-        scenario, network, analysed, area, cache))
+        scenario, network, analysed, area, cache, outside_ok=window is not None))
     for facility_report in reports:
         notes.extend(facility_report.lines())
     demand = timed("population", lambda: build_demand_step(scenario, network, residents, cache))

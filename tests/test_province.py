@@ -38,6 +38,12 @@ max_access_m = 300
 categories = ["convenience", "pharmacy", "clinic", "supermarket", "childcare"]
 {extra}
 """
+OPTIMIZE = """[[optimize]]
+model = "mclp"
+categories = ["pharmacy"]
+new_sites = 2
+time_limit_s = 5
+"""
 #: Four quadrants around every building of the extract (degrees).
 WEST, SOUTH, EAST, NORTH, MID_X, MID_Y = 24.92, 60.155, 24.965, 60.19, 24.9443, 60.1712
 
@@ -186,18 +192,50 @@ def test_the_command_writes_the_overview_and_exits_2_on_a_failed_unit(tmp_path):
 
     from planner.cli import app
 
-    path = write_scenario(tmp_path)
+    path = write_scenario(tmp_path, extra=OPTIMIZE)
     frame = gpd.read_file(quadrants(tmp_path, far_away=True)).iloc[[0, 4]]
-    frame.to_file(tmp_path / "two.geojson")
+    harbour = gpd.GeoDataFrame({"code": ["HARBOUR"], "name": ["南港水面"]}, crs=4326,
+                               geometry=[shapely.box(24.957, 60.155, 24.962, 60.158)])
+    pd.concat([frame, harbour]).to_file(tmp_path / "three.geojson")
     out = tmp_path / "out"
-    run = CliRunner().invoke(app, ["province", str(path), "--units", str(tmp_path / "two.geojson"),
-                                   "-o", str(out), "--serial"])
+    run = CliRunner().invoke(app, ["province", str(path), "--units",
+                                   str(tmp_path / "three.geojson"), "-o", str(out), "--serial"])
     assert run.exit_code == 2, run.output
     assert "SEA" in run.output and "failed" in run.output
+    assert "HARBOUR" in run.output and "no residents" in run.output
     page = (out / "overview.html").read_text(encoding="utf-8")
     assert "units/SW/gap_map.html" in page
     assert json.dumps("便利店")[1:-1] in page  # the layer of a category, by its Chinese name
     assert (out / "units" / "SW" / "gap_map.html").is_file()
     units = pd.read_csv(out / "tables" / "province_units.csv", dtype={"unit_code": str})
-    assert units["unit_code"].tolist() == ["SW", "SEA", ALL_UNITS[0]]
-    assert units.iloc[-1]["status"] == "1/2"
+    assert units["unit_code"].tolist() == ["SW", "SEA", "HARBOUR", ALL_UNITS[0]]
+    assert units["status"].tolist() == ["done", "failed", "empty", "1/3"]
+    assert units.set_index("unit_code").loc["HARBOUR", "people"] == 0
+    sites = pd.read_csv(out / "tables" / "province_proposals.csv")
+    assert len(sites) == 2 and sites["lon_gcj02"].notna().all()
+    assert (sites["unit_code"] == "SW").all()
+    layer = gpd.read_parquet(out / "layers" / "province_cells.parquet")
+    assert layer.crs is not None and len(layer) and layer.geom_type.eq("Polygon").all()
+
+
+def test_facility_files_are_checked_once_before_any_unit_runs(tmp_path):
+    pd.DataFrame({"名称": ["便利店A"], "类型": ["便利店"], "经度": [60.17], "纬度": [24.94]}).to_csv(
+        tmp_path / "pois.csv", index=False)  # longitude and latitude swapped
+    path = write_scenario(tmp_path)
+    text = path.read_text().replace('source = "osm"', 'source = "pois.csv"\ncoords = "wgs84"')
+    path.write_text(text)
+    with pytest.raises(InputError, match="swapped"):
+        run_province(load_scenario(path), quadrants(tmp_path), tmp_path / "out", serial=True)
+    assert not (tmp_path / "out" / "units").exists()
+
+
+def test_a_unit_without_facilities_near_it_has_none_rather_than_an_error(tmp_path):
+    from planner.io.facilities import load_facilities
+
+    pd.DataFrame({"name": ["便利店A"], "category": ["convenience"], "lon": [24.94],
+                  "lat": [60.17]}).to_csv(tmp_path / "pois.csv", index=False)
+    far = gpd.GeoSeries([shapely.box(25.5, 60.5, 25.6, 60.6)], crs=4326)
+    with pytest.raises(InputError, match="outside the study area"):
+        load_facilities(tmp_path / "pois.csv", crs="wgs84", study_area=far)
+    none = load_facilities(tmp_path / "pois.csv", crs="wgs84", study_area=far, outside_ok=True)
+    assert len(none) == 0 and "category" in none.columns

@@ -88,9 +88,14 @@ def _print(result, output: Path) -> None:
                       f"{row.run_seconds:.1f}")
     console.print(table)
     for outcome in result.failed:
-        console.print(f"[red]Unit {outcome.code} ({outcome.name}) failed:[/red] {outcome.error}",
-                      markup=True, highlight=False)
-    console.print(f"Tables, workbook and layers in {output}/ (tables/province.xlsx, "
-                  f"overview.html, units/<code>/).", markup=False)
+        console.print(f"Unit {outcome.code} ({outcome.name}) failed: {outcome.error}",
+                      markup=False, highlight=False, style="red")
+    for outcome in result.outcomes:
+        if outcome.status == "empty":
+            console.print(f"Unit {outcome.code} ({outcome.name}) has no residents: "
+                          f"{outcome.error}", markup=False, highlight=False)
+    overview = ", overview.html" if (output / "overview.html").exists() else ""
+    console.print(f"Tables, workbook and layers in {output}/ (tables/province.xlsx{overview}, "
+                  "units/<code>/).", markup=False)
     if result.failed:
         raise typer.Exit(code=2)

@@ -14,7 +14,7 @@ import shapely
 from shapely.geometry import box as shapely_box
 
 from planner.demand import AGE_GROUPS, DemandGrid, apply_age_shares, clip_grid
-from planner.errors import CRSError, InputError
+from planner.errors import CRSError, InputError, NoPeopleError
 from planner.network import check_crs
 
 
@@ -94,7 +94,7 @@ def finish_grid(
     if age_shares and not any(g in grid.cells.columns for g in AGE_GROUPS):
         grid = apply_age_shares(grid, age_shares, source=shares_source)
     if len(grid) == 0:
-        raise InputError(
+        raise NoPeopleError(
             "No cell holds any people after reading and clipping; check that the source and "
             "the study area cover the same place."
         )

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner.errors import CRSError, InputError
+from planner.errors import CRSError, InputError, NoPeopleError
 from planner.network import check_crs
 from planner.paths import STANDARDS_DIR
 from planner.standards_schema import PopulationFile, validate
@@ -259,7 +259,8 @@ def read_buildings(source: str | Path | gpd.GeoDataFrame,
         else:
             frame = read_layer(path, "building")
         if frame is None or (kind is not None and len(frame) == 0):
-            raise InputError(f"{path} holds no buildings (no way tagged building=*).")
+            raise NoPeopleError(f"{path} holds no buildings (no way tagged building=*)"
+                                + (" in the area read." if bounding_box else "."))
     if "other_tags" in frame.columns:
         from planner.io.osm import parse_other_tags
 

@@ -77,6 +77,7 @@ def load_facilities(
     dedupe_m: float = DEFAULT_DEDUPE_M,
     online: bool = False,
     bounding_box: list[float] | None = None,
+    outside_ok: bool = False,
 ) -> gpd.GeoDataFrame:
     """Read facilities into the standard table (points in ``to_crs``; columns id, name,
     category, capacity, status, source) with the report in ``.attrs["report"]``.
@@ -110,6 +111,8 @@ def load_facilities(
             (metres) are merged; 0 disables (see :func:`planner.facilities.merge_duplicates`).
         online: treat ``source`` as a place name and download OSM features with osmnx.
         bounding_box: [west, south, east, north] degrees, to read part of a .pbf.
+        outside_ok: a study area holding none of the facilities gives an empty list (one unit
+            of a province, whose inputs were checked as a whole) instead of an error.
     """
     table, wanted, known, keep = _category_table(categories)
     if keywords:
@@ -144,7 +147,7 @@ def load_facilities(
         fac, dup = merge_duplicates(fac, dedupe_m)
         report.drop(dup, DUPLICATE, dup["detail"])
     if study_area is not None:
-        fac = _clip(fac, study_area, work, report)
+        fac = _clip(fac, study_area, work, report, outside_ok)
     out = finish(fac, report, expected)
     out.attrs["report"] = report
     return out
@@ -269,10 +272,11 @@ def _near_the_rest(fac: gpd.GeoDataFrame, report: FacilityReport) -> np.ndarray:
     return ~far
 
 
-def _clip(fac: gpd.GeoDataFrame, area, crs, report: FacilityReport) -> gpd.GeoDataFrame:
+def _clip(fac: gpd.GeoDataFrame, area, crs, report: FacilityReport,
+          outside_ok: bool = False) -> gpd.GeoDataFrame:
     geom = study_area_geometry(area, crs)
     inside, outside = clip_to_area(fac, geom)
-    if len(fac) and len(inside) == 0:
+    if len(fac) and len(inside) == 0 and not outside_ok:
         lon0, lat0, lon1, lat1 = fac.to_crs(4326).total_bounds
         a0, b0, a1, b1 = gpd.GeoSeries([geom], crs=crs).to_crs(4326).total_bounds
         swapped = fac.to_crs(4326).geometry
@@ -288,7 +292,7 @@ def _clip(fac: gpd.GeoDataFrame, area, crs, report: FacilityReport) -> gpd.GeoDa
             f"{hint}"
         )
     report.drop(outside, OUTSIDE, "")
-    if len(outside) > len(inside):
+    if len(outside) > len(inside) and not outside_ok:
         report.notes.append(
             f"most facilities ({len(outside)} of {len(fac)}) lie outside the study area; check the "
             "declared coordinate system and the lon/lat columns"

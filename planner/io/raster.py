@@ -23,7 +23,7 @@ from planner.demand import (
     grid_from_cells,
     polygon_cell_fractions,
 )
-from planner.errors import CRSError, InputError
+from planner.errors import CRSError, InputError, NoPeopleError
 from planner.io.area import default_crs, finish_grid, lonlat_extent, read_area
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
@@ -81,7 +81,7 @@ def _window(ds, area: shapely.Geometry | None, crs: pyproj.CRS) -> tuple[int, in
     r0, r1 = max(int(np.floor(min(rows))), 0), min(int(np.ceil(max(rows))), height)
     c0, c1 = max(int(np.floor(min(cols))), 0), min(int(np.ceil(max(cols))), width)
     if r0 >= r1 or c0 >= c1:
-        raise InputError(
+        raise NoPeopleError(
             f"The study area ({lonlat_extent(area.bounds, crs)}) does not overlap the raster "
             f"({lonlat_extent(tuple(ds.bounds), ds.crs)}). Use a boundary of the place the "
             "raster covers, or the raster of the study area's country."
@@ -192,7 +192,7 @@ def regrid_rasters(
         for ds in datasets:
             ds.close()
     if source_sum <= 0:
-        raise InputError(
+        raise NoPeopleError(
             f"The raster holds no people in the area read ({stats['nodata_cells']:,} of "
             f"{stats['source_values']:,} raster values are nodata, the rest zero or negative). "
             "Check the file, its nodata value and the study area."

@@ -101,12 +101,13 @@ def study_area(scenario: Scenario, crs) -> shapely.Geometry | None:
 
 def load_facilities_step(
     scenario: Scenario, network: WalkNetwork, categories: dict[str, Category], area,
-    cache_dir: Path | None = None,
+    cache_dir: Path | None = None, outside_ok: bool = False,
 ) -> tuple[gpd.GeoDataFrame, list[FacilityReport]]:
     """Every facility source of the scenario in one table (network CRS), and each source's
     report (what it kept and dropped, and why). Sources read from files are cached under
     ``cache_dir`` by a fingerprint of the file, its options, the category rules and the
-    network."""
+    network. ``outside_ok``: an area holding none of a source's facilities is not an error
+    (a unit of a province)."""
     frames, reports = [], []
     for spec in scenario.facilities:
         src = osm_source(scenario) if spec.source == "osm" else scenario.path(spec.source)
@@ -114,7 +115,8 @@ def load_facilities_step(
             if scenario.network.place is None:
                 raise _no_osm_file(scenario, "facilities source 'osm'",
                                    "Name a facility file (CSV, Excel, GeoJSON …) instead.")
-            fac, report = _facility_source(scenario, spec, None, network, categories, area)
+            fac, report = _facility_source(scenario, spec, None, network, categories, area,
+                                           outside_ok)
         else:
             key = "facilities-" + fingerprint(
                 src, spec.model_dump(), repr(sorted(categories.items())), network.crs.to_wkt(),
@@ -123,7 +125,7 @@ def load_facilities_step(
             fac, report = cached(
                 cache_dir, key,
                 lambda spec=spec, src=src: _facility_source(scenario, spec, src, network,
-                                                            categories, area),
+                                                            categories, area, outside_ok),
                 lambda value, path: path.write_bytes(pickle.dumps(value)),
                 lambda path: pickle.loads(path.read_bytes()))
         frames.append(fac)
@@ -132,8 +134,8 @@ def load_facilities_step(
 
 
 def _facility_source(scenario: Scenario, spec, src: Path | None, network: WalkNetwork,
-                     categories: dict[str, Category], area) -> tuple[gpd.GeoDataFrame,
-                                                                     FacilityReport]:
+                     categories: dict[str, Category], area, outside_ok: bool = False
+                     ) -> tuple[gpd.GeoDataFrame, FacilityReport]:
     """One facility source read, classified and checked against the network, with its report
     (``src`` None: the online OSM data of the scenario's place)."""
     if src is None:
@@ -141,10 +143,10 @@ def _facility_source(scenario: Scenario, spec, src: Path | None, network: WalkNe
                               categories=categories, study_area=area)
     elif spec.source == "osm":
         fac = load_facilities(src, to_crs=network.crs, categories=categories, study_area=area,
-                              bounding_box=_padded_box(area, network.crs))
+                              bounding_box=_padded_box(area, network.crs), outside_ok=outside_ok)
     else:
         fac = load_facilities(src, to_crs=network.crs, categories=categories, study_area=area,
-                              **spec.reader_options())
+                              outside_ok=outside_ok, **spec.reader_options())
     report = fac.attrs.pop("report")
     return drop_off_network(fac, network, scenario.analysis.max_access_m, report), report
 

@@ -48,7 +48,7 @@ def local_cluster(workers: int | None = None, memory_limit: str = "auto"):
     n = workers or os.cpu_count() or 1
     return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                         dashboard_address=None, memory_limit=memory_limit,
-                        silence_logs=logging.ERROR)
+                        silence_logs=logging.CRITICAL)  # failures are reported per unit
 
 
 def connect(scheduler: str | None = None, workers: int | None = None):

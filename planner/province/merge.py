@@ -40,6 +40,7 @@ class ProvinceResult:
         outcomes: how each unit's run ended.
         notes: what the run assumed, in words.
         crs: the working CRS every unit was computed in.
+        cell_m: the side of the cells (metres).
     """
 
     units: gpd.GeoDataFrame
@@ -50,6 +51,7 @@ class ProvinceResult:
     outcomes: list[UnitOutcome]
     notes: list[str] = field(default_factory=list)
     crs: str | None = None
+    cell_m: float | None = None
 
     @property
     def failed(self) -> list[UnitOutcome]:
@@ -70,14 +72,14 @@ class ProvinceResult:
 
     def _all_units_row(self, units: pd.DataFrame) -> pd.DataFrame:
         """The units table's last row: every finished unit together."""
-        done = units[units["status"] != "failed"]
+        done = units[units["status"].isin(["done", "reused"])]
         people = done["people"].sum()
         circle = (done["complete_circle_pct"] * done["people"]).sum() / people if people else None
         row = {"unit_code": ALL_UNITS[0], "unit_name": ALL_UNITS[1],
                "status": f"{len(done)}/{len(units)}", "people": people,
                "complete_circle_pct": None if circle is None else round(circle, 2),
                **{c: done[c].sum() for c in ("not_reachable_people", "facilities", "new_sites",
-                                              "people_newly_covered", "run_seconds")}}
+                                              "group_newly_covered", "run_seconds")}}
         if len(self.monitoring):
             total = self.monitoring[self.monitoring["unit_code"] == ALL_UNITS[0]]
             row.update({f"{k}_pct": v for k, v in zip(total["category"],
@@ -85,23 +87,32 @@ class ProvinceResult:
         return pd.DataFrame([row])
 
 
-def add_up(coverage: pd.DataFrame) -> pd.DataFrame:
-    """Coverage counts summed over units, with the percentages recomputed."""
+def add_up(coverage: pd.DataFrame, in_reach: pd.Series | None = None) -> pd.DataFrame:
+    """Coverage counts summed over units, with the percentages recomputed; ``in_reach``
+    (facilities per category that could serve some unit) words the note of a category with
+    none inside the units."""
     total = coverage.groupby(ROW_KEY, dropna=False, sort=False)[COUNTS].sum().reset_index()
     total["coverage_pct"] = np.round(100.0 * total["people_covered"]
                                      / total["people"].where(total["people"] > 0), 2).fillna(0.0)
-    total["note"] = np.where(total["facilities"] == 0, "no facilities of this category in "
-                             "any unit: coverage counts facilities beyond the units", "")
+    reach = total["category"].map(in_reach if in_reach is not None else {}).fillna(0)
+    total["note"] = np.select(
+        [(total["facilities"] == 0) & (reach == 0), total["facilities"] == 0],
+        ["no facility of this category in the inputs near any unit: 0 % means no data, not "
+         "no service; check the facility sources or leave the category out "
+         "(analysis.categories)",
+         "no facilities of this category inside the units: coverage counts those within "
+         "walking distance outside them"], "")
     return total
 
 
-def monitoring_table(coverage: pd.DataFrame, categories: Mapping[str, Category]) -> pd.DataFrame:
+def monitoring_table(coverage: pd.DataFrame, categories: Mapping[str, Category],
+                     in_reach: pd.Series | None = None) -> pd.DataFrame:
     """The headline per unit and category, then the same over all units (code ``ALL``)."""
     frames = []
     for (code, name), rows in coverage.groupby(["unit_code", "unit_name"], sort=False):
         head = headline_table(rows.drop(columns=["unit_code", "unit_name"]), categories)
         frames.append(head.assign(unit_code=code, unit_name=name))
-    head = headline_table(add_up(coverage), categories)
+    head = headline_table(add_up(coverage, in_reach), categories)
     frames.append(head.assign(unit_code=ALL_UNITS[0], unit_name=ALL_UNITS[1]))
     table = pd.concat(frames, ignore_index=True)
     first = ["unit_code", "unit_name"]
@@ -114,18 +125,24 @@ def merge_units(units: gpd.GeoDataFrame, tasks: Sequence[UnitTask],
     """Read every finished unit's parts and merge them (failed units keep their error in
     ``units`` and have no rows elsewhere)."""
     parts = {t.code: read_parts(t.out_dir) for t, o in zip(tasks, outcomes, strict=True)
-             if o.status != "failed"}
+             if o.status in ("done", "reused")}
     coverage = (pd.concat([p["coverage"] for p in parts.values()], ignore_index=True)
                 if parts else pd.DataFrame(columns=["unit_code", "unit_name", *ROW_KEY, *COUNTS]))
-    monitoring = monitoring_table(coverage, categories) if parts else pd.DataFrame()
+    in_reach = pd.DataFrame([p["summary"].get("facilities_in_reach", {})
+                             for p in parts.values()]).sum()
+    monitoring = monitoring_table(coverage, categories, in_reach) if parts else pd.DataFrame()
     cells = (pd.concat([p["cells"] for p in parts.values()], ignore_index=True) if parts
              else pd.DataFrame())
     found = [p["proposals"] for p in parts.values() if p["proposals"] is not None]
-    proposals = (gpd.GeoDataFrame(pd.concat(found, ignore_index=True), crs=4326) if found
-                 else None)
+    proposals = None
+    if found:
+        table = pd.concat(found, ignore_index=True)
+        proposals = gpd.GeoDataFrame(
+            table, geometry=gpd.points_from_xy(table["lon_wgs84"], table["lat_wgs84"]), crs=4326)
     layer = _units_layer(units, outcomes, parts, monitoring)
+    cell_m = tasks[0].scenario.population.cell_m if tasks else None
     return ProvinceResult(layer, monitoring, coverage, proposals, cells, list(outcomes),
-                          list(notes), crs)
+                          list(notes), crs, cell_m)
 
 
 def _units_layer(units: gpd.GeoDataFrame, outcomes: Sequence[UnitOutcome], parts: dict,
@@ -133,7 +150,7 @@ def _units_layer(units: gpd.GeoDataFrame, outcomes: Sequence[UnitOutcome], parts
     rows = []
     for outcome in outcomes:
         summary = parts.get(outcome.code, {}).get("summary", {})
-        people = summary.get("people")
+        people = 0.0 if outcome.status == "empty" else summary.get("people")
         rows.append({
             "unit_code": outcome.code, "status": outcome.status, "error": outcome.error,
             "run_seconds": round(outcome.seconds, 2), "people": people,
@@ -142,7 +159,7 @@ def _units_layer(units: gpd.GeoDataFrame, outcomes: Sequence[UnitOutcome], parts
             "not_reachable_people": summary.get("not_reachable_people"),
             "facilities": summary.get("facilities"),
             "new_sites": summary.get("new_sites"),
-            "people_newly_covered": summary.get("people_newly_covered"),
+            "group_newly_covered": summary.get("people_newly_covered"),
         })
     table = pd.DataFrame(rows)
     if len(monitoring):

@@ -5,6 +5,7 @@ input so that a rerun skips the units it has already done."""
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +13,12 @@ from typing import Any
 
 import geopandas as gpd
 import pyproj
+import shapely
 
 from planner import coverage as cov
 from planner.cache import fingerprint
 from planner.errors import InputError
+from planner.facilities import FacilityWarning
 from planner.paths import STANDARDS_DIR
 from planner.pipeline.inputs import analysed_categories
 from planner.pipeline.window import Window, halo_m
@@ -101,6 +104,25 @@ def unit_halo_m(scenario: Scenario) -> float:
                                scenario.analysis.levels_min)
     return halo_m(max(bounds.values()), scenario.analysis.max_access_m,
                   scenario.population.cell_m)
+
+
+def check_facility_files(scenario: Scenario, tasks: list[UnitTask]) -> None:
+    """Read every facility file once for all units, so that a coordinate problem (undeclared,
+    swapped, another system) fails here, before any unit runs, and a file none of whose
+    facilities lies near a unit is refused; a single unit may then have none near it."""
+    from planner.io.facilities import load_facilities
+
+    if not tasks:
+        return
+    categories = load_categories(overrides=scenario.categories or None)
+    analysed = {k: categories[k] for k in analysed_categories(scenario, categories)}
+    reach = shapely.union_all([t.window.reach for t in tasks])
+    for spec in scenario.facilities:
+        if spec.source != "osm":
+            with warnings.catch_warnings():  # each unit's notes say what the file lacks
+                warnings.simplefilter("ignore", FacilityWarning)
+                load_facilities(scenario.path(spec.source), to_crs=tasks[0].window.crs,
+                                categories=analysed, study_area=reach, **spec.reader_options())
 
 
 def inputs_key(scenario: Scenario) -> str:

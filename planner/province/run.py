@@ -15,7 +15,7 @@ from planner.outputs import write_layers, write_tables
 from planner.pipeline.inputs import analysed_categories
 from planner.province.engine import Progress, connect, run_dask, run_serial
 from planner.province.merge import ProvinceResult, merge_units
-from planner.province.plan import plan_units
+from planner.province.plan import check_facility_files, plan_units
 from planner.province.unit_run import finished
 from planner.province.units import read_units
 from planner.scenario_file import Scenario
@@ -70,6 +70,7 @@ def run_province(
     tasks, plan_notes = plan_units(scenario, layer, out, writer=unit_map, lang=lang,
                                    min_component_m=min_component_m)
     notes += plan_notes
+    check_facility_files(scenario, tasks)
     categories = load_categories(overrides=scenario.categories or None)
     analysed_categories(scenario, categories)  # unknown categories fail before any unit runs
     if serial or all(finished(t) is not None for t in tasks):
@@ -101,16 +102,22 @@ def write_province(result: ProvinceResult, out_dir: Path, *, lang: str = "zh",
         layers["province_proposals"] = result.proposals
     paths += write_layers(layers, out / "layers", geopackage="province.gpkg")
     if len(result.cells):
-        result.cells.to_parquet(out / "layers" / "province_cells.parquet", index=False)
+        from planner.demand import cell_boxes
+
+        cells = gpd.GeoDataFrame(result.cells, crs=result.crs, geometry=cell_boxes(
+            result.cells["ix"].to_numpy(), result.cells["iy"].to_numpy(), result.cell_m))
+        cells.to_parquet(out / "layers" / "province_cells.parquet", index=False)
     if overview is not None:
         paths.append(overview(result, out / OVERVIEW))
     summary = {
         "units": len(result.outcomes),
         "done": sum(o.status == "done" for o in result.outcomes),
         "reused": sum(o.status == "reused" for o in result.outcomes),
+        "empty": [{"unit_code": o.code, "unit_name": o.name, "why": o.error}
+                  for o in result.outcomes if o.status == "empty"],
         "failed": [{"unit_code": o.code, "unit_name": o.name, "error": o.error}
                    for o in result.failed],
-        "people": float(result.units["people"].fillna(0).sum()),
+        "people": round(float(result.units["people"].fillna(0).sum()), 1),
         "seconds": None if seconds is None else round(seconds, 2),
         "crs": result.crs,
         "notes": result.notes,

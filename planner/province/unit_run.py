@@ -13,11 +13,11 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from planner.errors import NoPeopleError
 from planner.facilities import FacilityWarning
 from planner.outputs import write_result
 from planner.province.plan import UnitTask
@@ -30,8 +30,9 @@ PARTS = "province"  # the unit's parts of the province tables, under the unit's 
 @dataclass
 class UnitOutcome:
     """How a unit's run ended: ``done`` (run now), ``reused`` (done before with the same
-    inputs) or ``failed`` (with ``error``); seconds of work and the peak memory (MB) of the
-    process that ran it."""
+    inputs), ``empty`` (no residents in the population source: ``error`` says why) or
+    ``failed`` (with ``error``); seconds of work and the peak memory (MB) of the process that
+    ran it."""
 
     code: str
     name: str
@@ -57,10 +58,11 @@ def finished(task: UnitTask) -> UnitOutcome | None:
         mark = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if mark.get("key") != task.key or mark.get("status") not in ("done", "reused"):
+    if mark.get("key") != task.key or mark.get("status") not in ("done", "reused", "empty"):
         return None
-    return UnitOutcome(task.code, task.name, "reused", mark.get("seconds", 0.0),
-                       mark.get("peak_memory_mb", 0.0))
+    status = "empty" if mark["status"] == "empty" else "reused"
+    return UnitOutcome(task.code, task.name, status, mark.get("seconds", 0.0),
+                       mark.get("peak_memory_mb", 0.0), mark.get("error"))
 
 
 def run_unit(task: UnitTask) -> UnitOutcome:
@@ -73,10 +75,17 @@ def run_unit(task: UnitTask) -> UnitOutcome:
     if out.exists():  # a run that stopped half-way leaves nothing that could be mistaken
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    with warnings.catch_warnings():  # the unit's notes keep what these say
-        warnings.simplefilter("ignore", FacilityWarning)
-        warnings.filterwarnings("ignore", module="pyrosm")
-        result = run_scenario(task.scenario, window=task.window)
+    scenario = task.scenario.model_copy(update={"name": f"{task.scenario.name} · {task.name}"})
+    try:
+        with warnings.catch_warnings():  # the unit's notes keep what these say
+            warnings.simplefilter("ignore", FacilityWarning)
+            warnings.filterwarnings("ignore", module="pyrosm")
+            result = run_scenario(scenario, window=task.window)
+    except NoPeopleError as exc:  # a park, a lake, an industrial zone: nobody to serve
+        outcome = UnitOutcome(task.code, task.name, "empty", time.perf_counter() - t0,
+                              peak_memory_mb(), error=str(exc))
+        record(task, outcome)
+        return outcome
     write_result(result, out, map_writer=task.writer, lang=task.lang)
     write_parts(result, task, out / PARTS)
     outcome = UnitOutcome(task.code, task.name, "done", time.perf_counter() - t0,
@@ -117,9 +126,11 @@ def write_parts(result: ScenarioResult, task: UnitTask, out: Path) -> None:
     coverage.assign(**unit).to_parquet(out / "coverage.parquet")
     cells = pd.DataFrame(result.cells.drop(columns="geometry")).assign(**unit)
     cells.to_parquet(out / "cells.parquet")
-    proposals = result.proposals
-    if proposals is not None and len(proposals):
-        proposals.to_crs(4326).assign(**unit).to_parquet(out / "proposals.parquet")
+    sites = [o.sites_table.assign(plan=o.name) for o in result.optimizations
+             if len(o.sites_table)]
+    if sites:
+        pd.concat(sites, ignore_index=True).drop(columns=["x", "y"], errors="ignore").assign(
+            **unit).to_parquet(out / "proposals.parquet")
     people = result.cells["total"].to_numpy()
     complete = result.cells["complete_circle"].to_numpy(bool) if "complete_circle" in \
         result.cells else np.zeros(len(people), bool)
@@ -129,6 +140,7 @@ def write_parts(result: ScenarioResult, task: UnitTask, out: Path) -> None:
         "complete_circle_people": float(people[complete].sum()),
         "not_reachable_people": float(people[result.off_streets].sum()),
         "facilities": int(inside.sum()),
+        "facilities_in_reach": result.facilities["category"].value_counts().to_dict(),
         "new_sites": sum(len(o.answer.sites) for o in result.optimizations),
         "people_newly_covered": sum(float(o.summary_table["people_newly_covered"].sum())
                                     for o in result.optimizations
@@ -148,6 +160,6 @@ def read_parts(out_dir: Path) -> dict:
     return {
         "coverage": pd.read_parquet(parts / "coverage.parquet"),
         "cells": pd.read_parquet(parts / "cells.parquet"),
-        "proposals": gpd.read_parquet(proposals) if proposals.exists() else None,
+        "proposals": pd.read_parquet(proposals) if proposals.exists() else None,
         "summary": json.loads((parts / "unit.json").read_text(encoding="utf-8")),
     }
