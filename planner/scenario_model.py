@@ -244,7 +244,7 @@ class AnalysisSpec(StrictModel):
 
     categories: list[str] | None = Field(
         None, max_length=100, description="category keys to analyse (default: every category "
-        "with facilities)")
+        "of the standards; one without facilities shows 0 % with a note)")
     mode: Literal["compliance", "time", "both"] = Field(
         "both", description="compliance: walking distance against each category's distance; "
         "time: minutes at the served group's speed; both")
