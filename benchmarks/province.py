@@ -128,6 +128,19 @@ def write_province(folder: Path, n_units: int, n_nodes: int, seed: int = 11) -> 
             "streets_mb": round((folder / "streets.parquet").stat().st_size / 1e6, 1)}
 
 
+def prepared(folder: Path, n_units: int, n_nodes: int) -> dict:
+    """The province in ``folder``: written now, or kept from an earlier run with the same
+    sizes (``--keep``)."""
+    meta = folder / "made.json"
+    if meta.exists():
+        made = json.loads(meta.read_text(encoding="utf-8"))
+        if (made["units"], made["nodes"]) == (n_units, n_nodes):
+            return made
+    made = write_province(folder, n_units, n_nodes)
+    meta.write_text(json.dumps(made), encoding="utf-8")
+    return made
+
+
 def run(folder: Path, workers: int) -> dict:
     from planner.province import run_province
     from planner.scenario_file import load_scenario
@@ -155,12 +168,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", type=int, default=100)
     parser.add_argument("--nodes", type=int, default=5_000_000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                        help="worker counts to time (none: only write the province)")
     parser.add_argument("--keep", type=Path, help="keep the province in this folder")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="province-"))
     folder.mkdir(parents=True, exist_ok=True)
-    made = write_province(folder, args.units, args.nodes)
+    made = prepared(folder, args.units, args.nodes)
     print(f"province: {made}", flush=True)
     runs = [run(folder, w) for w in args.workers]
     by = {r["workers"]: r for r in runs}

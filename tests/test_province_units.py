@@ -112,3 +112,27 @@ def test_a_short_component_leaving_the_window_is_kept():
     window = shapely.box(499_900, -100, 500_140, 100)
     net = build_network(ways, crs="EPSG:32649", min_component_m=1000, window=window)
     assert net.report.kept_length_m == pytest.approx(50.0)
+
+
+def test_totals_say_when_a_category_has_no_facility_near_any_unit():
+    import pandas as pd
+
+    from planner.province.merge import add_up
+
+    rows = []
+    for unit in ("a", "b"):
+        for key, inside, covered in (("pharmacy", 0, 0.0), ("clinic", 0, 5.0),
+                                     ("convenience", 1, 8.0)):
+            rows.append({"unit_code": unit, "unit_name": unit, "category": key, "name_zh": key,
+                         "name_en": key, "mode": "compliance", "level_min": 5,
+                         "threshold_m": 300.0, "group": "total", "speed_m_s": np.nan,
+                         "people": 10.0, "people_covered": covered,
+                         "people_uncovered": 10.0 - covered, "people_off_streets": 0.0,
+                         "facilities": inside})
+    total = add_up(pd.DataFrame(rows), pd.Series({"clinic": 3, "convenience": 2})).set_index(
+        "category")
+    assert total.loc["pharmacy", "note"].startswith("no facility of this category in the inputs")
+    assert "outside them" in total.loc["clinic", "note"]
+    assert total.loc["convenience", "note"] == ""
+    assert total.loc["convenience", "people_covered"] == 16.0
+    assert total.loc["convenience", "coverage_pct"] == 80.0
