@@ -76,11 +76,14 @@ def run_province(
     if serial or all(finished(t) is not None for t in tasks):
         outcomes = run_serial(tasks, progress)
     else:
-        with connect(scheduler, workers) as client:
+        client = connect(scheduler, workers)
+        try:
             outcomes = run_dask(tasks, client, progress)
-            cluster = client.cluster
-        if cluster is not None:
-            cluster.close()
+        finally:  # never leave worker processes behind, whatever happened
+            cluster = client.cluster if scheduler is None else None
+            client.close()
+            if cluster is not None:
+                cluster.close()
     crs = tasks[0].window.crs.to_string() if tasks else None
     result = merge_units(layer, tasks, outcomes, categories, notes, crs)
     write_province(result, out, lang=lang, overview=overview,
