@@ -37,7 +37,7 @@ from planner.pipeline.inputs import (
     study_area,
 )
 from planner.pipeline.optimisation import check_requests, optimization_step
-from planner.pipeline.window import Window
+from planner.pipeline.window import Window, without_rows_beyond
 from planner.results import Capacity, Districts, Gaps, OffStreets, Optimization
 from planner.scenario_file import Scenario
 from planner.snap import joined_off_ground
@@ -267,11 +267,18 @@ def run_scenario(
         network, homes, facilities, bounds,
         max_access_m=scenario.analysis.max_access_m,
         progress=lambda f: report("catchments", f)))
+    audit = _concat([r.audit() for r in reports])
+    dropped = _concat([r.dropped.assign(source=r.source) for r in reports])
+    if window is not None:
+        audit, dropped, beyond = without_rows_beyond(audit, dropped)
+        if beyond:
+            notes.append(f"{beyond:,} facility rows lie beyond the walks of this unit's "
+                         "residents and are left out of its audit (the province's audit "
+                         "accounts for every row).")
     result = ScenarioResult(
         scenario, network, facilities, demand, categories, distances, homes=homes,
-        facility_audit=_concat([r.audit() for r in reports]),
-        facilities_dropped=_concat([r.dropped.assign(source=r.source) for r in reports]),
-        notes=notes, timings=timings, window=window)
+        facility_audit=audit, facilities_dropped=dropped, notes=notes, timings=timings,
+        window=window)
     timed("coverage", lambda: coverage_step(result, keys, speeds))
     for i in range(len(scenario.optimize)):
         result.optimizations.append(

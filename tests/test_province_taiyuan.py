@@ -85,6 +85,10 @@ def test_units_read_their_windows_and_equal_the_whole_city(inputs):
     result = run_province(scenario(folder, roads), folder / "units.geojson", folder / "out",
                           serial=True)
     assert [o.status for o in result.outcomes] == ["done"] * 4
+    # every facility row is accounted for once, in the province's audit
+    audit = result.tables["facility_audit"]
+    assert len(audit) == 120 and audit["ref"].is_unique
+    assert set(audit["outcome"]) <= {"kept", "dropped"}
     # a unit reads the ways reaching into its window (whole), not the city's
     nodes = [pd.read_json(folder / "out" / "units" / o.code / "summary.json", typ="series")
              ["network"]["nodes"] for o in result.outcomes]

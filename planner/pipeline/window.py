@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
 import pyproj
 import shapely
 
 from planner.cache import fingerprint
+from planner.facilities import OUTSIDE
 
 #: (west, south, east, north), degrees WGS-84.
 BBox = tuple[float, float, float, float]
@@ -69,3 +71,20 @@ class Window:
         """A fingerprint of the window, for cache keys."""
         return fingerprint(shapely.to_wkb(self.residents).hex(), self.halo_m, self.access_m,
                            self.crs.to_wkt(), self.min_component_m)
+
+
+def without_rows_beyond(audit: pd.DataFrame, dropped: pd.DataFrame
+                        ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """A window's facility audit and dropped rows without the input rows that lie beyond its
+    reach (the province's own audit accounts for those), and how many they were."""
+    if not len(dropped) or not len(audit):
+        return audit, dropped, 0
+
+    def keys(frame: pd.DataFrame) -> pd.Series:
+        return frame["source"].astype(str) + "\n" + frame["ref"].astype(str)
+
+    beyond = (dropped["reason"] == OUTSIDE).to_numpy()
+    only = set(keys(dropped)[beyond]) - set(keys(dropped)[~beyond])
+    rows = (audit["outcome"] == "dropped") & keys(audit).isin(only)
+    return (audit[~rows].reset_index(drop=True), dropped[~beyond].reset_index(drop=True),
+            int(rows.sum()))

@@ -41,6 +41,8 @@ class ProvinceResult:
         notes: what the run assumed, in words.
         crs: the working CRS every unit was computed in.
         cell_m: the side of the cells (metres).
+        facility_audit: every row of the facility files, its category and rule, and whether it
+            lies within reach of some unit (OSM features are audited in each unit's folder).
     """
 
     units: gpd.GeoDataFrame
@@ -52,6 +54,7 @@ class ProvinceResult:
     notes: list[str] = field(default_factory=list)
     crs: str | None = None
     cell_m: float | None = None
+    facility_audit: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def failed(self) -> list[UnitOutcome]:
@@ -67,6 +70,8 @@ class ProvinceResult:
                "province_coverage": self.coverage}
         if self.proposals is not None:
             out["province_proposals"] = pd.DataFrame(self.proposals.drop(columns="geometry"))
+        if len(self.facility_audit):
+            out["facility_audit"] = self.facility_audit
         return out
 
 

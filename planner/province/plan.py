@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 import pyproj
 import shapely
 
@@ -106,14 +107,18 @@ def unit_halo_m(scenario: Scenario) -> float:
                   scenario.population.cell_m)
 
 
-def check_facility_files(scenario: Scenario, tasks: list[UnitTask]) -> None:
+def check_facility_files(scenario: Scenario, tasks: list[UnitTask]) -> pd.DataFrame:
     """Read every facility file once for all units, so that a coordinate problem (undeclared,
     swapped, another system) fails here, before any unit runs, and a file none of whose
-    facilities lies near a unit is refused; a single unit may then have none near it."""
+    facilities lies near a unit is refused; a single unit may then have none near it.
+
+    Returns the files' audit: every input row, its category and rule, and whether it lies
+    within reach of some unit's residents (rows beyond every unit are dropped as outside)."""
     from planner.io.facilities import load_facilities
 
+    audits: list[pd.DataFrame] = []
     if not tasks:
-        return
+        return pd.DataFrame()
     categories = load_categories(overrides=scenario.categories or None)
     analysed = {k: categories[k] for k in analysed_categories(scenario, categories)}
     reach = shapely.union_all([t.window.reach for t in tasks])
@@ -121,8 +126,11 @@ def check_facility_files(scenario: Scenario, tasks: list[UnitTask]) -> None:
         if spec.source != "osm":
             with warnings.catch_warnings():  # each unit's notes say what the file lacks
                 warnings.simplefilter("ignore", FacilityWarning)
-                load_facilities(scenario.path(spec.source), to_crs=tasks[0].window.crs,
-                                categories=analysed, study_area=reach, **spec.reader_options())
+                fac = load_facilities(scenario.path(spec.source), to_crs=tasks[0].window.crs,
+                                      categories=analysed, study_area=reach,
+                                      **spec.reader_options())
+            audits.append(fac.attrs["report"].audit())
+    return pd.concat(audits, ignore_index=True) if audits else pd.DataFrame()
 
 
 def inputs_key(scenario: Scenario) -> str:

@@ -70,7 +70,7 @@ def run_province(
     tasks, plan_notes = plan_units(scenario, layer, out, writer=unit_map, lang=lang,
                                    min_component_m=min_component_m)
     notes += plan_notes
-    check_facility_files(scenario, tasks)
+    audit = check_facility_files(scenario, tasks)
     categories = load_categories(overrides=scenario.categories or None)
     analysed_categories(scenario, categories)  # unknown categories fail before any unit runs
     if serial or all(finished(t) is not None for t in tasks):
@@ -86,6 +86,7 @@ def run_province(
                 cluster.close()
     crs = tasks[0].window.crs.to_string() if tasks else None
     result = merge_units(layer, tasks, outcomes, categories, notes, crs)
+    result.facility_audit = audit
     write_province(result, out, lang=lang, overview=overview,
                    seconds=time.perf_counter() - t0)
     return result
