@@ -103,7 +103,7 @@ def create_scenario_files(
     return doc
 
 
-def _upload_path(store: Store, upload_id: str, allowed: tuple[str, ...], what: str) -> Path:
+def upload_path(store: Store, upload_id: str, allowed: tuple[str, ...], what: str) -> Path:
     row = store.get("uploads", upload_id)
     if row is None:
         raise InputError(f"{what}: upload {upload_id} does not exist; POST the file to /v1/uploads "
@@ -129,7 +129,7 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
             facilities.append({**_facility_entry(fac, name), "lon": "lon", "lat": "lat",
                                "encoding": "utf-8"})
         else:
-            src = _upload_path(store, fac.upload_id, FACILITY_SUFFIXES, where)
+            src = upload_path(store, fac.upload_id, FACILITY_SUFFIXES, where)
             check_facility_upload(src, fac, bbox, where, request.categories or None)
             name = f"facilities_{i}/{src.name}"  # the user's file name, shown in the audit
             link_or_copy(src, folder / name)
@@ -138,12 +138,12 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
     population = pop.model_dump(exclude={"upload_id"}, exclude_none=True)
     population["age_shares"] = pop.age_shares  # None: no age groups
     if pop.source == "upload":
-        src = _upload_path(store, pop.upload_id, POPULATION_SUFFIXES, "population")
+        src = upload_path(store, pop.upload_id, POPULATION_SUFFIXES, "population")
         check_population_file(src, pop.population_column, "population", bbox)
         population["source"] = f"population_{src.name}"
         link_or_copy(src, folder / population["source"])
     if pop.districts is not None:
-        src = _upload_path(store, pop.districts, (".geojson", ".json", ".gpkg"),
+        src = upload_path(store, pop.districts, (".geojson", ".json", ".gpkg"),
                            "population.districts")
         check_districts_file(src, pop.districts_column, "population.districts", bbox)
         population["districts"] = f"districts_{src.name}"
@@ -158,7 +158,7 @@ def _document(store: Store, request: ScenarioIn, bbox: list[float], folder: Path
         "categories": request.categories,
     }
     if request.districts is not None:
-        src = _upload_path(store, request.districts.upload_id, (".geojson", ".json", ".gpkg"),
+        src = upload_path(store, request.districts.upload_id, (".geojson", ".json", ".gpkg"),
                            "districts")
         check_district_names(src, request.districts.name_column, "districts", bbox)
         doc["districts"] = {**request.districts.model_dump(exclude={"upload_id"},

@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from planner.api.deps import JobsDep, ResourceId, SettingsDep, StoreDep, fetch
 from planner.api.models import JobOut, ProvinceIn
 from planner.api.routes.jobs import job_out
-from planner.api.routes.results import _done_job, _send
-from planner.api.scenario_doc import _upload_path, load_stored_scenario
+from planner.api.routes.results import done_job, send_file
+from planner.api.scenario_doc import load_stored_scenario, upload_path
 
 router = APIRouter(tags=["province"])
 
@@ -27,7 +27,7 @@ def start_province(scenario_id: ResourceId, body: ProvinceIn, store: StoreDep, j
     from planner.province.units import read_units
 
     fetch(store, "scenarios", scenario_id)
-    units = _upload_path(store, body.units_upload_id, (".geojson", ".json", ".gpkg"), "units")
+    units = upload_path(store, body.units_upload_id, (".geojson", ".json", ".gpkg"), "units")
     read_units(units, name_column=body.name_column, code_column=body.code_column)
     check_scenario(load_stored_scenario(store, scenario_id, {"optimize": []}))
     params: dict[str, Any] = {"optimize": [], "units": str(units),
@@ -43,10 +43,10 @@ async def get_unit_map(job_id: ResourceId, code: str, store: StoreDep,
     """The gap map of one unit of a province job (the overview map links here)."""
     from planner.province.units import safe_code
 
-    job = await _done_job(store, job_id)
+    job = await done_job(store, job_id)
     folder = safe_code(code)
     path = store.path("jobs", job_id) / "units" / folder / "gap_map.html"
     if job["kind"] != "province" or folder != code or not path.is_file():
         raise HTTPException(404, detail=f"Job {job_id} has no gap map for unit {code!r}; the "
                                         "units are in the result's province_units table.")
-    return _send(request, job_id, path, "text/html")
+    return send_file(request, job_id, path, "text/html")

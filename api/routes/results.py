@@ -33,7 +33,7 @@ _FINISHED: OrderedDict[tuple[Path, str], dict[str, Any]] = OrderedDict()
 _FINISHED_MAX = 1024
 
 
-async def _done_job(store: Store, job_id: str) -> dict[str, Any]:
+async def done_job(store: Store, job_id: str) -> dict[str, Any]:
     """A finished job's row. Rows of done jobs never change, so they are kept in memory (an
     LRU of the most recent ones) and served without touching the database."""
     key = (store.data_dir, job_id)
@@ -84,7 +84,7 @@ def _accepts_gzip(accept_encoding: str | None) -> bool:
     return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
-def _send(request: Request, job_id: str, path: Path, media_type: str,
+def send_file(request: Request, job_id: str, path: Path, media_type: str,
           filename: str | None = None) -> Response:
     """A result file from disk with its ETag (gzipped when the client accepts it and the
     export wrote ``<file>.gz``), or 304 when the client's copy is current."""
@@ -119,7 +119,7 @@ def _output(store: Store, job: dict[str, Any], key: str, earlier: str) -> Path:
 
 
 async def _file(store: Store, job_id: str, kind: str, name: str, suffix: str) -> Path:
-    job = await _done_job(store, job_id)
+    job = await done_job(store, job_id)
     outputs = job["outputs"] or {}
     names = ([x["name"] for x in outputs.get("layers", [])] if kind == "layers"
              else outputs.get("tables", []))
@@ -133,7 +133,7 @@ async def _file(store: Store, job_id: str, kind: str, name: str, suffix: str) ->
 async def get_result(job_id: ResourceId, store: StoreDep) -> ResultOut:
     """Headline numbers (coverage shares, people covered, new sites…) and links to the layers
     (GeoJSON, WGS-84), tables (CSV, XLSX) and the map (HTML)."""
-    job = await _done_job(store, job_id)
+    job = await done_job(store, job_id)
     outputs = job["outputs"] or {}
     base = f"/v1/jobs/{job_id}"
     return ResultOut(
@@ -159,7 +159,7 @@ async def get_layer(job_id: ResourceId, name: Name, store: StoreDep,
                     request: Request) -> Response:
     """A FeatureCollection in WGS-84 (longitude, latitude): facilities, proposals, gap cells…"""
     path = await _file(store, job_id, "layers", name, ".geojson")
-    return _send(request, job_id, path, "application/geo+json", path.name)
+    return send_file(request, job_id, path, "application/geo+json", path.name)
 
 
 @router.get(f"/jobs/{{job_id}}/layers/{GEOPACKAGE}", summary="Every layer as a GeoPackage",
@@ -168,12 +168,12 @@ async def get_layer(job_id: ResourceId, name: Name, store: StoreDep,
 async def get_geopackage(job_id: ResourceId, store: StoreDep, request: Request) -> Response:
     """The GeoPackage ``planner run`` writes: a layer each (cells, facilities, gap areas,
     isochrones, proposals…) in the analysis CRS, for QGIS."""
-    job = await _done_job(store, job_id)
+    job = await done_job(store, job_id)
     named = (job["outputs"] or {}).get("geopackage")
     if not named:
         raise HTTPException(404, detail=f"Job {job_id} has no GeoPackage (a {job['kind']} job, "
                                         "or one finished by an earlier version: run it again).")
-    return _send(request, job_id, store.path("jobs", job_id) / named,
+    return send_file(request, job_id, store.path("jobs", job_id) / named,
                  "application/geopackage+sqlite3", f"{job['kind']}_{job_id[:8]}.gpkg")
 
 
@@ -183,13 +183,13 @@ async def get_geopackage(job_id: ResourceId, store: StoreDep, request: Request) 
 async def get_layer_parquet(job_id: ResourceId, name: Name, store: StoreDep,
                             request: Request) -> Response:
     """A layer as GeoParquet in the analysis CRS (metres), as ``planner run`` writes it."""
-    job = await _done_job(store, job_id)
+    job = await done_job(store, job_id)
     layer = next((x for x in (job["outputs"] or {}).get("layers", []) if x["name"] == name),
                  None)
     if layer is None or not layer.get("parquet"):
         raise HTTPException(404, detail=f"Job {job_id} has no GeoParquet layer {name!r}; its "
                                         "layers are listed by GET /v1/jobs/{job_id}/result.")
-    return _send(request, job_id, store.path("jobs", job_id) / layer["parquet"],
+    return send_file(request, job_id, store.path("jobs", job_id) / layer["parquet"],
                  "application/vnd.apache.parquet", f"{name}.parquet")
 
 
@@ -200,7 +200,7 @@ async def get_table_csv(job_id: ResourceId, name: Name, store: StoreDep,
     """UTF-8 with a byte-order mark, so Excel shows Chinese text; text that a spreadsheet
     would run as a formula (starting with =, +, -, @, tab, CR) starts with an apostrophe."""
     path = await _file(store, job_id, "tables", name, ".csv")
-    return _send(request, job_id, path, "text/csv; charset=utf-8", path.name)
+    return send_file(request, job_id, path, "text/csv; charset=utf-8", path.name)
 
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -240,12 +240,12 @@ def _one_sheet(csv: Path, name: str) -> bytes:
 async def get_workbook(job_id: ResourceId, store: StoreDep, request: Request) -> Response:
     """The workbook the CLI writes: the headline, a contents sheet, then a sheet per table
     (coverage, gaps, equity, proposed sites, facility audit …)."""
-    job = await _done_job(store, job_id)
+    job = await done_job(store, job_id)
     if not (job["outputs"] or {}).get("workbook"):
         raise HTTPException(404, detail=f"Job {job_id} has no workbook (a {job['kind']} job, or "
                                         "one finished by an earlier version: run it again); "
                                         "its tables are listed by GET /v1/jobs/{job_id}/result.")
-    return _send(request, job_id, _output(store, job, "workbook", "workbook.xlsx"), _XLSX,
+    return send_file(request, job_id, _output(store, job, "workbook", "workbook.xlsx"), _XLSX,
                  f"{job['kind']}_{job_id[:8]}.xlsx")
 
 
@@ -253,8 +253,8 @@ async def get_workbook(job_id: ResourceId, store: StoreDep, request: Request) ->
             responses={200: {"content": {"text/html": {}}}})
 async def get_map(job_id: ResourceId, store: StoreDep, request: Request) -> Response:
     """The interactive gap map (HTML) of a coverage or optimisation job."""
-    job = await _done_job(store, job_id)
+    job = await done_job(store, job_id)
     if not (job["outputs"] or {}).get("map"):
         raise HTTPException(404, detail=f"Job {job_id} made no map (a {job['kind']} job); "
                                         "fetch the map of a coverage or optimize job.")
-    return _send(request, job_id, _output(store, job, "map", "map.html"), "text/html")
+    return send_file(request, job_id, _output(store, job, "map", "map.html"), "text/html")
