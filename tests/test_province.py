@@ -239,3 +239,25 @@ def test_a_unit_without_facilities_near_it_has_none_rather_than_an_error(tmp_pat
         load_facilities(tmp_path / "pois.csv", crs="wgs84", study_area=far)
     none = load_facilities(tmp_path / "pois.csv", crs="wgs84", study_area=far, outside_ok=True)
     assert len(none) == 0 and "category" in none.columns
+
+
+@pytest.mark.slow
+def test_units_run_on_a_running_scheduler_which_stays_up(tmp_path):
+    from distributed import Client, LocalCluster
+
+    scenario = load_scenario(write_scenario(tmp_path))
+    units = gpd.read_file(quadrants(tmp_path)).iloc[[0, 1]]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        result = run_province(scenario, units, tmp_path / "out",
+                              scheduler=cluster.scheduler_address)
+        assert [o.status for o in result.outcomes] == ["done", "done"]
+        with Client(cluster.scheduler_address) as client:  # the cluster is the caller's
+            assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
+    scenario = load_scenario(write_scenario(tmp_path))
+    with pytest.raises(InputError, match="Dask scheduler at tcp://127.0.0.1:9"):
+        run_province(scenario, quadrants(tmp_path), tmp_path / "out",
+                     scheduler="tcp://127.0.0.1:9")

@@ -59,7 +59,7 @@ def connect(scheduler: str | None = None, workers: int | None = None):
     if scheduler is None:
         return Client(local_cluster(workers))
     try:
-        return Client(scheduler, timeout="10s")
+        return Client(scheduler, timeout="5s")
     except (OSError, TimeoutError) as exc:
         raise InputError(f"Cannot reach the Dask scheduler at {scheduler}: {exc}. Start it "
                          "(dask scheduler) and its workers, or leave --scheduler out to run "
