@@ -171,8 +171,12 @@ def _columns(rows: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
 def _joined(frame: pd.DataFrame, column: str) -> pd.Series:
     """Distinct non-empty values of ``column`` per ``ref``, joined by "; "."""
     values = frame[["ref", column]].dropna()
-    values = values[values[column].astype(str) != ""]
-    return values.groupby("ref")[column].agg(lambda v: "; ".join(dict.fromkeys(map(str, v))))
+    values = values.assign(**{column: values[column].astype(str)})
+    values = values[values[column] != ""].drop_duplicates()  # first occurrences, in order
+    many = values["ref"].duplicated(keep=False).to_numpy()
+    one = values[~many].set_index("ref")[column]
+    joined = values[many].groupby("ref", sort=False)[column].agg("; ".join)
+    return pd.concat([one, joined])
 
 
 def _reason_text(category: object, reason: object, detail: object) -> str:
