@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -93,27 +94,24 @@ def render_gap_map(*, key: str, category: Category, cells: gpd.GeoDataFrame,
                    facilities: gpd.GeoDataFrame | None = None,
                    gaps: gpd.GeoDataFrame | None = None,
                    proposals: gpd.GeoDataFrame | None = None, subtitle: str = "",
-                   dpi: int = DPI) -> np.ndarray:
-    """The pixels (height × width × RGB) of :func:`static_gap_map`."""
+                   dpi: int = DPI, frame: MapFrame | None = None) -> np.ndarray:
+    """The pixels (height × width × RGB) of :func:`static_gap_map`; ``frame`` (made by
+    :func:`map_frame` from the same cells, network and ``dpi``) reuses the streets drawn
+    for another category."""
     distance_m = np.asarray(distance_m, dtype=float)
     if len(distance_m) != len(cells):
         raise InputError(f"{key}: {len(distance_m)} distances for {len(cells)} demand cells.")
     if speed_m_s <= 0:
         raise InputError(f"{key}: the walking speed must be positive (got {speed_m_s} m/s).")
-    family = matplotlib_family()
-    box = _frame(cells, network)
-    map_mm = 0.96 * WIDTH_MM * min(max((box[3] - box[1]) / (box[2] - box[0]), 0.6), 1.3)
-    height_mm = map_mm + TOP_MM + BOTTOM_MM
-    with _font(family):  # artists take the font when they are made
-        fig = Figure(figsize=(WIDTH_MM * MM, height_mm * MM), dpi=dpi)
-        FigureCanvasAgg(fig)
-        ax = fig.add_axes((0.02, BOTTOM_MM / height_mm, 0.96, map_mm / height_mm))
-        _draw(ax, key, category, cells, distance_m, speed_m_s, network, box,
-              facilities, gaps, proposals)
+    frame = frame or map_frame(cells, network, dpi)
+    with _font(matplotlib_family()):  # artists take the font when they are made
+        fig, ax = _figure(frame)
+        _draw(ax, key, category, cells, distance_m, speed_m_s, frame.box, facilities, gaps,
+              proposals)
         t = text("zh")
         fig.suptitle(f"{category.name_zh}：步行时间与覆盖缺口", x=0.02, y=0.985, ha="left",
                      va="top", fontsize=12)
-        fig.text(0.02, 1 - 11 / height_mm, subtitle, ha="left", va="top", fontsize=7.5,
+        fig.text(0.02, 1 - 11 / frame.height_mm, subtitle, ha="left", va="top", fontsize=7.5,
                  color="#444444")
         proposed = (proposals is not None and len(proposals) > 0
                     and bool(_hosts(proposals, key).any()))
@@ -124,9 +122,51 @@ def render_gap_map(*, key: str, category: Category, cells: gpd.GeoDataFrame,
                    title_fontsize=7.5, alignment="left")
         fig.text(0.98, 0.005, t["source"], ha="right", va="bottom", fontsize=6,
                  color="#666666")
-        fig.set_facecolor("white")
-        fig.canvas.draw()
+        # the rest is drawn over the page and streets of the frame (this page's own hidden)
+        fig.patch.set_visible(False)
+        renderer = fig.canvas.get_renderer()
+        renderer.restore_region(frame.streets)
+        fig.draw(renderer)
         return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+@dataclass(frozen=True)
+class MapFrame:
+    """What the maps of every category of one result share: the extent (``box``: xmin, ymin,
+    xmax, ymax in metres of the network's CRS), the map's and the page's height (mm), the
+    resolution, and the white page with the streets drawn (the pixels each map starts from)."""
+
+    box: tuple[float, float, float, float]
+    map_mm: float
+    height_mm: float
+    dpi: int
+    streets: Any = None  # a matplotlib BufferRegion of the whole page
+
+
+def map_frame(cells: gpd.GeoDataFrame, network: WalkNetwork, dpi: int = DPI) -> MapFrame:
+    """The frame of the maps of ``cells``: their extent plus a margin, with the streets of
+    ``network`` drawn once for every category."""
+    box = _frame(cells, network)
+    map_mm = 0.96 * WIDTH_MM * min(max((box[3] - box[1]) / (box[2] - box[0]), 0.6), 1.3)
+    frame = MapFrame(box, map_mm, map_mm + TOP_MM + BOTTOM_MM, dpi)
+    fig, ax = _figure(frame)
+    _streets(ax, network, box)
+    fig.set_facecolor("white")
+    fig.canvas.draw()
+    return replace(frame, streets=fig.canvas.copy_from_bbox(fig.bbox))
+
+
+def _figure(frame: MapFrame) -> tuple[Figure, Any]:
+    """A page of the frame's size holding the map's axes (extent, equal scale, no axis)."""
+    fig = Figure(figsize=(WIDTH_MM * MM, frame.height_mm * MM), dpi=frame.dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.02, BOTTOM_MM / frame.height_mm, 0.96, frame.map_mm / frame.height_mm))
+    x0, y0, x1, y1 = frame.box
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    return fig, ax
 
 
 def save_png(pixels: np.ndarray, path: str | Path, dpi: int = DPI) -> Path:
@@ -156,13 +196,8 @@ def _frame(cells: gpd.GeoDataFrame, network: WalkNetwork) -> tuple[float, float,
     return (x0 - MARGIN_M, y0 - MARGIN_M, x1 + MARGIN_M, y1 + MARGIN_M)
 
 
-def _draw(ax, key, category, cells, distance_m, speed_m_s, network, box, facilities, gaps,
+def _draw(ax, key, category, cells, distance_m, speed_m_s, box, facilities, gaps,
           proposals) -> None:
-    ax.set_xlim(box[0], box[2])
-    ax.set_ylim(box[1], box[3])
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    _streets(ax, network, box)
     _cells(ax, cells, distance_m, speed_m_s)
     colour = category_colour(key)
     sites = (proposals[_hosts(proposals, key)] if proposals is not None and len(proposals)
@@ -204,12 +239,18 @@ def _cells(ax, cells: gpd.GeoDataFrame, distance_m: np.ndarray, speed_m_s: float
     if not inhabited.any():
         return
     label = time_class(distance_m, speed_m_s)[inhabited]
-    rings = [np.asarray(shapely.get_coordinates(g.exterior)) if g.geom_type == "Polygon"
-             else np.asarray(shapely.get_coordinates(g.convex_hull.exterior))
-             for g in cells.geometry.values[inhabited]]
+    geoms = cells.geometry.values[inhabited]
+    polygon = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
+    rings = shapely.get_exterior_ring(np.where(polygon, geoms, shapely.convex_hull(geoms)))
+    counts = shapely.get_num_coordinates(rings)
+    xy = shapely.get_coordinates(rings)
+    if (counts == counts[0]).all():  # grid squares: one array, matplotlib's fast path
+        verts = xy.reshape(len(rings), counts[0], 2)
+    else:
+        verts = np.split(xy, np.cumsum(counts)[:-1])
     colours = [TIME_CLASSES[i][1] for i in label]
-    ax.add_collection(PolyCollection(rings, facecolors=colours, edgecolors="none", alpha=0.6,
-                                     zorder=2))
+    ax.add_collection(PolyCollection(verts, facecolors=colours, edgecolors="none", alpha=0.6,
+                                     zorder=2), autolim=False)
 
 
 def _gaps(ax, gaps: gpd.GeoDataFrame, avoid: np.ndarray, near_m: float) -> None:
@@ -217,7 +258,11 @@ def _gaps(ax, gaps: gpd.GeoDataFrame, avoid: np.ndarray, near_m: float) -> None:
     of a proposed site (``avoid``, x/y) moves aside with a leader line."""
     if not len(gaps):
         return
-    gaps.boundary.plot(ax=ax, color=GAP_COLOUR, linewidth=0.9, linestyle=(0, (3, 2)), zorder=3)
+    # normalised, so each outline's dashes start where they always did
+    parts = shapely.get_parts(shapely.normalize(gaps.boundary.values))
+    ax.add_collection(LineCollection([shapely.get_coordinates(p) for p in parts],
+                                     colors=GAP_COLOUR, linewidths=0.9, linestyles=[(0, (3, 2))],
+                                     zorder=3), autolim=False)
     top = gaps.sort_values("rank").head(RANKS_SHOWN)
     xy = shapely.get_coordinates(top.geometry.representative_point().values)
     for rank, (x, y) in zip(top["rank"], xy, strict=True):
@@ -301,7 +346,10 @@ def category_maps(result, output_dir: str | Path, *, dpi: int = DPI,
 
     speeds = load_speeds(overrides=result.scenario.speeds or None)
     headline = result.tables["headline"].set_index("category")
+    layers = result.layers  # made anew on each access
+    gaps, proposals = layers.get("gap_areas"), layers.get("proposals")
     written = {}
+    frame = map_frame(result.demand.cells, result.network, dpi)
     with ThreadPoolExecutor(max_workers=2) as encoders:  # draw the next map while PNGs encode
         for key in keys or list(result.distances.columns):
             cat = result.categories[key]
@@ -310,8 +358,8 @@ def category_maps(result, output_dir: str | Path, *, dpi: int = DPI,
                 key=key, category=cat, cells=result.demand.cells,
                 distance_m=result.distances[key].to_numpy(), speed_m_s=speed,
                 network=result.network, facilities=result.facilities,
-                gaps=result.layers.get("gap_areas"), proposals=result.layers.get("proposals"),
-                subtitle=_subtitle(result.scenario.name, cat, headline.loc[key]), dpi=dpi)
+                gaps=gaps, proposals=proposals, dpi=dpi, frame=frame,
+                subtitle=_subtitle(result.scenario.name, cat, headline.loc[key]))
             written[key] = encoders.submit(save_png, pixels, Path(output_dir) / f"{key}.png", dpi)
     return {key: job.result() for key, job in written.items()}
 
