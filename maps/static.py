@@ -9,9 +9,9 @@ proposed sites with their order. Chinese renders with the bundled CJK font
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,24 +94,22 @@ def render_gap_map(*, key: str, category: Category, cells: gpd.GeoDataFrame,
                    facilities: gpd.GeoDataFrame | None = None,
                    gaps: gpd.GeoDataFrame | None = None,
                    proposals: gpd.GeoDataFrame | None = None, subtitle: str = "",
-                   dpi: int = DPI, frame: MapFrame | None = None) -> np.ndarray:
-    """The pixels (height × width × RGB) of :func:`static_gap_map`; ``frame`` (made by
-    :func:`map_frame` from the same cells, network and ``dpi``) reuses the streets drawn
-    for another category."""
+                   dpi: int = DPI, page: MapPage | None = None) -> np.ndarray:
+    """The pixels (height × width × RGB) of :func:`static_gap_map`. A ``page`` made of the
+    same cells and network at ``dpi`` is reused, streets and all, for each category."""
     distance_m = np.asarray(distance_m, dtype=float)
     if len(distance_m) != len(cells):
         raise InputError(f"{key}: {len(distance_m)} distances for {len(cells)} demand cells.")
     if speed_m_s <= 0:
         raise InputError(f"{key}: the walking speed must be positive (got {speed_m_s} m/s).")
-    frame = frame or map_frame(cells, network, dpi)
-    with _font(matplotlib_family()):  # artists take the font when they are made
-        fig, ax = _figure(frame)
-        _draw(ax, key, category, cells, distance_m, speed_m_s, frame.box, facilities, gaps,
+    page = page or MapPage(cells, network, dpi)
+    with _font(matplotlib_family()), page.drawing() as (fig, ax):  # artists take the font
+        _draw(ax, key, category, cells, distance_m, speed_m_s, page.box, facilities, gaps,
               proposals)
         t = text("zh")
-        fig.suptitle(f"{category.name_zh}：步行时间与覆盖缺口", x=0.02, y=0.985, ha="left",
-                     va="top", fontsize=12)
-        fig.text(0.02, 1 - 11 / frame.height_mm, subtitle, ha="left", va="top", fontsize=7.5,
+        fig.text(0.02, 0.985, f"{category.name_zh}：步行时间与覆盖缺口", ha="left", va="top",
+                 fontsize=12)
+        fig.text(0.02, 1 - 11 / page.height_mm, subtitle, ha="left", va="top", fontsize=7.5,
                  color="#444444")
         proposed = (proposals is not None and len(proposals) > 0
                     and bool(_hosts(proposals, key).any()))
@@ -122,51 +120,53 @@ def render_gap_map(*, key: str, category: Category, cells: gpd.GeoDataFrame,
                    title_fontsize=7.5, alignment="left")
         fig.text(0.98, 0.005, t["source"], ha="right", va="bottom", fontsize=6,
                  color="#666666")
-        # the rest is drawn over the page and streets of the frame (this page's own hidden)
-        fig.patch.set_visible(False)
-        renderer = fig.canvas.get_renderer()
-        renderer.restore_region(frame.streets)
-        fig.draw(renderer)
-        return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+        return page.pixels()[..., :3]
 
 
-@dataclass(frozen=True)
-class MapFrame:
-    """What the maps of every category of one result share: the extent (``box``: xmin, ymin,
-    xmax, ymax in metres of the network's CRS), the map's and the page's height (mm), the
-    resolution, and the white page with the streets drawn (the pixels each map starts from)."""
+class MapPage:
+    """The page the maps of every category of one result are drawn on, one after another:
+    a figure 160 mm wide, the map's axes over the extent of ``cells`` plus a margin (``box``:
+    xmin, ymin, xmax, ymax in metres of the network's CRS), and the white page with the
+    streets of ``network``, drawn once (each map starts from these pixels)."""
 
-    box: tuple[float, float, float, float]
-    map_mm: float
-    height_mm: float
-    dpi: int
-    streets: Any = None  # a matplotlib BufferRegion of the whole page
+    def __init__(self, cells: gpd.GeoDataFrame, network: WalkNetwork, dpi: int = DPI) -> None:
+        self.box = _frame(cells, network)
+        x0, y0, x1, y1 = self.box
+        map_mm = 0.96 * WIDTH_MM * min(max((y1 - y0) / (x1 - x0), 0.6), 1.3)
+        self.height_mm = map_mm + TOP_MM + BOTTOM_MM
+        self.fig = Figure(figsize=(WIDTH_MM * MM, self.height_mm * MM), dpi=dpi)
+        FigureCanvasAgg(self.fig)
+        self.ax = self.fig.add_axes((0.02, BOTTOM_MM / self.height_mm, 0.96,
+                                     map_mm / self.height_mm))
+        self.ax.set_xlim(x0, x1)
+        self.ax.set_ylim(y0, y1)
+        self.ax.set_aspect("equal")
+        self.ax.set_axis_off()
+        streets = _streets(self.ax, network, self.box)
+        self.fig.set_facecolor("white")
+        self.fig.canvas.draw()
+        self._streets = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+        streets.remove()
+        self.fig.patch.set_visible(False)  # the page is in the streets' pixels
+        self._fixed = {*self.fig.get_children(), *self.ax.get_children()}
 
+    @contextmanager
+    def drawing(self) -> Iterator[tuple[Figure, Any]]:
+        """The figure and axes to add one map's artists to; they are removed afterwards."""
+        try:
+            yield self.fig, self.ax
+        finally:
+            for artist in [*self.ax.get_children(), *self.fig.get_children()]:
+                if artist not in self._fixed:
+                    artist.remove()
 
-def map_frame(cells: gpd.GeoDataFrame, network: WalkNetwork, dpi: int = DPI) -> MapFrame:
-    """The frame of the maps of ``cells``: their extent plus a margin, with the streets of
-    ``network`` drawn once for every category."""
-    box = _frame(cells, network)
-    map_mm = 0.96 * WIDTH_MM * min(max((box[3] - box[1]) / (box[2] - box[0]), 0.6), 1.3)
-    frame = MapFrame(box, map_mm, map_mm + TOP_MM + BOTTOM_MM, dpi)
-    fig, ax = _figure(frame)
-    _streets(ax, network, box)
-    fig.set_facecolor("white")
-    fig.canvas.draw()
-    return replace(frame, streets=fig.canvas.copy_from_bbox(fig.bbox))
-
-
-def _figure(frame: MapFrame) -> tuple[Figure, Any]:
-    """A page of the frame's size holding the map's axes (extent, equal scale, no axis)."""
-    fig = Figure(figsize=(WIDTH_MM * MM, frame.height_mm * MM), dpi=frame.dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.02, BOTTOM_MM / frame.height_mm, 0.96, frame.map_mm / frame.height_mm))
-    x0, y0, x1, y1 = frame.box
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    return fig, ax
+    def pixels(self) -> np.ndarray:
+        """The map's artists drawn over the streets: a copy of the pixels (height × width ×
+        RGBA)."""
+        renderer = self.fig.canvas.get_renderer()
+        renderer.restore_region(self._streets)
+        self.fig.draw(renderer)
+        return np.array(self.fig.canvas.buffer_rgba())
 
 
 def save_png(pixels: np.ndarray, path: str | Path, dpi: int = DPI) -> Path:
@@ -218,13 +218,13 @@ def _draw(ax, key, category, cells, distance_m, speed_m_s, box, facilities, gaps
                 arrowprops={"arrowstyle": "-|>", "color": "#222222", "lw": 1.2})
 
 
-def _streets(ax, network: WalkNetwork, box) -> None:
+def _streets(ax, network: WalkNetwork, box) -> LineCollection:
     xy = network.node_xy
     seg = np.stack([xy[network.edge_u], xy[network.edge_v]], axis=1)
     lo, hi = seg.min(axis=1), seg.max(axis=1)
     inside = (hi[:, 0] >= box[0]) & (lo[:, 0] <= box[2]) & (hi[:, 1] >= box[1]) & (lo[:, 1] <= box[3])
-    ax.add_collection(LineCollection(seg[inside], colors=STREET_COLOUR, linewidths=0.35,
-                                     zorder=1))
+    return ax.add_collection(LineCollection(seg[inside], colors=STREET_COLOUR, linewidths=0.35,
+                                            zorder=1))
 
 
 def time_class(distance_m: np.ndarray, speed_m_s: float) -> np.ndarray:
@@ -349,7 +349,7 @@ def category_maps(result, output_dir: str | Path, *, dpi: int = DPI,
     layers = result.layers  # made anew on each access
     gaps, proposals = layers.get("gap_areas"), layers.get("proposals")
     written = {}
-    frame = map_frame(result.demand.cells, result.network, dpi)
+    page = MapPage(result.demand.cells, result.network, dpi)
     with ThreadPoolExecutor(max_workers=2) as encoders:  # draw the next map while PNGs encode
         for key in keys or list(result.distances.columns):
             cat = result.categories[key]
@@ -358,7 +358,7 @@ def category_maps(result, output_dir: str | Path, *, dpi: int = DPI,
                 key=key, category=cat, cells=result.demand.cells,
                 distance_m=result.distances[key].to_numpy(), speed_m_s=speed,
                 network=result.network, facilities=result.facilities,
-                gaps=gaps, proposals=proposals, dpi=dpi, frame=frame,
+                gaps=gaps, proposals=proposals, dpi=dpi, page=page,
                 subtitle=_subtitle(result.scenario.name, cat, headline.loc[key]))
             written[key] = encoders.submit(save_png, pixels, Path(output_dir) / f"{key}.png", dpi)
     return {key: job.result() for key, job in written.items()}
