@@ -9,6 +9,8 @@ proposed sites with their order. Chinese renders with the bundled CJK font
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -170,15 +172,31 @@ class MapPage:
 
 
 def save_png(pixels: np.ndarray, path: str | Path, dpi: int = DPI) -> Path:
-    """Write RGB pixels as a PNG recording ``dpi``. Encoding releases the interpreter, so
-    maps encode on another core while the next one is drawn."""
-    from PIL import Image
+    """Write RGB pixels (height × width × 3, uint8) as a PNG recording ``dpi``.
 
+    Scanlines go unfiltered into zlib at level 1: on these maps (large flat areas) that is
+    as small as Pillow's adaptive filtering at level 1 and takes half the time. zlib releases
+    the interpreter, so maps encode on another core while the next one is drawn."""
+    height, width, _ = pixels.shape
+    rows = np.zeros((height, 1 + 3 * width), dtype=np.uint8)  # a 0 (no filter) before each
+    rows[:, 1:] = pixels.reshape(height, 3 * width)
+    per_m = int(dpi / 0.0254 + 0.5)
+    png = b"".join([
+        b"\x89PNG\r\n\x1a\n",
+        _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),  # 8-bit RGB
+        _chunk(b"pHYs", struct.pack(">IIB", per_m, per_m, 1)),  # pixels per metre
+        _chunk(b"IDAT", zlib.compress(rows.data, 1)),
+        _chunk(b"IEND", b""),
+    ])
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # zlib level 1: half the encoding time of the default for files a few % larger
-    Image.fromarray(pixels).save(out, format="PNG", dpi=(dpi, dpi), compress_level=1)
+    out.write_bytes(png)
     return out
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
 
 def _font(family: str):
