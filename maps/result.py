@@ -9,6 +9,7 @@ from typing import Any
 
 import folium
 
+from planner.forked import forked
 from planner.maps.gapmap import gap_map, save_gap_map
 from planner.outputs import write_result
 from planner.standards import load_speeds
@@ -63,11 +64,14 @@ def write_outputs(result: Any, out_dir: str | Path, *, lang: str = "zh", basemap
                   shown: str | None = None, report: bool = False) -> dict[str, Path]:
     """Every file of a run: :func:`planner.outputs.write_result`'s tables, workbook, layers and
     summary plus the gap map — what ``planner run``, the API and ``pl.run(output_dir=…)`` write
-    — and with ``report`` the Chinese report and its maps (:func:`write_report`)."""
-    paths = write_result(result, out_dir, lang=lang,
-                         map_writer=map_writer(lang=lang, basemap=basemap, shown=shown))
-    if report:
-        paths.update(write_report(result, out_dir))
+    — and with ``report`` the Chinese report and its maps (:func:`write_report`), written by a
+    forked child process while this one writes the rest (see :mod:`planner.forked`)."""
+    writer = map_writer(lang=lang, basemap=basemap, shown=shown)
+    if not report:
+        return write_result(result, out_dir, lang=lang, map_writer=writer)
+    with forked(write_report, result, out_dir) as report_files:  # meanwhile, on another core
+        paths = write_result(result, out_dir, lang=lang, map_writer=writer)
+        paths.update(report_files.result())
     return paths
 
 
