@@ -22,6 +22,7 @@ import numpy as np
 import shapely
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -266,7 +267,7 @@ def _cells(ax, cells: gpd.GeoDataFrame, distance_m: np.ndarray, speed_m_s: float
         verts = xy.reshape(len(rings), counts[0], 2)
     else:
         verts = np.split(xy, np.cumsum(counts)[:-1])
-    colours = [TIME_CLASSES[i][1] for i in label]
+    colours = to_rgba_array([colour for _, colour in TIME_CLASSES])[label]  # RGBA per cell
     ax.add_collection(PolyCollection(verts, facecolors=colours, edgecolors="none", alpha=0.6,
                                      zorder=2), autolim=False)
 
