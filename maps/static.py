@@ -178,6 +178,9 @@ def save_png(pixels: np.ndarray, path: str | Path, dpi: int = DPI) -> Path:
     Scanlines go unfiltered into zlib at level 1: on these maps (large flat areas) that is
     as small as Pillow's adaptive filtering at level 1 and takes half the time. zlib releases
     the interpreter, so maps encode on another core while the next one is drawn."""
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise InputError(f"A PNG map takes 8-bit RGB pixels (height × width × 3, uint8), not "
+                         f"an array of shape {pixels.shape} and type {pixels.dtype}.")
     height, width, _ = pixels.shape
     rows = np.zeros((height, 1 + 3 * width), dtype=np.uint8)  # a 0 (no filter) before each
     rows[:, 1:] = pixels.reshape(height, 3 * width)
