@@ -4,8 +4,9 @@ On Linux, :func:`forked` forks a child that inherits everything in memory (nothi
 pickled on the way in), runs ``fn(*args, **kwargs)`` there and sends back its return value, its
 exception or the warnings it raised; the child ends with its parent (Linux kills it when the
 parent dies) and is stopped when the parent's own work fails. Where fork is unavailable
-(Windows, macOS, whose system libraries are not fork-safe), the work runs in this process when
-its result is asked for, so the outcome is the same, only not concurrent.
+(Windows, macOS, whose system libraries are not fork-safe; a ``multiprocessing.Pool`` worker)
+or fails, the work runs in this process when its result is asked for, so the outcome is the
+same, only not concurrent.
 
 Use it for work that writes files or returns a small value (the value must pickle)::
 
@@ -24,6 +25,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from planner.errors import PlannerError
@@ -34,8 +36,11 @@ _STOP_S = 2.0
 
 
 def can_fork() -> bool:
-    """Whether work can go to a forked child here (Linux with the fork start method)."""
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+    """Whether work can go to a forked child here: Linux with the fork start method, and not
+    inside a daemonic process (a worker of a ``multiprocessing.Pool``, which may not have
+    children)."""
+    return (sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon)
 
 
 class ChildError(PlannerError):
@@ -59,11 +64,15 @@ class Forked:
             ctx = multiprocessing.get_context("fork")
             self._conn, child_conn = ctx.Pipe(duplex=False)
             for stream in (sys.stdout, sys.stderr):  # written once, not again by the child
-                if stream is not None:
+                with suppress(OSError, ValueError, AttributeError):  # closed, or no stream
                     stream.flush()
             self._process = ctx.Process(target=_child, daemon=True,
                                         args=(child_conn, os.getpid(), fn, args, kwargs))
-            self._process.start()
+            try:
+                self._process.start()
+            except OSError:  # no memory or process slot for a fork: the work is done here
+                self._process = None
+                self._conn.close()
             child_conn.close()  # so a child that dies is seen as the pipe's end
 
     def result(self) -> Any:

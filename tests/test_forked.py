@@ -45,6 +45,11 @@ def children() -> list:
     return multiprocessing.active_children()
 
 
+def in_pool_worker():
+    with forked(pid_and, 5) as job:
+        return os.getpid(), job.result()
+
+
 @needs_fork
 def test_the_value_comes_from_a_child_process():
     with forked(pid_and, {"a": [1, 2]}) as job:
@@ -99,3 +104,21 @@ def test_without_fork_the_work_runs_here_when_asked(monkeypatch):
     with pytest.raises(RuntimeError), forked(ran.append, 1):
         raise RuntimeError("before the result was asked for")
     assert ran == []  # work never asked for is never done
+
+
+@needs_fork
+def test_in_a_pool_worker_the_work_runs_in_the_worker():
+    """A Pool's workers are daemonic and may not have children: no fork, no error."""
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        worker, (pid, value) = pool.apply(in_pool_worker)
+    assert pid == worker and value == 5
+
+
+@needs_fork
+def test_when_the_fork_fails_the_work_runs_here(monkeypatch):
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    with forked(pid_and, 9) as job:
+        assert job.result() == (os.getpid(), 9)
