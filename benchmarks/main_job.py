@@ -10,9 +10,9 @@ Cases:
 Cold: a fresh process and an empty output folder (no cache). Warm: the same command again
 (network, facilities and demand grid from the cache). Each is the best of ``--repeat`` runs.
 
-    python benchmarks/main_job.py [--repeat 3] [--cases sample osm-xml]
+    python benchmarks/main_job.py [--repeat 3] [--cases sample osm-xml] [--no-report]
 
-Prints a table and writes benchmarks/results/main_job.json.
+Prints a table and writes benchmarks/results/main_job.json (main_job_no_report.json).
 """
 
 from __future__ import annotations
@@ -97,20 +97,21 @@ def _planner(*args: str) -> float:
     return time.perf_counter() - t0
 
 
-def _run(scenario: str | None, out: Path) -> tuple[float, dict]:
-    wall = _planner("run", *([scenario] if scenario else []), "-o", str(out))
+def _run(scenario: str | None, out: Path, *options: str) -> tuple[float, dict]:
+    wall = _planner("run", *([scenario] if scenario else []), "-o", str(out), *options)
     steps = json.loads((out / "summary.json").read_text(encoding="utf-8"))["timings_s"]
     return wall, steps
 
 
-def time_case(scenario: str | None, repeat: int) -> dict:
-    """Best cold and warm wall time (s) of ``planner run`` and the per-step seconds."""
+def time_case(scenario: str | None, repeat: int, *options: str) -> dict:
+    """Best cold and warm wall time (s) of ``planner run`` (with ``options``) and the
+    per-step seconds."""
     cold, warm = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeat):
             out = Path(tmp) / f"run{i}"
-            cold.append(_run(scenario, out))
-            warm.append(_run(scenario, out))
+            cold.append(_run(scenario, out, *options))
+            warm.append(_run(scenario, out, *options))
             shutil.rmtree(out)
     best_cold, best_warm = min(cold, key=lambda r: r[0]), min(warm, key=lambda r: r[0])
     return {"cold_s": best_cold[0], "warm_s": best_warm[0], "cold_steps_s": best_cold[1],
@@ -132,16 +133,20 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--cases", nargs="+", default=["sample", "osm-xml"])
+    p.add_argument("--no-report", action="store_true",
+                   help="time `planner run --no-report` (no Chinese report and its maps)")
     args = p.parse_args()
+    options = ("--no-report",) if args.no_report else ()
     results: dict[str, object] = {"machine": platform.platform(), "targets_s": TARGETS,
-                                  "repeat": args.repeat, "start_up": start_up(args.repeat)}
+                                  "repeat": args.repeat, "options": options,
+                                  "start_up": start_up(args.repeat)}
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases:
             scenario = None
             if case == "osm-xml":
                 scenario = str(write_district(Path(tmp)))
                 results["osm_xml_mb"] = round(Path(tmp, "district.osm").stat().st_size / 1e6, 2)
-            results[case] = time_case(scenario, args.repeat)
+            results[case] = time_case(scenario, args.repeat, *options)
     s = results["start_up"]
     print(f"start-up: planner --help {s['help_s']:.2f} s (target ≤ {TARGETS['help']}), "
           f"import planner {s['import_s']:.2f} s (target ≤ {TARGETS['import']})")
@@ -151,7 +156,7 @@ def main() -> None:
         steps = ", ".join(f"{k} {v:.2f}" for k, v in r["warm_steps_s"].items())
         print(f"{case:<10}{r['cold_s']:>9.1f}{r['warm_s']:>9.1f}   {steps}")
     print(f"targets: cold ≤ {TARGETS['cold']:g} s, warm ≤ {TARGETS['warm']:g} s")
-    out = ROOT / "benchmarks" / "results" / "main_job.json"
+    out = ROOT / "benchmarks" / "results" / f"main_job{'_no_report' if args.no_report else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     print(f"wrote {out}")

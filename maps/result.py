@@ -4,13 +4,15 @@ and notebooks alike."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import folium
 
+from planner.forked import forked
 from planner.maps.gapmap import gap_map, save_gap_map
-from planner.outputs import write_result
+from planner.outputs import MAP, write_result
 from planner.standards import load_speeds
 
 
@@ -63,11 +65,21 @@ def write_outputs(result: Any, out_dir: str | Path, *, lang: str = "zh", basemap
                   shown: str | None = None, report: bool = False) -> dict[str, Path]:
     """Every file of a run: :func:`planner.outputs.write_result`'s tables, workbook, layers and
     summary plus the gap map — what ``planner run``, the API and ``pl.run(output_dir=…)`` write
-    — and with ``report`` the Chinese report and its maps (:func:`write_report`)."""
-    paths = write_result(result, out_dir, lang=lang,
-                         map_writer=map_writer(lang=lang, basemap=basemap, shown=shown))
-    if report:
-        paths.update(write_report(result, out_dir))
+    — and with ``report`` the Chinese report and its maps (:func:`write_report`).
+
+    The gap map and the report are independent of the rest: forked child processes write them
+    while this one writes the tables and layers (see :mod:`planner.forked`); ``summary.json``
+    comes last, once the gap map is written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as children:
+        report_files = (children.enter_context(forked(write_report, result, out)) if report
+                        else None)
+        page = children.enter_context(forked(save_result_map, result, out / MAP, lang=lang,
+                                             basemap=basemap, shown=shown))
+        paths = write_result(result, out, lang=lang, map_writer=lambda _, path: page.result())
+        if report_files is not None:
+            paths.update(report_files.result())
     return paths
 
 

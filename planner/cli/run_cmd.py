@@ -126,7 +126,7 @@ def run(
     basemap: BasemapOpt = "none",
     report: Annotated[bool, typer.Option(help="The Chinese assessment report (report.docx) and "
                                          "a 300-dpi gap map per category (maps/); "
-                                         "--no-report saves ≈ 6 s on the sample.")] = True,
+                                         "--no-report saves ≈ 3 s on the sample.")] = True,
 ) -> None:
     """Run a scenario end to end: coverage, gaps, optimisation, gap map, tables and layers."""
     print_result(*execute(_scenario(scenario, place), output, lang, basemap, report=report))
