@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -147,6 +148,7 @@ def run(folder: Path, workers: int) -> dict:
 
     out = folder / f"out-{workers}"
     shutil.rmtree(out, ignore_errors=True)
+    started, load = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()[0]
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -155,7 +157,9 @@ def run(folder: Path, workers: int) -> dict:
     wall = time.perf_counter() - t0
     done = [o for o in result.outcomes if o.status == "done"]
     work = sum(o.seconds for o in done)
-    return {"workers": workers, "wall_s": round(wall, 1), "units_done": len(done),
+    return {"workers": workers, "started": started,
+            "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
+            "wall_s": round(wall, 1), "units_done": len(done),
             "units_failed": len(result.failed), "unit_work_s": round(work, 1),
             "units_per_min": round(60 * len(done) / wall, 2),
             "peak_worker_memory_gb": round(max((o.peak_memory_mb for o in done), default=0)
@@ -171,12 +175,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
                         help="worker counts to time (none: only write the province)")
     parser.add_argument("--keep", type=Path, help="keep the province in this folder")
+    parser.add_argument("--merge", action="store_true", help="keep the earlier results of "
+                        "worker counts not timed now (same province)")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="province-"))
     folder.mkdir(parents=True, exist_ok=True)
     made = prepared(folder, args.units, args.nodes)
     print(f"province: {made}", flush=True)
+    out = ROOT / "benchmarks" / "results" / "province.json"
     runs = [run(folder, w) for w in args.workers]
+    if args.merge and out.exists():  # keep earlier runs of the same province for other counts
+        earlier = json.loads(out.read_text(encoding="utf-8"))
+        if earlier.get("province", {}).get("nodes") == made["nodes"]:
+            runs += [r for r in earlier["runs"] if r["workers"] not in args.workers]
+    runs.sort(key=lambda r: r["workers"])
     by = {r["workers"]: r for r in runs}
     summary = {"province": made, "runs": runs, "targets": TARGETS,
                "machine": {"cpu": platform.processor() or platform.machine(),
@@ -186,7 +198,7 @@ def main() -> None:
     if 1 in by and 2 in by:
         summary["speedup_1_to_2"] = round(by[1]["wall_s"] / by[2]["wall_s"], 2)
         # a few hundred cities of about ten units each, on N workers at the measured efficiency
-        efficiency = summary["speedup_1_to_2"] / 2
+        efficiency = min(summary["speedup_1_to_2"] / 2, 1.0)
         per_unit = by[1]["mean_unit_s"]
         summary["estimate_h"] = {f"300 cities × 10 units on {n} workers":
                                  round(3000 * per_unit / (n * efficiency) / 3600, 2)
@@ -199,7 +211,6 @@ def main() -> None:
     for key in ("serial_overhead", "speedup_1_to_2", "estimate_h"):
         if key in summary:
             print(f"{key}: {summary[key]}")
-    out = ROOT / "benchmarks" / "results" / "province.json"
     out.write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
     print(f"wrote {out}")
     if args.keep is None:
