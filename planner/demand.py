@@ -363,6 +363,23 @@ def area_fractions(cells: gpd.GeoSeries, area: shapely.Geometry) -> np.ndarray:
     return frac
 
 
+def piece_fractions(geoms: np.ndarray, index: np.ndarray, ix: np.ndarray, iy: np.ndarray,
+                    cell_m: float, area: shapely.Geometry) -> np.ndarray:
+    """Share (0–1) inside ``area`` of each piece: the part of ``geoms[index]`` (a census
+    polygon, a building) in cell (ix, iy). Where people live in a cell decides, not the cell's
+    area: a cell on the area's border keeps all its people when they live inside."""
+    boxes = cell_boxes(np.asarray(ix), np.asarray(iy), cell_m)
+    shapely.prepare(area)
+    frac = np.where(shapely.contains_properly(area, boxes), 1.0, 0.0)
+    edge = (frac == 0) & shapely.intersects(area, boxes)
+    if edge.any():
+        pieces = shapely.intersection(np.asarray(geoms)[np.asarray(index)[edge]], boxes[edge])
+        whole = shapely.area(pieces)
+        inside = shapely.area(shapely.intersection(pieces, area))
+        frac[edge] = np.where(whole > 0, inside / np.where(whole > 0, whole, 1.0), 0.0)
+    return frac
+
+
 def clip_grid(grid: DemandGrid, area: shapely.Geometry) -> DemandGrid:
     """Keep the people of each cell in proportion to the cell's area inside ``area``
     (a polygon in the grid's CRS); cells left empty are dropped."""

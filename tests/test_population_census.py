@@ -222,3 +222,14 @@ def test_calibration_preserves_district_totals_exactly(cells, districts):
     outside = {k: v for k, v in before.items() if not 0 <= k[0] * 50 < x}
     assert {k: got[k] for k in outside} == pytest.approx(outside, rel=1e-12)
     assert out.meta["calibration"]["outside_people"] == pytest.approx(sum(outside.values()))
+
+
+def test_a_study_area_keeps_the_people_living_inside_it_not_the_cells_share():
+    # 社区 polygons that do not follow the 100 m grid; each used as the study area keeps exactly
+    # its own count (a cell on its border keeps the people of the part inside, not the
+    # cell's area share of them)
+    layer = census([(6400, (30, 40, 1230, 1170)), (1800, (1230, 40, 1710, 1170))])
+    for row in range(2):
+        area = gpd.GeoSeries([layer.geometry[row]], crs=UTM)
+        grid = read_census(layer, crs=UTM, cell_m=100, area=area, age_shares=None)
+        assert grid.cells["total"].sum() == pytest.approx(layer["population"][row], rel=1e-9)

@@ -21,6 +21,7 @@ from planner.demand import (
     check_cell_size,
     geometry_cell_areas,
     grid_from_cells,
+    piece_fractions,
 )
 from planner.errors import InputError
 from planner.io.area import finish_grid, read_area
@@ -80,6 +81,7 @@ def disaggregate(
     *,
     building_geoms: np.ndarray | None = None,
     building_floor_m2: np.ndarray | None = None,
+    area: shapely.Geometry | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split counts of polygons (metric CRS) over grid cells.
 
@@ -90,6 +92,8 @@ def disaggregate(
 
     Args:
         polygons: (n,) polygons; counts: (n, k) people per polygon and column.
+        area: keep only the people living inside this polygon (same CRS): each piece (the part
+            of a polygon or building in a cell) keeps the share of it inside.
 
     Returns:
         (polygon index, ix, iy, people (m, k), polygons that fell back to areal weighting).
@@ -97,6 +101,7 @@ def disaggregate(
     """
     counts = np.asarray(counts, dtype=np.float64).reshape(len(polygons), -1)
     pi, ix, iy, weight = geometry_cell_areas(polygons, cell_m)
+    piece_geoms, piece_index = polygons, pi
     fallback = np.zeros(0, np.int64)
     if building_geoms is not None and len(building_geoms):
         bi, bx, by, barea = geometry_cell_areas(building_geoms, cell_m)
@@ -114,6 +119,8 @@ def disaggregate(
         ix = np.concatenate([bx[use], ix[areal]])
         iy = np.concatenate([by[use], iy[areal]])
         weight = np.concatenate([floor, weight[areal]])
+        piece_geoms = np.concatenate([building_geoms, polygons])
+        piece_index = np.concatenate([bi[use], len(building_geoms) + pi[areal]])
     total_w = np.bincount(pi, weights=weight, minlength=len(polygons))
     lost = (total_w <= 0) & (counts.sum(axis=1) > 0)
     if lost.any():
@@ -122,6 +129,8 @@ def disaggregate(
             f"{int(np.flatnonzero(lost)[0])}); fix or drop those geometries."
         )
     share = weight / total_w[pi]
+    if area is not None:
+        share = share * piece_fractions(piece_geoms, piece_index, ix, iy, cell_m, area)
     return pi, ix, iy, counts[pi] * share[:, None], fallback
 
 
@@ -167,8 +176,9 @@ def read_census(
                                      building_use)
         bgeoms, bfloor = est.footprints, est.floor_m2
         notes += est.notes
+    clip = read_area(area, crs)
     pi, ix, iy, people, fallback = disaggregate(
-        polys, counts, cell_m, building_geoms=bgeoms, building_floor_m2=bfloor)
+        polys, counts, cell_m, building_geoms=bgeoms, building_floor_m2=bfloor, area=clip)
     if bgeoms is not None:
         method = "dasymetric (residential floor area)"
         if len(fallback):
@@ -182,5 +192,7 @@ def read_census(
             "source_total": float(counts[:, 0].sum()), "census_column": str(col),
             "derived": {g: f"census column {g}" for g in groups}}
     values = {"total": people[:, 0], **{g: people[:, i + 1] for i, g in enumerate(groups)}}
+    if clip is not None:
+        meta["unclipped_total"] = float(counts[:, 0].sum())
     grid = grid_from_cells(ix, iy, values, cell_m=cell_m, crs=crs, meta=meta)
-    return finish_grid(grid, read_area(area, crs), age_shares, shares_source)
+    return finish_grid(grid, None, age_shares, shares_source)

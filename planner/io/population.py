@@ -26,6 +26,7 @@ from planner.demand import (
     check_cell_size,
     geometry_cell_areas,
     grid_from_cells,
+    piece_fractions,
 )
 from planner.errors import InputError
 from planner.io.area import finish_grid, read_area
@@ -94,6 +95,9 @@ def read_buildings_population(
     people = est.floor_m2 / d.m2_per_person
     bi, ix, iy, part = geometry_cell_areas(est.footprints, cell_m)
     share = part / np.bincount(bi, weights=part, minlength=len(est.footprints))[bi]
+    clip = read_area(area, crs)
+    if clip is not None:  # the people living inside the area, not the cells' area inside it
+        share = share * piece_fractions(est.footprints, bi, ix, iy, cell_m, clip)
     name = source if isinstance(source, (str, Path)) else "building layer"
     notes = [*est.notes, f"Residents = residential floor area ÷ {d.m2_per_person:g} m² per "
              f"person: {people.sum():,.0f} people."]
@@ -102,8 +106,10 @@ def read_buildings_population(
             "floor_area_m2": float(est.floor_m2.sum()),
             "buildings": {**est.info(), "m2_per_person": d.m2_per_person,
                           "people": float(people.sum())}}
+    if clip is not None:
+        meta["unclipped_total"] = float(people.sum())
     grid = grid_from_cells(ix, iy, {"total": people[bi] * share}, cell_m=cell_m, crs=crs, meta=meta)
-    return finish_grid(grid, read_area(area, crs), age_shares, shares_source)
+    return finish_grid(grid, None, age_shares, shares_source)
 
 
 def _shares(age_shares: str | Mapping[str, float] | None) -> tuple[dict[str, float] | None, str]:
