@@ -377,3 +377,15 @@ def test_distinct_shops_ten_metres_apart_are_both_kept(tmp_path):
     assert sorted(fac["name"]) == ["唐久便利店", "美宜佳"]
     detail = facility_report(fac).dropped["detail"].tolist()
     assert len(detail) == 1 and detail[0].startswith("duplicate of line 3 '美宜佳' at 0.9 m")
+
+
+def test_community_elderly_stations_are_day_care():
+    import pandas as pd
+
+    from planner.io.facilities import load_facilities
+
+    table = pd.DataFrame({"名称": ["郝庄养老驿站", "坞城街道为老驿站", "长者驿站(南站店)"],
+                          "类型": ["生活服务;养老服务"] * 3, "经度": [112.58, 112.59, 112.60],
+                          "纬度": [37.85, 37.86, 37.87]})
+    fac = load_facilities(table, crs="gcj02")
+    assert fac["category"].tolist() == ["elderly_day_care"] * 3
