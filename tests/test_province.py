@@ -209,7 +209,7 @@ def test_the_command_writes_the_overview_and_exits_2_on_a_failed_unit(tmp_path):
     assert (out / "units" / "SW" / "gap_map.html").is_file()
     units = pd.read_csv(out / "tables" / "province_units.csv", dtype={"unit_code": str})
     assert units["unit_code"].tolist() == ["SW", "SEA", "HARBOUR", ALL_UNITS[0]]
-    assert units["status"].tolist() == ["done", "failed", "empty", "1/3"]
+    assert units["status"].tolist() == ["done", "failed", "empty", "1 of 3 units with figures"]
     assert units.set_index("unit_code").loc["HARBOUR", "people"] == 0
     sites = pd.read_csv(out / "tables" / "province_proposals.csv")
     assert len(sites) == 2 and sites["lon_gcj02"].notna().all()

@@ -81,10 +81,11 @@ class ProvinceResult:
         people = done["people"].sum()
         circle = (done["complete_circle_pct"] * done["people"]).sum() / people if people else None
         row = {"unit_code": ALL_UNITS[0], "unit_name": ALL_UNITS[1],
-               "status": f"{len(done)}/{len(units)}", "people": people,
+               "status": f"{len(done)} of {len(units)} units with figures", "people": people,
                "complete_circle_pct": None if circle is None else round(circle, 2),
                **{c: done[c].sum() for c in ("not_reachable_people", "facilities", "new_sites",
-                                              "group_newly_covered", "run_seconds")}}
+                                              "group_newly_covered")},
+               "run_seconds": round(float(done["run_seconds"].sum()), 2)}
         if len(self.monitoring):
             total = self.monitoring[self.monitoring["unit_code"] == ALL_UNITS[0]]
             row.update({f"{k}_pct": v for k, v in zip(total["category"],

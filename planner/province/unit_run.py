@@ -100,7 +100,8 @@ def run_unit(task: UnitTask) -> UnitOutcome:
             result = run_scenario(scenario, window=task.window)
     except NoPeopleError as exc:  # a park, a lake, an industrial zone: nobody to serve
         outcome = UnitOutcome(task.code, task.name, "empty", time.perf_counter() - t0,
-                              peak_memory_mb(), error=str(exc))
+                              peak_memory_mb(),
+                              error=f"the population source holds nobody in this unit ({exc})")
         record(task, outcome)
         return outcome
     write_result(result, out, map_writer=task.writer, lang=task.lang)
