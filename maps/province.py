@@ -14,6 +14,7 @@ from jinja2 import Template
 
 from planner.maps.geo import bounds_latlon, feature_collection, to_map_coords
 from planner.maps.offline import save_offline
+from planner.province.merge import ALL_UNITS, NO_DATA
 from planner.province.units import safe_code
 
 #: Classes of coverage (percent of the served group) and their colours, worst first.
@@ -69,8 +70,7 @@ def _no_data(result: Any) -> set[str]:
     table = result.monitoring
     if not len(table):
         return set()
-    rows = table[(table["unit_code"] == "ALL") & table["note"].fillna("").str.startswith(
-        "no facility of this category in the inputs")]
+    rows = table[(table["unit_code"] == ALL_UNITS[0]) & (table["note"] == NO_DATA)]
     return set(rows["category"])
 
 

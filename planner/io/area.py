@@ -58,6 +58,19 @@ def read_area(area: object, crs: pyproj.CRS) -> shapely.Geometry | None:
     )
 
 
+#: Padding (degrees, about 1 km) of an OSM read box around a study area, so that features whose
+#: centre lies inside but some of whose nodes lie outside are read whole.
+OSM_READ_PAD_DEG = 0.01
+
+
+def lonlat_box(bounds: Sequence[float], crs: object, pad_deg: float = 0.0) -> list[float]:
+    """(west, south, east, north) in degrees around metric ``bounds`` in ``crs`` (edges
+    densified, so the box holds them all), widened by ``pad_deg``."""
+    to_lonlat = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+    w, s, e, n = to_lonlat.transform_bounds(*bounds, densify_pts=21)
+    return [float(w - pad_deg), float(s - pad_deg), float(e + pad_deg), float(n + pad_deg)]
+
+
 def lonlat_extent(bounds: Sequence[float], crs: object) -> str:
     tr = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
     x0, y0, x1, y1 = tr.transform_bounds(*bounds)

@@ -29,7 +29,7 @@ from planner.demand import (
     piece_fractions,
 )
 from planner.errors import InputError
-from planner.io.area import finish_grid, read_area
+from planner.io.area import OSM_READ_PAD_DEG, finish_grid, lonlat_box, read_area
 from planner.io.buildings import (
     BuildingDefaults,
     BuildingUse,
@@ -67,12 +67,8 @@ def _read_box(area: object, crs: object | None) -> list[float] | None:
     padded by about 1 km for buildings and land use that reach into it from outside."""
     if area is None or crs is None:
         return None
-    import pyproj
-
     geom = read_area(area, require_metric_crs(crs, GRID_CRS))
-    to_lonlat = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
-    w, s, e, n = to_lonlat.transform_bounds(*geom.bounds, densify_pts=21)
-    return [w - 0.01, s - 0.01, e + 0.01, n + 0.01]
+    return lonlat_box(geom.bounds, crs, OSM_READ_PAD_DEG)
 
 
 def read_buildings_population(

@@ -7,13 +7,13 @@ import pickle
 from pathlib import Path
 
 import geopandas as gpd
-import pyproj
 import shapely
 
 from planner.cache import cached, fingerprint
 from planner.demand import DemandGrid
 from planner.errors import InputError, OfflineError
 from planner.facilities import FacilityReport, drop_off_network, merge_across_sources
+from planner.io.area import OSM_READ_PAD_DEG, lonlat_box
 from planner.io.facilities import load_facilities
 from planner.io.osm import from_osm_online, is_osm_file, load_network, network_from_osmnx
 from planner.io.population import load_population, read_area
@@ -154,12 +154,7 @@ def _facility_source(scenario: Scenario, spec, src: Path | None, network: WalkNe
 def _padded_box(area: shapely.Geometry | None, crs) -> list[float] | None:
     """An OSM read box (degrees) around a study area, padded by about 1 km so that features
     whose centre lies inside but whose nodes lie outside the area are read too."""
-    if area is None:
-        return None
-    to_lonlat = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
-    w, s, e, n = to_lonlat.transform_bounds(*area.bounds, densify_pts=21)
-    pad = 0.01
-    return [w - pad, s - pad, e + pad, n + pad]
+    return None if area is None else lonlat_box(area.bounds, crs, OSM_READ_PAD_DEG)
 
 
 def _online_buildings(place: str) -> gpd.GeoDataFrame:

@@ -17,6 +17,7 @@ import shapely
 
 from planner.cache import fingerprint
 from planner.facilities import OUTSIDE
+from planner.io.area import lonlat_box
 
 #: (west, south, east, north), degrees WGS-84.
 BBox = tuple[float, float, float, float]
@@ -62,10 +63,8 @@ class Window:
 
     def lonlat_box(self) -> BBox:
         """:attr:`streets` as (west, south, east, north) in degrees, slightly widened."""
-        to_lonlat = pyproj.Transformer.from_crs(self.crs, 4326, always_xy=True)
-        w, s, e, n = to_lonlat.transform_bounds(*self.streets.bounds, densify_pts=21)
-        pad = 1e-4  # about 10 m: the box survives the round trip between CRSs
-        return (float(w - pad), float(s - pad), float(e + pad), float(n + pad))
+        # about 10 m of padding: the box survives the round trip between CRSs
+        return tuple(lonlat_box(self.streets.bounds, self.crs, pad_deg=1e-4))
 
     def key(self) -> str:
         """A fingerprint of the window, for cache keys."""

@@ -20,6 +20,10 @@ from planner.standards import Category
 COUNTS = ["people", "people_covered", "people_uncovered", "people_off_streets", "facilities"]
 ROW_KEY = ["category", "name_zh", "name_en", "mode", "level_min", "threshold_m", "group",
            "speed_m_s"]
+#: The note of a total row whose category has no facility near any unit.
+NO_DATA = ("no facility of this category in the inputs near any unit: 0 % means no data, not "
+           "no service; check the facility sources or leave the category out "
+           "(analysis.categories)")
 #: The code and name of the rows that cover every unit that finished.
 ALL_UNITS = ("ALL", "全部单元")
 
@@ -103,9 +107,7 @@ def add_up(coverage: pd.DataFrame, in_reach: pd.Series | None = None) -> pd.Data
     reach = total["category"].map(in_reach if in_reach is not None else {}).fillna(0)
     total["note"] = np.select(
         [(total["facilities"] == 0) & (reach == 0), total["facilities"] == 0],
-        ["no facility of this category in the inputs near any unit: 0 % means no data, not "
-         "no service; check the facility sources or leave the category out "
-         "(analysis.categories)",
+        [NO_DATA,
          "no facilities of this category inside the units: coverage counts those within "
          "walking distance outside them"], "")
     return total

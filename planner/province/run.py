@@ -12,7 +12,6 @@ from typing import Any
 import geopandas as gpd
 
 from planner.outputs import write_layers, write_tables
-from planner.pipeline.inputs import analysed_categories
 from planner.province.engine import Progress, connect, run_dask, run_serial
 from planner.province.merge import ProvinceResult, merge_units
 from planner.province.plan import check_facility_files, plan_units
@@ -72,7 +71,6 @@ def run_province(
     notes += plan_notes
     audit = check_facility_files(scenario, tasks)
     categories = load_categories(overrides=scenario.categories or None)
-    analysed_categories(scenario, categories)  # unknown categories fail before any unit runs
     if serial or all(finished(t) is not None for t in tasks):
         outcomes = run_serial(tasks, progress)
     else:
